@@ -1,0 +1,35 @@
+# Burgerwacht — the two commands: `make run` (demo) and `make test` (full suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint fmt bench clean install
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/burgerwacht demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check burgerwacht tests bench
+	$(BIN)/ruff format --check burgerwacht tests bench
+
+fmt: $(STAMP)
+	$(BIN)/ruff format burgerwacht tests bench
+	$(BIN)/ruff check --fix burgerwacht tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .data

@@ -1,0 +1,3 @@
+"""Burgerwacht: citizen-participation messaging backend."""
+
+__version__ = "0.1.0"

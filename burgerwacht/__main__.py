@@ -1,0 +1,3 @@
+from burgerwacht.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Areas: CBS gemeenten, wijken and buurten, and the address points assigned to them."""

@@ -1,0 +1,85 @@
+"""Staff routes: who am I, and user management for admins."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from burgerwacht.auth import service, store
+from burgerwacht.auth.models import ROLES, NewUser, Role, UserOut
+from burgerwacht.web.api import Api, check_scope, current_user
+from burgerwacht.web.errors import Problem
+from burgerwacht.web.keys import POOL, SETTINGS
+
+api = Api()
+ANY_STAFF = ROLES
+
+
+class Me(BaseModel):
+    id: int
+    name: str
+    role: Role
+    municipalities: list[str]
+
+
+class NewUserOut(BaseModel):
+    user: UserOut
+    token: str = Field(description="Shown once; store it safely.")
+
+
+class UserList(BaseModel):
+    items: list[UserOut]
+    next: str | None = None
+
+
+@api.get(
+    "/api/v1/me",
+    summary="The caller's identity, role and scope",
+    tags=["staff"],
+    roles=ANY_STAFF,
+    response=Me,
+)
+async def me(request: web.Request):
+    u = current_user(request)
+    return Me(id=u.id, name=u.name, role=u.role, municipalities=list(u.municipalities))
+
+
+@api.get("/api/v1/users", summary="List staff users", tags=["staff"], roles={"admin"}, response=UserList)
+async def list_users(request: web.Request):
+    user = current_user(request)
+    async with request.app[POOL].acquire() as conn:
+        rows = await store.list_users(conn)
+    items = [
+        UserOut(**dict(r))
+        for r in rows
+        if user.national or set(r["municipalities"]) <= set(user.municipalities)
+    ]
+    return UserList(items=items)
+
+
+@api.post(
+    "/api/v1/users",
+    summary="Create a staff user and its first token",
+    tags=["staff"],
+    roles={"admin"},
+    body=NewUser,
+    response=NewUserOut,
+    status=201,
+)
+async def create_user(request: web.Request, body: NewUser):
+    admin = current_user(request)
+    check_scope(admin, body.municipalities)
+    for code in body.municipalities:
+        if code != "*" and not (len(code) == 6 and code.startswith("GM") and code[2:].isdigit()):
+            raise Problem(422, f"not a CBS municipality code: {code}", slug="validation-error")
+    async with request.app[POOL].acquire() as conn:
+        user_id, token = await service.create_user_with_token(
+            conn,
+            name=body.name,
+            role=body.role,
+            municipalities=body.municipalities,
+            ttl_days=request.app[SETTINGS].auth.token_ttl_days,
+            actor=admin.actor,
+        )
+        row = next(r for r in await store.list_users(conn) if r["id"] == user_id)
+    return NewUserOut(user=UserOut(**dict(row)), token=token)

@@ -1,0 +1,228 @@
+"""Configuration: ``config/default.toml`` ← the file in ``BURGERWACHT_CONFIG`` ← environment.
+
+Environment variables are ``BURGERWACHT_<KEY>`` for top-level keys and
+``BURGERWACHT_<SECTION>__<KEY>`` for keys in a section. Everything is validated by
+pydantic-settings; :func:`load_settings` turns a validation failure into
+:class:`ConfigError`, whose message is one line naming the offending key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+ENV_PREFIX = "BURGERWACHT_"
+
+Positive = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class ConfigError(Exception):
+    """Bad configuration; ``str()`` is a single line naming the key."""
+
+
+class Section(BaseModel):
+    model_config = {"extra": "forbid"}
+
+
+class HttpSettings(Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    max_body_bytes: PositiveInt = 1_048_576
+    request_timeout: Positive = 30
+
+
+class DatabaseSettings(Section):
+    pool_min: Annotated[int, Field(ge=0)] = 2
+    pool_max: PositiveInt = 20
+    command_timeout: Positive = 30
+    statement_timeout_ms: PositiveInt = 30_000
+
+
+class TwilioSettings(Section):
+    account_sid: Annotated[str, Field(pattern=r"^AC[0-9A-Za-z]{32}$")] = "ACdemo0000000000000000000000000000"
+    auth_token: Annotated[str, Field(min_length=8)] = "demo-auth-token"  # noqa: S105 - demo simulator
+    api_base: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
+    from_number: Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")] = "+3197010000000"
+    sms_per_second: Positive = 10.0
+    calls_per_second: Positive = 1.0
+    timeout_seconds: Positive = 10.0
+    max_connections: PositiveInt = 100
+
+
+class SecuritySettings(Section):
+    secret_key: Annotated[str, Field(min_length=16)] = "development-only-secret-key-change-me"  # noqa: S105
+
+
+class AuthSettings(Section):
+    token_ttl_days: Annotated[int, Field(ge=0)] = 365
+
+
+class EnrolmentSettings(Section):
+    allowed_countries: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = ["NL"]
+    max_addresses: PositiveInt = 5
+    code_ttl_minutes: PositiveInt = 10
+    code_max_attempts: PositiveInt = 5
+    codes_per_phone_per_hour: PositiveInt = 3
+    codes_per_ip_per_hour: PositiveInt = 10
+    codes_per_prefix_per_hour: PositiveInt = 30
+    codes_per_day: PositiveInt = 5000
+
+
+class AlertSettings(Section):
+    max_radius_m: PositiveInt = 10_000
+    max_polygon_vertices: Annotated[int, Field(ge=4)] = 500
+    max_expires_minutes: PositiveInt = 1440
+    regular_per_resident_per_day: PositiveInt = 3
+    dispatch_batch_size: PositiveInt = 200
+    dispatch_concurrency: PositiveInt = 50
+
+
+class PrivacySettings(Section):
+    k: Annotated[int, Field(ge=1)] = 5
+    round_to: Annotated[int, Field(ge=1)] = 5
+
+
+class SignalSettings(Section):
+    export_dir: Path = Path("exports")
+    open311_public_key: str = ""
+    open311_requests_per_minute: PositiveInt = 30
+    rollup_interval_seconds: PositiveInt = 300
+
+
+class RetentionSettings(Section):
+    tips_days: PositiveInt = 90
+    relay_hours: PositiveInt = 72
+    deliveries_days: PositiveInt = 365
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = Field(default=True, alias="json")
+
+    model_config = {"extra": "forbid", "populate_by_name": True}
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class MetricsSettings(Section):
+    token: str = ""
+
+
+class Settings(BaseSettings):
+    """All configuration of one Burgerwacht process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    database_url: str = ""
+    read_database_url: str = ""
+    public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080")
+    data_dir: Path = Path(".data")
+    environment: Literal["development", "test", "production"] = "development"
+
+    security: SecuritySettings = SecuritySettings()
+    http: HttpSettings = HttpSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    twilio: TwilioSettings = TwilioSettings()
+    auth: AuthSettings = AuthSettings()
+    enrolment: EnrolmentSettings = EnrolmentSettings()
+    alerts: AlertSettings = AlertSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    signals: SignalSettings = SignalSettings()
+    retention: RetentionSettings = RetentionSettings()
+    logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
+
+    @field_validator("database_url", "read_database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if value and not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must be a postgresql:// URL or empty (embedded server)")
+        return value
+
+    @model_validator(mode="after")
+    def _production_secret(self) -> Settings:
+        if self.environment == "production" and self.security.secret_key == SecuritySettings().secret_key:
+            raise ValueError("security.secret_key must be set to a random value in production")
+        return self
+
+    @property
+    def public_base(self) -> str:
+        """``public_url`` without a trailing slash, for building webhook URLs."""
+        return str(self.public_url).rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [p for p in (DEFAULT_CONFIG, _config_file()) if p is not None]
+        # Earlier sources win: explicit arguments, then environment, then files
+        # (the BURGERWACHT_CONFIG file over default.toml).
+        return (
+            init_settings,
+            env_settings,
+            *(TomlConfigSettingsSource(settings_cls, toml_file=f) for f in reversed(files)),
+        )
+
+
+def _config_file() -> Path | None:
+    name = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if not name:
+        return None
+    path = Path(name)
+    if not path.is_file():
+        raise ConfigError(f"configuration error: {ENV_PREFIX}CONFIG: file not found: {name}")
+    return path
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming every offending key, its problem and where to set it."""
+    parts = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not isinstance(p, int))
+        key = ".".join(str(p) for p in loc) or "(root)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) or err["type"] == "extra_forbidden" else f" (got {value!r})"
+        parts.append(f"{key}: {msg}{shown} [{_env_name(loc[:2])}]")
+    return "configuration error: " + "; ".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate settings; raise :class:`ConfigError` with a one-line message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise ConfigError(f"configuration error: {exc}".replace("\n", " ")) from None

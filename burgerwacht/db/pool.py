@@ -1,0 +1,47 @@
+"""Connection pools with the codecs and session settings every store expects."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from burgerwacht.config import Settings
+from burgerwacht.db.embedded import start_embedded
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The configured URL, or the embedded server's (started on demand)."""
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded(settings.data_dir)
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb/json as Python objects, so stores never call json.dumps by hand."""
+    for typ in ("jsonb", "json"):
+        await conn.set_type_codec(
+            typ, encoder=lambda v: json.dumps(v, default=str), decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(
+    url: str, settings: Settings, *, min_size: int | None = None, max_size: int | None = None, **kw: Any
+) -> asyncpg.Pool:
+    db = settings.database
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=db.pool_min if min_size is None else min_size,
+        max_size=db.pool_max if max_size is None else max_size,
+        command_timeout=db.command_timeout,
+        init=init_connection,
+        server_settings={
+            "application_name": "burgerwacht",
+            "statement_timeout": str(db.statement_timeout_ms),
+            "timezone": "UTC",
+        },
+        **kw,
+    )
+    assert pool is not None
+    return pool

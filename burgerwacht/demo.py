@@ -1,0 +1,122 @@
+"""``burgerwacht demo`` / ``make run``: everything on one machine with synthetic data.
+
+Starts the embedded PostgreSQL, migrates, loads the synthetic Demostad (GM9999) areas
+and addresses once, creates demo staff users with fresh tokens, and runs the Twilio
+simulator and the service (web + worker + scheduler) side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import asyncpg
+from aiohttp import web
+
+from burgerwacht.areas import service as areas
+from burgerwacht.auth import service as auth
+from burgerwacht.config import PROJECT_ROOT, Settings
+from burgerwacht.db import migrate
+from burgerwacht.db.pool import init_connection, resolve_database_url
+
+DEMO_DIR = PROJECT_ROOT / "config" / "demo"
+DEMO_MUNICIPALITY = "GM9999"
+DEMO_USERS = [
+    ("Demo centralist", "operator"),
+    ("Demo analist", "analyst"),
+    ("Demo wijkwerker", "fieldworker"),
+    ("Demo beheerder", "admin"),
+]
+
+
+async def seed(conn: asyncpg.Connection, settings: Settings) -> dict[str, str]:
+    """Load demo data if missing; return a fresh token per demo role."""
+    await migrate.migrate(conn)
+    if not await conn.fetchval("SELECT count(*) FROM areas WHERE municipality_code = $1", DEMO_MUNICIPALITY):
+        report = await areas.import_areas(conn, areas.load_geojson(str(DEMO_DIR / "areas.geojson")))
+        print(f"demo: {report.imported} areas loaded", file=sys.stderr)
+    if not await conn.fetchval(
+        "SELECT count(*) FROM addresses WHERE municipality_code = $1", DEMO_MUNICIPALITY
+    ):
+        with (DEMO_DIR / "addresses.csv").open(encoding="utf-8") as fh:
+            report = await areas.import_addresses(conn, fh)
+        print(f"demo: {report.imported} addresses loaded", file=sys.stderr)
+    tokens = {}
+    for name, role in DEMO_USERS:
+        user_id = await conn.fetchval("SELECT id FROM staff_users WHERE name = $1 AND role = $2", name, role)
+        if user_id is None:
+            _, token = await auth.create_user_with_token(
+                conn,
+                name=name,
+                role=role,
+                municipalities=[DEMO_MUNICIPALITY],
+                ttl_days=settings.auth.token_ttl_days,
+                actor="demo",
+            )
+        else:
+            token = await auth.issue_token(conn, user_id, ttl_days=1, actor="demo")
+        tokens[role] = token
+    return tokens
+
+
+def banner(settings: Settings, sandbox_url: str, tokens: dict[str, str]) -> str:
+    base = settings.public_base
+    lines = [
+        "",
+        "Burgerwacht demo is running (synthetic data: Demostad, GM9999)",
+        f"  service    {base}   (OpenAPI: {base}/api/v1/openapi.json)",
+        f"  simulator  {sandbox_url}   (sent messages: {sandbox_url}/sandbox/messages)",
+        "  staff tokens (valid 1 day):",
+        *(f"    {role:<12} {token}" for role, token in tokens.items()),
+        "",
+        "Try it (see README 'Try it'):",
+        f"  export BW={base} SIM={sandbox_url} OP={tokens.get('operator', '')}",
+        '  curl -s "$BW/api/v1/areas?municipality=GM9999&level=wijk" -H "Authorization: Bearer $OP" | head -c 300',
+        '  curl -s -X POST $SIM/sandbox/inbound/sms -H "Content-Type: application/json" '
+        '-d \'{"from": "+31612345678", "body": "AANMELDEN 9991 AA 75"}\'',
+        "",
+        "Stop with Ctrl-C.",
+    ]
+    return "\n".join(lines)
+
+
+async def run_demo(settings: Settings, host: str, port: int, sandbox_port: int) -> None:
+    from burgerwacht.sandbox import SandboxConfig, create_sandbox_app
+    from burgerwacht.web.app import create_app
+
+    url = await asyncio.get_running_loop().run_in_executor(None, resolve_database_url, settings)
+    conn = await asyncpg.connect(url)
+    try:
+        await init_connection(conn)
+        tokens = await seed(conn, settings)
+    finally:
+        await conn.close()
+
+    sandbox = create_sandbox_app(
+        SandboxConfig(
+            account_sid=settings.twilio.account_sid,
+            auth_token=settings.twilio.auth_token,
+            service_url=settings.public_base,
+            phone_number=settings.twilio.from_number,
+            callback_delay=0.2,
+        )
+    )
+    sandbox_runner = web.AppRunner(sandbox, access_log=None)
+    await sandbox_runner.setup()
+    await web.TCPSite(sandbox_runner, host, sandbox_port).start()
+
+    app = create_app(settings, roles={"web", "worker", "scheduler"}, database_url=url)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+
+    print(banner(settings, f"http://{host}:{sandbox_port}", tokens), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("demo: shutting down", file=sys.stderr)
+    await runner.cleanup()
+    await sandbox_runner.cleanup()

@@ -1,0 +1,112 @@
+"""Live events: PostgreSQL NOTIFY fanned out to server-sent-event subscribers.
+
+Any process (web, worker) publishes with ``pg_notify('bw_events', json)``; every web
+process holds one LISTEN connection and hands each event to the subscribers of its
+topic (``alert:<id>``, ``tips:<GM code>``). NOTIFY is a hint: a subscriber that must
+not miss anything re-reads state from the database when it (re)connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from burgerwacht.web.keys import EVENTS, POOL
+
+log = logging.getLogger(__name__)
+CHANNEL = "bw_events"
+
+
+class EventHub:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._subs: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-hub")
+
+    async def _run(self) -> None:
+        while not self._closing:
+            try:
+                conn = await self._pool.acquire()
+                self._conn = conn
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self.connected.set()
+                await lost.wait()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("event listener lost its connection (%s); reconnecting", type(exc).__name__)
+            finally:
+                self.connected.clear()
+                if self._conn is not None:
+                    with contextlib.suppress(Exception):
+                        await self._conn.remove_listener(CHANNEL, self._on_notify)
+                    with contextlib.suppress(Exception):
+                        await self._pool.release(self._conn)
+                    self._conn = None
+            if not self._closing:
+                await asyncio.sleep(1)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            event = json.loads(payload)
+        except json.JSONDecodeError:
+            return
+        for topic in event.get("topics", []):
+            for queue in list(self._subs.get(topic, ())):
+                if queue.full():  # a slow client drops events; it re-reads state
+                    with contextlib.suppress(asyncio.QueueEmpty):
+                        queue.get_nowait()
+                queue.put_nowait(event)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, *topics: str, maxsize: int = 1000
+    ) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
+        for t in topics:
+            self._subs[t].add(queue)
+        try:
+            yield queue
+        finally:
+            for t in topics:
+                self._subs[t].discard(queue)
+                if not self._subs[t]:
+                    del self._subs[t]
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def publish(conn: asyncpg.Connection | asyncpg.Pool, topics: list[str], event: dict[str, Any]) -> None:
+    """Queue an event for all listeners; inside a transaction it is sent at commit."""
+    await conn.execute(
+        "SELECT pg_notify($1, $2)", CHANNEL, json.dumps({**event, "topics": topics}, default=str)
+    )
+
+
+async def events_ctx(app: web.Application) -> AsyncIterator[None]:
+    hub = EventHub(app[POOL])
+    app[EVENTS] = hub
+    await hub.start()
+    try:
+        yield
+    finally:
+        await hub.close()

@@ -1,0 +1,340 @@
+"""The provider boundary: the only code that talks to Twilio.
+
+Built on the official SDK, used asynchronously, with an HTTP client that fixes the
+SDK's sharp edges for a bulk sender:
+
+* every request goes to ``api_base`` (the real API or the bundled simulator), for all
+  Twilio domains and for pagination links, by rewriting scheme and host per request;
+* every request has a timeout (the SDK ignores its constructor timeout, twilio-python
+  issue 925), so a hung provider cannot stall a worker;
+* nothing is retried here (the SDK's ``max_retries`` resends POSTs on 5xx and so sends
+  SMS twice); the caller decides from the typed errors in :mod:`.errors`.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from burgerwacht.messaging.errors import (
+    ProviderError,
+    ProviderUnreachable,
+    UnknownOutcome,
+    error_from_response,
+)
+
+__all__ = ["MAX_VALIDITY_PERIOD", "SentMessage", "StartedCall", "TwilioProvider", "mask_phone"]
+
+log = logging.getLogger(__name__)
+
+#: Twilio's upper bound for ValidityPeriod (seconds).
+MAX_VALIDITY_PERIOD = 36_000
+#: Reconciliation looks at a short window; this bounds a pathological listing.
+_FIND_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message as Twilio knows it (created, or found while reconciling)."""
+
+    sid: str
+    status: str
+    to: str
+    segments: int
+    date_created: datetime | None = None
+    body: str | None = None
+
+
+@dataclass(frozen=True)
+class StartedCall:
+    """An outbound call Twilio accepted."""
+
+    sid: str
+    status: str
+    to: str
+
+
+def mask_phone(number: str | None) -> str:
+    """A phone number fit for logs: country prefix and last two digits only."""
+    if not number:
+        return "-"
+    return number[:3] + "*" * max(len(number) - 5, 0) + number[-2:]
+
+
+class RoutedAsyncHttpClient(AsyncTwilioHttpClient):
+    """SDK HTTP client that sends every request to ``api_base`` with a timeout.
+
+    The session is created here, so construct it inside the running event loop and
+    ``await close()`` it.
+    """
+
+    def __init__(self, *, api_base: str, timeout: float, max_connections: int) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        # pool_connections=False: the parent would build a session with its own
+        # 100-connection connector; ours honours max_connections. No max_retries.
+        super().__init__(pool_connections=False, timeout=timeout)
+        base = urlsplit(api_base)
+        if base.scheme not in ("http", "https") or not base.netloc:
+            raise ValueError(f"api_base must be an http(s) URL, not {api_base!r}")
+        self._scheme = base.scheme
+        self._netloc = base.netloc
+        self._prefix = base.path.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max_connections),
+            timeout=self._timeout,
+        )
+
+    @property
+    def connector_limit(self) -> int:
+        """The connection pool size actually in force."""
+        assert isinstance(self.session, aiohttp.ClientSession)
+        connector = self.session.connector
+        return connector.limit if connector is not None else 0
+
+    def route(self, url: str) -> str:
+        """Rewrite scheme and host (and prefix the path) to the configured base."""
+        parts = urlsplit(url)
+        return urlunsplit((self._scheme, self._netloc, self._prefix + parts.path, parts.query, ""))
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the SDK's HttpClient signature
+        allow_redirects: bool = False,
+    ) -> Response:
+        """Send one request; never logs URLs or bodies (they contain phone numbers)."""
+        if timeout is not None and timeout <= 0:
+            raise ValueError(timeout)
+        assert isinstance(self.session, aiohttp.ClientSession)
+        client_timeout = self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
+        if auth:
+            headers = {**(headers or {}), "Authorization": _basic_auth(auth)}
+        async with self.session.request(
+            method.upper(),
+            self.route(url),
+            params=_query(params),
+            data=_form(data),
+            headers=headers,
+            timeout=client_timeout,
+            allow_redirects=allow_redirects,
+        ) as response:
+            text = await response.text()
+        return Response(response.status, text, response.headers)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
+@functools.lru_cache(maxsize=8)
+def _basic_auth(auth: tuple[str, str]) -> str:
+    """The Authorization header value (aiohttp's ``auth=`` is deprecated)."""
+    return "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+
+
+def _query(params: dict[str, object] | None) -> dict[str, str] | None:
+    if not params:
+        return None
+    return {key: str(value) for key, value in params.items() if value is not None}
+
+
+def _form(data: dict[str, object] | None) -> list[tuple[str, str]] | None:
+    """Flatten list values (StatusCallbackEvent, MediaUrl) into repeated fields."""
+    if not data:
+        return None
+    fields: list[tuple[str, str]] = []
+    for key, value in data.items():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if item is not None:
+                fields.append((key, str(item)))
+    return fields
+
+
+@contextmanager
+def _provider_errors() -> Iterator[None]:
+    """Translate SDK and transport exceptions into :mod:`.errors` types."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except TwilioRestException as exc:
+        raise error_from_response(exc.status, _int_or_none(exc.code), str(exc.msg)) from exc
+    except TwilioServiceException as exc:
+        raise error_from_response(exc.status, exc.code, exc.detail or exc.title) from exc
+    except TwilioException as exc:
+        raise _from_page_exception(exc) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise ProviderUnreachable(f"cannot connect to provider: {exc}") from exc
+    except TimeoutError as exc:
+        raise UnknownOutcome("provider request timed out") from exc
+    except aiohttp.ClientError as exc:
+        raise UnknownOutcome(f"provider connection failed: {type(exc).__name__}") from exc
+    except ValueError as exc:  # unparsable JSON in a 2xx answer
+        raise UnknownOutcome(f"unreadable provider response: {exc}") from exc
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _from_page_exception(exc: TwilioException) -> ProviderError:
+    """List pages fail with a bare TwilioException carrying the HTTP response."""
+    response = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], Response) else None
+    if response is None:
+        return UnknownOutcome(str(exc))
+    code, message = None, f"HTTP {response.status_code}"
+    try:
+        payload = json.loads(response.text)
+        code = _int_or_none(payload.get("code"))
+        message = str(payload.get("message") or message)
+    except (ValueError, AttributeError):
+        pass
+    return error_from_response(response.status_code, code, message)
+
+
+def _utc(moment: datetime) -> datetime:
+    """The SDK formats datetimes with strftime and a literal Z: give it UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _sent_message(instance: Any) -> SentMessage:
+    return SentMessage(
+        sid=instance.sid,
+        status=instance.status or "",
+        to=instance.to or "",
+        segments=_int_or_none(instance.num_segments) or 0,
+        date_created=instance.date_created,
+        body=instance.body,
+    )
+
+
+class TwilioProvider:
+    """Send SMS and start calls through Twilio (or the simulator at ``api_base``).
+
+    Must be constructed inside a running event loop (the HTTP session is created in
+    the constructor); call :meth:`close` when done.
+    """
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        api_base: str = "https://api.twilio.com",
+        timeout: float = 10.0,
+        max_connections: int = 100,
+    ) -> None:
+        self.from_number = from_number
+        self.http_client = RoutedAsyncHttpClient(
+            api_base=api_base, timeout=timeout, max_connections=max_connections
+        )
+        self._client = Client(account_sid, auth_token, http_client=self.http_client)
+
+    async def send_sms(
+        self,
+        to: str,
+        body: str,
+        *,
+        status_callback: str | None = None,
+        validity_period: int | None = None,
+    ) -> SentMessage:
+        """Create one outbound SMS. Raises a :class:`ProviderError` subclass on failure.
+
+        ``validity_period`` (seconds) is capped at Twilio's 36,000; below 1 the message
+        would already be stale, which is the caller's bug, so it raises ValueError.
+        """
+        kwargs: dict[str, Any] = {"to": to, "from_": self.from_number, "body": body}
+        if status_callback:
+            kwargs["status_callback"] = status_callback
+        if validity_period is not None:
+            if validity_period < 1:
+                raise ValueError("validity_period must be at least 1 second")
+            kwargs["validity_period"] = min(int(validity_period), MAX_VALIDITY_PERIOD)
+        with _provider_errors():
+            instance = await self._client.messages.create_async(**kwargs)
+        log.debug("sms created sid=%s to=%s segments=%s", instance.sid, mask_phone(to), instance.num_segments)
+        return _sent_message(instance)
+
+    async def start_call(
+        self,
+        to: str,
+        *,
+        url: str,
+        status_callback: str | None = None,
+        machine_detection: bool = False,
+        timeout: int | None = None,  # noqa: ASYNC109 - Twilio's ring timeout, not ours
+        status_callback_events: Sequence[str] | None = None,
+    ) -> StartedCall:
+        """Start an outbound call that fetches its TwiML from ``url``.
+
+        ``machine_detection`` asks for AnsweredBy with ``DetectMessageEnd``, so a
+        voicemail gets the message after the beep. ``status_callback_events``
+        defaults to Twilio's default (``completed`` only).
+        """
+        kwargs: dict[str, Any] = {"to": to, "from_": self.from_number, "url": url}
+        if status_callback:
+            kwargs["status_callback"] = status_callback
+            if status_callback_events:
+                kwargs["status_callback_event"] = list(status_callback_events)
+        if machine_detection:
+            kwargs["machine_detection"] = "DetectMessageEnd"
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        with _provider_errors():
+            instance = await self._client.calls.create_async(**kwargs)
+        log.debug("call created sid=%s to=%s", instance.sid, mask_phone(to))
+        return StartedCall(sid=instance.sid, status=instance.status or "", to=instance.to or to)
+
+    async def find_messages(self, to: str, sent_after: datetime) -> list[SentMessage]:
+        """Outbound messages to ``to`` sent at or after ``sent_after`` (whole seconds).
+
+        Used to reconcile a send whose outcome is unknown before resending it.
+        """
+        with _provider_errors():
+            instances = await self._client.messages.list_async(
+                to=to, date_sent_after=_utc(sent_after), page_size=100, limit=_FIND_LIMIT
+            )
+        return [_sent_message(i) for i in instances if not (i.direction or "").startswith("inbound")]
+
+    async def fetch_message(self, sid: str) -> SentMessage:
+        """One message by SID (status checks, tests)."""
+        with _provider_errors():
+            instance = await self._client.messages(sid).fetch_async()
+        return _sent_message(instance)
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self.http_client.close()
+
+    async def __aenter__(self) -> TwilioProvider:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

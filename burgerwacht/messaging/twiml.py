@@ -1,0 +1,65 @@
+"""TwiML responses for webhooks, built with the SDK's TwiML classes.
+
+Building TwiML with the SDK (not string templates) escapes resident-supplied text
+correctly, so a tip containing ``<`` or ``&`` cannot break the document.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from twilio.twiml import TwiML
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+__all__ = [
+    "DUTCH",
+    "DUTCH_VOICE",
+    "sms_reply",
+    "twiml_response",
+    "voice_hangup",
+    "voice_response",
+    "voice_say",
+]
+
+TWIML_CONTENT_TYPE = "text/xml"
+DUTCH = "nl-NL"
+DUTCH_VOICE = "Polly.Lotte"
+
+
+def twiml_response(document: TwiML, *, status: int = 200) -> web.Response:
+    """Serve any TwiML document as ``text/xml; charset=utf-8``."""
+    return web.Response(text=document.to_xml(), content_type=TWIML_CONTENT_TYPE, status=status)
+
+
+def sms_reply(text: str | None) -> web.Response:
+    """``<Response><Message>text</Message></Response>``, or an empty ``<Response/>``.
+
+    An empty response acknowledges the inbound SMS without replying (no cost).
+    """
+    response = MessagingResponse()
+    if text:
+        response.message(text)
+    return twiml_response(response)
+
+
+def voice_response(document: VoiceResponse) -> web.Response:
+    """Serve a voice TwiML document built by the caller."""
+    return twiml_response(document)
+
+
+def voice_say(
+    text: str, *, voice: str = DUTCH_VOICE, language: str = DUTCH, hangup: bool = True
+) -> web.Response:
+    """Say one text (Dutch voice by default), then hang up unless told otherwise."""
+    response = VoiceResponse()
+    response.say(text, voice=voice, language=language)
+    if hangup:
+        response.hangup()
+    return twiml_response(response)
+
+
+def voice_hangup() -> web.Response:
+    """End the call without saying anything."""
+    response = VoiceResponse()
+    response.hangup()
+    return twiml_response(response)

@@ -1,0 +1,1 @@
+"""Residents: enrolment, addresses and the SMS keyword commands."""

@@ -1,0 +1,130 @@
+"""Resident routes: enrolment with a one-time code, and admin access/erasure."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from aiohttp import web
+
+from burgerwacht.audit import store as audit
+from burgerwacht.residents import service, store
+from burgerwacht.residents.models import EnrolmentIn, EnrolmentOut, ErasureOut, ResidentOut, VerifyIn
+from burgerwacht.web.api import Api, current_user, json_response
+from burgerwacht.web.errors import Problem
+from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS
+
+api = Api()
+
+
+def _problem(exc: service.ResidentError, language: str = "nl") -> Problem:
+    headers = {"Retry-After": str(exc.extra["retry_after"])} if "retry_after" in exc.extra else None
+    extra = {k: v for k, v in exc.extra.items() if k != "retry_after"}
+    return Problem(
+        exc.status,
+        exc.message(language),
+        slug=exc.slug,
+        headers=headers,
+        message_nl=exc.message_nl,
+        message_en=exc.message_en,
+        **extra,
+    )
+
+
+def _uuid(request: web.Request, name: str) -> UUID:
+    try:
+        return UUID(request.match_info[name])
+    except ValueError:
+        raise Problem(404, "no such enrolment", slug="not-found") from None
+
+
+@api.post(
+    "/api/v1/enrolments",
+    summary="Start an enrolment; a 6-digit code goes out by SMS (voice for landlines)",
+    tags=["residents"],
+    body=EnrolmentIn,
+    response=EnrolmentOut,
+    status=202,
+    responses={429: "Too many code requests (Retry-After)", 503: "Code could not be sent now"},
+)
+async def enrol(request: web.Request, body: EnrolmentIn):
+    app = request.app
+    try:
+        pending = await service.start_enrolment(
+            app[POOL], app[PROVIDER], app[SETTINGS], body, request.remote or "unknown"
+        )
+    except service.ResidentError as exc:
+        raise _problem(exc, body.language) from None
+    return EnrolmentOut(
+        id=pending.id,
+        status="pending_verification",
+        phone=pending.phone.masked,
+        address=pending.address,
+        channels=pending.channels,
+        code_sent_by=pending.code_sent_by,
+        expires_at=pending.expires_at,
+    )
+
+
+@api.post(
+    "/api/v1/enrolments/{enrolment_id}/verify",
+    summary="Verify the code; activates the resident",
+    tags=["residents"],
+    body=VerifyIn,
+    response=ResidentOut,
+    responses={404: "Unknown enrolment", 410: "Code expired, used or too many attempts"},
+)
+async def verify(request: web.Request, body: VerifyIn):
+    app = request.app
+    try:
+        resident_id = await service.verify_enrolment(
+            app[POOL], app[SETTINGS], _uuid(request, "enrolment_id"), body.code
+        )
+    except service.ResidentError as exc:
+        raise _problem(exc) from None
+    async with app[POOL].acquire() as conn:
+        return await service.resident_view(conn, resident_id)
+
+
+def _resident_id(request: web.Request) -> int:
+    raw = request.match_info["resident_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise Problem(404, "no such resident", slug="not-found")
+    return int(raw)
+
+
+@api.get(
+    "/api/v1/residents/{resident_id}",
+    summary="A resident's settings (phone masked)",
+    tags=["residents"],
+    roles={"admin"},
+    response=ResidentOut,
+    responses={404: "Unknown resident"},
+)
+async def get_resident(request: web.Request):
+    user = current_user(request)
+    async with request.app[POOL].acquire() as conn:
+        view = await service.resident_view(conn, _resident_id(request))
+        if view is None:
+            raise Problem(404, "no such resident", slug="not-found")
+        await audit.append(conn, user.actor, "resident.view", "resident", view.id, {})
+    return view
+
+
+@api.delete(
+    "/api/v1/residents/{resident_id}",
+    summary="Erase a resident (AVG): phone, addresses, preferences",
+    tags=["residents"],
+    roles={"admin"},
+    response=ErasureOut,
+    responses={404: "Unknown resident"},
+)
+async def delete_resident(request: web.Request):
+    user = current_user(request)
+    resident_id = _resident_id(request)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        r = await store.resident_by_id(conn, resident_id)
+        if r is None:
+            raise Problem(404, "no such resident", slug="not-found")
+        await service.erase(conn, resident_id, r["phone"])
+        await audit.append(conn, user.actor, "resident.erase", "resident", resident_id, {})
+    return json_response(ErasureOut(erased=True, resident_id=resident_id))

@@ -1,0 +1,469 @@
+"""Enrolment, verification, keywords and residents' rights.
+
+Rules that matter here:
+- a number proves itself either by a one-time code (API) or by texting us (SMS);
+- code requests are limited per number, client IP and number prefix, and by a daily
+  budget (SMS-pumping fraud), exactly: issuance is serialised by an advisory lock;
+- bad input never leaves anything half-written: an enrolment whose code could not be
+  sent is removed again.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from burgerwacht import crypto
+from burgerwacht.config import Settings
+from burgerwacht.messaging import InvalidNumber, NotMobile, OptedOut, ProviderError, TwilioProvider
+from burgerwacht.phone import Phone, PhoneError, mask, parse_phone
+from burgerwacht.residents import keywords, store
+from burgerwacht.residents.address import (
+    AddressError,
+    AddressQuery,
+    normalise_house_number,
+    normalise_postcode,
+)
+from burgerwacht.residents.models import EnrolmentIn, QuietHours, ResidentAddressOut, ResidentOut
+from burgerwacht.texts import text
+
+log = logging.getLogger(__name__)
+
+CODE_PURPOSE = "enrolment-code"
+
+
+class ResidentError(Exception):
+    """A request a resident (or their app) made that cannot be done; user-facing texts."""
+
+    def __init__(self, status: int, slug: str, message_nl: str, message_en: str, **extra: Any) -> None:
+        super().__init__(message_en)
+        self.status = status
+        self.slug = slug
+        self.message_nl = message_nl
+        self.message_en = message_en
+        self.extra = extra
+
+    def message(self, language: str) -> str:
+        return self.message_en if language == "en" else self.message_nl
+
+
+def address_label(rec: asyncpg.Record | dict[str, Any]) -> str:
+    return AddressQuery(
+        rec["postcode"], rec["house_number"], rec["house_letter"] or None, rec["addition"] or None
+    ).label
+
+
+def _code_hash(settings: Settings, enrolment_phone: str, code: str) -> bytes:
+    return crypto.keyed_hash(settings.security.secret_key, CODE_PURPOSE, enrolment_phone, code)
+
+
+# ------------------------------------------------------------------ API enrolment
+
+
+@dataclass(frozen=True)
+class PendingEnrolment:
+    id: UUID
+    expires_at: datetime
+    phone: Phone
+    address: str
+    channels: list[str]
+    code_sent_by: str
+
+
+def _parse_address(body: EnrolmentIn) -> AddressQuery:
+    postcode = normalise_postcode(body.postcode)
+    number, letter, addition = normalise_house_number(body.house_number)
+    return AddressQuery(
+        postcode, number, (body.house_letter or letter or None), (body.addition or addition or None)
+    )
+
+
+def _channels_for(phone: Phone, requested: list[str] | None) -> list[str]:
+    if requested is None:
+        return ["sms"] if phone.can_sms else ["voice"]
+    if "sms" in requested and not phone.can_sms:
+        raise ResidentError(
+            422,
+            "landline-sms",
+            "Dit nummer kan geen sms ontvangen. Kies voor spraakberichten (voice).",
+            "This number cannot receive SMS. Choose voice alerts.",
+            field="channels",
+        )
+    if "voice" in requested and not phone.can_call:
+        raise ResidentError(
+            422,
+            "no-voice",
+            "Dit nummer kan niet gebeld worden.",
+            "This number cannot be called.",
+            field="channels",
+        )
+    return requested
+
+
+def _retry_after(oldest: datetime | None, now: datetime, window_s: int) -> int:
+    if oldest is None:
+        return window_s
+    return max(1, int(window_s - (now - oldest).total_seconds()) + 1)
+
+
+async def _check_limits(
+    conn: asyncpg.Connection, settings: Settings, phone: str, ip: str, prefix: str
+) -> None:
+    e = settings.enrolment
+    c = await store.code_request_counts(conn, phone, ip, prefix)
+    checks = [
+        (c["phone_n"] >= e.codes_per_phone_per_hour, c["phone_oldest"], 3600),
+        (c["ip_n"] >= e.codes_per_ip_per_hour, c["ip_oldest"], 3600),
+        (c["prefix_n"] >= e.codes_per_prefix_per_hour, c["prefix_oldest"], 3600),
+        (c["day_n"] >= e.codes_per_day, c["day_oldest"], 86400),
+    ]
+    for hit, oldest, window in checks:
+        if hit:
+            raise ResidentError(
+                429,
+                "too-many-code-requests",
+                "Er zijn te veel codes aangevraagd. Probeer het later opnieuw.",
+                "Too many codes were requested. Please try again later.",
+                retry_after=_retry_after(oldest, c["now"], window),
+            )
+
+
+async def start_enrolment(
+    pool: asyncpg.Pool, provider: TwilioProvider, settings: Settings, body: EnrolmentIn, ip: str
+) -> PendingEnrolment:
+    try:
+        phone = parse_phone(body.phone, settings.enrolment.allowed_countries)
+    except PhoneError as exc:
+        raise ResidentError(422, "invalid-phone", exc.message_nl, exc.message_en, field="phone") from None
+    try:
+        query = _parse_address(body)
+    except AddressError as exc:
+        raise ResidentError(422, "invalid-address", exc.message_nl, exc.message_en, field=exc.field) from None
+    channels = _channels_for(phone, body.channels)
+    code = f"{secrets.randbelow(10**6):06d}"
+    prefix = phone.e164[:-4]
+
+    async with pool.acquire() as conn, conn.transaction():
+        address = await store.find_address(
+            conn, query.postcode, query.house_number, query.house_letter, query.addition
+        )
+        if address is None:
+            raise ResidentError(
+                422,
+                "unknown-address",
+                text("address_unknown", "nl", address=query.label),
+                text("address_unknown", "en", address=query.label),
+                field="postcode",
+            )
+        existing = await store.resident_by_phone(conn, phone.e164)
+        if existing is not None:
+            ids = await store.address_ids(conn, existing["id"])
+            if address["id"] not in ids and len(ids) >= settings.enrolment.max_addresses:
+                raise _too_many(settings)
+        await store.lock_code_issuance(conn)
+        await _check_limits(conn, settings, phone.e164, ip, prefix)
+        await store.record_code_request(conn, phone.e164, ip, prefix)
+        by_voice = not phone.can_sms
+        row = await store.create_enrolment(
+            conn,
+            phone=phone.e164,
+            phone_kind=phone.kind,
+            address_id=address["id"],
+            label=body.label,
+            channels=channels,
+            quiet_start=body.quiet_hours.start if body.quiet_hours else None,
+            quiet_end=body.quiet_hours.end if body.quiet_hours else None,
+            language=body.language,
+            code_hash=_code_hash(settings, phone.e164, code),
+            ttl_minutes=settings.enrolment.code_ttl_minutes,
+        )
+        if by_voice:
+            await conn.execute(
+                "UPDATE enrolments SET code_cipher = $2 WHERE id = $1",
+                row["id"],
+                crypto.encrypt(settings.security.secret_key, CODE_PURPOSE, code),
+            )
+
+    try:
+        if by_voice:
+            await provider.start_call(phone.e164, url=f"{settings.public_base}/twilio/voice/code/{row['id']}")
+        else:
+            await provider.send_sms(
+                phone.e164,
+                text("code", body.language, code=code, minutes=settings.enrolment.code_ttl_minutes),
+                validity_period=settings.enrolment.code_ttl_minutes * 60,
+            )
+    except ProviderError as exc:
+        async with pool.acquire() as conn:
+            await store.delete_enrolment(conn, row["id"])
+        log.warning("enrolment code to %s not sent: %s", mask(phone.e164), type(exc).__name__)
+        if isinstance(exc, InvalidNumber | NotMobile | OptedOut):
+            raise ResidentError(
+                422,
+                "undeliverable",
+                "Naar dit nummer kan geen code worden gestuurd.",
+                "A code cannot be sent to this number.",
+                field="phone",
+            ) from None
+        raise ResidentError(
+            503,
+            "provider-unavailable",
+            "De code kon nu niet worden verstuurd. Probeer het zo opnieuw.",
+            "The code could not be sent right now. Please try again shortly.",
+            retry_after=30,
+        ) from None
+    log.info("enrolment code sent", extra={"enrolment": str(row["id"]), "by": "voice" if by_voice else "sms"})
+    return PendingEnrolment(
+        row["id"], row["expires_at"], phone, address_label(address), channels, "voice" if by_voice else "sms"
+    )
+
+
+def _too_many(settings: Settings) -> ResidentError:
+    m = settings.enrolment.max_addresses
+    return ResidentError(
+        422,
+        "too-many-addresses",
+        text("too_many_addresses", "nl", max=m),
+        text("too_many_addresses", "en", max=m),
+    )
+
+
+async def verify_enrolment(pool: asyncpg.Pool, settings: Settings, enrolment_id: UUID, code: str) -> int:
+    """Check the code; on success activate the resident with the address. Returns the
+    resident id. A wrong code is counted even though the request fails."""
+    code = code.strip()
+    failed_attempts: int | None = None
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            e = await store.enrolment_for_update(conn, enrolment_id)
+            if e is None:
+                raise ResidentError(
+                    404,
+                    "unknown-enrolment",
+                    "Deze aanmelding bestaat niet.",
+                    "This enrolment does not exist.",
+                )
+            good = hmac.compare_digest(bytes(e["code_hash"]), _code_hash(settings, e["phone"], code))
+            if e["verified_at"] is not None:
+                if good and e["resident_id"] is not None:
+                    return e["resident_id"]  # a repeated verify is idempotent
+                raise ResidentError(
+                    410, "enrolment-used", "Deze code is al gebruikt.", "This code was already used."
+                )
+            if e["expired"]:
+                raise ResidentError(
+                    410,
+                    "code-expired",
+                    "De code is verlopen. Vraag een nieuwe code aan.",
+                    "The code has expired. Please request a new one.",
+                )
+            if e["attempts"] >= settings.enrolment.code_max_attempts:
+                raise ResidentError(
+                    410,
+                    "too-many-attempts",
+                    "Te vaak een verkeerde code ingevuld. Vraag een nieuwe code aan.",
+                    "Too many wrong codes. Please request a new one.",
+                )
+            if not good:
+                failed_attempts = await store.count_failed_attempt(conn, enrolment_id)
+            else:
+                resident_id = await store.upsert_active_resident(
+                    conn, e["phone"], e["phone_kind"], e["language"]
+                )
+                ids = await store.address_ids(conn, resident_id)
+                if e["address_id"] not in ids and len(ids) >= settings.enrolment.max_addresses:
+                    raise _too_many(settings)
+                await store.upsert_resident_address(
+                    conn,
+                    resident_id,
+                    e["address_id"],
+                    e["label"],
+                    list(e["channels"]),
+                    e["quiet_start"],
+                    e["quiet_end"],
+                )
+                await store.mark_verified(conn, enrolment_id, resident_id)
+                await conn.execute("UPDATE enrolments SET code_cipher = NULL WHERE id = $1", enrolment_id)
+                await store.bump_counter(conn, "enrolments_verified")
+                return resident_id
+    left = max(0, settings.enrolment.code_max_attempts - (failed_attempts or 0))
+    raise ResidentError(
+        422,
+        "wrong-code",
+        f"De code klopt niet. Nog {left} poging(en).",
+        f"The code is not correct. {left} attempt(s) left.",
+        attempts_left=left,
+        field="code",
+    )
+
+
+async def voice_code(pool: asyncpg.Pool, settings: Settings, enrolment_id: UUID) -> tuple[str, str] | None:
+    """The code to read out on the verification call (and the language), if pending."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT code_cipher, language FROM enrolments WHERE id = $1 AND verified_at IS NULL "
+            "AND expires_at > now()",
+            enrolment_id,
+        )
+    if row is None or row["code_cipher"] is None:
+        return None
+    code = crypto.decrypt(settings.security.secret_key, CODE_PURPOSE, row["code_cipher"])
+    return (code, row["language"]) if code else None
+
+
+# ------------------------------------------------------------------ reading residents
+
+
+async def resident_view(conn: asyncpg.Connection, resident_id: int) -> ResidentOut | None:
+    r = await store.resident_by_id(conn, resident_id)
+    if r is None:
+        return None
+    addresses = [
+        ResidentAddressOut(
+            label=a["label"],
+            address=address_label(a),
+            buurt_code=a["buurt_code"],
+            channels=list(a["channels"]),
+            quiet_hours=QuietHours(start=a["quiet_start"], end=a["quiet_end"]) if a["quiet_start"] else None,
+        )
+        for a in await store.resident_addresses(conn, resident_id)
+    ]
+    return ResidentOut(
+        id=r["id"], status=r["status"], phone=mask(r["phone"]), language=r["language"], addresses=addresses
+    )
+
+
+# ------------------------------------------------------------------ erasure
+
+ErasureHook = Callable[[asyncpg.Connection, int, str], Awaitable[None]]
+ERASURE_HOOKS: list[ErasureHook] = []
+
+
+def on_erasure(hook: ErasureHook) -> ErasureHook:
+    """Register what a domain must remove or unlink when a resident is erased. Hooks run
+    in the erasure transaction, before the resident row is deleted."""
+    ERASURE_HOOKS.append(hook)
+    return hook
+
+
+async def erase(conn: asyncpg.Connection, resident_id: int, phone: str) -> None:
+    async with conn.transaction():
+        for hook in ERASURE_HOOKS:
+            await hook(conn, resident_id, phone)
+        await store.erase(conn, resident_id, phone)
+
+
+async def erase_by_phone(conn: asyncpg.Connection, phone: str) -> bool:
+    async with conn.transaction():
+        r = await store.resident_by_phone(conn, phone, lock=True)
+        if r is None:
+            # nothing enrolled, but pending codes and request logs may still hold the number
+            await conn.execute("DELETE FROM code_requests WHERE phone = $1", phone)
+            await conn.execute("DELETE FROM enrolments WHERE phone = $1", phone)
+            return False
+        await erase(conn, r["id"], phone)
+        return True
+
+
+async def export(conn: asyncpg.Connection, phone: str) -> dict[str, Any]:
+    """Everything held about a number (AVG access request)."""
+    r = await store.resident_by_phone(conn, phone)
+    doc: dict[str, Any] = {"phone": phone, "exported_at": datetime.now(UTC).isoformat(), "resident": None}
+    if r is not None:
+        doc["resident"] = {
+            k: r[k] for k in ("id", "status", "language", "phone_kind", "created_at", "stopped_at")
+        }
+        doc["addresses"] = [
+            {
+                "label": a["label"],
+                "address": address_label(a),
+                "buurt_code": a["buurt_code"],
+                "channels": list(a["channels"]),
+                "quiet_hours": [str(a["quiet_start"]), str(a["quiet_end"])] if a["quiet_start"] else None,
+                "since": a["created_at"],
+            }
+            for a in await store.resident_addresses(conn, r["id"])
+        ]
+        for name, hook in EXPORT_HOOKS.items():
+            doc[name] = await hook(conn, r["id"], phone)
+    doc["pending_enrolments"] = [dict(e) for e in await store.enrolments_of(conn, phone)]
+    doc["code_requests"] = await store.code_requests_of(conn, phone)
+    return doc
+
+
+ExportHook = Callable[[asyncpg.Connection, int, str], Awaitable[Any]]
+EXPORT_HOOKS: dict[str, ExportHook] = {}
+
+
+# ------------------------------------------------------------------ SMS keywords
+
+
+async def sms_enrol(conn: asyncpg.Connection, settings: Settings, phone: str, cmd: keywords.Enrol) -> str:
+    existing = await store.resident_by_phone(conn, phone, lock=True)
+    lang = existing["language"] if existing else "nl"
+    if cmd.address is None:
+        return text("enrol_usage", lang)
+    try:
+        parsed = parse_phone(phone, settings.enrolment.allowed_countries)
+    except PhoneError as exc:
+        return exc.message_en if lang == "en" else exc.message_nl
+    q = cmd.address
+    address = await store.find_address(conn, q.postcode, q.house_number, q.house_letter, q.addition)
+    if address is None:
+        return text("address_unknown", lang, address=q.label)
+    label = address_label(address)
+    if existing is not None:
+        ids = await store.address_ids(conn, existing["id"])
+        if address["id"] in ids and existing["status"] == "active":
+            return text("already_enrolled", lang, address=label)
+        if address["id"] not in ids and len(ids) >= settings.enrolment.max_addresses:
+            return text("too_many_addresses", lang, max=settings.enrolment.max_addresses)
+    resident_id = await store.upsert_active_resident(conn, phone, parsed.kind, lang)
+    n = len(await store.address_ids(conn, resident_id))
+    await store.upsert_resident_address(
+        conn, resident_id, address["id"], "thuis" if n == 0 else f"adres {n + 1}", ["sms"], None, None
+    )
+    await store.bump_counter(conn, "enrolments_sms")
+    return text("enrolled", lang, address=label)
+
+
+async def handle_keyword(
+    conn: asyncpg.Connection, settings: Settings, phone: str, cmd: keywords.Command
+) -> str | None:
+    """The resident keywords; returns the reply, or None when another domain handles it."""
+    match cmd:
+        case keywords.Enrol():
+            return await sms_enrol(conn, settings, phone, cmd)
+        case keywords.Stop():
+            r = await store.resident_by_phone(conn, phone, lock=True)
+            if r is not None:
+                await store.set_status(conn, r["id"], "stopped")
+            return text("stopped", r["language"] if r else "nl")
+        case keywords.Resume():
+            r = await store.resident_by_phone(conn, phone, lock=True)
+            if r is None:
+                return text("not_enrolled")
+            await store.set_status(conn, r["id"], "active")
+            return text("resumed", r["language"])
+        case keywords.Erase():
+            r = await store.resident_by_phone(conn, phone)
+            lang = r["language"] if r else "nl"
+            await erase_by_phone(conn, phone)
+            return text("erased", lang)
+        case keywords.Help():
+            r = await store.resident_by_phone(conn, phone)
+            return text("help", r["language"] if r else "nl")
+    return None
+
+
+async def language_of(conn: asyncpg.Connection, phone: str) -> str:
+    r = await store.resident_by_phone(conn, phone)
+    return r["language"] if r else "nl"

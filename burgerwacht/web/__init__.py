@@ -1,0 +1,1 @@
+"""The aiohttp service: app factory, problem details, typed routes and OpenAPI."""

@@ -1,0 +1,362 @@
+"""Typed routes: one decorator declares a route's method, path, roles, request and
+response models. The same declaration drives parsing (pydantic v2 → 422 with field
+paths), access checks (401/403) and the OpenAPI 3.1 document, so nothing is written
+twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from burgerwacht.auth.models import StaffUser
+from burgerwacht.auth.service import authenticate
+from burgerwacht.web.errors import PROBLEM_JSON, Problem, validation_problem
+from burgerwacht.web.keys import POOL
+
+USER = web.RequestKey("user", StaffUser)
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tags: tuple[str, ...]
+    roles: frozenset[str] | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    form: type[BaseModel] | None
+    response: Any
+    status: int
+    responses: dict[int, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    extra_content: dict[str, dict[str, Any]] = field(default_factory=dict)
+    body_content: dict[str, dict[str, Any]] = field(default_factory=dict)
+    public: bool = True
+
+
+def json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, list):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        text=json_dumps(to_jsonable(value)), status=status, content_type="application/json", headers=headers
+    )
+
+
+async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    if request.content_type not in ("application/json", "") and not request.content_type.endswith("+json"):
+        raise Problem(
+            415,
+            f"send the body as application/json, not {request.content_type}",
+            slug="unsupported-media-type",
+        )
+    raw = await request.read()  # 413 past client_max_size
+    try:
+        data = json.loads(raw) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Problem(400, f"request body is not valid JSON: {exc}", slug="invalid-json") from None
+    if data is None:
+        raise Problem(
+            422,
+            "request body is required",
+            slug="validation-error",
+            errors=[{"loc": "body", "msg": "Field required", "type": "missing"}],
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc, location="body") from None
+
+
+def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    data: dict[str, Any] = {}
+    list_fields = {
+        name for name, f in model.model_fields.items() if getattr(f.annotation, "__origin__", None) is list
+    }
+    for key in request.query:
+        values = request.query.getall(key)
+        data[key] = values if key in list_fields else values[-1]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc, location="query") from None
+
+
+async def require_user(request: web.Request, roles: frozenset[str]) -> StaffUser:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(
+            401,
+            "send a staff token as 'Authorization: Bearer <token>'",
+            slug="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="burgerwacht"'},
+        )
+    user = await authenticate(request.app[POOL], token.strip())
+    if user is None:
+        raise Problem(
+            401,
+            "the token is unknown, revoked or expired",
+            slug="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="burgerwacht", error="invalid_token"'},
+        )
+    if user.role not in roles:
+        raise Problem(
+            403,
+            f"role '{user.role}' may not do this; needed: {', '.join(sorted(roles))}",
+            slug="forbidden-role",
+        )
+    request[USER] = user
+    return user
+
+
+def current_user(request: web.Request) -> StaffUser:
+    return request[USER]
+
+
+def check_scope(user: StaffUser, municipalities: Iterable[str | None]) -> None:
+    """403 unless the user's scope covers every municipality named."""
+    outside = sorted({m or "?" for m in municipalities if not user.can_access(m)})
+    if outside:
+        raise Problem(403, f"outside your scope: {', '.join(outside)}", slug="forbidden-scope")
+
+
+class Api:
+    """A collection of typed routes (one per domain sub-package)."""
+
+    def __init__(self) -> None:
+        self.specs: list[RouteSpec] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str = "",
+        tags: Iterable[str] = (),
+        roles: Iterable[str] | None = None,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        form: type[BaseModel] | None = None,
+        response: Any = None,
+        status: int = 200,
+        responses: dict[int, str] | None = None,
+        content_type: str = "application/json",
+        extra_content: dict[str, dict[str, Any]] | None = None,
+        body_content: dict[str, dict[str, Any]] | None = None,
+        raw_body: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        """Declare a route. The handler gets ``request`` plus ``body=``/``query=`` when
+        declared; it returns a model/dict (serialised with ``status``) or a Response.
+        ``raw_body`` leaves body parsing to the handler (declared for docs only)."""
+        role_set = frozenset(roles) if roles is not None else None
+
+        def decorate(handler: Handler) -> Handler:
+            async def wrapped(request: web.Request) -> web.StreamResponse:
+                if role_set is not None:
+                    await require_user(request, role_set)
+                kwargs: dict[str, Any] = {}
+                if body is not None and not raw_body:
+                    kwargs["body"] = await parse_json_body(request, body)
+                if query is not None:
+                    kwargs["query"] = parse_query(request, query)
+                result = await handler(request, **kwargs)
+                if isinstance(result, web.StreamResponse):
+                    return result
+                return json_response(result, status)
+
+            wrapped.__name__ = handler.__name__
+            wrapped.__doc__ = handler.__doc__
+            self.specs.append(
+                RouteSpec(
+                    method=method.upper(),
+                    path=path,
+                    handler=wrapped,
+                    summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
+                    tags=tuple(tags),
+                    roles=role_set,
+                    body=body,
+                    query=query,
+                    form=form,
+                    response=response,
+                    status=status,
+                    responses=dict(responses or {}),
+                    content_type=content_type,
+                    extra_content=dict(extra_content or {}),
+                    body_content=dict(body_content or {}),
+                )
+            )
+            return handler
+
+        return decorate
+
+    def get(self, path: str, **kw: Any):
+        return self.route("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any):
+        return self.route("POST", path, **kw)
+
+    def patch(self, path: str, **kw: Any):
+        return self.route("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any):
+        return self.route("DELETE", path, **kw)
+
+    def register(self, app: web.Application) -> None:
+        for spec in self.specs:
+            app.router.add_route(spec.method, spec.path, spec.handler)
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+_DEFAULT_ERRORS = {
+    400: "Malformed request",
+    401: "Missing or invalid token",
+    403: "Outside role or scope",
+    413: "Body too large",
+    422: "Validation failed",
+}
+
+
+def _is_model(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
+def build_openapi(specs: list[RouteSpec], *, title: str, version: str, server_url: str) -> dict[str, Any]:
+    models: dict[tuple[type[BaseModel], str], None] = {}
+    for s in specs:
+        for m, mode in ((s.body, "validation"), (s.form, "validation"), (s.query, "validation")):
+            if m is not None:
+                models[(m, mode)] = None
+        if _is_model(s.response):
+            models[(s.response, "serialization")] = None
+    key_map, defs = models_json_schema(list(models), ref_template="#/components/schemas/{model}")
+    schemas = dict(defs.get("$defs", {}))
+    schemas["Problem"] = {
+        "type": "object",
+        "description": "RFC 9457 problem details",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "request_id": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "loc": {"type": "string"},
+                        "msg": {"type": "string"},
+                        "type": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }
+
+    def schema_of(t: Any, mode: str = "serialization") -> dict[str, Any]:
+        if _is_model(t):
+            return key_map[(t, mode)]
+        if t is None:
+            return {}
+        return TypeAdapter(t).json_schema(ref_template="#/components/schemas/{model}", mode=mode)
+
+    paths: dict[str, dict[str, Any]] = {}
+    for s in specs:
+        oa_path = _PARAM.sub(r"{\1}", s.path)
+        op: dict[str, Any] = {
+            "operationId": f"{s.method.lower()}_{s.handler.__name__}",
+            "summary": s.summary,
+            "tags": list(s.tags),
+        }
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PARAM.findall(s.path)
+        ]
+        if s.query is not None:
+            q_schema = s.query.model_json_schema(ref_template="#/components/schemas/{model}")
+            required = set(q_schema.get("required", []))
+            for name, prop in q_schema.get("properties", {}).items():
+                params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+        if params:
+            op["parameters"] = params
+        if s.body is not None:
+            content = {"application/json": {"schema": schema_of(s.body, "validation")}}
+            content.update(s.body_content)
+            op["requestBody"] = {"required": True, "content": content}
+        elif s.form is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": {"schema": schema_of(s.form, "validation")}},
+            }
+        elif s.body_content:
+            op["requestBody"] = {"required": True, "content": dict(s.body_content)}
+        ok: dict[str, Any] = {"description": "OK" if s.status < 300 else "Accepted"}
+        if s.content_type == "application/json":
+            if s.response is not None:
+                ok["content"] = {"application/json": {"schema": schema_of(s.response)}}
+        else:
+            ok["content"] = {s.content_type: {"schema": {"type": "string"}}}
+        if s.extra_content:
+            ok.setdefault("content", {}).update(s.extra_content)
+        responses: dict[str, Any] = {str(s.status): ok}
+        errors = dict(s.responses)
+        if s.body is not None or s.query is not None:
+            errors.setdefault(422, _DEFAULT_ERRORS[422])
+            errors.setdefault(413, _DEFAULT_ERRORS[413])
+        if s.roles is not None:
+            errors.setdefault(401, _DEFAULT_ERRORS[401])
+            errors.setdefault(403, _DEFAULT_ERRORS[403])
+            op["security"] = [{"bearer": []}]
+        for code, desc in sorted(errors.items()):
+            responses[str(code)] = {
+                "description": desc,
+                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+        if s.roles is not None:
+            op["description"] = f"Roles: {', '.join(sorted(s.roles))}."
+        op["responses"] = responses
+        paths.setdefault(oa_path, {})[s.method.lower()] = op
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Burgerwacht: geo-targeted alerts, tips and neighbourhood signals. "
+            "Errors are RFC 9457 problem details.",
+        },
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,198 @@
+"""The application factory: ``create_app(settings)``.
+
+Each resource the app holds (database pools, the Twilio client, background tasks) has
+its own ``cleanup_ctx`` so start-up and shutdown happen in order and are undone in
+reverse. Domain routes come from one ``Api`` per sub-package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from burgerwacht import __version__
+from burgerwacht.config import Settings
+from burgerwacht.db.pool import create_pool, resolve_database_url
+from burgerwacht.logs import REQUEST_ID
+from burgerwacht.modules import optional
+from burgerwacht.web import system
+from burgerwacht.web.api import Api, RouteSpec, build_openapi
+from burgerwacht.web.errors import problem_middleware
+from burgerwacht.web.keys import BACKGROUND, POOL, PROVIDER, READ_POOL, ROLES, SETTINGS
+from burgerwacht.web.keys import REQUEST_ID as REQUEST_ID_KEY
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("burgerwacht.access")
+
+OPENAPI = web.AppKey("openapi", dict)
+DATABASE_URL = web.AppKey("database_url", str)
+
+WEB, WORKER, SCHEDULER = "web", "worker", "scheduler"
+
+
+def all_apis() -> list[Api]:
+    """Every route collection, in documentation order."""
+    apis = [system.api]
+    for module in _domain_modules():
+        apis.append(module.api)
+    return apis
+
+
+def _domain_modules() -> list[Any]:
+    found = []
+    for name in (
+        "burgerwacht.auth.api",
+        "burgerwacht.areas.api",
+        "burgerwacht.residents.api",
+        "burgerwacht.alerts.api",
+        "burgerwacht.tips.api",
+        "burgerwacht.signals.api",
+        "burgerwacht.webhooks.api",
+        "burgerwacht.metrics",
+    ):
+        module = optional(name)
+        if module is not None:
+            found.append(module)
+    return found
+
+
+def all_specs() -> list[RouteSpec]:
+    return [s for a in all_apis() for s in a.specs]
+
+
+@web.middleware
+async def request_context(request: web.Request, handler):
+    """Request id (from X-Request-Id or new), a time limit, one access-log line."""
+    rid = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    request[REQUEST_ID_KEY] = rid
+    token = REQUEST_ID.set(rid)
+    start = time.perf_counter()
+    status = 500
+    try:
+        streaming = request.headers.get("Accept", "").startswith("text/event-stream")
+        limit = None if streaming else request.app[SETTINGS].http.request_timeout
+        try:
+            async with asyncio.timeout(limit):
+                response = await handler(request)
+        except TimeoutError:
+            from burgerwacht.web.errors import Problem
+
+            raise Problem(503, "the request took too long; try again", slug="timeout") from None
+        status = response.status
+        response.headers["X-Request-Id"] = rid
+        return response
+    finally:
+        # path only: query strings can hold personal data
+        access_log.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.path,
+            status,
+            (time.perf_counter() - start) * 1000,
+            extra={"status": status},
+        )
+        REQUEST_ID.reset(token)
+
+
+def _pool_ctx(settings: Settings, url: str | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
+        db_url = url or await asyncio.get_running_loop().run_in_executor(None, resolve_database_url, settings)
+        app[DATABASE_URL] = db_url
+        pool = await create_pool(db_url, settings)
+        app[POOL] = pool
+        read_pool = None
+        if settings.read_database_url:
+            try:
+                read_pool = await create_pool(settings.read_database_url, settings)
+            except (OSError, Exception) as exc:
+                log.warning(
+                    "read replica unavailable (%s); analysts read from the primary", type(exc).__name__
+                )
+        app[READ_POOL] = read_pool or pool
+        try:
+            yield
+        finally:
+            if read_pool is not None:
+                await read_pool.close()
+            await pool.close()
+
+    return pool_ctx
+
+
+async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
+    from burgerwacht.messaging import TwilioProvider
+
+    t = app[SETTINGS].twilio
+    provider = TwilioProvider(
+        account_sid=t.account_sid,
+        auth_token=t.auth_token,
+        from_number=t.from_number,
+        api_base=str(t.api_base).rstrip("/"),
+        timeout=t.timeout_seconds,
+        max_connections=t.max_connections,
+    )
+    app[PROVIDER] = provider
+    try:
+        yield
+    finally:
+        await provider.close()
+
+
+async def background_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start the worker and scheduler roles this process runs; stop them on shutdown."""
+    tasks: list[Any] = []
+    app[BACKGROUND] = tasks
+    roles = app[ROLES]
+    starters = []
+    worker = optional("burgerwacht.alerts.worker")
+    if WORKER in roles and worker is not None:
+        starters.append(worker.start_worker)
+    if SCHEDULER in roles:
+        from burgerwacht.scheduler import start_scheduler
+
+        starters.append(start_scheduler)
+    for start in starters:
+        tasks.append(await start(app))
+    try:
+        yield
+    finally:
+        for service in reversed(tasks):
+            await service.stop()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    roles: frozenset[str] | set[str] = frozenset({WEB}),
+    database_url: str | None = None,
+    extra_contexts: list[Callable[[web.Application], AsyncIterator[None]]] | None = None,
+) -> web.Application:
+    """Build the service. ``roles`` picks what runs in this process (web routes are
+    always mounted, so health checks work for worker-only processes too)."""
+    app = web.Application(
+        middlewares=[request_context, problem_middleware],
+        client_max_size=settings.http.max_body_bytes,
+        handler_args={"max_field_size": 16384},
+    )
+    app[SETTINGS] = settings
+    app[ROLES] = frozenset(roles)
+    for api in all_apis():
+        api.register(app)
+    app[OPENAPI] = build_openapi(
+        all_specs(), title="Burgerwacht", version=__version__, server_url=settings.public_base
+    )
+    app.cleanup_ctx.append(_pool_ctx(settings, database_url))
+    app.cleanup_ctx.append(provider_ctx)
+    from burgerwacht.events import events_ctx
+
+    app.cleanup_ctx.append(events_ctx)
+    for ctx in extra_contexts or []:
+        app.cleanup_ctx.append(ctx)
+    app.cleanup_ctx.append(background_ctx)
+    return app

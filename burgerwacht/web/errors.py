@@ -1,0 +1,130 @@
+"""RFC 9457 problem details for every 4xx/5xx answer.
+
+Handlers raise :class:`Problem` (or aiohttp's ``HTTPException``); the middleware turns
+both, and any unexpected exception, into ``application/problem+json``. An unexpected
+exception is logged with the request id and answered 500 without internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from burgerwacht.web.keys import REQUEST_ID, SETTINGS
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://burgerwacht.nl/problems/"
+
+
+class Problem(Exception):
+    """An error answer. ``slug`` becomes the problem ``type`` URI."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str | None = None,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title or str(status))
+        self.status = status
+        self.detail = detail
+        self.slug = slug
+        self.title = title or HTTPStatus(status).phrase
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug if self.slug else "about:blank",
+            "title": self.title,
+            "status": self.status,
+        }
+        if self.detail:
+            doc["detail"] = self.detail
+        if instance:
+            doc["instance"] = instance
+        if self.errors is not None:
+            doc["errors"] = self.errors
+        doc.update(self.extra)
+        return doc
+
+
+def problem_response(problem: Problem, request: web.Request | None = None) -> web.Response:
+    body = problem.body(request.path if request is not None else None)
+    if request is not None and REQUEST_ID in request:
+        body["request_id"] = request[REQUEST_ID]
+    return web.Response(
+        status=problem.status,
+        text=json.dumps(body, ensure_ascii=False),
+        content_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+def validation_problem(exc: ValidationError, *, location: str = "body") -> Problem:
+    """422 with one entry per field: ``{"loc": "body.target.radius_m", "msg": ...}``."""
+    errors = []
+    for err in exc.errors(include_url=False, include_context=False):
+        path = ".".join(str(p) for p in (location, *err["loc"]))
+        errors.append({"loc": path, "msg": err["msg"], "type": err["type"]})
+    first = errors[0] if errors else None
+    detail = f"{first['loc']}: {first['msg']}" if first else "invalid request"
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more)"
+    return Problem(422, detail, slug="validation-error", title="Validation failed", errors=errors)
+
+
+_HTTP_SLUGS = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large", 401: "unauthorized"}
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem_response(problem, request)
+    except ValidationError as exc:
+        return problem_response(validation_problem(exc), request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        detail = exc.reason if exc.text in (None, "", f"{exc.status}: {exc.reason}") else exc.text
+        if exc.status == 413:
+            detail = (
+                f"request body is larger than the limit of {request.app[SETTINGS].http.max_body_bytes} bytes"
+            )
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        return problem_response(
+            Problem(exc.status, detail, slug=_HTTP_SLUGS.get(exc.status), headers=headers), request
+        )
+    except (asyncio.CancelledError, web.GracefulExit):
+        raise
+    except Exception:
+        log.exception(
+            "unhandled error in %s %s",
+            request.method,
+            request.path,
+            extra={"request_id": request.get(REQUEST_ID)},
+        )
+        return problem_response(
+            Problem(
+                500,
+                "an unexpected error occurred; quote the request id when reporting it",
+                slug="internal-error",
+            ),
+            request,
+        )

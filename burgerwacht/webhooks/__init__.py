@@ -1,0 +1,1 @@
+"""Signed provider webhooks: inbound SMS routing and verification calls."""

@@ -1,0 +1,82 @@
+"""Provider webhooks. Every one is signature-checked against ``public_url`` first: an
+unsigned or wrongly signed request gets 403 and changes nothing."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+from twilio.twiml.voice_response import VoiceResponse
+
+from burgerwacht.messaging import sms_reply, verify_signature, voice_response
+from burgerwacht.residents import service as residents
+from burgerwacht.web.api import Api
+from burgerwacht.web.errors import Problem
+from burgerwacht.web.keys import POOL, SETTINGS
+from burgerwacht.webhooks.inbound import handle_sms
+
+api = Api()
+VOICE = {"voice": "Polly.Lotte", "language": "nl-NL"}
+VOICE_EN = {"voice": "Polly.Joanna", "language": "en-US"}
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+class InboundSmsForm(BaseModel):
+    """The fields Twilio posts for an inbound SMS (others are ignored)."""
+
+    MessageSid: str = Field(pattern=r"^(SM|MM)[0-9a-fA-F]{32}$")
+    From: str
+    To: str
+    Body: str = ""
+
+
+async def signed_form(request: web.Request):
+    s = request.app[SETTINGS]
+    return await verify_signature(request, auth_token=s.twilio.auth_token, public_url=s.public_base)
+
+
+@api.post(
+    "/twilio/sms",
+    summary="Inbound SMS (keywords, tips, signals); answers TwiML",
+    tags=["webhooks"],
+    form=InboundSmsForm,
+    content_type="text/xml",
+    responses={400: "Missing fields", 403: "Bad signature"},
+)
+async def inbound_sms(request: web.Request):
+    form = await signed_form(request)
+    sid, phone = form.get("MessageSid", ""), form.get("From", "")
+    if not sid or not E164.match(phone):
+        raise Problem(400, "MessageSid and an E.164 From are required", slug="bad-webhook")
+    reply = await handle_sms(request.app, sid, phone, form.get("Body", "")[:1600])
+    return sms_reply(reply)
+
+
+@api.post(
+    "/twilio/voice/code/{enrolment_id}",
+    summary="TwiML reading a verification code to a landline",
+    tags=["webhooks"],
+    content_type="text/xml",
+    responses={403: "Bad signature"},
+)
+async def voice_code(request: web.Request):
+    await signed_form(request)
+    try:
+        enrolment_id = UUID(request.match_info["enrolment_id"])
+    except ValueError:
+        raise Problem(404, "unknown enrolment") from None
+    found = await residents.voice_code(request.app[POOL], request.app[SETTINGS], enrolment_id)
+    doc = VoiceResponse()
+    if found is None:
+        doc.hangup()
+        return voice_response(doc)
+    code, lang = found
+    spoken = ", ".join(code)
+    from burgerwacht.texts import text
+
+    say = text("voice_code", lang, spoken=spoken)
+    doc.say(say, **(VOICE_EN if lang == "en" else VOICE))
+    doc.hangup()
+    return voice_response(doc)

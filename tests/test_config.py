@@ -1,0 +1,73 @@
+"""Configuration layering and one-line errors naming the key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from burgerwacht.config import ConfigError, load_settings
+
+
+def test_defaults_file_then_env(monkeypatch, tmp_path):
+    cfg = tmp_path / "site.toml"
+    cfg.write_text('public_url = "https://alerts.example.nl"\n[twilio]\nsms_per_second = 42\n')
+    monkeypatch.setenv("BURGERWACHT_CONFIG", str(cfg))
+    s = load_settings()
+    assert s.public_base == "https://alerts.example.nl"
+    assert s.twilio.sms_per_second == 42
+    assert s.twilio.calls_per_second == 1.0  # untouched default from default.toml
+    monkeypatch.setenv("BURGERWACHT_TWILIO__SMS_PER_SECOND", "7.5")
+    monkeypatch.setenv("BURGERWACHT_PUBLIC_URL", "https://other.example.nl/")
+    s = load_settings()
+    assert s.twilio.sms_per_second == 7.5
+    assert s.public_base == "https://other.example.nl"
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "key"),
+    [
+        ("BURGERWACHT_TWILIO__SMS_PER_SECOND", "-1", "twilio.sms_per_second"),
+        ("BURGERWACHT_TWILIO__SMS_PER_SECOND", "fast", "twilio.sms_per_second"),
+        ("BURGERWACHT_PUBLIC_URL", "not a url", "public_url"),
+        ("BURGERWACHT_DATABASE_URL", "mysql://x", "database_url"),
+        ("BURGERWACHT_HTTP__PORT", "70000", "http.port"),
+        ("BURGERWACHT_TWILIO__FROM_NUMBER", "0612345678", "twilio.from_number"),
+    ],
+)
+def test_bad_values_name_the_key(monkeypatch, env, value, key):
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("configuration error: " + key)
+    assert env in message
+
+
+def test_unknown_key_in_file(monkeypatch, tmp_path):
+    cfg = tmp_path / "site.toml"
+    cfg.write_text("[twilio]\nsms_per_secnd = 5\n")
+    monkeypatch.setenv("BURGERWACHT_CONFIG", str(cfg))
+    with pytest.raises(ConfigError, match=r"twilio.sms_per_secnd: unknown setting"):
+        load_settings()
+
+
+def test_missing_config_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("BURGERWACHT_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings()
+
+
+def test_cli_stops_with_one_line_and_no_traceback():
+    env = {**os.environ, "BURGERWACHT_TWILIO__CALLS_PER_SECOND": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "burgerwacht", "migrate"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "twilio.calls_per_second" in lines[0]
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,159 @@
+"""Problem details for every error, health, readiness and the OpenAPI document."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from openapi_spec_validator import validate
+
+from burgerwacht.web.app import all_specs, create_app
+from burgerwacht.web.errors import PROBLEM_JSON
+
+
+async def test_health_and_readiness(client):
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    assert await resp.json() == {"status": "ok"}
+    resp = await client.get("/readyz")
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body == {"status": "ready", "database": "ok", "pending_migrations": []}
+    assert resp.headers["X-Request-Id"]
+
+
+async def test_readyz_reports_pending_migrations(client, db):
+    await db.execute(
+        "DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)"
+    )
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    body = await resp.json()
+    assert body["status"] == "not_ready"
+    assert len(body["pending_migrations"]) == 1
+
+
+async def test_unknown_route_is_problem_json(client):
+    resp = await client.get("/api/v1/nothing-here")
+    assert resp.status == 404
+    assert resp.content_type == PROBLEM_JSON
+    body = await resp.json()
+    assert body["status"] == 404 and body["title"] == "Not Found"
+    assert body["instance"] == "/api/v1/nothing-here"
+    assert body["request_id"] == resp.headers["X-Request-Id"]
+
+
+async def test_wrong_method_is_405_problem(client):
+    resp = await client.delete("/healthz")
+    assert resp.status == 405
+    assert resp.content_type == PROBLEM_JSON
+    assert "GET" in resp.headers.get("Allow", "")
+
+
+async def test_validation_error_has_field_paths(client, staff):
+    headers = await staff("admin", "GM9999")
+    resp = await client.post("/api/v1/users", json={"name": "", "role": "chef"}, headers=headers)
+    assert resp.status == 422
+    assert resp.content_type == PROBLEM_JSON
+    body = await resp.json()
+    locs = {e["loc"] for e in body["errors"]}
+    assert {"body.name", "body.role", "body.municipalities"} <= locs
+
+
+async def test_malformed_json_is_400(client, staff):
+    headers = await staff("admin", "GM9999")
+    resp = await client.post(
+        "/api/v1/users", data="{not json", headers={**headers, "Content-Type": "application/json"}
+    )
+    assert resp.status == 400
+    assert (await resp.json())["type"].endswith("/invalid-json")
+
+
+async def test_wrong_content_type_is_415(client, staff):
+    headers = await staff("admin", "GM9999")
+    resp = await client.post(
+        "/api/v1/users", data="name=x", headers={**headers, "Content-Type": "text/plain"}
+    )
+    assert resp.status == 415
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"http": {"max_body_bytes": 2048}}
+
+
+async def test_oversized_body_is_413_and_nothing_is_written(client, staff, db):
+    headers = await staff("admin", "GM9999")
+    users_before = await db.fetchval("SELECT count(*) FROM staff_users")
+    big = {"name": "x" * 5000, "role": "operator", "municipalities": ["GM9999"]}
+    resp = await client.post("/api/v1/users", json=big, headers=headers)
+    assert resp.status == 413
+    assert resp.content_type == PROBLEM_JSON
+    assert "2048" in (await resp.json())["detail"]
+    assert await db.fetchval("SELECT count(*) FROM staff_users") == users_before
+
+
+async def test_unexpected_exception_is_500_without_internals(settings, service_port, sandbox, caplog):
+    app = create_app(settings)
+
+    async def boom(request):
+        raise RuntimeError("secret internal detail: password=hunter2")
+
+    app.router.add_get("/boom", boom)
+    async with TestClient(TestServer(app, host="127.0.0.1", port=service_port)) as c:
+        resp = await c.get("/boom")
+        assert resp.status == 500
+        assert resp.content_type == PROBLEM_JSON
+        text = await resp.text()
+        assert "hunter2" not in text and "RuntimeError" not in text
+        body = await resp.json()
+        rid = body["request_id"]
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and "boom" in r.getMessage()]
+    assert logged and getattr(logged[0], "request_id", None) == rid
+
+
+async def test_readyz_when_database_is_gone(settings, service_port, sandbox, db_url, pg_admin_url):
+    app = create_app(settings)
+    async with TestClient(TestServer(app, host="127.0.0.1", port=service_port)) as c:
+        admin = await asyncpg.connect(pg_admin_url)
+        try:
+            name = urlsplit(db_url).path.lstrip("/")
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+            )
+            resp = await c.get("/readyz")
+            assert resp.status == 503
+            assert (await resp.json())["database"] == "unreachable"
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            resp = await c.get("/readyz")
+            assert resp.status == 200
+        finally:
+            await admin.close()
+
+
+async def test_openapi_document_is_valid_and_covers_every_route(client):
+    resp = await client.get("/api/v1/openapi.json")
+    assert resp.status == 200
+    doc = await resp.json()
+    validate(doc)  # raises on an invalid OpenAPI 3.1 document
+    assert doc["openapi"].startswith("3.1")
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    import re
+
+    for spec in all_specs():
+        path = re.sub(r"{([^}:]+)(?::[^}]*)?}", r"{\1}", spec.path)
+        assert (spec.method, path) in documented
+    # every route registered on the app is a declared, documented one
+    registered = {
+        (r.method, re.sub(r"{([^}:]+)(?::[^}]*)?}", r"{\1}", r.resource.canonical))
+        for r in client.app.router.routes()
+        if r.method != "HEAD"
+    }
+    assert registered <= documented
+    # request and response schemas come from the models
+    users = doc["paths"]["/api/v1/users"]["post"]
+    assert users["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/NewUser")
+    assert "422" in users["responses"] and "401" in users["responses"]
