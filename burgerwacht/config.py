@@ -87,6 +87,12 @@ class AlertSettings(Section):
     regular_per_resident_per_day: PositiveInt = 3
     dispatch_batch_size: PositiveInt = 200
     dispatch_concurrency: PositiveInt = 50
+    # A claim older than this is taken back (its worker crashed or hangs) and reconciled.
+    claim_lease_seconds: Positive = 30.0
+    # Seconds a worker may take on SIGTERM to finish or hand back what it holds.
+    shutdown_grace_seconds: Positive = 20.0
+    # Seconds between queue polls when no NOTIFY arrives (NOTIFY is only a hint).
+    poll_seconds: Positive = 0.5
 
 
 class PrivacySettings(Section):

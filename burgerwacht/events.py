@@ -33,6 +33,8 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.connected = asyncio.Event()
+        # set when the web process shuts down: event streams say goodbye and end
+        self.closing = asyncio.Event()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")
@@ -110,3 +112,9 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await hub.close()
+
+
+async def end_streams(app: web.Application) -> None:
+    """on_shutdown: open event streams say goodbye and end before the server stops."""
+    if EVENTS in app:
+        app[EVENTS].closing.set()

@@ -32,7 +32,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and key not in doc and not key.startswith("_"):
                 doc[key] = value
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+            doc["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(doc, ensure_ascii=False, default=str)
 
 

@@ -323,6 +323,19 @@ class TwilioProvider:
             )
         return [_sent_message(i) for i in instances if not (i.direction or "").startswith("inbound")]
 
+    async def find_calls(self, to: str, started_after: datetime) -> list[StartedCall]:
+        """Outbound calls to ``to`` created at or after ``started_after``: reconciles a
+        call whose outcome is unknown, so nobody is rung twice for one alert."""
+        since = _utc(started_after).replace(microsecond=0)
+        with _provider_errors():
+            instances = await self._client.calls.list_async(to=to, page_size=100, limit=_FIND_LIMIT)
+        return [
+            StartedCall(sid=i.sid, status=i.status or "", to=i.to or to)
+            for i in instances
+            if not (i.direction or "").startswith("inbound")
+            and (i.date_created is None or _utc(i.date_created) >= since)
+        ]
+
     async def fetch_message(self, sid: str) -> SentMessage:
         """One message by SID (status checks, tests)."""
         with _provider_errors():

@@ -189,9 +189,10 @@ def create_app(
     )
     app.cleanup_ctx.append(_pool_ctx(settings, database_url))
     app.cleanup_ctx.append(provider_ctx)
-    from burgerwacht.events import events_ctx
+    from burgerwacht.events import end_streams, events_ctx
 
     app.cleanup_ctx.append(events_ctx)
+    app.on_shutdown.append(end_streams)
     for ctx in extra_contexts or []:
         app.cleanup_ctx.append(ctx)
     app.cleanup_ctx.append(background_ctx)

@@ -1,0 +1,1 @@
+"""Alerts (acties): geo-targeting, preview, durable dispatch, closing messages."""

@@ -1,0 +1,387 @@
+"""Alert routes for operators, the live event stream, and the alert-call webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from burgerwacht import metrics
+from burgerwacht.alerts import callbacks, service, states, store
+from burgerwacht.alerts.models import AlertIn, AlertList, AlertListQuery, AlertOut, CloseIn, Preview
+from burgerwacht.messaging import verify_signature
+from burgerwacht.web.api import Api, current_user, json_response
+from burgerwacht.web.errors import Problem
+from burgerwacht.web.keys import EVENTS, POOL, SETTINGS
+
+api = Api()
+OPERATORS = {"operator"}
+TWIML = "text/xml"
+
+
+class SendOut(BaseModel):
+    id: int
+    status: str
+    counts: dict[str, int]
+
+
+class CloseOut(BaseModel):
+    id: int
+    status: str
+    closing_deliveries: int
+    cancelled: int
+
+
+class CancelOut(BaseModel):
+    id: int
+    status: str
+    cancelled: int
+
+
+def _problem(exc: service.AlertError) -> Problem:
+    return Problem(exc.status, exc.detail, slug=exc.slug, **exc.extra)
+
+
+def _alert_id(request: web.Request) -> int:
+    raw = request.match_info["alert_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise Problem(404, f"no alert {raw}", slug="not-found")
+    return int(raw)
+
+
+async def _cap_body(request: web.Request) -> AlertIn:
+    from burgerwacht.modules import optional
+
+    cap = optional("burgerwacht.cap")
+    if cap is None:
+        raise Problem(415, "CAP is not supported by this build", slug="unsupported-media-type")
+    raw = await request.read()
+    try:
+        draft = cap.parse_cap(raw)
+    except cap.CapError as exc:
+        raise Problem(422, str(exc), slug="invalid-cap", element=getattr(exc, "element", None)) from None
+    draft = {k: v for k, v in draft.items() if k in AlertIn.model_fields}
+    from pydantic import ValidationError
+
+    from burgerwacht.web.errors import validation_problem
+
+    try:
+        return AlertIn.model_validate(draft)
+    except ValidationError as exc:
+        raise validation_problem(exc, location="cap") from None
+
+
+@api.post(
+    "/api/v1/alerts",
+    summary="Create a draft alert (JSON, or OASIS CAP 1.2 as application/cap+xml)",
+    tags=["alerts"],
+    roles=OPERATORS,
+    body=AlertIn,
+    response=AlertOut,
+    status=201,
+    raw_body=True,
+    body_content={"application/cap+xml": {"schema": {"type": "string", "description": "CAP 1.2 alert"}}},
+)
+async def create_alert(request: web.Request):
+    user = current_user(request)
+    from burgerwacht.web.api import parse_json_body
+
+    if request.content_type in ("application/cap+xml", "application/xml", "text/xml"):
+        body = await _cap_body(request)
+    else:
+        body = await parse_json_body(request, AlertIn)
+    pool = request.app[POOL]
+    try:
+        alert_id = await service.create(pool, request.app[SETTINGS], user, body)
+        async with pool.acquire() as conn:
+            out = await service.view(conn, user, alert_id)
+    except service.AlertError as exc:
+        raise _problem(exc) from None
+    return json_response(out, 201, headers={"Location": f"/api/v1/alerts/{alert_id}"})
+
+
+@api.get(
+    "/api/v1/alerts",
+    summary="Alerts in your municipalities, newest first",
+    tags=["alerts"],
+    roles=OPERATORS,
+    query=AlertListQuery,
+    response=AlertList,
+)
+async def list_alerts(request: web.Request, query: AlertListQuery):
+    user = current_user(request)
+    async with request.app[POOL].acquire() as conn:
+        rows = await store.list_alerts(conn, user.scope(), query.status, query.before, query.limit + 1)
+        counts = await store.counts(conn, [r["id"] for r in rows[: query.limit]])
+    items = [service.to_out(r, counts) for r in rows[: query.limit]]
+    nxt = str(items[-1].id) if len(rows) > query.limit else None
+    return AlertList(items=items, next=nxt)
+
+
+@api.get(
+    "/api/v1/alerts/{alert_id}",
+    summary="An alert with its counts per delivery state",
+    tags=["alerts"],
+    roles=OPERATORS,
+    response=AlertOut,
+    responses={404: "Unknown or outside your scope"},
+)
+async def get_alert(request: web.Request):
+    async with request.app[POOL].acquire() as conn:
+        try:
+            return await service.view(conn, current_user(request), _alert_id(request))
+        except service.AlertError as exc:
+            raise _problem(exc) from None
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/preview",
+    summary="Who would be reached, quiet hours, budget, SMS encoding and the time until the last one",
+    tags=["alerts"],
+    roles=OPERATORS,
+    response=Preview,
+    responses={404: "Unknown or outside your scope"},
+)
+async def preview_alert(request: web.Request):
+    try:
+        return await service.preview(
+            request.app[POOL], request.app[SETTINGS], current_user(request), _alert_id(request)
+        )
+    except service.AlertError as exc:
+        raise _problem(exc) from None
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/send",
+    summary="Send a draft: one delivery per resident and channel",
+    tags=["alerts"],
+    roles=OPERATORS,
+    response=SendOut,
+    status=202,
+    responses={404: "Unknown or outside your scope", 409: "Already sent"},
+)
+async def send_alert(request: web.Request):
+    alert_id = _alert_id(request)
+    try:
+        counts = await service.send(request.app[POOL], request.app[SETTINGS], current_user(request), alert_id)
+    except service.AlertError as exc:
+        raise _problem(exc) from None
+    return SendOut(id=alert_id, status="sending", counts=counts)
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/close",
+    summary="End the alert and send the closing message (afloopbericht)",
+    tags=["alerts"],
+    roles=OPERATORS,
+    body=CloseIn,
+    response=CloseOut,
+    status=202,
+    responses={404: "Unknown or outside your scope", 409: "Not sent, or already ended"},
+)
+async def close_alert(request: web.Request, body: CloseIn):
+    alert_id = _alert_id(request)
+    try:
+        result = await service.close(request.app[POOL], current_user(request), alert_id, body.message)
+    except service.AlertError as exc:
+        raise _problem(exc) from None
+    return CloseOut(id=alert_id, status="closed", **result)
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/cancel",
+    summary="Stop what has not gone out",
+    tags=["alerts"],
+    roles=OPERATORS,
+    response=CancelOut,
+    responses={404: "Unknown or outside your scope", 409: "Already ended"},
+)
+async def cancel_alert(request: web.Request):
+    alert_id = _alert_id(request)
+    try:
+        n = await service.cancel(request.app[POOL], current_user(request), alert_id)
+    except service.AlertError as exc:
+        raise _problem(exc) from None
+    return CancelOut(id=alert_id, status="cancelled", cancelled=n)
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, default=str, ensure_ascii=False)}\n\n".encode()
+
+
+@api.get(
+    "/api/v1/alerts/{alert_id}/events",
+    summary="Server-sent events: progress (coalesced, a few per second) and tips",
+    tags=["alerts"],
+    roles=OPERATORS,
+    content_type="text/event-stream",
+    responses={404: "Unknown or outside your scope"},
+)
+async def alert_events(request: web.Request):
+    user = current_user(request)
+    alert_id = _alert_id(request)
+    pool = request.app[POOL]
+    async with pool.acquire() as conn:
+        try:
+            await service.load_for(conn, user, alert_id)
+        except service.AlertError as exc:
+            raise _problem(exc) from None
+    hub = request.app[EVENTS]
+    resp = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await resp.prepare(request)
+    min_interval, last_sent, last_doc = 0.25, 0.0, None
+
+    async def progress() -> None:
+        nonlocal last_sent, last_doc
+        async with pool.acquire() as conn:
+            doc = (await service.view(conn, user, alert_id)).model_dump(
+                mode="json", include={"id", "status", "counts", "closing_counts"}
+            )
+        if doc != last_doc:
+            await resp.write(_sse("progress", doc))
+            last_doc, last_sent = doc, time.monotonic()
+
+    async with hub.subscribe(f"alert:{alert_id}") as queue:
+        await progress()
+        with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+            while not hub.closing.is_set():
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=1.0)
+                except TimeoutError:
+                    await progress()  # NOTIFY is a hint; re-read on a timer as well
+                    continue
+                if event.get("type") == "tip":
+                    await resp.write(_sse("tip", event.get("tip", {})))
+                    continue
+                wait = min_interval - (time.monotonic() - last_sent)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                while not queue.empty():  # coalesce a burst into one progress event
+                    extra = queue.get_nowait()
+                    if extra.get("type") == "tip":
+                        await resp.write(_sse("tip", extra.get("tip", {})))
+                await progress()
+            await resp.write(_sse("shutdown", {"reason": "server restarting; reconnect"}))
+    return resp
+
+
+# ------------------------------------------------------------------ provider webhooks
+
+
+async def _signed(request: web.Request):
+    s = request.app[SETTINGS]
+    try:
+        return await verify_signature(request, auth_token=s.twilio.auth_token, public_url=s.public_base)
+    except web.HTTPForbidden:
+        metrics.WEBHOOKS.labels(
+            request.path.split("/")[2] if request.path.count("/") > 1 else "?", "forbidden"
+        ).inc()
+        raise
+
+
+def _callback_target(request: web.Request) -> tuple[int, int]:
+    d, a = request.query.get("d", ""), request.query.get("a", "")
+    if not (d.isdigit() and a.isdigit()):
+        raise Problem(400, "status callback without delivery (d) and attempt (a)", slug="bad-webhook")
+    return int(d), int(a)
+
+
+@api.post(
+    "/twilio/sms/status",
+    summary="SMS status callback (forward-only)",
+    tags=["webhooks"],
+    responses={400: "No delivery reference", 403: "Bad signature"},
+)
+async def sms_status(request: web.Request):
+    form = await _signed(request)
+    delivery_id, attempt = _callback_target(request)
+    status = form.get("MessageStatus") or form.get("SmsStatus") or ""
+    new_state = states.SMS_STATUS.get(status)
+    if new_state is None or new_state == "sending":
+        metrics.WEBHOOKS.labels("sms_status", "ignored").inc()
+        return web.Response(status=204)
+    code = form.get("ErrorCode")
+    async with request.app[POOL].acquire() as conn:
+        moved = await callbacks.apply_callback(
+            conn,
+            delivery_id,
+            attempt,
+            new_state,
+            form.get("MessageSid"),
+            int(code) if code and code.isdigit() else None,
+            "sms",
+        )
+    metrics.WEBHOOKS.labels("sms_status", "applied" if moved else "ignored").inc()
+    return web.Response(status=204)
+
+
+@api.post(
+    "/twilio/voice/status",
+    summary="Call status callback (forward-only)",
+    tags=["webhooks"],
+    responses={400: "No delivery reference", 403: "Bad signature"},
+)
+async def voice_status(request: web.Request):
+    form = await _signed(request)
+    delivery_id, attempt = _callback_target(request)
+    new_state = states.CALL_STATUS.get(form.get("CallStatus", ""))
+    if new_state is None or new_state == "sending":
+        metrics.WEBHOOKS.labels("voice_status", "ignored").inc()
+        return web.Response(status=204)
+    async with request.app[POOL].acquire() as conn:
+        moved = await callbacks.apply_callback(
+            conn, delivery_id, attempt, new_state, form.get("CallSid"), None, "voice"
+        )
+    metrics.WEBHOOKS.labels("voice_status", "applied" if moved else "ignored").inc()
+    return web.Response(status=204)
+
+
+async def _delivery(request: web.Request):
+    raw = request.match_info["delivery_id"]
+    if not raw.isdigit():
+        raise Problem(404, "unknown delivery", slug="not-found")
+    async with request.app[POOL].acquire() as conn:
+        d = await store.delivery(conn, int(raw))
+    if d is None:
+        raise Problem(404, "unknown delivery", slug="not-found")
+    return d
+
+
+@api.post(
+    "/twilio/voice/alert/{delivery_id}",
+    summary="TwiML for an alert call",
+    tags=["webhooks"],
+    content_type=TWIML,
+    responses={403: "Bad signature", 404: "Unknown delivery"},
+)
+async def voice_alert(request: web.Request):
+    form = await _signed(request)
+    d = await _delivery(request)
+    metrics.WEBHOOKS.labels("voice_alert", "ok").inc()
+    return web.Response(
+        text=callbacks.alert_twiml(d, request.app[SETTINGS].public_base, form.get("AnsweredBy")),
+        content_type=TWIML,
+    )
+
+
+@api.post(
+    "/twilio/voice/menu/{delivery_id}",
+    summary="TwiML after a key press in an alert call",
+    tags=["webhooks"],
+    content_type=TWIML,
+    responses={403: "Bad signature", 404: "Unknown delivery"},
+)
+async def voice_menu(request: web.Request):
+    form = await _signed(request)
+    d = await _delivery(request)
+    return web.Response(
+        text=callbacks.menu_twiml(d, request.app[SETTINGS].public_base, form.get("Digits", "")),
+        content_type=TWIML,
+    )

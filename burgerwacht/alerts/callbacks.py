@@ -1,0 +1,106 @@
+"""Provider callbacks for deliveries and the TwiML of alert calls.
+
+Callbacks carry the delivery id and attempt number in their URL, so they apply even if
+they arrive before the worker has recorded the provider id, and a late callback of an
+earlier attempt is ignored. States only move forward.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from burgerwacht import metrics
+from burgerwacht.alerts import states, store
+from burgerwacht.events import publish
+from burgerwacht.messaging import classify_delivery_error
+
+log = logging.getLogger(__name__)
+VOICE = {"voice": "Polly.Lotte", "language": "nl-NL"}
+INTRO = "Hier volgt een oproep van Burgerwacht."
+MENU = "Druk 1 om het bericht te herhalen. Druk 2 om een tip in te spreken."
+OUTRO = "Bedankt voor het luisteren. Benader niemand zelf. Bel bij direct gevaar 1 1 2."
+
+
+def _earlier(new_state: str) -> list[str]:
+    return [s for s, r in states.RANK.items() if r < states.RANK[new_state] and s not in states.TERMINAL]
+
+
+async def apply_callback(
+    conn: asyncpg.Connection,
+    delivery_id: int,
+    attempt: int,
+    new_state: str,
+    sid: str | None,
+    error_code: int | None,
+    channel: str,
+) -> bool:
+    async with conn.transaction():
+        row = await store.apply_status(
+            conn, delivery_id, attempt, new_state, _earlier(new_state), sid, error_code
+        )
+        if row is None:
+            return False  # duplicate, out of order, or an old attempt: nothing moves back
+        metrics.CALLBACK_STATES.labels(new_state, channel).inc()
+        if channel == "sms" and new_state in ("undelivered", "failed") and row["resident_id"]:
+            await _after_sms_failure(conn, row, error_code)
+        await publish(conn, [f"alert:{row['alert_id']}"], {"type": "progress", "alert_id": row["alert_id"]})
+    return True
+
+
+async def _after_sms_failure(conn: asyncpg.Connection, row: asyncpg.Record, error_code: int | None) -> None:
+    cls = classify_delivery_error(error_code)
+    if getattr(cls, "permanent", False) and cls.name == "OPTED_OUT":
+        await store.stop_resident(conn, row["resident_id"])
+        return
+    if cls.fallback_to_voice and await store.resident_allows_voice(conn, row["resident_id"]):
+        if await store.add_fallback(conn, row, "voice"):
+            log.info("SMS delivery %s undeliverable (%s): falling back to a call", row["id"], error_code)
+            return
+    if cls.retry_once:
+        delay = float(getattr(cls, "retry_delay_seconds", 60) or 60)
+        if await store.retry_later(conn, row["id"], delay):
+            log.info("SMS delivery %s failed (%s): one retry in %.0f s", row["id"], error_code, delay)
+
+
+def alert_twiml(d: asyncpg.Record, base: str, answered_by: str | None) -> str:
+    doc = VoiceResponse()
+    if d["kind"] == "closing":
+        doc.say(INTRO, **VOICE)
+        doc.say(
+            f"Het bericht met kenmerk {' '.join(d['reference'])} is afgelopen. {d['closing_message'] or ''}",
+            **VOICE,
+        )
+        doc.hangup()
+        return str(doc)
+    text = d["voice_message"] or d["message"]
+    if answered_by and answered_by.startswith("machine"):
+        # voicemail: the message once, after the beep, no menu
+        doc.say(INTRO, **VOICE)
+        doc.say(text, **VOICE)
+        doc.say(OUTRO, **VOICE)
+        doc.hangup()
+        return str(doc)
+    gather = Gather(num_digits=1, action=f"{base}/twilio/voice/menu/{d['id']}", method="POST", timeout=6)
+    gather.say(INTRO, **VOICE)
+    gather.pause(length=1)
+    gather.say(text, **VOICE)
+    gather.say(MENU, **VOICE)
+    doc.append(gather)
+    doc.say(OUTRO, **VOICE)
+    doc.hangup()
+    return str(doc)
+
+
+def menu_twiml(d: asyncpg.Record, base: str, digit: str) -> str:
+    doc = VoiceResponse()
+    if digit == "1":
+        doc.redirect(f"{base}/twilio/voice/alert/{d['id']}", method="POST")
+    elif digit == "2":
+        doc.redirect(f"{base}/twilio/voice/tip/{d['id']}", method="POST")
+    else:
+        doc.say(OUTRO, **VOICE)
+        doc.hangup()
+    return str(doc)

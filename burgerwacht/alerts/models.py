@@ -1,0 +1,164 @@
+"""API shapes for alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Level = Literal["regular", "missing_child", "amber_regional", "amber_national"]
+Channel = Literal["sms", "voice"]
+AlertStatus = Literal["draft", "sending", "active", "closed", "cancelled", "expired"]
+MISSING_PERSON_LEVELS = frozenset({"missing_child", "amber_regional", "amber_national"})
+QUIET_OVERRIDE_LEVELS = MISSING_PERSON_LEVELS
+
+
+class LatLon(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class CircleTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["circle"]
+    center: LatLon
+    radius_m: float = Field(gt=0, description="Metres; the maximum is configuration (alerts.max_radius_m)")
+
+
+class PolygonTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["polygon"]
+    coordinates: list[list[list[float]]] = Field(
+        description="GeoJSON Polygon coordinates, [lon, lat], WGS84; one closed outer ring", min_length=1
+    )
+
+
+class AreasTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["areas"]
+    codes: list[Annotated[str, Field(pattern=r"^(BU\d{8}|WK\d{6}|GM\d{4})$")]] = Field(
+        min_length=1, max_length=500
+    )
+
+    @field_validator("codes")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        return sorted(set(v))
+
+
+Target = Annotated[CircleTarget | PolygonTarget | AreasTarget, Field(discriminator="type")]
+
+
+class AlertIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    level: Level
+    title: str = Field(min_length=1, max_length=120)
+    message: str = Field(min_length=1, max_length=640, description="SMS text; the reference is put in front")
+    voice_message: str | None = Field(default=None, max_length=1500)
+    target: Target
+    channels: list[Channel] = Field(min_length=1, max_length=2)
+    expires_in_minutes: int = Field(gt=0, description="At most alerts.max_expires_minutes")
+    family_consent: bool = False
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(cls, v: list[Channel]) -> list[Channel]:
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _consent(self) -> AlertIn:
+        if self.level in MISSING_PERSON_LEVELS and not self.family_consent:
+            raise ValueError(f"level {self.level} needs the family's consent: family_consent must be true")
+        return self
+
+
+class Counts(BaseModel):
+    queued: int = 0
+    sending: int = 0
+    sent: int = 0
+    delivered: int = 0
+    undelivered: int = 0
+    failed: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    skipped: int = 0
+
+
+class AlertOut(BaseModel):
+    id: int
+    status: AlertStatus
+    level: Level
+    title: str
+    message: str
+    voice_message: str | None
+    target: dict[str, Any]
+    channels: list[Channel]
+    reference: str
+    municipalities: list[str]
+    expires_in_minutes: int
+    created_at: datetime
+    sent_at: datetime | None
+    closed_at: datetime | None
+    expires_at: datetime | None
+    closing_message: str | None = None
+    counts: Counts
+    closing_counts: Counts | None = None
+
+
+class AlertList(BaseModel):
+    items: list[AlertOut]
+    next: str | None = None
+
+
+class AlertListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: AlertStatus | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    before: int | None = Field(default=None, description="Cursor: the id to continue below")
+
+
+class Recipients(BaseModel):
+    total: int
+    sms: int
+    voice: int
+
+
+class QuietHoursCount(BaseModel):
+    deferred: int
+    skipped: int
+
+
+class SmsInfo(BaseModel):
+    encoding: Literal["GSM-7", "UCS-2"]
+    segments: int
+    characters: int
+    ucs2_characters: list[str]
+    text: str = Field(description="The SMS exactly as residents will get it")
+    gsm7_suggestion: str | None = Field(
+        default=None, description="A GSM-7 version when look-alikes forced UCS-2"
+    )
+
+
+class Preview(BaseModel):
+    recipients: Recipients
+    quiet_hours: QuietHoursCount
+    over_budget: int
+    outside_scope: int = Field(
+        description="Residents in the target outside your municipalities (not reached)"
+    )
+    sms: SmsInfo
+    estimated_seconds: float = Field(
+        description="Until the last immediate recipient is reached at the configured rates"
+    )
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    message: str = Field(min_length=1, max_length=640)
+
+
+class CapQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    msg_type: Literal["Alert", "Update", "Cancel"] | None = None

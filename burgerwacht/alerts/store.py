@@ -1,0 +1,474 @@
+"""SQL for alerts, the recipient query, the delivery queue and the shared rate limiter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+# The target predicate on `addresses a`, by target kind ($2 is the target).
+_TARGET = {
+    "circle": "a.location <@ $2::circle",
+    "polygon": "a.location <@ $2::polygon",
+    "areas": "(a.buurt_code = ANY($2::text[]) OR a.wijk_code = ANY($2::text[]) "
+    "OR a.municipality_code = ANY($2::text[]))",
+}
+
+# Recipients per (resident, channel) with what happens to each: sent now, deferred to
+# the end of the quiet hours, skipped (quiet hours past expiry, or over the budget).
+# $1 alert id (or 0), $2 target, $3 channels, $4 scope (NULL = national), $5 level,
+# $6 expiry, $7 regular alerts per resident per 24 h.
+_RECIPIENTS = """
+WITH hits AS (
+    SELECT ra.resident_id, ch AS channel, ra.quiet_start AS qs, ra.quiet_end AS qe
+    FROM addresses a
+    JOIN resident_addresses ra ON ra.address_id = a.id
+    JOIN residents r ON r.id = ra.resident_id AND r.status = 'active'
+    CROSS JOIN LATERAL unnest(ra.channels) AS ch
+    WHERE {target} AND ch = ANY($3::text[])
+      AND ($4::text[] IS NULL OR a.municipality_code = ANY($4::text[]))
+), quiet AS (
+    SELECT h.resident_id, h.channel,
+           CASE WHEN h.qs IS NULL THEN NULL
+                WHEN (CASE WHEN h.qs < h.qe THEN l.lt::time >= h.qs AND l.lt::time < h.qe
+                           ELSE l.lt::time >= h.qs OR l.lt::time < h.qe END)
+                THEN (CASE WHEN l.lt::time < h.qe THEN date_trunc('day', l.lt) + h.qe
+                           ELSE date_trunc('day', l.lt) + interval '1 day' + h.qe END)
+                     AT TIME ZONE 'Europe/Amsterdam'
+           END AS quiet_until
+    FROM hits h CROSS JOIN (SELECT now() AT TIME ZONE 'Europe/Amsterdam' AS lt) l
+), per AS (
+    -- quiet only when quiet at every matched address; then until the earliest end
+    SELECT resident_id, channel,
+           CASE WHEN bool_or(quiet_until IS NULL) THEN NULL ELSE min(quiet_until) END AS quiet_until
+    FROM quiet GROUP BY resident_id, channel
+), budget AS (
+    SELECT d.resident_id, count(DISTINCT d.alert_id) AS n
+    FROM deliveries d
+    WHERE $5 = 'regular' AND d.resident_id IN (SELECT resident_id FROM per)
+      AND d.kind = 'alert' AND d.level = 'regular' AND d.alert_id <> $1
+      AND d.created_at > now() - interval '24 hours' AND d.state NOT IN ('skipped', 'cancelled', 'expired')
+    GROUP BY d.resident_id
+)
+SELECT p.resident_id, p.channel, p.quiet_until,
+       CASE WHEN $5 <> 'regular' THEN 'now'
+            WHEN coalesce(b.n, 0) >= $7 THEN 'budget'
+            WHEN p.quiet_until IS NOT NULL AND p.quiet_until >= $6 THEN 'quiet_skip'
+            WHEN p.quiet_until IS NOT NULL THEN 'quiet_defer'
+            ELSE 'now' END AS disposition
+FROM per p LEFT JOIN budget b ON b.resident_id = p.resident_id
+"""
+
+
+def recipients_sql(kind: str) -> str:
+    return _RECIPIENTS.format(target=_TARGET[kind])
+
+
+async def recipient_counts(
+    conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT channel, disposition, count(*) AS n, count(DISTINCT resident_id) AS residents "
+        f"FROM ({recipients_sql(kind)}) x GROUP BY GROUPING SETS ((channel, disposition), ())",
+        *args,
+    )
+
+
+async def distinct_residents(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]) -> int:
+    return await conn.fetchval(
+        f"SELECT count(DISTINCT resident_id) FROM ({recipients_sql(kind)}) x WHERE disposition <> 'budget'",
+        *args,
+    )
+
+
+async def materialise(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]) -> int:
+    """One delivery per (alert, resident, channel) in one statement."""
+    result = await conn.execute(
+        f"""
+        INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, reason, not_before, expires_at)
+        SELECT $1, resident_id, channel, 'alert', $5,
+               CASE WHEN disposition IN ('budget', 'quiet_skip') THEN 'skipped' ELSE 'queued' END,
+               CASE disposition WHEN 'budget' THEN 'budget' WHEN 'quiet_skip' THEN 'quiet_hours'
+                                WHEN 'quiet_defer' THEN 'quiet_hours' END,
+               CASE WHEN disposition = 'quiet_defer' THEN quiet_until ELSE now() END,
+               $6
+        FROM ({recipients_sql(kind)}) x
+        ON CONFLICT DO NOTHING
+        """,
+        *args,
+    )
+    return int(result.split()[-1])
+
+
+async def municipalities_in_target(conn: asyncpg.Connection, kind: str, target: Any) -> list[str]:
+    rows = await conn.fetch(
+        f"SELECT DISTINCT a.municipality_code FROM addresses a WHERE {_TARGET[kind]} "
+        "AND a.municipality_code IS NOT NULL AND $1::int IS NULL",
+        None,
+        target,
+    )
+    return sorted(r[0] for r in rows)
+
+
+async def areas_by_code(conn: asyncpg.Connection, codes: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT code, level, municipality_code FROM areas WHERE code = ANY($1)", codes)
+
+
+# ------------------------------------------------------------------ alerts
+
+
+async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
+    return await conn.fetchval(
+        """
+        INSERT INTO alerts (reference, level, title, message, voice_message, target, target_circle, target_polygon,
+                            target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by,
+                            scope)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+        RETURNING id
+        """,
+        f["reference"],
+        f["level"],
+        f["title"],
+        f["message"],
+        f["voice_message"],
+        f["target"],
+        f["target_circle"],
+        f["target_polygon"],
+        f["target_codes"],
+        f["municipalities"],
+        f["channels"],
+        f["expires_in_minutes"],
+        f["family_consent"],
+        f["created_by"],
+        f["scope"],
+    )
+
+
+ALERT_COLUMNS = """id, reference, status, level, title, message, voice_message, target, target_circle, target_polygon,
+    target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by, scope, created_at, sent_at,
+    expires_at, closed_at, closing_message, estimate"""
+
+
+async def alert(conn: asyncpg.Connection, alert_id: int, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1" + (" FOR UPDATE" if lock else ""), alert_id
+    )
+
+
+async def list_alerts(
+    conn: asyncpg.Connection, scope: list[str] | None, status: str | None, before: int | None, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {ALERT_COLUMNS} FROM alerts
+        WHERE ($1::text[] IS NULL OR municipalities && $1::text[])
+          AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id < $3)
+        ORDER BY id DESC LIMIT $4""",
+        scope,
+        status,
+        before,
+        limit,
+    )
+
+
+async def counts(conn: asyncpg.Connection, alert_ids: list[int]) -> dict[tuple[int, str], dict[str, int]]:
+    rows = await conn.fetch(
+        "SELECT alert_id, kind, state, count(*) AS n FROM deliveries WHERE alert_id = ANY($1) "
+        "GROUP BY alert_id, kind, state",
+        alert_ids,
+    )
+    out: dict[tuple[int, str], dict[str, int]] = {}
+    for r in rows:
+        out.setdefault((r["alert_id"], r["kind"]), {})[r["state"]] = r["n"]
+    return out
+
+
+async def live_reference_exists(conn: asyncpg.Connection, reference: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM alerts WHERE reference = $1 AND status IN ('draft', 'sending', 'active'))",
+        reference,
+    )
+
+
+async def mark_sending(
+    conn: asyncpg.Connection, alert_id: int, estimate: dict[str, Any] | None
+) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """UPDATE alerts SET status = 'sending', sent_at = now(),
+               expires_at = now() + make_interval(mins => expires_in_minutes),
+               estimate = coalesce($2, estimate)
+           WHERE id = $1 RETURNING sent_at, expires_at""",
+        alert_id,
+        estimate,
+    )
+
+
+async def save_estimate(conn: asyncpg.Connection, alert_id: int, estimate: dict[str, Any]) -> None:
+    await conn.execute("UPDATE alerts SET estimate = $2 WHERE id = $1", alert_id, estimate)
+
+
+async def cancel_unsent(conn: asyncpg.Connection, alert_id: int, kind: str = "alert") -> int:
+    result = await conn.execute(
+        "UPDATE deliveries SET state = 'cancelled', reason = 'alert_ended', updated_at = now() "
+        "WHERE alert_id = $1 AND kind = $2 AND state = 'queued'",
+        alert_id,
+        kind,
+    )
+    return int(result.split()[-1])
+
+
+async def set_status(
+    conn: asyncpg.Connection, alert_id: int, status: str, closing_message: str | None = None
+) -> None:
+    await conn.execute(
+        """UPDATE alerts SET status = $2,
+               closed_at = CASE WHEN $2 IN ('closed', 'cancelled') THEN now() ELSE closed_at END,
+               closing_message = coalesce($3, closing_message)
+           WHERE id = $1""",
+        alert_id,
+        status,
+        closing_message,
+    )
+
+
+async def materialise_closing(conn: asyncpg.Connection, alert_id: int, expires_at: datetime) -> int:
+    """A closing message to everyone the alert reached, on the channel that reached them."""
+    result = await conn.execute(
+        """
+        INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at)
+        SELECT DISTINCT ON (d.resident_id) d.alert_id, d.resident_id, d.channel, 'closing', d.level, 'queued', $2
+        FROM deliveries d JOIN residents r ON r.id = d.resident_id AND r.status = 'active'
+        WHERE d.alert_id = $1 AND d.kind = 'alert' AND d.state IN ('sent', 'delivered')
+        ORDER BY d.resident_id, (d.state = 'delivered') DESC, (d.channel = 'sms') DESC
+        ON CONFLICT DO NOTHING
+        """,
+        alert_id,
+        expires_at,
+    )
+    return int(result.split()[-1])
+
+
+# ------------------------------------------------------------------ the queue
+
+
+async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        WITH c AS (
+            SELECT id FROM deliveries
+            WHERE state = 'queued' AND channel = $2 AND not_before <= now() AND expires_at > now()
+            ORDER BY not_before, id
+            LIMIT $3 FOR UPDATE SKIP LOCKED
+        )
+        UPDATE deliveries d SET state = 'sending', claimed_by = $1, claimed_at = now(), updated_at = now()
+        FROM c WHERE d.id = c.id
+        RETURNING d.id, d.alert_id, d.resident_id, d.channel, d.kind, d.attempts, d.reconcile, d.attempt_at,
+                  d.expires_at, d.created_at,
+                  (SELECT phone FROM residents r WHERE r.id = d.resident_id) AS phone,
+                  (SELECT language FROM residents r WHERE r.id = d.resident_id) AS language
+        """,
+        worker,
+        channel,
+        limit,
+    )
+
+
+async def alert_texts(conn: asyncpg.Connection, alert_ids: list[int]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, reference, level, message, voice_message, closing_message, status FROM alerts WHERE id = ANY($1)",
+        alert_ids,
+    )
+
+
+async def record_outcomes(conn: asyncpg.Connection, worker: str, rows: list[tuple[Any, ...]]) -> None:
+    """rows: (id, state, sid, error_code, reason, not_before, reconcile, attempts, attempt_at).
+
+    The claim holder's outcome wins while the row is still 'sending' under its claim;
+    if a status callback already moved it forward, only the provider id is filled in."""
+    if not rows:
+        return
+    cols = list(zip(*rows, strict=True))
+    await conn.execute(
+        """
+        UPDATE deliveries d SET
+            state = CASE WHEN d.state = 'sending' AND d.claimed_by = $10 THEN u.state ELSE d.state END,
+            provider_sid = coalesce(d.provider_sid, u.sid),
+            error_code = coalesce(u.code, d.error_code),
+            reason = coalesce(u.reason, d.reason),
+            not_before = coalesce(u.not_before, d.not_before),
+            reconcile = u.reconcile,
+            attempts = u.attempts,
+            attempt_at = coalesce(u.attempt_at, d.attempt_at),
+            sent_at = CASE WHEN u.state IN ('sent', 'delivered') THEN coalesce(d.sent_at, now()) ELSE d.sent_at END,
+            claimed_by = NULL, claimed_at = NULL, updated_at = now()
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[],
+                    $8::int[], $9::timestamptz[])
+             AS u(id, state, sid, code, reason, not_before, reconcile, attempts, attempt_at)
+        WHERE d.id = u.id AND (d.claimed_by = $10 OR d.state <> 'sending')
+        """,
+        *[list(c) for c in cols],
+        worker,
+    )
+
+
+async def release_stale_claims(conn: asyncpg.Connection, lease_seconds: float) -> int:
+    """Claims of a crashed or hung worker go back to the queue, marked for
+    reconciliation with the provider before anything is resent."""
+    result = await conn.execute(
+        """UPDATE deliveries SET state = 'queued', reconcile = true, claimed_by = NULL, claimed_at = NULL,
+               not_before = now(), updated_at = now()
+           WHERE state = 'sending' AND claimed_at < now() - make_interval(secs => $1)""",
+        lease_seconds,
+    )
+    return int(result.split()[-1])
+
+
+async def release_claims_of(conn: asyncpg.Connection, worker: str) -> int:
+    """A worker shutting down hands back what it has not started."""
+    result = await conn.execute(
+        """UPDATE deliveries SET state = 'queued', claimed_by = NULL, claimed_at = NULL, updated_at = now()
+           WHERE state = 'sending' AND claimed_by = $1 AND attempt_at IS DISTINCT FROM claimed_at
+             AND NOT reconcile""",
+        worker,
+    )
+    return int(result.split()[-1])
+
+
+async def expire_due(conn: asyncpg.Connection) -> list[int]:
+    """Queued deliveries past their expiry are dropped; alerts past expiry end."""
+    rows = await conn.fetch(
+        """UPDATE deliveries SET state = 'expired', reason = 'alert_expired', updated_at = now()
+           WHERE state = 'queued' AND expires_at <= now() RETURNING alert_id"""
+    )
+    ended = await conn.fetch(
+        """UPDATE alerts SET status = 'expired'
+           WHERE status IN ('sending', 'active') AND expires_at <= now() RETURNING id"""
+    )
+    return sorted({r[0] for r in rows} | {r[0] for r in ended})
+
+
+async def finish_sent_alerts(conn: asyncpg.Connection, alert_ids: list[int] | None = None) -> list[int]:
+    """'sending' becomes 'active' once nothing is left queued or in flight."""
+    rows = await conn.fetch(
+        """UPDATE alerts a SET status = 'active'
+           WHERE a.status = 'sending' AND ($1::bigint[] IS NULL OR a.id = ANY($1)) AND NOT EXISTS (
+               SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.kind = 'alert'
+                 AND d.state IN ('queued', 'sending'))
+           RETURNING id""",
+        alert_ids,
+    )
+    return [r[0] for r in rows]
+
+
+async def queue_depth(conn: asyncpg.Connection) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "SELECT count(*) AS depth, extract(epoch FROM now() - min(not_before)) AS oldest_age "
+        "FROM deliveries WHERE state = 'queued' AND not_before <= now()"
+    )
+
+
+# ------------------------------------------------------------------ callbacks
+
+
+async def apply_status(
+    conn: asyncpg.Connection,
+    delivery_id: int,
+    attempt: int,
+    new_state: str,
+    allowed_from: list[str],
+    sid: str | None,
+    error_code: int | None,
+) -> asyncpg.Record | None:
+    """Move a delivery forward (never back); None when the callback changes nothing."""
+    return await conn.fetchrow(
+        """
+        UPDATE deliveries SET state = $3, provider_sid = coalesce(provider_sid, $5),
+               error_code = coalesce($6, error_code),
+               sent_at = CASE WHEN $3 IN ('sent', 'delivered') THEN coalesce(sent_at, now()) ELSE sent_at END,
+               updated_at = now()
+        WHERE id = $1 AND attempts <= $2 AND state = ANY($4::text[])
+        RETURNING id, alert_id, resident_id, channel, kind, state, attempts, expires_at
+        """,
+        delivery_id,
+        attempt,
+        new_state,
+        allowed_from,
+        sid,
+        error_code,
+    )
+
+
+async def delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT d.*, a.reference, a.message, a.voice_message, a.closing_message, a.level AS alert_level
+           FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.id = $1""",
+        delivery_id,
+    )
+
+
+async def resident_allows_voice(conn: asyncpg.Connection, resident_id: int) -> bool:
+    return await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM resident_addresses ra JOIN residents r ON r.id = ra.resident_id
+                          WHERE ra.resident_id = $1 AND r.status = 'active' AND 'voice' = ANY(ra.channels))""",
+        resident_id,
+    )
+
+
+async def add_fallback(conn: asyncpg.Connection, failed: asyncpg.Record, channel: str) -> int | None:
+    return await conn.fetchval(
+        """INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, fallback_of)
+           SELECT alert_id, resident_id, $2, kind, level, 'queued', expires_at, id FROM deliveries
+           WHERE id = $1 AND expires_at > now()
+           ON CONFLICT DO NOTHING RETURNING id""",
+        failed["id"],
+        channel,
+    )
+
+
+async def retry_later(conn: asyncpg.Connection, delivery_id: int, delay_s: float) -> bool:
+    """One more attempt after a transient delivery failure (the attempt number changes,
+    so late callbacks of the old attempt are ignored)."""
+    result = await conn.execute(
+        """UPDATE deliveries SET state = 'queued', not_before = now() + make_interval(secs => $2),
+               provider_sid = NULL, updated_at = now()
+           WHERE id = $1 AND attempts < 2 AND expires_at > now() + make_interval(secs => $2)""",
+        delivery_id,
+        delay_s,
+    )
+    return result.endswith(" 1")
+
+
+async def stop_resident(conn: asyncpg.Connection, resident_id: int) -> None:
+    await conn.execute(
+        "UPDATE residents SET status = 'stopped', stopped_at = now() WHERE id = $1", resident_id
+    )
+
+
+# ------------------------------------------------------------------ rate limiter
+
+
+async def ensure_bucket(conn: asyncpg.Connection, name: str, capacity: float) -> None:
+    await conn.execute(
+        "INSERT INTO rate_buckets (name, tokens) VALUES ($1, $2) ON CONFLICT DO NOTHING", name, capacity
+    )
+
+
+async def take_tokens(
+    conn: asyncpg.Connection, name: str, want: int, rate: float, capacity: float
+) -> tuple[int, float]:
+    """Take up to ``want`` whole tokens; returns (granted, tokens left)."""
+    row = await conn.fetchrow(
+        """
+        WITH b AS (SELECT tokens, updated_at, clock_timestamp() AS now FROM rate_buckets WHERE name = $1 FOR UPDATE),
+        c AS (SELECT least($4::float8, tokens + extract(epoch FROM now - updated_at)::float8 * $3::float8) AS avail,
+                     now FROM b)
+        UPDATE rate_buckets r SET tokens = c.avail - least($2::int, floor(c.avail))::int, updated_at = c.now
+        FROM c WHERE r.name = $1
+        RETURNING least($2::int, floor(c.avail))::int AS granted, c.avail - least($2::int, floor(c.avail)) AS left
+        """,
+        name,
+        want,
+        rate,
+        capacity,
+    )
+    return row["granted"], row["left"]

@@ -1,0 +1,435 @@
+"""The dispatch worker: claims queued deliveries, sends them through the provider under
+the shared rate limit, records outcomes in batches.
+
+- Claims: ``FOR UPDATE SKIP LOCKED`` batches per channel, sized to ~2 s of the channel's
+  rate so a claim never waits long for tokens.
+- Rate: a token bucket per channel in PostgreSQL, so the limit holds for the sum of all
+  workers on all machines.
+- Exactly once: a send whose outcome is unknown (timeout, crash, expired claim) is
+  marked ``reconcile``; before it is sent again the provider's message (or call) list
+  for that number is searched for it.
+- Retries by error class: 429 always (backoff + jitter, not counted as an attempt);
+  invalid / landline / opted-out never; unknown outcome → reconcile.
+- SIGTERM: stop claiming, finish what is in flight, hand back what has not started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from burgerwacht import metrics
+from burgerwacht.alerts import store
+from burgerwacht.alerts.service import DISPATCH_CHANNEL, closing_text, sms_text
+from burgerwacht.config import Settings
+from burgerwacht.events import publish
+from burgerwacht.messaging import (
+    InvalidNumber,
+    NotMobile,
+    OptedOut,
+    ProviderError,
+    RateLimited,
+    TwilioProvider,
+    UnknownOutcome,
+)
+from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    """Tokens for one channel from the shared bucket, fetched a few at a time."""
+
+    def __init__(self, pool: asyncpg.Pool, name: str, rate: float) -> None:
+        self.pool, self.name, self.rate = pool, name, rate
+        self.capacity = max(1.0, rate * 0.05)  # ≤ 50 ms of burst: keeps the provider's own limiter happy
+        self.chunk = max(1, min(int(rate * 0.05), 500))
+        self._local = 0
+        self._lock = asyncio.Lock()
+
+    async def setup(self) -> None:
+        async with self.pool.acquire() as conn:
+            await store.ensure_bucket(conn, self.name, self.capacity)
+
+    async def take(self) -> None:
+        async with self._lock:
+            while self._local <= 0:
+                async with self.pool.acquire() as conn:
+                    granted, left = await store.take_tokens(
+                        conn, self.name, self.chunk, self.rate, self.capacity
+                    )
+                if granted:
+                    self._local += granted
+                    break
+                metrics.RATE_LIMIT_WAITS.labels(self.name).inc()
+                await asyncio.sleep(max(0.001, (1.0 - left) / self.rate))
+            self._local -= 1
+
+
+@dataclass
+class Outcome:
+    id: int
+    state: str
+    attempts: int
+    sid: str | None = None
+    code: int | None = None
+    reason: str | None = None
+    not_before: datetime | None = None
+    reconcile: bool = False
+    attempt_at: datetime | None = None
+    stop_resident: int | None = None
+    fallback: bool = False
+
+    def row(self) -> tuple[Any, ...]:
+        return (
+            self.id,
+            self.state,
+            self.sid,
+            self.code,
+            self.reason,
+            self.not_before,
+            self.reconcile,
+            self.attempts,
+            self.attempt_at,
+        )
+
+
+def _backoff(attempt: int) -> timedelta:
+    base = min(30.0, 0.5 * 2 ** min(attempt, 6))
+    return timedelta(seconds=base * random.uniform(0.5, 1.5))
+
+
+class DispatchWorker:
+    def __init__(
+        self, pool: asyncpg.Pool, provider: TwilioProvider, settings: Settings, db_url: str | None = None
+    ):
+        self.pool, self.provider, self.settings = pool, provider, settings
+        self.db_url = db_url
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        t = settings.twilio
+        self.limiters = {
+            "sms": RateLimiter(pool, "sms", t.sms_per_second),
+            "voice": RateLimiter(pool, "voice", t.calls_per_second),
+        }
+        self.rates = {"sms": t.sms_per_second, "voice": t.calls_per_second}
+        self.semaphore = asyncio.Semaphore(settings.alerts.dispatch_concurrency)
+        self.wake = asyncio.Event()
+        self.stopping = False
+        self.tasks: list[asyncio.Task[None]] = []
+        self._listener: asyncpg.Connection | None = None
+        self._texts: dict[int, asyncpg.Record] = {}
+        self._alert_of: dict[int, int] = {}
+        self._channel_of: dict[int, str] = {}
+        self.sent = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        for limiter in self.limiters.values():
+            await limiter.setup()
+        self.tasks = [
+            asyncio.create_task(self._channel_loop("sms"), name="dispatch-sms"),
+            asyncio.create_task(self._channel_loop("voice"), name="dispatch-voice"),
+            asyncio.create_task(self._maintenance_loop(), name="dispatch-maintenance"),
+            asyncio.create_task(self._listen_loop(), name="dispatch-listen"),
+        ]
+        log.info("dispatch worker started", extra={"worker": self.name})
+
+    async def stop(self) -> None:
+        """Stop claiming; finish in-flight sends within the grace period; hand back the rest."""
+        self.stopping = True
+        self.wake.set()
+        grace = self.settings.alerts.shutdown_grace_seconds
+        loops = self.tasks[:2]
+        _done, pending = await asyncio.wait(loops, timeout=grace) if loops else (set(), set())
+        for task in (*pending, *self.tasks[2:]):
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            async with self.pool.acquire() as conn:
+                released = await store.release_claims_of(conn, self.name)
+            if released:
+                log.info("handed back %d claimed deliveries", released)
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+        log.info("dispatch worker stopped", extra={"worker": self.name, "sent": self.sent})
+
+    async def _listen_loop(self) -> None:
+        """LISTEN for new work (a hint; the loops poll anyway), reconnecting as needed."""
+        while not self.stopping:
+            try:
+                async with self.pool.acquire() as conn:
+                    lost = asyncio.Event()
+
+                    def on_notify(*_: Any) -> None:
+                        self.wake.set()
+
+                    conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                    await conn.add_listener(DISPATCH_CHANNEL, on_notify)
+                    try:
+                        await lost.wait()
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await conn.remove_listener(DISPATCH_CHANNEL, on_notify)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("dispatch listener lost (%s); polling until it is back", type(exc).__name__)
+                await asyncio.sleep(1)
+
+    async def _maintenance_loop(self) -> None:
+        while not self.stopping:
+            try:
+                async with self.pool.acquire() as conn:
+                    released = await store.release_stale_claims(
+                        conn, self.settings.alerts.claim_lease_seconds
+                    )
+                    ended = await store.expire_due(conn)
+                    finished = await store.finish_sent_alerts(conn)
+                    for alert_id in set(ended) | set(finished):
+                        await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
+                    depth = await store.queue_depth(conn)
+                metrics.QUEUE_DEPTH.set(depth["depth"])
+                metrics.QUEUE_OLDEST.set(float(depth["oldest_age"] or 0))
+                if released:
+                    log.warning("took back %d stale claims for reconciliation", released)
+                    self.wake.set()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("dispatch maintenance failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(1.0)
+
+    # ---------------------------------------------------------------- dispatch
+
+    async def _channel_loop(self, channel: str) -> None:
+        batch_size = min(self.settings.alerts.dispatch_batch_size, max(1, int(self.rates[channel] * 2)))
+        poll = self.settings.alerts.poll_seconds
+        while not self.stopping:
+            try:
+                async with self.pool.acquire() as conn:
+                    batch = await store.claim(conn, self.name, channel, batch_size)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("claiming failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            if not batch:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), poll)
+                continue
+            await self._process(batch)
+
+    async def _process(self, batch: list[asyncpg.Record]) -> None:
+        await self._load_texts({d["alert_id"] for d in batch})
+        outcomes = await asyncio.gather(*(self._guarded(d) for d in batch))
+        await self._record(outcomes)
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        for attempt in range(10):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await store.record_outcomes(conn, self.name, [o.row() for o in outcomes])
+                    for o in outcomes:
+                        if o.stop_resident:
+                            await store.stop_resident(conn, o.stop_resident)
+                        if o.fallback:
+                            d = await store.delivery(conn, o.id)
+                            if (
+                                d
+                                and d["resident_id"]
+                                and await store.resident_allows_voice(conn, d["resident_id"])
+                            ):
+                                await store.add_fallback(conn, d, "voice")
+                    touched = sorted({self._alert_of[o.id] for o in outcomes if o.id in self._alert_of})
+                    await store.finish_sent_alerts(conn, touched)
+                    for alert_id in touched:
+                        await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
+                for o in outcomes:
+                    metrics.DELIVERIES.labels(o.state, self._channel_of.get(o.id, "?")).inc()
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # the database is away: keep the outcomes and try again; the claims stay
+                # ours (a reaper would mark them for reconciliation, never for a blind resend)
+                log.warning("recording outcomes failed (%s), attempt %d", type(exc).__name__, attempt + 1)
+                await asyncio.sleep(min(5.0, 0.5 * 2**attempt))
+        log.error("could not record %d outcomes; they will be reconciled", len(outcomes))
+
+    async def _load_texts(self, alert_ids: set[int]) -> None:
+        missing = [a for a in alert_ids if a not in self._texts or self._texts[a]["status"] != "active"]
+        if missing:
+            async with self.pool.acquire() as conn:
+                for r in await store.alert_texts(conn, missing):
+                    self._texts[r["id"]] = r
+
+    async def _guarded(self, d: asyncpg.Record) -> Outcome:
+        self._alert_of[d["id"]] = d["alert_id"]
+        self._channel_of[d["id"]] = d["channel"]
+        if len(self._alert_of) > 100_000:
+            self._alert_of.clear()
+            self._channel_of.clear()
+        async with self.semaphore:
+            try:
+                return await self._send_one(d)
+            except Exception:
+                log.exception("unexpected error sending delivery %s; it will be reconciled", d["id"])
+                return Outcome(
+                    d["id"],
+                    "queued",
+                    d["attempts"] + 1,
+                    reconcile=True,
+                    not_before=datetime.now(UTC) + timedelta(seconds=5),
+                    attempt_at=datetime.now(UTC),
+                )
+
+    def _body(self, d: asyncpg.Record) -> str | None:
+        alert = self._texts.get(d["alert_id"])
+        if alert is None:
+            return None
+        if d["kind"] == "closing":
+            return closing_text(alert["reference"], alert["closing_message"] or "")
+        return sms_text(alert["reference"], alert["message"])
+
+    async def _send_one(self, d: asyncpg.Record) -> Outcome:
+        now = datetime.now(UTC)
+        alert = self._texts.get(d["alert_id"])
+        if d["phone"] is None:
+            return Outcome(d["id"], "cancelled", d["attempts"], reason="resident_erased")
+        if alert is None or (d["kind"] == "alert" and alert["status"] not in ("sending", "active")):
+            return Outcome(d["id"], "cancelled", d["attempts"], reason="alert_ended")
+        if d["expires_at"] <= now:
+            return Outcome(d["id"], "expired", d["attempts"], reason="alert_expired")
+        if d["reconcile"]:
+            found = await self._reconcile(d)
+            if found is not None:
+                return found
+        if self.stopping:
+            return Outcome(d["id"], "queued", d["attempts"], reason="released")
+        await self.limiters[d["channel"]].take()
+        if self.stopping:
+            return Outcome(d["id"], "queued", d["attempts"], reason="released")
+        attempt = d["attempts"] + 1
+        started = datetime.now(UTC)
+        base = self.settings.public_base
+        t0 = time.perf_counter()
+        try:
+            if d["channel"] == "sms":
+                validity = int((d["expires_at"] - started).total_seconds())
+                if validity < 1:
+                    return Outcome(d["id"], "expired", d["attempts"], reason="alert_expired")
+                msg = await self.provider.send_sms(
+                    d["phone"],
+                    self._body(d) or "",
+                    validity_period=validity,
+                    status_callback=f"{base}/twilio/sms/status?d={d['id']}&a={attempt}",
+                )
+                sid = msg.sid
+            else:
+                call = await self.provider.start_call(
+                    d["phone"],
+                    url=f"{base}/twilio/voice/alert/{d['id']}",
+                    status_callback=f"{base}/twilio/voice/status?d={d['id']}&a={attempt}",
+                    machine_detection=True,
+                    timeout=30,
+                )
+                sid = call.sid
+        except RateLimited as exc:
+            metrics.PROVIDER_ERRORS.labels(str(exc.code or 429)).inc()
+            return Outcome(
+                d["id"],
+                "queued",
+                d["attempts"],
+                code=exc.code,
+                reason="rate_limited",
+                not_before=started + _backoff(d["attempts"]),
+            )
+        except UnknownOutcome as exc:
+            metrics.PROVIDER_ERRORS.labels(str(exc.code or "unknown")).inc()
+            return Outcome(
+                d["id"],
+                "queued",
+                attempt,
+                reason="unknown_outcome",
+                reconcile=True,
+                not_before=started + timedelta(seconds=2),
+                attempt_at=started,
+            )
+        except OptedOut as exc:
+            metrics.PROVIDER_ERRORS.labels(str(exc.code)).inc()
+            return Outcome(
+                d["id"],
+                "failed",
+                attempt,
+                code=exc.code,
+                reason="opted_out",
+                attempt_at=started,
+                stop_resident=d["resident_id"],
+            )
+        except NotMobile as exc:
+            metrics.PROVIDER_ERRORS.labels(str(exc.code)).inc()
+            return Outcome(
+                d["id"],
+                "failed",
+                attempt,
+                code=exc.code,
+                reason="not_mobile",
+                attempt_at=started,
+                fallback=d["channel"] == "sms",
+            )
+        except (InvalidNumber, ProviderError) as exc:
+            metrics.PROVIDER_ERRORS.labels(str(exc.code or exc.status or "error")).inc()
+            return Outcome(
+                d["id"], "failed", attempt, code=exc.code, reason=type(exc).__name__, attempt_at=started
+            )
+        metrics.SEND_LATENCY.labels(d["channel"]).observe(time.perf_counter() - t0)
+        self.sent += 1
+        return Outcome(d["id"], "sent", attempt, sid=sid, attempt_at=started)
+
+    async def _reconcile(self, d: asyncpg.Record) -> Outcome | None:
+        """Was the last attempt accepted after all? Then it counts as sent."""
+        since = (d["attempt_at"] or d["created_at"]) - timedelta(seconds=60)
+        try:
+            if d["channel"] == "sms":
+                body = self._body(d)
+                found = [m for m in await self.provider.find_messages(d["phone"], since) if m.body == body]
+                sid = found[-1].sid if found else None
+            else:
+                calls = await self.provider.find_calls(d["phone"], since)
+                sid = calls[-1].sid if calls else None
+        except ProviderError as exc:
+            log.warning("reconciliation of delivery %s failed (%s); will retry", d["id"], type(exc).__name__)
+            return Outcome(
+                d["id"],
+                "queued",
+                d["attempts"],
+                reason="reconcile_failed",
+                reconcile=True,
+                not_before=datetime.now(UTC) + timedelta(seconds=5),
+            )
+        metrics.RECONCILIATIONS.labels("found" if sid else "not_found").inc()
+        if sid:
+            return Outcome(d["id"], "sent", max(d["attempts"], 1), sid=sid, reason="reconciled")
+        return None
+
+
+async def start_worker(app: web.Application) -> DispatchWorker:
+    worker = DispatchWorker(app[POOL], app[PROVIDER], app[SETTINGS])
+    await worker.start()
+    return worker
