@@ -86,9 +86,20 @@ async def serve(
 
     from burgerwacht.web.app import create_app
 
-    app = create_app(settings, roles=roles)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
-    await runner.setup()
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        app = create_app(settings, roles=roles)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
+        try:
+            await runner.setup()
+            break
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await runner.cleanup()
+            if asyncio.get_running_loop().time() > deadline:
+                click.echo(f"burgerwacht: cannot reach the database: {exc}", err=True)
+                sys.exit(1)
+            click.echo(f"burgerwacht: waiting for the database ({type(exc).__name__})", err=True)
+            await asyncio.sleep(2)
     if port is not None:
         site = web.TCPSite(runner, host, port)
         await site.start()

@@ -4,7 +4,9 @@ around demo addresses, waiting for dispatch to finish."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from burgerwacht.geo import rd_to_wgs84
 
@@ -129,3 +131,11 @@ async def create_and_send(client, headers, body) -> dict:
 
 def numbers(messages) -> list[str]:
     return sorted(m["to"] for m in messages)
+
+
+def quiet_window_now(hours_after: float):
+    """Quiet hours that started half an hour ago and end ``hours_after`` from now."""
+    now = datetime.now(ZoneInfo("Europe/Amsterdam"))
+    start = (now - timedelta(minutes=30)).time().replace(second=0, microsecond=0)
+    end = (now + timedelta(hours=hours_after)).time().replace(second=0, microsecond=0)
+    return start, end

