@@ -38,7 +38,7 @@ async def test_keyword_replies(client, sandbox, db):
         ("START", "niet aangemeld"),
         ("info", "AANMELDEN postcode huisnr"),
         ("HELP!", "AANMELDEN postcode huisnr"),
-        ("blablabla", "niet begrepen"),
+        ("blablabla", "uw tip is doorgegeven"),
     ]
     for body, expected in cases:
         result = await sandbox.sms(PHONE, body)

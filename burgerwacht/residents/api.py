@@ -125,6 +125,6 @@ async def delete_resident(request: web.Request):
         r = await store.resident_by_id(conn, resident_id)
         if r is None:
             raise Problem(404, "no such resident", slug="not-found")
-        await service.erase(conn, resident_id, r["phone"])
+        await service.erase(conn, resident_id, r["phone"], request.app[SETTINGS])
         await audit.append(conn, user.actor, "resident.erase", "resident", resident_id, {})
     return json_response(ErasureOut(erased=True, resident_id=resident_id))

@@ -343,7 +343,7 @@ async def resident_view(conn: asyncpg.Connection, resident_id: int) -> ResidentO
 
 # ------------------------------------------------------------------ erasure
 
-ErasureHook = Callable[[asyncpg.Connection, int, str], Awaitable[None]]
+ErasureHook = Callable[[asyncpg.Connection, int, str, Settings], Awaitable[None]]
 ERASURE_HOOKS: list[ErasureHook] = []
 
 
@@ -354,22 +354,32 @@ def on_erasure(hook: ErasureHook) -> ErasureHook:
     return hook
 
 
-async def erase(conn: asyncpg.Connection, resident_id: int, phone: str) -> None:
+def _load_domain_hooks() -> None:
+    from burgerwacht.modules import optional
+
+    optional("burgerwacht.tips.service")
+
+
+async def erase(conn: asyncpg.Connection, resident_id: int, phone: str, settings: Settings) -> None:
+    _load_domain_hooks()
     async with conn.transaction():
         for hook in ERASURE_HOOKS:
-            await hook(conn, resident_id, phone)
+            await hook(conn, resident_id, phone, settings)
         await store.erase(conn, resident_id, phone)
 
 
-async def erase_by_phone(conn: asyncpg.Connection, phone: str) -> bool:
+async def erase_by_phone(conn: asyncpg.Connection, phone: str, settings: Settings) -> bool:
     async with conn.transaction():
         r = await store.resident_by_phone(conn, phone, lock=True)
         if r is None:
             # nothing enrolled, but pending codes and request logs may still hold the number
             await conn.execute("DELETE FROM code_requests WHERE phone = $1", phone)
             await conn.execute("DELETE FROM enrolments WHERE phone = $1", phone)
+            _load_domain_hooks()
+            for hook in ERASURE_HOOKS:
+                await hook(conn, 0, phone, settings)
             return False
-        await erase(conn, r["id"], phone)
+        await erase(conn, r["id"], phone, settings)
         return True
 
 
@@ -392,6 +402,7 @@ async def export(conn: asyncpg.Connection, phone: str) -> dict[str, Any]:
             }
             for a in await store.resident_addresses(conn, r["id"])
         ]
+        _load_domain_hooks()
         for name, hook in EXPORT_HOOKS.items():
             doc[name] = await hook(conn, r["id"], phone)
     doc["pending_enrolments"] = [dict(e) for e in await store.enrolments_of(conn, phone)]
@@ -456,7 +467,7 @@ async def handle_keyword(
         case keywords.Erase():
             r = await store.resident_by_phone(conn, phone)
             lang = r["language"] if r else "nl"
-            await erase_by_phone(conn, phone)
+            await erase_by_phone(conn, phone, settings)
             return text("erased", lang)
         case keywords.Help():
             r = await store.resident_by_phone(conn, phone)

@@ -1,0 +1,61 @@
+"""API shapes for tips."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TipStatus = Literal["new", "read", "useful", "not_useful"]
+STATUS_RANK = {"new": 0, "read": 1, "useful": 2, "not_useful": 2}
+
+
+class TipOut(BaseModel):
+    id: int
+    alert_id: int | None
+    reference: str | None = Field(default=None, description="The linked alert's reference")
+    candidate_alerts: list[int] | None = Field(
+        default=None, description="Several alerts could fit; the sender was asked which"
+    )
+    channel: Literal["sms", "voice"]
+    text: str | None
+    recording_url: str | None
+    recording_seconds: int | None = None
+    anonymous: bool
+    phone: str | None = Field(default=None, description="Only on non-anonymous tips, for calling back")
+    status: TipStatus
+    note: str | None = None
+    received_at: datetime
+    erased: bool = False
+
+
+class TipList(BaseModel):
+    items: list[TipOut]
+    next: str | None = None
+
+
+class TipQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alert: int | None = None
+    status: TipStatus | None = None
+    since: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    before: int | None = Field(default=None, description="Cursor: continue below this id")
+
+
+class TipPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    status: TipStatus | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    message: str = Field(min_length=1, max_length=480)
+
+
+class ReplyOut(BaseModel):
+    tip_id: int
+    sent: bool
+    segments: int

@@ -1,0 +1,185 @@
+"""SQL for tips, the anonymous relay and tip-line call context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+TIP_COLUMNS = """t.id, t.alert_id, a.reference, t.candidate_alerts, t.channel, t.text, t.recording_url,
+    t.recording_seconds, t.anonymous, t.phone, t.status, t.note, t.received_at, t.erased_at, t.municipalities,
+    t.relay_id"""
+
+
+async def active_alerts_received(conn: asyncpg.Connection, phone: str) -> list[asyncpg.Record]:
+    """Active alerts this number received, most recent first."""
+    return await conn.fetch(
+        """
+        SELECT a.id, a.reference, a.municipalities, max(coalesce(d.sent_at, d.updated_at)) AS received_at
+        FROM residents r
+        JOIN deliveries d ON d.resident_id = r.id AND d.kind = 'alert' AND d.state IN ('sent', 'delivered')
+        JOIN alerts a ON a.id = d.alert_id AND a.status IN ('sending', 'active') AND a.expires_at > now()
+        WHERE r.phone = $1
+        GROUP BY a.id ORDER BY received_at DESC
+        """,
+        phone,
+    )
+
+
+async def alert_for_delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT a.id, a.reference, a.municipalities FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+        "WHERE d.id = $1",
+        delivery_id,
+    )
+
+
+async def resident_of(conn: asyncpg.Connection, phone: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT r.id, r.language, array_remove(array_agg(DISTINCT a.municipality_code), NULL) AS municipalities
+           FROM residents r LEFT JOIN resident_addresses ra ON ra.resident_id = r.id
+           LEFT JOIN addresses a ON a.id = ra.address_id
+           WHERE r.phone = $1 GROUP BY r.id""",
+        phone,
+    )
+
+
+async def add_relay(conn: asyncpg.Connection, cipher: str, phone_hash: bytes) -> int:
+    return await conn.fetchval(
+        "INSERT INTO tip_relay (phone_cipher, phone_hash) VALUES ($1, $2) RETURNING id", cipher, phone_hash
+    )
+
+
+async def relay_cipher(conn: asyncpg.Connection, relay_id: int) -> str | None:
+    return await conn.fetchval("SELECT phone_cipher FROM tip_relay WHERE id = $1", relay_id)
+
+
+async def insert_tip(conn: asyncpg.Connection, **f: Any) -> asyncpg.Record | None:
+    """None when this provider id was stored before (a retried webhook)."""
+    return await conn.fetchrow(
+        """
+        INSERT INTO tips (provider_sid, alert_id, candidate_alerts, municipalities, channel, text, recording_url,
+                          recording_seconds, anonymous, phone, resident_id, relay_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        ON CONFLICT (provider_sid) DO NOTHING
+        RETURNING id, received_at
+        """,
+        f["provider_sid"],
+        f["alert_id"],
+        f["candidate_alerts"],
+        f["municipalities"],
+        f["channel"],
+        f.get("text"),
+        f.get("recording_url"),
+        f.get("recording_seconds"),
+        f["anonymous"],
+        f.get("phone"),
+        f.get("resident_id"),
+        f.get("relay_id"),
+    )
+
+
+async def tip(conn: asyncpg.Connection, tip_id: int, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {TIP_COLUMNS} FROM tips t LEFT JOIN alerts a ON a.id = t.alert_id WHERE t.id = $1"
+        + (" FOR UPDATE OF t" if lock else ""),
+        tip_id,
+    )
+
+
+async def list_tips(
+    conn: asyncpg.Connection,
+    scope: list[str] | None,
+    alert_id: int | None,
+    status: str | None,
+    since: Any,
+    before: int | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {TIP_COLUMNS} FROM tips t LEFT JOIN alerts a ON a.id = t.alert_id
+        WHERE ($1::text[] IS NULL OR t.municipalities && $1::text[])
+          AND ($2::bigint IS NULL OR t.alert_id = $2 OR $2 = ANY(t.candidate_alerts))
+          AND ($3::text IS NULL OR t.status = $3)
+          AND ($4::timestamptz IS NULL OR t.received_at >= $4)
+          AND ($5::bigint IS NULL OR t.id < $5)
+        ORDER BY t.id DESC LIMIT $6""",
+        scope,
+        alert_id,
+        status,
+        since,
+        before,
+        limit,
+    )
+
+
+async def update_tip(conn: asyncpg.Connection, tip_id: int, status: str | None, note: str | None) -> None:
+    await conn.execute(
+        "UPDATE tips SET status = coalesce($2, status), note = coalesce($3, note) WHERE id = $1",
+        tip_id,
+        status,
+        note,
+    )
+
+
+async def save_call(
+    conn: asyncpg.Connection,
+    call_sid: str,
+    phone: str | None,
+    phone_hash: bytes | None,
+    delivery_id: int | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO tip_calls (call_sid, phone, phone_hash, delivery_id) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (call_sid) DO UPDATE SET delivery_id = coalesce(EXCLUDED.delivery_id, tip_calls.delivery_id)""",
+        call_sid,
+        phone,
+        phone_hash,
+        delivery_id,
+    )
+
+
+async def call_context(conn: asyncpg.Connection, call_sid: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT phone, delivery_id FROM tip_calls WHERE call_sid = $1", call_sid)
+
+
+# ------------------------------------------------------------------ erasure and retention
+
+
+async def erase_resident(conn: asyncpg.Connection, resident_id: int, phone: str, phone_hash: bytes) -> None:
+    await conn.execute(
+        "UPDATE tips SET phone = NULL, resident_id = NULL WHERE phone = $1 OR resident_id = $2",
+        phone,
+        resident_id,
+    )
+    await conn.execute("DELETE FROM tip_relay WHERE phone_hash = $1", phone_hash)
+    await conn.execute("DELETE FROM tip_calls WHERE phone = $1 OR phone_hash = $2", phone, phone_hash)
+
+
+async def tips_of(conn: asyncpg.Connection, phone: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, alert_id, channel, text, recording_url, received_at FROM tips WHERE phone = $1 ORDER BY id",
+        phone,
+    )
+
+
+async def purge(conn: asyncpg.Connection, tips_days: int, relay_hours: int) -> dict[str, int]:
+    tips = await conn.execute(
+        """UPDATE tips SET text = NULL, recording_url = NULL, phone = NULL, resident_id = NULL, note = NULL,
+                            erased_at = now()
+           WHERE erased_at IS NULL AND received_at < now() - make_interval(days => $1)""",
+        tips_days,
+    )
+    relay = await conn.execute(
+        "DELETE FROM tip_relay WHERE created_at < now() - make_interval(hours => $1)", relay_hours
+    )
+    calls = await conn.execute("DELETE FROM tip_calls WHERE created_at < now() - interval '1 day'")
+    inbound = await conn.execute(
+        "DELETE FROM inbound_messages WHERE received_at < now() - make_interval(days => $1)", tips_days
+    )
+    return {
+        "tips_erased": int(tips.split()[-1]),
+        "relay_purged": int(relay.split()[-1]),
+        "calls_purged": int(calls.split()[-1]),
+        "inbound_purged": int(inbound.split()[-1]),
+    }
