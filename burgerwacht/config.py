@@ -125,6 +125,11 @@ class LoggingSettings(Section):
         return value.upper() if isinstance(value, str) else value
 
 
+class SchedulerSettings(Section):
+    # Seconds per job name, overriding a job's own period (e.g. {"tips-retention": 600}).
+    intervals: dict[str, PositiveInt] = {}
+
+
 class MetricsSettings(Section):
     token: str = ""
 
@@ -157,6 +162,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @field_validator("database_url", "read_database_url")
     @classmethod

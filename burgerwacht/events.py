@@ -97,6 +97,23 @@ class EventHub:
                 await self._task
 
 
+async def next_event(
+    hub: EventHub, queue: asyncio.Queue[dict[str, Any]], timeout: float
+) -> dict[str, Any] | None:
+    """The next event, or None after ``timeout`` or when the server starts shutting down."""
+    if hub.closing.is_set():
+        return None
+    getter = asyncio.ensure_future(queue.get())
+    closing = asyncio.ensure_future(hub.closing.wait())
+    try:
+        done, _ = await asyncio.wait({getter, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        closing.cancel()
+        if not getter.done():
+            getter.cancel()
+    return getter.result() if getter in done else None
+
+
 async def publish(conn: asyncpg.Connection | asyncpg.Pool, topics: list[str], event: dict[str, Any]) -> None:
     """Queue an event for all listeners; inside a transaction it is sent at commit."""
     await conn.execute(

@@ -20,7 +20,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from burgerwacht.modules import optional
-from burgerwacht.web.keys import POOL
+from burgerwacht.web.keys import POOL, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,10 @@ class SchedulerService:
 
     def start(self) -> None:
         _load_domain_jobs()
-        for spec in JOBS.values():
+        overrides = self.app[SETTINGS].scheduler.intervals
+        for spec in list(JOBS.values()):
+            if spec.name in overrides:
+                spec = JobSpec(spec.name, spec.func, overrides[spec.name])
             self.scheduler.add_job(
                 run_once,
                 "interval",

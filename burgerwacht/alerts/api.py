@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from burgerwacht import metrics
 from burgerwacht.alerts import callbacks, service, states, store
 from burgerwacht.alerts.models import AlertIn, AlertList, AlertListQuery, AlertOut, CapQuery, CloseIn, Preview
+from burgerwacht.events import next_event
 from burgerwacht.messaging import verify_signature
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
@@ -252,10 +253,10 @@ async def alert_events(request: web.Request):
         await progress()
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
             while not hub.closing.is_set():
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=1.0)
-                except TimeoutError:
-                    await progress()  # NOTIFY is a hint; re-read on a timer as well
+                event = await next_event(hub, queue, timeout=1.0)
+                if event is None:
+                    if not hub.closing.is_set():
+                        await progress()  # NOTIFY is a hint; re-read on a timer as well
                     continue
                 if event.get("type") == "tip":
                     await resp.write(_sse("tip", event.get("tip", {})))

@@ -311,6 +311,15 @@ async def record_outcomes(conn: asyncpg.Connection, worker: str, rows: list[tupl
     )
 
 
+async def heartbeat(conn: asyncpg.Connection, worker: str) -> set[int]:
+    """Keep this worker's claims fresh; returns the ids it still holds."""
+    rows = await conn.fetch(
+        "UPDATE deliveries SET claimed_at = now() WHERE claimed_by = $1 AND state = 'sending' RETURNING id",
+        worker,
+    )
+    return {r[0] for r in rows}
+
+
 async def release_stale_claims(conn: asyncpg.Connection, lease_seconds: float) -> int:
     """Claims of a crashed or hung worker go back to the queue, marked for
     reconciliation with the provider before anything is resent."""

@@ -2,7 +2,10 @@
 the shared rate limit, records outcomes in batches.
 
 - Claims: ``FOR UPDATE SKIP LOCKED`` batches per channel, sized to ~2 s of the channel's
-  rate so a claim never waits long for tokens.
+  rate. A heartbeat keeps a live worker's claims fresh; the maintenance loop takes back
+  only claims whose heartbeat stopped (a crashed or frozen worker). A worker sends only
+  while its last heartbeat is recent (less than half a lease ago) and never a delivery
+  whose claim it lost, so a claim taken back is never sent twice.
 - Rate: a token bucket per channel in PostgreSQL, so the limit holds for the sum of all
   workers on all machines.
 - Exactly once: a send whose outcome is unknown (timeout, crash, expired claim) is
@@ -131,6 +134,10 @@ class DispatchWorker:
         self._listener: asyncpg.Connection | None = None
         self._texts: dict[int, asyncpg.Record] = {}
         self._alert_of: dict[int, int] = {}
+        self.in_flight: set[int] = set()
+        self.lost: set[int] = set()
+        self._heartbeat_ok = time.monotonic()
+        self._heartbeat_event = asyncio.Event()
         self._channel_of: dict[int, str] = {}
         self.sent = 0
 
@@ -144,6 +151,7 @@ class DispatchWorker:
             asyncio.create_task(self._channel_loop("voice"), name="dispatch-voice"),
             asyncio.create_task(self._maintenance_loop(), name="dispatch-maintenance"),
             asyncio.create_task(self._listen_loop(), name="dispatch-listen"),
+            asyncio.create_task(self._heartbeat_loop(), name="dispatch-heartbeat"),
         ]
         log.info("dispatch worker started", extra={"worker": self.name})
 
@@ -192,6 +200,37 @@ class DispatchWorker:
                 log.warning("dispatch listener lost (%s); polling until it is back", type(exc).__name__)
                 await asyncio.sleep(1)
 
+    async def _heartbeat_loop(self) -> None:
+        lease = self.settings.alerts.claim_lease_seconds
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    held = await store.heartbeat(conn, self.name)
+                lost = self.in_flight - held
+                if lost:
+                    log.warning("lost %d claims to another worker; they will not be sent here", len(lost))
+                    self.lost |= lost
+                self._heartbeat_ok = time.monotonic()
+                self._heartbeat_event.set()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("claim heartbeat failed (%s)", type(exc).__name__)
+            await asyncio.sleep(max(0.05, lease / 4))
+
+    async def _fresh_claims(self) -> bool:
+        """True while our heartbeat is recent enough that no claim of ours can have
+        been taken back; waits (up to a lease) for the next heartbeat otherwise."""
+        lease = self.settings.alerts.claim_lease_seconds
+        deadline = time.monotonic() + lease
+        while time.monotonic() - self._heartbeat_ok >= lease / 2:
+            if time.monotonic() > deadline or self.stopping:
+                return False
+            self._heartbeat_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._heartbeat_event.wait(), lease / 4)
+        return True
+
     async def _maintenance_loop(self) -> None:
         while not self.stopping:
             try:
@@ -238,9 +277,16 @@ class DispatchWorker:
             await self._process(batch)
 
     async def _process(self, batch: list[asyncpg.Record]) -> None:
-        await self._load_texts({d["alert_id"] for d in batch})
-        outcomes = await asyncio.gather(*(self._guarded(d) for d in batch))
-        await self._record(outcomes)
+        ids = {d["id"] for d in batch}
+        self.in_flight |= ids
+        try:
+            await self._load_texts({d["alert_id"] for d in batch})
+            outcomes = await asyncio.gather(*(self._guarded(d) for d in batch))
+            # a claim taken back by another worker is theirs now: record nothing for it
+            await self._record([o for o in outcomes if o.id not in self.lost])
+        finally:
+            self.in_flight -= ids
+            self.lost -= ids
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         for attempt in range(10):
@@ -325,6 +371,10 @@ class DispatchWorker:
         await self.limiters[d["channel"]].take()
         if self.stopping:
             return Outcome(d["id"], "queued", d["attempts"], reason="released")
+        if not await self._fresh_claims() or d["id"] in self.lost:
+            # our claim may have been taken back: leave it to whoever holds it now
+            self.lost.add(d["id"])
+            return Outcome(d["id"], "queued", d["attempts"], reason="claim_lost")
         attempt = d["attempts"] + 1
         started = datetime.now(UTC)
         base = self.settings.public_base

@@ -13,6 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from burgerwacht import metrics
 from burgerwacht.alerts import service as alerts
 from burgerwacht.audit import store as audit
+from burgerwacht.events import next_event
 from burgerwacht.messaging import verify_signature
 from burgerwacht.texts import text
 from burgerwacht.tips import service, store
@@ -177,10 +178,10 @@ async def tip_events(request: web.Request):
     async with hub.subscribe(*topics) as queue:
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
             while not hub.closing.is_set():
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=15)
-                except TimeoutError:
-                    await resp.write(b": keep-alive\n\n")
+                event = await next_event(hub, queue, timeout=15)
+                if event is None:
+                    if not hub.closing.is_set():
+                        await resp.write(b": keep-alive\n\n")
                     continue
                 tip = event.get("tip") or {}
                 if event.get("type") != "tip" or tip.get("id") in seen:
