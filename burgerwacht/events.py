@@ -98,15 +98,15 @@ class EventHub:
 
 
 async def next_event(
-    hub: EventHub, queue: asyncio.Queue[dict[str, Any]], timeout: float
+    hub: EventHub, queue: asyncio.Queue[dict[str, Any]], wait_s: float
 ) -> dict[str, Any] | None:
-    """The next event, or None after ``timeout`` or when the server starts shutting down."""
+    """The next event, or None after ``wait_s`` seconds or when the server shuts down."""
     if hub.closing.is_set():
         return None
     getter = asyncio.ensure_future(queue.get())
     closing = asyncio.ensure_future(hub.closing.wait())
     try:
-        done, _ = await asyncio.wait({getter, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({getter, closing}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
     finally:
         closing.cancel()
         if not getter.done():

@@ -253,7 +253,7 @@ async def alert_events(request: web.Request):
         await progress()
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
             while not hub.closing.is_set():
-                event = await next_event(hub, queue, timeout=1.0)
+                event = await next_event(hub, queue, wait_s=1.0)
                 if event is None:
                     if not hub.closing.is_set():
                         await progress()  # NOTIFY is a hint; re-read on a timer as well

@@ -178,7 +178,7 @@ async def tip_events(request: web.Request):
     async with hub.subscribe(*topics) as queue:
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
             while not hub.closing.is_set():
-                event = await next_event(hub, queue, timeout=15)
+                event = await next_event(hub, queue, wait_s=15)
                 if event is None:
                     if not hub.closing.is_set():
                         await resp.write(b": keep-alive\n\n")
