@@ -16,6 +16,16 @@ from burgerwacht.config import ConfigError, Settings, load_settings
 T = TypeVar("T")
 
 
+def run_async(coro: Any) -> Any:
+    """Run a coroutine on uvloop (asyncpg and aiohttp are markedly faster on it) where
+    it is available, else on the standard event loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def settings_or_exit(**overrides: Any) -> Settings:
     try:
         return load_settings(**overrides)
@@ -128,7 +138,7 @@ def _serve_command(name: str, roles: set[str], help_text: str, *, http: bool, mi
             _migrate_or_exit(settings)
         h = host or settings.http.host
         p = port if port is not None else (settings.http.port if http else None)
-        asyncio.run(serve(settings, roles, h, p))
+        run_async(serve(settings, roles, h, p))
 
 
 _serve_command(
@@ -203,7 +213,7 @@ def demo(host: str, port: int, sandbox_port: int) -> None:
     os.environ.setdefault("BURGERWACHT_TWILIO__API_BASE", f"http://{host}:{sandbox_port}")
     settings = settings_or_exit()
     _setup_logging(settings)
-    asyncio.run(run_demo(settings, host, port, sandbox_port))
+    run_async(run_demo(settings, host, port, sandbox_port))
 
 
 # ------------------------------------------------------------------ staff users

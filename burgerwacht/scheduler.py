@@ -84,7 +84,7 @@ async def run_once(app: web.Application, spec: JobSpec, now: datetime | None = N
         period,
         result or {},
     )
-    log.info("scheduled job %s ran", spec.name, extra={"job": spec.name, "result": result})
+    log.info("scheduled job %s ran", spec.name, extra={"job": spec.name, "period": period, "result": result})
     return True
 
 

@@ -6,6 +6,8 @@ correctly, so a tip containing ``<`` or ``&`` cannot break the document.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aiohttp import web
 from twilio.twiml import TwiML
 from twilio.twiml.messaging_response import MessagingResponse
@@ -31,15 +33,21 @@ def twiml_response(document: TwiML, *, status: int = 200) -> web.Response:
     return web.Response(text=document.to_xml(), content_type=TWIML_CONTENT_TYPE, status=status)
 
 
-def sms_reply(text: str | None) -> web.Response:
-    """``<Response><Message>text</Message></Response>``, or an empty ``<Response/>``.
-
-    An empty response acknowledges the inbound SMS without replying (no cost).
-    """
+@lru_cache(maxsize=512)
+def _message_xml(text: str | None) -> str:
     response = MessagingResponse()
     if text:
         response.message(text)
-    return twiml_response(response)
+    return response.to_xml()
+
+
+def sms_reply(text: str | None) -> web.Response:
+    """``<Response><Message>text</Message></Response>``, or an empty ``<Response/>``.
+
+    An empty response acknowledges the inbound SMS without replying (no cost). Replies
+    come from a small set of texts, so the serialised TwiML is cached.
+    """
+    return web.Response(text=_message_xml(text), content_type=TWIML_CONTENT_TYPE)
 
 
 def voice_response(document: VoiceResponse) -> web.Response:

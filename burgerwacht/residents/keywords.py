@@ -186,3 +186,14 @@ def split_reference(text: str, known: Iterable[str]) -> tuple[str | None, str]:
             if ref.casefold() == wanted:
                 return ref, original[m.end() :].strip()
     return None, original
+
+
+def leading_reference(text: str) -> tuple[str | None, str]:
+    """A reference-shaped token at the start of a tip and the rest: ``"b7k: rode auto"`` →
+    ``("B7K", "rode auto")``; ``(None, text)`` when the text does not start with one.
+    Whether it names a real alert is for the caller to decide."""
+    original = (text or "").strip()
+    m = _REFERENCE.match(original)
+    if not m or not 3 <= len(m.group(1)) <= 6:
+        return None, original
+    return m.group(1).upper(), original[m.end() :].strip()

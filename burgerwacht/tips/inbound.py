@@ -1,20 +1,31 @@
-"""Inbound SMS that are tips: free text and ``ANONIEM <tekst>``."""
+"""Inbound SMS that are tips: free text and ``ANONIEM <tekst>``.
+
+The common case runs as one atomic statement (:func:`service.intake_sms`); an empty tip
+falls through to the ordinary transactional path for a hint.
+"""
 
 from __future__ import annotations
 
 import asyncpg
+from aiohttp import web
 
 from burgerwacht.residents import keywords
 from burgerwacht.tips import service
-from burgerwacht.web.keys import SETTINGS
-from burgerwacht.webhooks.inbound import Inbound, sms_handler
+from burgerwacht.web.keys import POOL, SETTINGS
+from burgerwacht.webhooks.inbound import Inbound, fast_sms_handler, sms_handler
+
+
+@fast_sms_handler
+async def tip_sms_fast(app: web.Application, sid: str, phone: str, cmd: keywords.Command) -> str | None:
+    if isinstance(cmd, keywords.AnonymousTip | keywords.FreeText):
+        return await service.intake_sms(
+            app[POOL], app[SETTINGS], sid, phone, cmd.text, anonymous=isinstance(cmd, keywords.AnonymousTip)
+        )
+    return None
 
 
 @sms_handler
-async def tip_sms(conn: asyncpg.Connection, msg: Inbound, cmd: keywords.Command) -> str | None:
-    settings = msg.app[SETTINGS]
-    if isinstance(cmd, keywords.AnonymousTip):
-        return await service.sms_tip(conn, settings, msg.sid, msg.phone, cmd.text, anonymous=True)
-    if isinstance(cmd, keywords.FreeText):
-        return await service.sms_tip(conn, settings, msg.sid, msg.phone, cmd.text, anonymous=False)
+async def empty_tip(conn: asyncpg.Connection, msg: Inbound, cmd: keywords.Command) -> str | None:
+    if isinstance(cmd, keywords.AnonymousTip | keywords.FreeText):
+        return await service.empty_tip(conn, msg.phone)
     return None

@@ -9,8 +9,10 @@ With none it goes to the general queue of the sender's municipality.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import asyncpg
@@ -22,7 +24,7 @@ from burgerwacht.config import Settings
 from burgerwacht.events import publish
 from burgerwacht.messaging import ProviderError, TwilioProvider, analyse
 from burgerwacht.residents import service as residents
-from burgerwacht.residents.keywords import split_reference
+from burgerwacht.residents.keywords import leading_reference, split_reference
 from burgerwacht.texts import text
 from burgerwacht.tips import store
 from burgerwacht.tips.models import STATUS_RANK, TipOut, TipPatch
@@ -103,45 +105,52 @@ async def _announce(conn: asyncpg.Connection, tip_id: int) -> None:
     await publish(conn, topics, {"type": "tip", "tip": doc})
 
 
-async def sms_tip(
-    conn: asyncpg.Connection, settings: Settings, sid: str, phone: str, body: str, *, anonymous: bool
-) -> str:
-    """Store an SMS tip (inside the webhook's transaction); return the reply."""
-    lang = await residents.language_of(conn, phone)
-    if not body.strip():
-        return text("tip_empty", lang)
-    found = await link(conn, phone, body.strip())
-    relay_id = None
-    if anonymous:
-        relay_id = await store.add_relay(
-            conn,
-            crypto.encrypt(settings.security.secret_key, RELAY_PURPOSE, phone),
-            phone_hash(settings, phone),
-        )
-    resident = None if anonymous else await store.resident_of(conn, phone)
-    row = await store.insert_tip(
-        conn,
-        provider_sid=sid,
-        alert_id=found.alert_id,
-        candidate_alerts=found.candidates,
-        municipalities=found.municipalities,
-        channel="sms",
-        text=found.text[:1600],
-        anonymous=anonymous,
-        phone=None if anonymous else phone,
-        resident_id=resident["id"] if resident else None,
-        relay_id=relay_id,
+@cache
+def _reply_texts() -> str:
+    """The reply texts for the intake function, per language, as JSON (built once)."""
+    return json.dumps(
+        {
+            lang: {
+                "thanks": text("tip_thanks", lang),
+                "which": text("tip_which_alert", lang, example="{example}", references="{references}"),
+            }
+            for lang in ("nl", "en")
+        }
     )
-    if row is not None:
+
+
+async def intake_sms(
+    pool: asyncpg.Pool, settings: Settings, sid: str, phone: str, body: str, *, anonymous: bool
+) -> str | None:
+    """An SMS tip, stored and linked in one round trip; None for an empty tip (the
+    caller then answers with a hint)."""
+    body = body.strip()
+    if not body:
+        return None
+    ref, rest = leading_reference(body)
+    cipher = crypto.encrypt(settings.security.secret_key, RELAY_PURPOSE, phone) if anonymous else None
+    row = await store.sms_intake(
+        pool,
+        sid,
+        phone,
+        body,
+        ref,
+        rest,
+        anonymous,
+        cipher,
+        phone_hash(settings, phone) if anonymous else None,
+        _reply_texts(),
+    )
+    if row["tip_id"] is not None:
         metrics.TIPS.labels("sms").inc()
-        await _announce(conn, row["id"])
         log.info(
-            "tip received",
-            extra={"tip": row["id"], "linked": found.alert_id is not None, "anonymous": anonymous},
+            "tip received", extra={"tip": row["tip_id"], "linked": row["linked"], "anonymous": anonymous}
         )
-    if found.ask:
-        return text("tip_which_alert", lang, example=found.ask[0], references=", ".join(found.ask))
-    return text("tip_thanks", lang)
+    return row["reply"]
+
+
+async def empty_tip(conn: asyncpg.Connection, phone: str) -> str:
+    return text("tip_empty", await residents.language_of(conn, phone))
 
 
 async def voice_call_started(

@@ -44,6 +44,33 @@ async def resident_of(conn: asyncpg.Connection, phone: str) -> asyncpg.Record | 
     )
 
 
+async def sms_intake(
+    pool: asyncpg.Pool,
+    sid: str,
+    phone: str,
+    text: str,
+    ref: str | None,
+    rest: str,
+    anonymous: bool,
+    relay_cipher: str | None,
+    relay_hash: bytes | None,
+    texts_json: str,
+) -> asyncpg.Record:
+    """The whole of an SMS tip in one atomic statement (see sql/0006_tip_intake.sql)."""
+    return await pool.fetchrow(
+        "SELECT * FROM tip_sms_intake($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)",
+        sid,
+        phone,
+        text,
+        ref,
+        rest,
+        anonymous,
+        relay_cipher,
+        relay_hash,
+        texts_json,
+    )
+
+
 async def add_relay(conn: asyncpg.Connection, cipher: str, phone_hash: bytes) -> int:
     return await conn.fetchval(
         "INSERT INTO tip_relay (phone_cipher, phone_hash) VALUES ($1, $2) RETURNING id", cipher, phone_hash

@@ -1,0 +1,220 @@
+"""Inbound tip webhooks per second, with signature checks, and latency at that rate —
+next to a bare aiohttp handler measured in the same run on the same machine.
+
+    .venv/bin/python -m bench.bench_tips [--requests 10000] [--concurrency 32]
+
+The service runs as its own process (`burgerwacht web`) against an embedded PostgreSQL;
+the load comes from a separate process with pre-signed requests over loopback. After
+the run every tip is counted in the database: nothing may be lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+from aiohttp import ClientSession, TCPConnector
+from aiohttp.test_utils import unused_port
+
+SID = "AC" + "bench" + "0" * 27
+TOKEN = "bench-auth-token-0123456789"
+NUMBER = "+3197010000009"
+
+BARE_APP = """
+import sys
+from aiohttp import web
+async def h(request):
+    await request.post()
+    return web.Response(text="<?xml version='1.0' encoding='UTF-8'?><Response><Message>ok</Message></Response>",
+                        content_type="text/xml")
+app = web.Application()
+app.router.add_post("/twilio/sms", h)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+LOAD = """
+import asyncio, json, sys, time
+from aiohttp import ClientSession, TCPConnector
+from twilio.request_validator import RequestValidator
+
+async def main(url, token, n, concurrency, offset):
+    v = RequestValidator(token)
+    reqs = []
+    for i in range(n):
+        p = {"MessageSid": f"SM{offset + i:032x}", "From": f"+3164{(offset + i) % 10**7:07d}", "To": "+3197010000009",
+             "Body": f"tip {i}: verdachte auto bij de school", "AccountSid": "x", "NumMedia": "0"}
+        reqs.append((p, v.compute_signature(url, p)))
+    lat = []
+    statuses = {}
+    q = asyncio.Queue()
+    for r in reqs:
+        q.put_nowait(r)
+    async with ClientSession(connector=TCPConnector(limit=concurrency)) as http:
+        async def worker():
+            while not q.empty():
+                p, sig = q.get_nowait()
+                t0 = time.perf_counter()
+                async with http.post(url, data=p, headers={"X-Twilio-Signature": sig}) as resp:
+                    await resp.read()
+                    statuses[resp.status] = statuses.get(resp.status, 0) + 1
+                lat.append(time.perf_counter() - t0)
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+    lat.sort()
+    print(json.dumps({"n": n, "wall": wall, "rate": n / wall, "p50": lat[len(lat) // 2] * 1000,
+                      "p99": lat[int(len(lat) * 0.99)] * 1000, "max": lat[-1] * 1000, "statuses": statuses}))
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
+"""
+
+
+async def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    async with ClientSession(connector=TCPConnector(limit=1)) as http:
+        while True:
+            try:
+                async with http.get(url) as resp:
+                    if resp.status < 500:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up")
+            await asyncio.sleep(0.2)
+
+
+def run_load(url: str, n: int, concurrency: int, offset: int) -> dict:
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD, url, TOKEN, str(n), str(concurrency), str(offset)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def prepare_database(tmp: Path) -> str:
+    from burgerwacht.areas import service as areas
+    from burgerwacht.db import migrate
+    from burgerwacht.db.embedded import start_embedded
+    from burgerwacht.db.pool import init_connection
+    from burgerwacht.demo import DEMO_DIR
+
+    url = os.environ.get("BURGERWACHT_BENCH_DATABASE_URL") or start_embedded(tmp, cleanup="delete")
+    admin = await asyncpg.connect(url)
+    name = f"bench_tips_{os.getpid()}"
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    db_url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+    conn = await asyncpg.connect(db_url)
+    await init_connection(conn)
+    if os.environ.get("BENCH_ASYNC_COMMIT"):  # diagnosis only: how much is the commit flush?
+        await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    await migrate.migrate(conn)
+    await areas.import_areas(conn, areas.load_geojson(str(DEMO_DIR / "areas.geojson")))
+    with (DEMO_DIR / "addresses.csv").open() as fh:
+        await areas.import_addresses(conn, fh)
+    await conn.close()
+    return db_url
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--requests", type=int, default=10_000)
+    ap.add_argument("--concurrency", type=int, default=32)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-tips-"))
+    db_url = await prepare_database(tmp)
+    service_port, bare_port = unused_port(), unused_port()
+    env = {
+        **os.environ,
+        "BURGERWACHT_DATABASE_URL": db_url,
+        "BURGERWACHT_PUBLIC_URL": f"http://127.0.0.1:{service_port}",
+        "BURGERWACHT_TWILIO__ACCOUNT_SID": SID,
+        "BURGERWACHT_TWILIO__AUTH_TOKEN": TOKEN,
+        "BURGERWACHT_TWILIO__FROM_NUMBER": NUMBER,
+        "BURGERWACHT_LOGGING__LEVEL": "WARNING",
+        "BURGERWACHT_DATABASE__POOL_MAX": os.environ.get("BENCH_POOL_MAX", "20"),
+    }
+    service = subprocess.Popen(
+        [sys.executable, "-m", "burgerwacht", "web", "--port", str(service_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bare = subprocess.Popen(
+        [sys.executable, "-c", BARE_APP, str(bare_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        await wait_http(f"http://127.0.0.1:{service_port}/healthz")
+        await wait_http(f"http://127.0.0.1:{bare_port}/")
+        loop = asyncio.get_running_loop()
+        # warm-up, then the measured runs side by side
+        await loop.run_in_executor(
+            None, run_load, f"http://127.0.0.1:{service_port}/twilio/sms", 500, args.concurrency, 10**8
+        )
+        bare_r = await loop.run_in_executor(
+            None, run_load, f"http://127.0.0.1:{bare_port}/twilio/sms", args.requests, args.concurrency, 0
+        )
+        spy = None
+        if os.environ.get("BENCH_PROFILE"):
+            spy = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "-o",
+                    os.environ["BENCH_PROFILE"],
+                    "-f",
+                    "raw",
+                    "-d",
+                    "8",
+                    "-p",
+                    str(service.pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        svc_r = await loop.run_in_executor(
+            None, run_load, f"http://127.0.0.1:{service_port}/twilio/sms", args.requests, args.concurrency, 0
+        )
+        if spy:
+            spy.wait(30)
+        conn = await asyncpg.connect(db_url)
+        stored = await conn.fetchval("SELECT count(*) FROM tips WHERE provider_sid < $1", f"SM{10**8:032x}")
+        await conn.close()
+    finally:
+        service.terminate()
+        bare.terminate()
+        service.wait(10)
+        bare.wait(10)
+    print(
+        f"\nInbound tip webhooks, {args.requests} requests, concurrency {args.concurrency}, "
+        f"{os.cpu_count()} cores (service, PostgreSQL and load generator share them)"
+    )
+    print(f"{'':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  statuses")
+    for name, r in (("bare aiohttp handler", bare_r), ("burgerwacht /twilio/sms", svc_r)):
+        print(f"{name:32} {r['rate']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['max']:8.1f}  {r['statuses']}")
+    print(f"ratio service/bare: {svc_r['rate'] / bare_r['rate']:.2f}")
+    lost = args.requests - stored
+    print(f"tips stored: {stored} of {args.requests} (lost: {lost})")
+    if lost:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
