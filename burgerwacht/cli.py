@@ -112,7 +112,12 @@ async def serve(
             await asyncio.sleep(2)
     if port is not None:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            click.echo(f"burgerwacht: cannot listen on {host}:{port} ({exc.strerror})", err=True)
+            sys.exit(1)
         click.echo(f"burgerwacht {'+'.join(sorted(roles))} listening on http://{host}:{port}", err=True)
     else:
         click.echo(f"burgerwacht {'+'.join(sorted(roles))} running (no HTTP listener)", err=True)
@@ -211,6 +216,7 @@ def demo(host: str, port: int, sandbox_port: int) -> None:
 
     os.environ.setdefault("BURGERWACHT_PUBLIC_URL", f"http://{host}:{port}")
     os.environ.setdefault("BURGERWACHT_TWILIO__API_BASE", f"http://{host}:{sandbox_port}")
+    os.environ.setdefault("BURGERWACHT_LOGGING__JSON", "false")  # a person reads this terminal
     settings = settings_or_exit()
     _setup_logging(settings)
     run_async(run_demo(settings, host, port, sandbox_port))

@@ -42,6 +42,9 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> dict[str, str]:
         with (DEMO_DIR / "addresses.csv").open(encoding="utf-8") as fh:
             report = await areas.import_addresses(conn, fh)
         print(f"demo: {report.imported} addresses loaded", file=sys.stderr)
+    if not await conn.fetchval("SELECT count(*) FROM residents"):
+        n = await seed_residents(conn)
+        print(f"demo: {n} synthetic residents enrolled", file=sys.stderr)
     tokens = {}
     for name, role in DEMO_USERS:
         user_id = await conn.fetchval("SELECT id FROM staff_users WHERE name = $1 AND role = $2", name, role)
@@ -58,6 +61,25 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> dict[str, str]:
             token = await auth.issue_token(conn, user_id, ttl_days=1, actor="demo")
         tokens[role] = token
     return tokens
+
+
+async def seed_residents(conn: asyncpg.Connection, n: int = 400) -> int:
+    """Synthetic residents (numbers +316 9900 0000…, which the simulator only pretends to
+    reach) at every seventh demo address; one in ten prefers a voice call, one in five has
+    quiet hours 23:00–07:00, so previews and alerts have something to show."""
+    from datetime import time
+
+    from burgerwacht.residents import store as residents
+
+    rows = await conn.fetch(
+        "SELECT id FROM addresses WHERE municipality_code = $1 ORDER BY id", DEMO_MUNICIPALITY
+    )
+    for i, row in enumerate(rows[::7][:n]):
+        rid = await residents.upsert_active_resident(conn, f"+3169900{i:04d}", "mobile", "nl")
+        channels = ["voice"] if i % 10 == 0 else ["sms"]
+        quiet = (time(23), time(7)) if i % 5 == 0 else (None, None)
+        await residents.upsert_resident_address(conn, rid, row["id"], "thuis", channels, *quiet)
+    return min(n, len(rows[::7]))
 
 
 def banner(settings: Settings, sandbox_url: str, tokens: dict[str, str]) -> str:
@@ -104,12 +126,19 @@ async def run_demo(settings: Settings, host: str, port: int, sandbox_port: int) 
     )
     sandbox_runner = web.AppRunner(sandbox, access_log=None)
     await sandbox_runner.setup()
-    await web.TCPSite(sandbox_runner, host, sandbox_port).start()
-
     app = create_app(settings, roles={"web", "worker", "scheduler"}, database_url=url)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(sandbox_runner, host, sandbox_port).start()
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        await sandbox_runner.cleanup()
+        raise SystemExit(
+            f"burgerwacht demo: cannot listen on {host}:{port}/{sandbox_port} ({exc.strerror}); "
+            "is another demo running? Use --port/--sandbox-port."
+        ) from None
 
     print(banner(settings, f"http://{host}:{sandbox_port}", tokens), flush=True)
     stop = asyncio.Event()
