@@ -244,35 +244,31 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
         expires_at = row["expires_at"] or datetime.now(UTC) + timedelta(minutes=row["expires_in_minutes"])
         args = _recipient_args(settings, row, expires_at)
         kind = target_from_row(row).kind
-        groups = await store.recipient_counts(conn, kind, args)
+        by, total = await store.recipient_counts(conn, kind, args)
         outside = 0
-        if row["scope"] is not None:
+        if row["scope"] is not None:  # residents in the target that this operator may not reach
             everyone = await store.distinct_residents(conn, kind, (*args[:3], None, *args[4:]))
             outside = max(0, everyone - await store.distinct_residents(conn, kind, args))
-        by = {(g["channel"], g["disposition"]): g["n"] for g in groups if g["channel"] is not None}
-        reached = [(c, d) for (c, d) in by if d in ("now", "quiet_defer")]
-        total = await store.distinct_residents(conn, kind, args) if reached else 0
-        if total:
-            # residents reached only through skipped rows do not count
-            total = await conn.fetchval(
-                f"SELECT count(DISTINCT resident_id) FROM ({store.recipients_sql(kind)}) x "
-                "WHERE disposition IN ('now', 'quiet_defer')",
-                *args,
+
+        def count(channel: str | None = None, *dispositions: str) -> int:
+            return sum(
+                n for (c, d), n in by.items() if (channel is None or c == channel) and d in dispositions
             )
+
         sms_now, voice_now = by.get(("sms", "now"), 0), by.get(("voice", "now"), 0)
         t = settings.twilio
+        # the channels have separate provider limits and go out side by side
         estimate = round(max(sms_now / t.sms_per_second, voice_now / t.calls_per_second), 2)
         result = Preview(
             recipients=Recipients(
                 total=total,
-                sms=sum(v for (c, d), v in by.items() if c == "sms" and (c, d) in reached),
-                voice=sum(v for (c, d), v in by.items() if c == "voice" and (c, d) in reached),
+                sms=count("sms", "now", "quiet_defer"),
+                voice=count("voice", "now", "quiet_defer"),
             ),
             quiet_hours=QuietHoursCount(
-                deferred=sum(v for (c, d), v in by.items() if d == "quiet_defer"),
-                skipped=sum(v for (c, d), v in by.items() if d == "quiet_skip"),
+                deferred=count(None, "quiet_defer"), skipped=count(None, "quiet_skip")
             ),
-            over_budget=sum(v for (c, d), v in by.items() if d == "budget"),
+            over_budget=count(None, "budget"),
             outside_scope=outside,
             sms=sms_info(row["reference"], row["message"]),
             estimated_seconds=estimate,

@@ -67,19 +67,24 @@ def recipients_sql(kind: str) -> str:
 
 async def recipient_counts(
     conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        f"SELECT channel, disposition, count(*) AS n, count(DISTINCT resident_id) AS residents "
-        f"FROM ({recipients_sql(kind)}) x GROUP BY GROUPING SETS ((channel, disposition), ())",
+) -> tuple[dict[tuple[str, str], int], int]:
+    """Deliveries per (channel, disposition), and the residents who will be reached
+    (now or after their quiet hours), in one pass over the recipient query."""
+    rows = await conn.fetch(
+        f"""WITH x AS ({recipients_sql(kind)})
+        SELECT channel, disposition, count(*) AS n, NULL::bigint AS reached FROM x GROUP BY channel, disposition
+        UNION ALL
+        SELECT NULL, NULL, NULL, count(DISTINCT resident_id) FROM x WHERE disposition IN ('now', 'quiet_defer')""",
         *args,
     )
+    groups = {(r["channel"], r["disposition"]): r["n"] for r in rows if r["channel"] is not None}
+    reached = next(r["reached"] for r in rows if r["channel"] is None)
+    return groups, reached
 
 
 async def distinct_residents(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]) -> int:
-    return await conn.fetchval(
-        f"SELECT count(DISTINCT resident_id) FROM ({recipients_sql(kind)}) x WHERE disposition <> 'budget'",
-        *args,
-    )
+    """Residents the target query finds (for the outside-scope count)."""
+    return await conn.fetchval(f"SELECT count(DISTINCT resident_id) FROM ({recipients_sql(kind)}) x", *args)
 
 
 async def materialise(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]) -> int:
