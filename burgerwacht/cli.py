@@ -350,6 +350,9 @@ if __name__ == "__main__":
 
 def _register_data_commands() -> None:
     from burgerwacht import cli_data  # noqa: F401 - registers import/export commands
+    from burgerwacht.modules import optional
+
+    optional("burgerwacht.signals.cli")  # registers import-gebiedsscan
 
 
 _register_data_commands()

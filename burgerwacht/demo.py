@@ -45,6 +45,9 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> dict[str, str]:
     if not await conn.fetchval("SELECT count(*) FROM residents"):
         n = await seed_residents(conn)
         print(f"demo: {n} synthetic residents enrolled", file=sys.stderr)
+    if not await conn.fetchval("SELECT count(*) FROM signals"):
+        n = await seed_signals(conn)
+        print(f"demo: {n} synthetic neighbourhood signals over the last year", file=sys.stderr)
     tokens = {}
     for name, role in DEMO_USERS:
         user_id = await conn.fetchval("SELECT id FROM staff_users WHERE name = $1 AND role = $2", name, role)
@@ -82,6 +85,58 @@ async def seed_residents(conn: asyncpg.Connection, n: int = 400) -> int:
     return min(n, len(rows[::7]))
 
 
+async def seed_signals(conn: asyncpg.Connection, n: int = 3000) -> int:
+    """Synthetic Buurtsignaal data for the last twelve months, unevenly spread (some buurten
+    and categories much busier than others) so summaries show both published and
+    suppressed cells."""
+    import random
+    from datetime import date, timedelta
+
+    from burgerwacht.signals import service as signals
+
+    rnd = random.Random(9999)
+    buurten = [
+        r[0]
+        for r in await conn.fetch(
+            "SELECT code FROM areas WHERE municipality_code = $1 AND level = 'buurt' ORDER BY code",
+            DEMO_MUNICIPALITY,
+        )
+    ]
+    weights = [rnd.choice((1, 2, 4, 8)) for _ in buurten]
+    categories = [
+        "zwerfafval",
+        "vernieling",
+        "graffiti",
+        "hondenpoep",
+        "dronken_mensen",
+        "drugs",
+        "burenoverlast",
+        "hangjongeren",
+        "te_hard_rijden",
+        "parkeeroverlast",
+        "woninginbraak",
+        "horeca",
+        "anders",
+    ]
+    cat_weights = [9, 5, 6, 7, 2, 3, 4, 3, 8, 6, 2, 1, 2]
+    start = date.today() - timedelta(days=365)
+    for _ in range(n):
+        buurt = rnd.choices(buurten, weights)[0]
+        place = await signals.place_of_area(conn, buurt)
+        await signals.create_signal(
+            conn,
+            place=place,
+            category=rnd.choices(categories, cat_weights)[0],
+            severity=rnd.randint(1, 5),
+            observed_on=start + timedelta(days=rnd.randrange(365)),
+            source=rnd.choice(("interview", "schouw")),
+            text=None,
+            location=None,
+            created_by="demo",
+        )
+    return n
+
+
 def banner(settings: Settings, sandbox_url: str, tokens: dict[str, str]) -> str:
     base = settings.public_base
     lines = [
@@ -93,7 +148,8 @@ def banner(settings: Settings, sandbox_url: str, tokens: dict[str, str]) -> str:
         *(f"    {role:<12} {token}" for role, token in tokens.items()),
         "",
         "Try it (see README 'Try it'):",
-        f"  export BW={base} SIM={sandbox_url} OP={tokens.get('operator', '')}",
+        f"  export BW={base} SIM={sandbox_url} OP={tokens.get('operator', '')} "
+        f"AN={tokens.get('analyst', '')} FW={tokens.get('fieldworker', '')}",
         '  curl -s "$BW/api/v1/areas?municipality=GM9999&level=wijk" -H "Authorization: Bearer $OP" | head -c 300',
         '  curl -s -X POST $SIM/sandbox/inbound/sms -H "Content-Type: application/json" '
         '-d \'{"from": "+31612345678", "body": "AANMELDEN 9991 AA 75"}\'',

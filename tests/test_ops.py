@@ -18,7 +18,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import unused_port
 
-from tests.alerting import alert_body, create_and_send, settled
+from tests.alerting import alert_body, create_and_send, settled, wait_until
 from tests.test_dispatch_faults import assert_each_once, enrol_many
 from tests.test_worker_processes import worker_env
 
@@ -98,7 +98,12 @@ async def test_two_schedulers_run_each_job_once_per_period(db_url, service_port,
     )
     first = await start_process("scheduler", env, "scheduled job")
     second = await start_process("scheduler", env, "burgerwacht scheduler running")
-    await asyncio.sleep(4)
+
+    async def enough_periods():
+        return await db.fetchval(
+            "SELECT count(*) FROM job_runs WHERE job = 'tips-retention' AND finished_at IS NOT NULL") >= 4
+
+    await wait_until(enough_periods, timeout=30, interval=0.2)
     logs = await stop_process(first) + await stop_process(second)
     runs = [
         json.loads(line)

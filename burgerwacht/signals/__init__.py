@@ -1,0 +1,2 @@
+"""Buurtsignaal: residents' and fieldworkers' neighbourhood signals, privacy-safe
+summaries for analysts, and the gebiedsscan comparison (informatiepositie)."""

@@ -1,0 +1,396 @@
+"""Signal routes: intake and triage (fieldworkers/operators), protected summaries,
+gebiedsscan import, informatiepositie and reports (analysts). Open311 lives in
+:mod:`burgerwacht.signals.open311` and is registered with this collection."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from burgerwacht.audit import store as audit
+from burgerwacht.signals import open311, service, store
+from burgerwacht.signals.models import (
+    GebiedsscanOut,
+    InformatiepositieOut,
+    InformatiepositieQuery,
+    ReportDetail,
+    ReportList,
+    ReportsQuery,
+    SignalIn,
+    SignalList,
+    SignalListQuery,
+    SignalOut,
+    SignalPatch,
+    SummaryOut,
+    SummaryQuery,
+)
+from burgerwacht.signals.periods import Period, PeriodError, from_dates, parse_period
+from burgerwacht.signals.service import SignalError
+from burgerwacht.signals.taxonomy import taxonomy
+from burgerwacht.web.api import Api, check_scope, current_user, json_response
+from burgerwacht.web.errors import Problem
+from burgerwacht.web.keys import POOL, READ_POOL, SETTINGS
+
+api = Api()
+FIELD = {"fieldworker", "operator"}
+ANALYSTS = {"analyst", "admin"}
+TAGS = ["signals"]
+
+
+def _problem(exc: SignalError) -> Problem:
+    errors = [{"loc": f"body.{exc.field}", "msg": exc.message, "type": exc.slug}] if exc.field else None
+    return Problem(exc.status, exc.message, slug=exc.slug, errors=errors)
+
+
+def _id(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 18:
+        raise Problem(404, "no such item", slug="not-found")
+    return int(raw)
+
+
+def _period(period: str | None, start, end) -> Period:
+    try:
+        if period:
+            return parse_period(period)
+        if start is not None and end is not None:
+            return from_dates(start, end)
+    except PeriodError as exc:
+        raise Problem(
+            422,
+            str(exc),
+            slug="invalid-period",
+            errors=[{"loc": "query.period", "msg": str(exc), "type": "value_error"}],
+        ) from None
+    return service.last_complete_month(service.today())
+
+
+def _wants_csv(request: web.Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    accept = request.headers.get("Accept", "")
+    return "text/csv" in accept and "application/json" not in accept.split("text/csv")[0]
+
+
+def _csv_response(text: str, filename: str) -> web.Response:
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# ------------------------------------------------------------------ intake, triage
+
+
+@api.post(
+    "/api/v1/signals",
+    summary="Record a Buurtsignaal (interview, schouw, handhaving): buurt or point, category, severity",
+    tags=TAGS,
+    roles=FIELD,
+    body=SignalIn,
+    response=SignalOut,
+    status=201,
+)
+async def create_signal(request: web.Request, body: SignalIn):
+    user = current_user(request)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        try:
+            if body.point is not None:
+                x, y = service.point_to_rd(body.point.lat, body.point.lon)
+                place = await service.place_of_point(conn, x, y)
+                if place is None:
+                    raise SignalError(
+                        422, "outside-areas", "the point lies outside every known buurt", "point"
+                    )
+                location = (x, y)
+            else:
+                place = await service.place_of_area(conn, body.area_code or "")
+                location = None
+            check_scope(user, [place.municipality_code])
+            row = await service.create_signal(
+                conn,
+                place=place,
+                category=body.category,
+                severity=body.severity,
+                observed_on=body.observed_on or service.today(),
+                source=body.source,
+                text=body.text,
+                location=location,
+                created_by=user.actor,
+            )
+        except SignalError as exc:
+            raise _problem(exc) from None
+        await audit.append(
+            conn,
+            user.actor,
+            "signal.create",
+            "signal",
+            row["id"],
+            {"municipality": place.municipality_code, "category": row["category"], "source": row["source"]},
+        )
+    return json_response(service.signal_view(row, {place.buurt_code: place.buurt_name}), 201)
+
+
+@api.get(
+    "/api/v1/signals",
+    summary="Signals with text and point, for triage by fieldworkers/operators of the municipality",
+    tags=TAGS,
+    roles=FIELD,
+    query=SignalListQuery,
+    response=SignalList,
+)
+async def list_signals(request: web.Request, query: SignalListQuery):
+    user = current_user(request)
+    scope = user.scope()
+    if query.municipality:
+        check_scope(user, [query.municipality])
+        scope = [query.municipality]
+    async with request.app[POOL].acquire() as conn:
+        rows = await store.list_signals(
+            conn,
+            scope,
+            status=query.status,
+            category=query.category,
+            buurt=query.buurt,
+            since=query.from_,
+            until=query.to,
+            before_id=int(query.cursor) if query.cursor else None,
+            limit=query.limit + 1,
+        )
+        await audit.append(
+            conn, user.actor, "signal.list", "municipality", query.municipality, {"rows": len(rows)}
+        )
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return {
+        "items": [service.signal_view(r) for r in rows],
+        "next": str(rows[-1]["id"]) if more and rows else None,
+    }
+
+
+@api.get(
+    r"/api/v1/signals/{signal_id:\d+}",
+    summary="One signal (fieldworkers/operators of its municipality)",
+    tags=TAGS,
+    roles=FIELD,
+    response=SignalOut,
+    responses={404: "Unknown signal"},
+)
+async def get_signal(request: web.Request):
+    user = current_user(request)
+    async with request.app[POOL].acquire() as conn:
+        row = await store.signal_by_id(conn, _id(request, "signal_id"))
+        if row is None or not user.can_access(row["municipality_code"]):
+            raise Problem(404, "no such signal", slug="not-found")
+        await audit.append(conn, user.actor, "signal.view", "signal", row["id"], {})
+    return service.signal_view(row)
+
+
+@api.patch(
+    r"/api/v1/signals/{signal_id:\d+}",
+    summary="Triage a signal: category, severity, status, notes",
+    tags=TAGS,
+    roles=FIELD,
+    body=SignalPatch,
+    response=SignalOut,
+    responses={404: "Unknown signal"},
+)
+async def patch_signal(request: web.Request, body: SignalPatch):
+    user = current_user(request)
+    changes = body.model_dump(exclude_unset=True)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        row = await store.signal_by_id(conn, _id(request, "signal_id"), lock=True)
+        if row is None or not user.can_access(row["municipality_code"]):
+            raise Problem(404, "no such signal", slug="not-found")
+        if (
+            "category" in changes
+            and taxonomy().category(changes["category"], row["municipality_code"]) is None
+        ):
+            raise _problem(
+                SignalError(422, "unknown-category", f"unknown category {changes['category']!r}", "category")
+            )
+        if changes.get("category") is None:
+            changes.pop("category", None)
+        row = await store.update_signal(conn, row["id"], changes)
+        await audit.append(
+            conn,
+            user.actor,
+            "signal.update",
+            "signal",
+            row["id"],
+            {k: v for k, v in changes.items() if k != "status_notes"},
+        )
+    return service.signal_view(row)
+
+
+# ------------------------------------------------------------------ analysts
+
+
+@api.get(
+    "/api/v1/signals/summary",
+    summary="Suppressed and rounded signal counts per area and category (JSON, CSV or GeoJSON)",
+    tags=TAGS,
+    roles=ANALYSTS,
+    query=SummaryQuery,
+    response=SummaryOut,
+    extra_content={
+        "text/csv": {"schema": {"type": "string"}},
+        "application/geo+json": {"schema": {"type": "object"}},
+    },
+)
+async def signal_summary(request: web.Request, query: SummaryQuery):
+    user = current_user(request)
+    check_scope(user, [query.municipality])
+    period = _period(query.period, query.from_, query.to)
+    req = service.SummaryRequest(
+        municipality=query.municipality,
+        level=query.level,
+        period=period,
+        category=query.category,
+        group=query.group,
+        compare=query.compare == "previous",
+    )
+    settings = request.app[SETTINGS]
+    async with request.app[READ_POOL].acquire() as conn:
+        try:
+            doc = await service.summary(conn, settings, req)
+        except SignalError as exc:
+            raise Problem(exc.status, exc.message, slug=exc.slug) from None
+        geo = await service.summary_geojson(conn, doc) if query.format == "geojson" else None
+    fmt = "geojson" if geo is not None else ("csv" if _wants_csv(request, query.format) else "json")
+    await audit.append(
+        request.app[POOL],
+        user.actor,
+        "signals.summary",
+        "municipality",
+        query.municipality,
+        {
+            "level": query.level,
+            "period": period.label,
+            "category": query.category,
+            "group": query.group,
+            "format": fmt,
+        },
+    )
+    if geo is not None:
+        response = json_response(geo)
+        response.content_type = "application/geo+json"
+        return response
+    if fmt == "csv":
+        name = f"buurtsignaal-{query.municipality}-{period.label}-{query.level}.csv"
+        return _csv_response(service.rows_to_csv(doc["items"]), name)
+    return doc
+
+
+@api.post(
+    "/api/v1/gebiedsscan",
+    summary="Import police registrations per area, theme and period (CSV); all lines or none",
+    tags=TAGS,
+    roles=ANALYSTS,
+    response=GebiedsscanOut,
+    body_content={"text/csv": {"schema": {"type": "string"}}},
+    responses={415: "Not CSV", 422: "Lines with errors (errors[].line)"},
+)
+async def import_gebiedsscan(request: web.Request):
+    user = current_user(request)
+    if request.content_type not in ("text/csv", "text/plain", "application/csv"):
+        raise Problem(
+            415, f"send the file as text/csv, not {request.content_type}", slug="unsupported-media-type"
+        )
+    try:
+        text = (await request.read()).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Problem(400, "the file is not UTF-8 text", slug="invalid-encoding") from None
+    async with request.app[POOL].acquire() as conn:
+        result, errors = await service.import_gebiedsscan(
+            conn, text, actor=user.actor, can_access=user.can_access
+        )
+        if errors:
+            shown = [e.as_dict() for e in errors[:1000]]
+            raise Problem(
+                422,
+                f"{len(errors)} line(s) with errors; nothing was imported",
+                slug="gebiedsscan-invalid",
+                title="Validation failed",
+                errors=shown,
+            )
+        await audit.append(conn, user.actor, "gebiedsscan.import", "gebiedsscan", None, result)
+    return result
+
+
+@api.get(
+    "/api/v1/informatiepositie",
+    summary="Signals (straatkennis) next to police registrations (systeemkennis) per area and theme",
+    tags=TAGS,
+    roles=ANALYSTS,
+    query=InformatiepositieQuery,
+    response=InformatiepositieOut,
+)
+async def get_informatiepositie(request: web.Request, query: InformatiepositieQuery):
+    user = current_user(request)
+    check_scope(user, [query.municipality])
+    period = _period(query.period, None, None)
+    async with request.app[READ_POOL].acquire() as conn:
+        doc = await service.informatiepositie(
+            conn, request.app[SETTINGS], query.municipality, period, limit=query.limit
+        )
+    await audit.append(
+        request.app[POOL],
+        user.actor,
+        "informatiepositie.view",
+        "municipality",
+        query.municipality,
+        {"period": period.label},
+    )
+    return doc
+
+
+@api.get(
+    "/api/v1/reports",
+    summary="Stored weekly signal reports",
+    tags=TAGS,
+    roles=ANALYSTS,
+    query=ReportsQuery,
+    response=ReportList,
+)
+async def list_reports(request: web.Request, query: ReportsQuery):
+    user = current_user(request)
+    scope = user.scope()
+    if query.municipality:
+        check_scope(user, [query.municipality])
+        scope = [query.municipality]
+    async with request.app[READ_POOL].acquire() as conn:
+        rows = await store.list_reports(
+            conn, scope, int(query.cursor) if query.cursor else None, query.limit + 1
+        )
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return {
+        "items": [service.report_view(r) for r in rows],
+        "next": str(rows[-1]["id"]) if more and rows else None,
+    }
+
+
+@api.get(
+    r"/api/v1/reports/{report_id:\d+}",
+    summary="One stored report (JSON, or CSV with Accept: text/csv)",
+    tags=TAGS,
+    roles=ANALYSTS,
+    response=ReportDetail,
+    extra_content={"text/csv": {"schema": {"type": "string"}}},
+    responses={404: "Unknown report"},
+)
+async def get_report(request: web.Request):
+    user = current_user(request)
+    async with request.app[READ_POOL].acquire() as conn:
+        row = await store.report(conn, _id(request, "report_id"))
+    if row is None or not user.can_access(row["municipality_code"]):
+        raise Problem(404, "no such report", slug="not-found")
+    await audit.append(request.app[POOL], user.actor, "report.view", "signal_report", row["id"], {})
+    if _wants_csv(request, None):
+        return _csv_response(service.rows_to_csv(row["content"]["items"]), f"report-{row['id']}.csv")
+    return {**service.report_view(row), "content": row["content"]}
+
+
+open311.register(api)

@@ -1,0 +1,47 @@
+"""``burgerwacht import-gebiedsscan FILE.csv``: police registrations from a file.
+
+Registered on the ``burgerwacht`` command when this module is imported (see the
+report: ``burgerwacht/cli.py`` imports it next to ``cli_data``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import asyncpg
+import click
+
+from burgerwacht.cli import _migrate_or_exit, cli, settings_or_exit, with_connection
+
+
+@cli.command("import-gebiedsscan")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_gebiedsscan(file: Path) -> None:
+    """Import gebiedsscan registrations (CSV: area_code, theme, period_start, period_end,
+    registered_count). Every line is checked; nothing is stored when any line is wrong."""
+    from burgerwacht.audit import store as audit
+    from burgerwacht.signals.service import import_gebiedsscan as run
+
+    settings = settings_or_exit()
+    _migrate_or_exit(settings)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{file} is not UTF-8 text") from None
+
+    async def go(conn: asyncpg.Connection):
+        result, errors = await run(conn, text, actor="cli", can_access=lambda _m: True)
+        if not errors:
+            await audit.append(conn, "cli", "gebiedsscan.import", "gebiedsscan", None, result)
+        return result, errors
+
+    result, errors = with_connection(settings, go)
+    for e in errors[:200]:
+        click.echo(f"  line {e.line}{': ' + e.column if e.column else ''}: {e.message}", err=True)
+    if errors:
+        click.echo(f"gebiedsscan: {len(errors)} line(s) with errors; nothing imported", err=True)
+        sys.exit(1)
+    click.echo(
+        f"gebiedsscan: {result['rows']} rows ({result['inserted']} new, {result['updated']} updated) "
+        f"for {', '.join(result['municipalities'])}"
+    )

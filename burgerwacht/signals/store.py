@@ -1,0 +1,429 @@
+"""SQL for signals, rollups, gebiedsscan registrations, reports and the Open311 rate
+limit. The only module of the signals domain that talks to PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+ROLLUP_LOCK = 0x5349_4752  # "SIGR": serialises rollup runs
+
+SIGNAL_COLUMNS = (
+    "id, public_id, municipality_code, wijk_code, buurt_code, category, severity, observed_on, source, "
+    "text, location, status, status_notes, created_by, created_at, updated_at"
+)
+
+
+# ------------------------------------------------------------------------ areas
+
+
+async def area(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT code, level, name, municipality_code, district_code FROM areas WHERE code = $1", code
+    )
+
+
+async def buurt_candidates(conn: asyncpg.Connection, x: float, y: float) -> list[asyncpg.Record]:
+    """Buurten whose bounding box holds the point (RD New); the caller tests the outline."""
+    return await conn.fetch(
+        "SELECT code, name, municipality_code, district_code, geometry FROM areas "
+        "WHERE level = 'buurt' AND bbox @> point($1, $2) ORDER BY code",
+        x,
+        y,
+    )
+
+
+async def municipality_areas(conn: asyncpg.Connection, municipality: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT code, level, name, district_code FROM areas WHERE municipality_code = $1 "
+        "ORDER BY CASE level WHEN 'buurt' THEN 0 WHEN 'wijk' THEN 1 ELSE 2 END, code",
+        municipality,
+    )
+
+
+async def area_geometries(conn: asyncpg.Connection, codes: list[str]) -> dict[str, Any]:
+    rows = await conn.fetch("SELECT code, geometry FROM areas WHERE code = ANY($1)", codes)
+    return {r["code"]: r["geometry"] for r in rows}
+
+
+async def areas_by_codes(conn: asyncpg.Connection, codes: list[str]) -> list[asyncpg.Record]:
+    if not codes:
+        return []
+    return await conn.fetch("SELECT code, level, municipality_code FROM areas WHERE code = ANY($1)", codes)
+
+
+async def municipalities(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch("SELECT DISTINCT municipality_code FROM areas ORDER BY 1")
+    return [r[0] for r in rows]
+
+
+# ---------------------------------------------------------------------- signals
+
+
+async def insert_signal(conn: asyncpg.Connection, **f: Any) -> asyncpg.Record:
+    return await conn.fetchrow(
+        f"""
+        INSERT INTO signals (public_id, municipality_code, wijk_code, buurt_code, category, severity,
+                             observed_on, source, text, location, created_by)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        RETURNING {SIGNAL_COLUMNS}
+        """,
+        f["public_id"],
+        f["municipality_code"],
+        f["wijk_code"],
+        f["buurt_code"],
+        f["category"],
+        f["severity"],
+        f["observed_on"],
+        f["source"],
+        f["text"],
+        f["location"],
+        f["created_by"],
+    )
+
+
+async def signal_by_id(
+    conn: asyncpg.Connection, signal_id: int, *, lock: bool = False
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {SIGNAL_COLUMNS} FROM signals WHERE id = $1" + (" FOR UPDATE" if lock else ""), signal_id
+    )
+
+
+async def signal_by_public_id(conn: asyncpg.Connection, public_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {SIGNAL_COLUMNS} FROM signals WHERE public_id = $1", public_id)
+
+
+async def list_signals(
+    conn: asyncpg.Connection,
+    municipalities: list[str] | None,
+    *,
+    status: str | None,
+    category: str | None,
+    buurt: str | None,
+    since: date | None,
+    until: date | None,
+    before_id: int | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""
+        SELECT {SIGNAL_COLUMNS} FROM signals
+        WHERE ($1::text[] IS NULL OR municipality_code = ANY($1))
+          AND ($2::text IS NULL OR status = $2)
+          AND ($3::text IS NULL OR category = $3)
+          AND ($4::text IS NULL OR buurt_code = $4)
+          AND ($5::date IS NULL OR observed_on >= $5)
+          AND ($6::date IS NULL OR observed_on <= $6)
+          AND ($7::bigint IS NULL OR id < $7)
+        ORDER BY id DESC LIMIT $8
+        """,
+        municipalities,
+        status,
+        category,
+        buurt,
+        since,
+        until,
+        before_id,
+        limit,
+    )
+
+
+async def update_signal(conn: asyncpg.Connection, signal_id: int, changes: dict[str, Any]) -> asyncpg.Record:
+    allowed = {"category", "severity", "status", "status_notes"}
+    cols = [c for c in changes if c in allowed]
+    sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
+    return await conn.fetchrow(
+        f"UPDATE signals SET {sets}{', ' if sets else ''}updated_at = now() WHERE id = $1 RETURNING {SIGNAL_COLUMNS}",
+        signal_id,
+        *[changes[c] for c in cols],
+    )
+
+
+async def clear_old_texts(conn: asyncpg.Connection, days: int) -> int:
+    """Retention: drop free text and exact points of signals older than ``days``."""
+    result = await conn.execute(
+        "UPDATE signals SET text = NULL, location = NULL, text_cleared_at = now() "
+        "WHERE created_at < now() - make_interval(days => $1) AND (text IS NOT NULL OR location IS NOT NULL)",
+        days,
+    )
+    return int(result.split()[-1])
+
+
+# ---------------------------------------------------------------------- counts
+
+_LIVE = """
+SELECT buurt_code, category, (extract(month FROM observed_on))::int AS month,
+       count(*)::int AS n, count(severity)::int AS n_rated, coalesce(sum(severity), 0)::int AS severity_sum
+FROM signals
+WHERE municipality_code = $1 AND observed_on >= $2 AND observed_on < $3
+GROUP BY 1, 2, 3
+"""
+
+# Rolled-up months, minus the rolled-up part of dirty days, plus those days read live:
+# one statement, so one snapshot, so always equal to the live count.
+_ROLLED = """
+WITH dirty AS (
+    SELECT day FROM signal_dirty_days WHERE municipality_code = $1 AND day >= $2 AND day < $3
+), parts AS (
+    SELECT buurt_code, category, month, n, n_rated, severity_sum
+    FROM signal_monthly WHERE municipality_code = $1 AND month >= $2 AND month < $3
+    UNION ALL
+    SELECT d.buurt_code, d.category, date_trunc('month', d.day)::date, -d.n, -d.n_rated, -d.severity_sum
+    FROM signal_daily d JOIN dirty USING (day) WHERE d.municipality_code = $1
+    UNION ALL
+    SELECT s.buurt_code, s.category, date_trunc('month', s.observed_on)::date, 1,
+           (s.severity IS NOT NULL)::int, coalesce(s.severity, 0)
+    FROM signals s JOIN dirty ON dirty.day = s.observed_on WHERE s.municipality_code = $1
+)
+SELECT buurt_code, category, (extract(month FROM month))::int AS month,
+       sum(n)::int AS n, sum(n_rated)::int AS n_rated, sum(severity_sum)::int AS severity_sum
+FROM parts GROUP BY 1, 2, 3 HAVING sum(n) <> 0
+"""
+
+
+async def month_counts(
+    conn: asyncpg.Connection, municipality: str, start: date, end_exclusive: date, *, live: bool = False
+) -> list[asyncpg.Record]:
+    """Exact counts per buurt, category and month in [start, end_exclusive)."""
+    return await conn.fetch(_LIVE if live else _ROLLED, municipality, start, end_exclusive)
+
+
+async def cube_version(
+    conn: asyncpg.Connection, municipality: str, start: date, end_exclusive: date
+) -> tuple:
+    """Changes whenever the counts of a municipality's year can have changed: a rollup
+    run, an area import, or any insert/update/delete of a signal on a not yet rolled-up
+    day (every change to signals marks its day dirty)."""
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT last_run_at FROM signal_rollup_state) AS rolled,
+               (SELECT max(updated_at) FROM areas WHERE municipality_code = $1) AS areas,
+               (SELECT count(*) FROM signal_dirty_days
+                 WHERE municipality_code = $1 AND day >= $2 AND day < $3) AS dirty_days,
+               count(s.id) AS n, max(s.id) AS max_id, max(s.updated_at) AS max_updated
+        FROM signal_dirty_days d
+        JOIN signals s ON s.municipality_code = d.municipality_code AND s.observed_on = d.day
+        WHERE d.municipality_code = $1 AND d.day >= $2 AND d.day < $3
+        """,
+        municipality,
+        start,
+        end_exclusive,
+    )
+    return tuple(row.values())
+
+
+async def day_counts(
+    conn: asyncpg.Connection, municipality: str, start: date, end_exclusive: date, *, live: bool
+) -> list[asyncpg.Record]:
+    """Exact counts per buurt, category and day (rollup vs live, for checks)."""
+    if live:
+        return await conn.fetch(
+            "SELECT observed_on AS day, buurt_code, category, count(*)::int AS n FROM signals "
+            "WHERE municipality_code = $1 AND observed_on >= $2 AND observed_on < $3 GROUP BY 1, 2, 3",
+            municipality,
+            start,
+            end_exclusive,
+        )
+    return await conn.fetch(
+        "SELECT day, buurt_code, category, n FROM signal_daily "
+        "WHERE municipality_code = $1 AND day >= $2 AND day < $3",
+        municipality,
+        start,
+        end_exclusive,
+    )
+
+
+# ---------------------------------------------------------------------- rollup
+
+
+async def rollup(conn: asyncpg.Connection, limit_days: int = 5000) -> dict[str, int]:
+    """Recompute daily and monthly rollups for the dirty days (one transaction; runs
+    are serialised by an advisory lock so two schedulers never interleave)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", ROLLUP_LOCK)
+        days = await conn.fetch(
+            """
+            DELETE FROM signal_dirty_days WHERE (municipality_code, day) IN (
+                SELECT municipality_code, day FROM signal_dirty_days ORDER BY day LIMIT $1
+                FOR UPDATE SKIP LOCKED)
+            RETURNING municipality_code, day
+            """,
+            limit_days,
+        )
+        if not days:
+            await conn.execute("UPDATE signal_rollup_state SET last_run_at = now()")
+            return {"days": 0, "months": 0}
+        munis = [r["municipality_code"] for r in days]
+        dates = [r["day"] for r in days]
+        await conn.execute("CREATE TEMP TABLE rollup_days (municipality_code text, day date) ON COMMIT DROP")
+        await conn.execute(
+            "INSERT INTO rollup_days SELECT * FROM unnest($1::text[], $2::date[])", munis, dates
+        )
+        await conn.execute(
+            "DELETE FROM signal_daily d USING rollup_days r "
+            "WHERE d.municipality_code = r.municipality_code AND d.day = r.day"
+        )
+        await conn.execute(
+            """
+            INSERT INTO signal_daily (municipality_code, day, buurt_code, category, n, n_rated, severity_sum)
+            SELECT s.municipality_code, s.observed_on, s.buurt_code, s.category, count(*), count(s.severity),
+                   coalesce(sum(s.severity), 0)
+            FROM signals s JOIN rollup_days r
+              ON r.municipality_code = s.municipality_code AND r.day = s.observed_on
+            GROUP BY 1, 2, 3, 4
+            """
+        )
+        months = await conn.fetch(
+            "SELECT DISTINCT municipality_code, date_trunc('month', day)::date AS month FROM rollup_days"
+        )
+        await conn.execute(
+            "CREATE TEMP TABLE rollup_months (municipality_code text, month date) ON COMMIT DROP"
+        )
+        await conn.execute(
+            "INSERT INTO rollup_months SELECT * FROM unnest($1::text[], $2::date[])",
+            [r["municipality_code"] for r in months],
+            [r["month"] for r in months],
+        )
+        await conn.execute(
+            "DELETE FROM signal_monthly m USING rollup_months r "
+            "WHERE m.municipality_code = r.municipality_code AND m.month = r.month"
+        )
+        await conn.execute(
+            """
+            INSERT INTO signal_monthly (municipality_code, month, buurt_code, category, n, n_rated, severity_sum)
+            SELECT d.municipality_code, r.month, d.buurt_code, d.category, sum(d.n), sum(d.n_rated),
+                   sum(d.severity_sum)
+            FROM signal_daily d JOIN rollup_months r
+              ON r.municipality_code = d.municipality_code
+             AND d.day >= r.month AND d.day < (r.month + interval '1 month')
+            GROUP BY 1, 2, 3, 4
+            """
+        )
+        await conn.execute("UPDATE signal_rollup_state SET last_run_at = now()")
+        return {"days": len(days), "months": len(months)}
+
+
+async def rollup_last_run(conn: asyncpg.Connection) -> datetime | None:
+    return await conn.fetchval("SELECT last_run_at FROM signal_rollup_state")
+
+
+async def dirty_day_count(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM signal_dirty_days")
+
+
+# ------------------------------------------------------------------- gebiedsscan
+
+
+async def upsert_registrations(conn: asyncpg.Connection, rows: list[tuple[Any, ...]], actor: str) -> int:
+    """rows: (municipality_code, area_code, theme, period_start, period_end, registered_count)."""
+    result = await conn.fetch(
+        """
+        INSERT INTO gebiedsscan (municipality_code, area_code, theme, period_start, period_end,
+                                 registered_count, imported_by)
+        SELECT m, a, t, s, e, c, $7 FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::date[],
+                                                 $6::int[]) AS u(m, a, t, s, e, c)
+        ON CONFLICT (area_code, theme, period_start, period_end) DO UPDATE SET
+            registered_count = EXCLUDED.registered_count, imported_at = now(), imported_by = EXCLUDED.imported_by,
+            municipality_code = EXCLUDED.municipality_code
+        RETURNING (xmax = 0) AS inserted
+        """,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+        [r[5] for r in rows],
+        actor,
+    )
+    return sum(1 for r in result if r["inserted"])
+
+
+async def registrations(
+    conn: asyncpg.Connection, municipality: str, start: date, end: date
+) -> list[asyncpg.Record]:
+    """Registered counts per area and theme over rows lying wholly inside [start, end]."""
+    return await conn.fetch(
+        """
+        SELECT area_code, theme, sum(registered_count)::int AS registered, count(*)::int AS rows
+        FROM gebiedsscan
+        WHERE municipality_code = $1 AND period_start >= $2 AND period_end <= $3
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        municipality,
+        start,
+        end,
+    )
+
+
+# ------------------------------------------------------------------- reports
+
+
+async def save_report(conn: asyncpg.Connection, **f: Any) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """
+        INSERT INTO signal_reports (municipality_code, kind, period_label, period_start, period_end, rows,
+                                    content, csv_path)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (municipality_code, kind, period_label) DO UPDATE SET
+            created_at = now(), rows = EXCLUDED.rows, content = EXCLUDED.content, csv_path = EXCLUDED.csv_path,
+            period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end
+        RETURNING id, municipality_code, kind, period_label, period_start, period_end, created_at, rows, csv_path
+        """,
+        f["municipality_code"],
+        f["kind"],
+        f["period_label"],
+        f["period_start"],
+        f["period_end"],
+        f["rows"],
+        f["content"],
+        f["csv_path"],
+    )
+
+
+async def list_reports(
+    conn: asyncpg.Connection, municipalities: list[str] | None, before_id: int | None, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT id, municipality_code, kind, period_label, period_start, period_end, created_at, rows, csv_path
+        FROM signal_reports
+        WHERE ($1::text[] IS NULL OR municipality_code = ANY($1)) AND ($2::bigint IS NULL OR id < $2)
+        ORDER BY id DESC LIMIT $3
+        """,
+        municipalities,
+        before_id,
+        limit,
+    )
+
+
+async def report(conn: asyncpg.Connection, report_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, municipality_code, kind, period_label, period_start, period_end, created_at, rows, csv_path, "
+        "content FROM signal_reports WHERE id = $1",
+        report_id,
+    )
+
+
+# ------------------------------------------------------------------- Open311 limit
+
+
+async def rate_hit(conn: asyncpg.Connection | asyncpg.Pool, client: str) -> tuple[int, int]:
+    """Count one request in the client's current minute → (hits, seconds left in it)."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO open311_rate (client, window_start, hits)
+        VALUES ($1, date_trunc('minute', now()), 1)
+        ON CONFLICT (client, window_start) DO UPDATE SET hits = open311_rate.hits + 1
+        RETURNING hits, 60 - extract(second FROM now())::int AS left_s
+        """,
+        client,
+    )
+    return row["hits"], max(1, row["left_s"])
+
+
+async def purge_rate(conn: asyncpg.Connection) -> int:
+    result = await conn.execute("DELETE FROM open311_rate WHERE window_start < now() - interval '5 minutes'")
+    return int(result.split()[-1])
