@@ -243,7 +243,8 @@ class Sandbox:
         return data["items"] if isinstance(data, dict) else data
 
     async def outbound(self, to: str | None = None) -> list[dict[str, Any]]:
-        return [m for m in await self.messages(to) if m.get("direction", "outbound-api") != "inbound"]
+        """Messages the service sent through the REST API (not TwiML replies to an SMS)."""
+        return [m for m in await self.messages(to) if m.get("direction", "outbound-api") == "outbound-api"]
 
     async def calls(self) -> list[dict[str, Any]]:
         resp = await self.client.get("/sandbox/calls")

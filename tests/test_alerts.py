@@ -288,6 +288,10 @@ async def test_close_reaches_exactly_those_reached_and_audit(client, sandbox, db
     assert done["status"] == "closed" and done["closing_message"].startswith("De man")
     closing = [m for m in await sandbox.outbound() if "afgelopen" in m["body"]]
     assert numbers(closing) == [phone(0), phone(1), phone(2)]
+    assert all(
+        m["body"] == f"Burgerwacht {alert['reference']} afgelopen: De man is aangehouden. Dank!"
+        for m in closing
+    )
     resp = await client.post(f"/api/v1/alerts/{alert['id']}/close", json={"message": "nog eens"}, headers=op)
     assert resp.status == 409
     actions = [
@@ -342,3 +346,38 @@ async def test_event_stream_shows_progress(client, sandbox, db, op):
                 break
     assert len(seen) <= 20  # coalesced, not one per delivery and callback
     resp.close()
+
+
+async def test_stop_after_queueing_is_honoured(client, sandbox, db, op):
+    centre = await address(db, "9991AA", 75)
+    near = await addresses_near(db, centre["x"], centre["y"], 200)
+    await enrol(db, phone(1), near[0], quiet=_quiet_window_now(0.5))  # deferred to the end of the night
+    await enrol(db, phone(2), near[1])
+    alert = await create_and_send(client, op, alert_body(circle(centre, 200)))
+    await settled(client, op, alert["id"], states=("sending",))
+    await sandbox.sms(phone(1), "STOP")
+    # the quiet hours end: the deferred delivery becomes due
+    await db.execute("UPDATE deliveries SET not_before = now() WHERE state = 'queued'")
+    done = await settled(client, op, alert["id"])
+    assert done["counts"]["cancelled"] == 1
+    assert numbers(await sandbox.outbound()) == [phone(2)]
+    assert (
+        await db.fetchval("SELECT reason FROM deliveries WHERE state = 'cancelled'")
+        == "resident_stopped_or_erased"
+    )
+
+
+async def test_a_late_callback_of_an_earlier_attempt_does_not_cancel_a_retry(client, sandbox, db, op):
+    from burgerwacht.alerts import callbacks
+
+    centre = await address(db, "9991AA", 75)
+    await enrol(db, phone(1), (await addresses_near(db, centre["x"], centre["y"], 100))[0])
+    await sandbox.scenario(unreachable_numbers=[phone(1)])  # 30003: one delayed retry
+    alert = await create_and_send(client, op, alert_body(circle(centre, 100)))
+    await settled(client, op, alert["id"], states=("sending", "sent"))
+    row = await db.fetchrow("SELECT id, state, attempts FROM deliveries")
+    assert row["state"] == "queued" and row["attempts"] == 1  # waiting for its retry
+    # attempt 1's 'sent' callback arrives late, out of order
+    moved = await callbacks.apply_callback(db, row["id"], 1, "sent", "SM" + "f" * 32, None, "sms")
+    assert not moved
+    assert await db.fetchval("SELECT state FROM deliveries") == "queued"

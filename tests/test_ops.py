@@ -100,8 +100,12 @@ async def test_two_schedulers_run_each_job_once_per_period(db_url, service_port,
     second = await start_process("scheduler", env, "burgerwacht scheduler running")
 
     async def enough_periods():
-        return await db.fetchval(
-            "SELECT count(*) FROM job_runs WHERE job = 'tips-retention' AND finished_at IS NOT NULL") >= 4
+        return (
+            await db.fetchval(
+                "SELECT count(*) FROM job_runs WHERE job = 'tips-retention' AND finished_at IS NOT NULL"
+            )
+            >= 4
+        )
 
     await wait_until(enough_periods, timeout=30, interval=0.2)
     logs = await stop_process(first) + await stop_process(second)

@@ -242,3 +242,27 @@ async def test_phone_numbers_never_reach_the_logs(client, sandbox):
     assert "+31 6 ****5678" in text
     for needle in ("612345678", "12345678", "06 12345678"):
         assert needle not in text
+
+
+async def test_admin_sees_and_erases_only_residents_in_scope(client, sandbox, db, staff):
+    await sandbox.sms(PHONE, "AANMELDEN 9991AA 75")
+    resident_id = await db.fetchval("SELECT id FROM residents")
+    other = await staff("admin", "GM0363")
+    assert (await client.get(f"/api/v1/residents/{resident_id}", headers=other)).status == 404
+    assert (await client.delete(f"/api/v1/residents/{resident_id}", headers=other)).status == 404
+    assert await db.fetchval("SELECT count(*) FROM residents") == 1
+
+
+async def test_retention_of_resident_records(client, sandbox, db):
+    from burgerwacht.residents.jobs import purge_resident_records
+
+    await client.post(
+        "/api/v1/enrolments", json={"phone": "06 12345678", "postcode": "9991AA", "house_number": 75}
+    )
+    await sandbox.sms(PHONE, "AANMELDEN 9991AA 76")
+    await db.execute("UPDATE code_requests SET at = now() - interval '2 days'")
+    await db.execute("UPDATE enrolments SET expires_at = now() - interval '8 days'")
+    await db.execute("UPDATE inbound_messages SET received_at = now() - interval '8 days'")
+    result = await purge_resident_records(client.app)
+    assert result["code_requests"] == 1 and result["enrolments"] == 1 and result["replies"] == 1
+    assert await _tables_mentioning(db, "9991 AA 76") == []

@@ -80,8 +80,8 @@ async def test_wrong_content_type_is_415(client, staff):
 
 
 @pytest.fixture
-def settings_overrides():
-    return {"http": {"max_body_bytes": 2048}}
+def settings_overrides(request):
+    return getattr(request, "param", {"http": {"max_body_bytes": 2048}})
 
 
 async def test_oversized_body_is_413_and_nothing_is_written(client, staff, db):
@@ -157,3 +157,35 @@ async def test_openapi_document_is_valid_and_covers_every_route(client):
     users = doc["paths"]["/api/v1/users"]["post"]
     assert users["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/NewUser")
     assert "422" in users["responses"] and "401" in users["responses"]
+
+
+async def test_nul_characters_and_huge_numbers_are_422_not_500(client, staff):
+    op = await staff("operator", "GM9999")
+    resp = await client.post(
+        "/api/v1/enrolments",
+        json={"phone": "0612345678", "postcode": "9991AA", "house_number": 75, "label": "thu\u0000is"},
+    )
+    assert resp.status == 422 and "NUL" in (await resp.json())["detail"]
+    for path in (
+        "/api/v1/alerts?before=99999999999999999999",
+        "/api/v1/tips?alert=99999999999999999999",
+        "/api/v1/alerts?status=draft%00",
+    ):
+        resp = await client.get(path, headers=op)
+        assert resp.status == 422, path
+
+
+@pytest.mark.parametrize("settings_overrides", [{"http": {"request_timeout": 0.2}}], indirect=True)
+async def test_a_slow_request_is_a_503_problem(settings, service_port, sandbox):
+    import asyncio
+
+    app = create_app(settings)
+
+    async def slow(request):
+        await asyncio.sleep(2)
+
+    app.router.add_get("/slow", slow)
+    async with TestClient(TestServer(app, host="127.0.0.1", port=service_port)) as c:
+        resp = await c.get("/slow")
+        assert resp.status == 503 and resp.content_type == PROBLEM_JSON
+        assert resp.headers["X-Request-Id"]

@@ -116,7 +116,9 @@ class AlertListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: AlertStatus | None = None
     limit: int = Field(default=50, ge=1, le=200)
-    before: int | None = Field(default=None, description="Cursor: the id to continue below")
+    before: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="Cursor: the id to continue below"
+    )
 
 
 class Recipients(BaseModel):

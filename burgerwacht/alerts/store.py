@@ -257,19 +257,23 @@ async def materialise_closing(conn: asyncpg.Connection, alert_id: int, expires_a
 
 
 async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int) -> list[asyncpg.Record]:
+    """Claim due deliveries of one channel. ``prev_attempt_at`` is when the previous claim
+    of the row began (a lower bound of any earlier send, for reconciliation); the phone
+    number is returned only for residents still active (STOP after queueing holds)."""
     return await conn.fetch(
         """
         WITH c AS (
-            SELECT id FROM deliveries
+            SELECT id, attempt_at AS prev_attempt_at FROM deliveries
             WHERE state = 'queued' AND channel = $2 AND not_before <= now() AND expires_at > now()
             ORDER BY not_before, id
             LIMIT $3 FOR UPDATE SKIP LOCKED
         )
-        UPDATE deliveries d SET state = 'sending', claimed_by = $1, claimed_at = now(), updated_at = now()
+        UPDATE deliveries d SET state = 'sending', claimed_by = $1, claimed_at = now(), updated_at = now(),
+                                attempt_at = now()
         FROM c WHERE d.id = c.id
-        RETURNING d.id, d.alert_id, d.resident_id, d.channel, d.kind, d.attempts, d.reconcile, d.attempt_at,
+        RETURNING d.id, d.alert_id, d.resident_id, d.channel, d.kind, d.attempts, d.reconcile, c.prev_attempt_at,
                   d.expires_at, d.created_at,
-                  (SELECT phone FROM residents r WHERE r.id = d.resident_id) AS phone,
+                  (SELECT phone FROM residents r WHERE r.id = d.resident_id AND r.status = 'active') AS phone,
                   (SELECT language FROM residents r WHERE r.id = d.resident_id) AS language
         """,
         worker,
@@ -288,39 +292,71 @@ async def alert_texts(conn: asyncpg.Connection, alert_ids: list[int]) -> list[as
 async def record_outcomes(conn: asyncpg.Connection, worker: str, rows: list[tuple[Any, ...]]) -> None:
     """rows: (id, state, sid, error_code, reason, not_before, reconcile, attempts, attempt_at).
 
-    The claim holder's outcome wins while the row is still 'sending' under its claim;
-    if a status callback already moved it forward, only the provider id is filled in."""
+    Every condition reads ``d``, the row as it is when updated (a status callback may
+    have committed meanwhile; PostgreSQL re-checks the row), never an earlier snapshot.
+
+    The claim holder's outcome applies only while the row is still 'sending' under its
+    claim. Otherwise (a callback moved it on, or the claim was taken back) only what is
+    certain is added: the provider id, and 'sent' for a row taken back for
+    reconciliation although we know it went out (never over a scheduled retry)."""
     if not rows:
         return
     cols = list(zip(*rows, strict=True))
     await conn.execute(
         """
         UPDATE deliveries d SET
-            state = CASE WHEN d.state = 'sending' AND d.claimed_by = $10 THEN u.state ELSE d.state END,
-            provider_sid = coalesce(d.provider_sid, u.sid),
-            error_code = coalesce(u.code, d.error_code),
-            reason = coalesce(u.reason, d.reason),
-            not_before = coalesce(u.not_before, d.not_before),
-            reconcile = u.reconcile,
-            attempts = u.attempts,
-            attempt_at = coalesce(u.attempt_at, d.attempt_at),
-            sent_at = CASE WHEN u.state IN ('sent', 'delivered') THEN coalesce(d.sent_at, now()) ELSE d.sent_at END,
-            claimed_by = NULL, claimed_at = NULL, updated_at = now()
+            state = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN u.state
+                         WHEN d.state = 'queued' AND d.reconcile AND u.state = 'sent' AND u.sid IS NOT NULL
+                         THEN 'sent'
+                         ELSE d.state END,
+            reconcile = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN u.reconcile
+                             WHEN d.state = 'queued' AND d.reconcile AND u.state = 'sent' AND u.sid IS NOT NULL
+                             THEN false
+                             ELSE d.reconcile END,
+            provider_sid = CASE WHEN EXISTS (SELECT 1 FROM deliveries x WHERE x.provider_sid = u.sid AND x.id <> d.id)
+                                THEN d.provider_sid ELSE coalesce(d.provider_sid, u.sid) END,
+            error_code = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.code, d.error_code) ELSE d.error_code END,
+            reason = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.reason, d.reason) ELSE d.reason END,
+            not_before = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.not_before, d.not_before) ELSE d.not_before END,
+            attempts = greatest(d.attempts, u.attempts),
+            attempt_at = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.attempt_at, d.attempt_at) ELSE d.attempt_at END,
+            sent_at = CASE WHEN u.state IN ('sent', 'delivered') AND u.sid IS NOT NULL THEN coalesce(d.sent_at, now())
+                           ELSE d.sent_at END,
+            claimed_by = CASE WHEN d.claimed_by = $10 THEN NULL ELSE d.claimed_by END,
+            claimed_at = CASE WHEN d.claimed_by = $10 THEN NULL ELSE d.claimed_at END,
+            updated_at = now()
         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[],
                     $8::int[], $9::timestamptz[])
              AS u(id, state, sid, code, reason, not_before, reconcile, attempts, attempt_at)
-        WHERE d.id = u.id AND (d.claimed_by = $10 OR d.state <> 'sending')
+        WHERE d.id = u.id
         """,
         *[list(c) for c in cols],
         worker,
     )
 
 
-async def heartbeat(conn: asyncpg.Connection, worker: str) -> set[int]:
-    """Keep this worker's claims fresh; returns the ids it still holds."""
+async def known_sids(conn: asyncpg.Connection, sids: list[str]) -> set[str]:
+    """Provider ids already recorded on some delivery (not candidates for reconciliation)."""
+    if not sids:
+        return set()
+    rows = await conn.fetch("SELECT provider_sid FROM deliveries WHERE provider_sid = ANY($1)", sids)
+    return {r[0] for r in rows}
+
+
+async def closed_among(conn: asyncpg.Connection, alert_ids: list[int]) -> list[int]:
+    rows = await conn.fetch("SELECT id FROM alerts WHERE id = ANY($1) AND status = 'closed'", alert_ids)
+    return [r[0] for r in rows]
+
+
+async def heartbeat(conn: asyncpg.Connection, worker: str, ids: list[int]) -> set[int]:
+    """Keep the claims on ``ids`` fresh; returns those still claimed by this worker (in
+    any state: a callback may already have moved a row on, which does not take it away)."""
     rows = await conn.fetch(
-        "UPDATE deliveries SET claimed_at = now() WHERE claimed_by = $1 AND state = 'sending' RETURNING id",
+        """WITH t AS (UPDATE deliveries SET claimed_at = now()
+                      WHERE id = ANY($2) AND claimed_by = $1 AND state = 'sending')
+           SELECT id FROM deliveries WHERE id = ANY($2) AND claimed_by = $1""",
         worker,
+        ids,
     )
     return {r[0] for r in rows}
 
@@ -338,11 +374,13 @@ async def release_stale_claims(conn: asyncpg.Connection, lease_seconds: float) -
 
 
 async def release_claims_of(conn: asyncpg.Connection, worker: str) -> int:
-    """A worker shutting down hands back what it has not started."""
+    """A worker shutting down hands back what it still holds. Some of it may have gone
+    out without the outcome being recorded, so all of it is checked with the provider
+    before anything is resent."""
     result = await conn.execute(
-        """UPDATE deliveries SET state = 'queued', claimed_by = NULL, claimed_at = NULL, updated_at = now()
-           WHERE state = 'sending' AND claimed_by = $1 AND attempt_at IS DISTINCT FROM claimed_at
-             AND NOT reconcile""",
+        """UPDATE deliveries SET state = 'queued', reconcile = true, claimed_by = NULL, claimed_at = NULL,
+               updated_at = now()
+           WHERE state = 'sending' AND claimed_by = $1""",
         worker,
     )
     return int(result.split()[-1])
@@ -401,6 +439,7 @@ async def apply_status(
                sent_at = CASE WHEN $3 IN ('sent', 'delivered') THEN coalesce(sent_at, now()) ELSE sent_at END,
                updated_at = now()
         WHERE id = $1 AND attempts <= $2 AND state = ANY($4::text[])
+          AND (state <> 'queued' OR attempts < $2)  -- a retry waits: callbacks of the old attempt are stale
         RETURNING id, alert_id, resident_id, channel, kind, state, attempts, expires_at
         """,
         delivery_id,

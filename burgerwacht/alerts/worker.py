@@ -26,6 +26,7 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +36,7 @@ from aiohttp import web
 
 from burgerwacht import metrics
 from burgerwacht.alerts import store
-from burgerwacht.alerts.service import DISPATCH_CHANNEL, closing_text, sms_text
+from burgerwacht.alerts.service import CLOSING_TTL, DISPATCH_CHANNEL, closing_text, sms_text
 from burgerwacht.config import Settings
 from burgerwacht.events import publish
 from burgerwacht.messaging import (
@@ -66,9 +67,12 @@ class RateLimiter:
         async with self.pool.acquire() as conn:
             await store.ensure_bucket(conn, self.name, self.capacity)
 
-    async def take(self) -> None:
+    async def take(self, stopping: Callable[[], bool] = lambda: False) -> bool:
+        """One token; False when the worker started stopping while it waited."""
         async with self._lock:
             while self._local <= 0:
+                if stopping():
+                    return False
                 async with self.pool.acquire() as conn:
                     granted, left = await store.take_tokens(
                         conn, self.name, self.chunk, self.rate, self.capacity
@@ -79,6 +83,7 @@ class RateLimiter:
                 metrics.RATE_LIMIT_WAITS.labels(self.name).inc()
                 await asyncio.sleep(max(0.001, (1.0 - left) / self.rate))
             self._local -= 1
+            return True
 
 
 @dataclass
@@ -86,6 +91,8 @@ class Outcome:
     id: int
     state: str
     attempts: int
+    alert_id: int = 0
+    channel: str = "sms"
     sid: str | None = None
     code: int | None = None
     reason: str | None = None
@@ -133,12 +140,10 @@ class DispatchWorker:
         self.tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
         self._texts: dict[int, asyncpg.Record] = {}
-        self._alert_of: dict[int, int] = {}
         self.in_flight: set[int] = set()
         self.lost: set[int] = set()
         self._heartbeat_ok = time.monotonic()
         self._heartbeat_event = asyncio.Event()
-        self._channel_of: dict[int, str] = {}
         self.sent = 0
 
     # ---------------------------------------------------------------- lifecycle
@@ -171,7 +176,10 @@ class DispatchWorker:
             async with self.pool.acquire() as conn:
                 released = await store.release_claims_of(conn, self.name)
             if released:
-                log.info("handed back %d claimed deliveries", released)
+                log.info(
+                    "handed back %d claimed deliveries (checked with the provider before any resend)",
+                    released,
+                )
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close()
@@ -204,9 +212,10 @@ class DispatchWorker:
         lease = self.settings.alerts.claim_lease_seconds
         while True:
             try:
+                mine = set(self.in_flight)  # what we hold now; later claims are checked next time
                 async with self.pool.acquire() as conn:
-                    held = await store.heartbeat(conn, self.name)
-                lost = self.in_flight - held
+                    held = await store.heartbeat(conn, self.name, sorted(mine))
+                lost = mine - held
                 if lost:
                     log.warning("lost %d claims to another worker; they will not be sent here", len(lost))
                     self.lost |= lost
@@ -214,7 +223,7 @@ class DispatchWorker:
                 self._heartbeat_event.set()
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:
                 log.warning("claim heartbeat failed (%s)", type(exc).__name__)
             await asyncio.sleep(max(0.05, lease / 4))
 
@@ -252,6 +261,8 @@ class DispatchWorker:
                 raise
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("dispatch maintenance failed (%s); retrying", type(exc).__name__)
+            except Exception:
+                log.exception("dispatch maintenance failed unexpectedly; retrying")
             await asyncio.sleep(1.0)
 
     # ---------------------------------------------------------------- dispatch
@@ -267,6 +278,10 @@ class DispatchWorker:
                 raise
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("claiming failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            except Exception:
+                log.exception("claiming failed unexpectedly; retrying")
                 await asyncio.sleep(1.0)
                 continue
             if not batch:
@@ -304,12 +319,16 @@ class DispatchWorker:
                                 and await store.resident_allows_voice(conn, d["resident_id"])
                             ):
                                 await store.add_fallback(conn, d, "voice")
-                    touched = sorted({self._alert_of[o.id] for o in outcomes if o.id in self._alert_of})
+                    touched = sorted({o.alert_id for o in outcomes})
                     await store.finish_sent_alerts(conn, touched)
+                    # an alert closed while these were in flight: whoever they reached gets
+                    # the closing message too (idempotent)
+                    for alert_id in await store.closed_among(conn, touched):
+                        await store.materialise_closing(conn, alert_id, datetime.now(UTC) + CLOSING_TTL)
                     for alert_id in touched:
                         await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
                 for o in outcomes:
-                    metrics.DELIVERIES.labels(o.state, self._channel_of.get(o.id, "?")).inc()
+                    metrics.DELIVERIES.labels(o.state, o.channel).inc()
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # the database is away: keep the outcomes and try again; the claims stay
@@ -319,24 +338,19 @@ class DispatchWorker:
         log.error("could not record %d outcomes; they will be reconciled", len(outcomes))
 
     async def _load_texts(self, alert_ids: set[int]) -> None:
-        missing = [a for a in alert_ids if a not in self._texts or self._texts[a]["status"] != "active"]
-        if missing:
-            async with self.pool.acquire() as conn:
-                for r in await store.alert_texts(conn, missing):
-                    self._texts[r["id"]] = r
+        """Texts and status of the batch's alerts, read fresh for every batch: an alert
+        may have been closed or cancelled (and got its closing message) meanwhile."""
+        async with self.pool.acquire() as conn:
+            rows = await store.alert_texts(conn, sorted(alert_ids))
+        self._texts = {r["id"]: r for r in rows}
 
     async def _guarded(self, d: asyncpg.Record) -> Outcome:
-        self._alert_of[d["id"]] = d["alert_id"]
-        self._channel_of[d["id"]] = d["channel"]
-        if len(self._alert_of) > 100_000:
-            self._alert_of.clear()
-            self._channel_of.clear()
         async with self.semaphore:
             try:
-                return await self._send_one(d)
+                outcome = await self._send_one(d)
             except Exception:
                 log.exception("unexpected error sending delivery %s; it will be reconciled", d["id"])
-                return Outcome(
+                outcome = Outcome(
                     d["id"],
                     "queued",
                     d["attempts"] + 1,
@@ -344,6 +358,8 @@ class DispatchWorker:
                     not_before=datetime.now(UTC) + timedelta(seconds=5),
                     attempt_at=datetime.now(UTC),
                 )
+        outcome.alert_id, outcome.channel = d["alert_id"], d["channel"]
+        return outcome
 
     def _body(self, d: asyncpg.Record) -> str | None:
         alert = self._texts.get(d["alert_id"])
@@ -357,7 +373,7 @@ class DispatchWorker:
         now = datetime.now(UTC)
         alert = self._texts.get(d["alert_id"])
         if d["phone"] is None:
-            return Outcome(d["id"], "cancelled", d["attempts"], reason="resident_erased")
+            return Outcome(d["id"], "cancelled", d["attempts"], reason="resident_stopped_or_erased")
         if alert is None or (d["kind"] == "alert" and alert["status"] not in ("sending", "active")):
             return Outcome(d["id"], "cancelled", d["attempts"], reason="alert_ended")
         if d["expires_at"] <= now:
@@ -368,8 +384,7 @@ class DispatchWorker:
                 return found
         if self.stopping:
             return Outcome(d["id"], "queued", d["attempts"], reason="released")
-        await self.limiters[d["channel"]].take()
-        if self.stopping:
+        if not await self.limiters[d["channel"]].take(lambda: self.stopping) or self.stopping:
             return Outcome(d["id"], "queued", d["attempts"], reason="released")
         if not await self._fresh_claims() or d["id"] in self.lost:
             # our claim may have been taken back: leave it to whoever holds it now
@@ -454,15 +469,20 @@ class DispatchWorker:
 
     async def _reconcile(self, d: asyncpg.Record) -> Outcome | None:
         """Was the last attempt accepted after all? Then it counts as sent."""
-        since = (d["attempt_at"] or d["created_at"]) - timedelta(seconds=60)
+        # the claim time bounds the attempt from below; a few seconds allow for clock skew
+        since = (d["prev_attempt_at"] or d["created_at"]) - timedelta(seconds=5)
         try:
             if d["channel"] == "sms":
                 body = self._body(d)
-                found = [m for m in await self.provider.find_messages(d["phone"], since) if m.body == body]
-                sid = found[-1].sid if found else None
+                candidates = [
+                    m.sid for m in await self.provider.find_messages(d["phone"], since) if m.body == body
+                ]
             else:
-                calls = await self.provider.find_calls(d["phone"], since)
-                sid = calls[-1].sid if calls else None
+                candidates = [c.sid for c in await self.provider.find_calls(d["phone"], since)]
+            async with self.pool.acquire() as conn:
+                known = await store.known_sids(conn, candidates)
+            fresh = [sid for sid in candidates if sid not in known]  # newest first, as the provider lists
+            sid = fresh[0] if fresh else None
         except ProviderError as exc:
             log.warning("reconciliation of delivery %s failed (%s); will retry", d["id"], type(exc).__name__)
             return Outcome(

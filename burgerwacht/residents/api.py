@@ -85,6 +85,13 @@ async def verify(request: web.Request, body: VerifyIn):
         return await service.resident_view(conn, resident_id)
 
 
+async def _in_scope(conn, user, resident_id: int) -> bool:
+    """An admin sees residents with an address in their municipalities (national: all)."""
+    return user.national or bool(
+        set(await store.municipalities_of(conn, resident_id)) & set(user.municipalities)
+    )
+
+
 def _resident_id(request: web.Request) -> int:
     raw = request.match_info["resident_id"]
     if not raw.isdigit() or len(raw) > 18:
@@ -104,7 +111,7 @@ async def get_resident(request: web.Request):
     user = current_user(request)
     async with request.app[POOL].acquire() as conn:
         view = await service.resident_view(conn, _resident_id(request))
-        if view is None:
+        if view is None or not await _in_scope(conn, user, view.id):
             raise Problem(404, "no such resident", slug="not-found")
         await audit.append(conn, user.actor, "resident.view", "resident", view.id, {})
     return view
@@ -123,7 +130,7 @@ async def delete_resident(request: web.Request):
     resident_id = _resident_id(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         r = await store.resident_by_id(conn, resident_id)
-        if r is None:
+        if r is None or not await _in_scope(conn, user, resident_id):
             raise Problem(404, "no such resident", slug="not-found")
         await service.erase(conn, resident_id, r["phone"], request.app[SETTINGS])
         await audit.append(conn, user.actor, "resident.erase", "resident", resident_id, {})

@@ -205,3 +205,37 @@ async def code_requests_of(conn: asyncpg.Connection, phone: str) -> list[datetim
     return [
         r[0] for r in await conn.fetch("SELECT at FROM code_requests WHERE phone = $1 ORDER BY at", phone)
     ]
+
+
+async def purge(conn: asyncpg.Connection, *, deliveries_days: int) -> dict[str, int]:
+    """Code requests after a day (the limits look back at most a day), enrolments a week
+    after they expired or were used, webhook replies after a week, deliveries after
+    ``deliveries_days`` (they hold no number; only the counts go)."""
+    codes = await conn.execute("DELETE FROM code_requests WHERE at < now() - interval '1 day'")
+    enrolments = await conn.execute(
+        "DELETE FROM enrolments WHERE coalesce(verified_at, expires_at) < now() - interval '7 days'"
+    )
+    replies = await conn.execute(
+        "UPDATE inbound_messages SET reply = NULL WHERE reply IS NOT NULL AND received_at < now() - interval '7 days'"
+    )
+    deliveries = await conn.execute(
+        "DELETE FROM deliveries WHERE created_at < now() - make_interval(days => $1)", deliveries_days
+    )
+    return {
+        name: int(result.split()[-1])
+        for name, result in (
+            ("code_requests", codes),
+            ("enrolments", enrolments),
+            ("replies", replies),
+            ("deliveries", deliveries),
+        )
+    }
+
+
+async def municipalities_of(conn: asyncpg.Connection, resident_id: int) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT a.municipality_code FROM resident_addresses ra JOIN addresses a ON a.id = ra.address_id "
+        "WHERE ra.resident_id = $1 AND a.municipality_code IS NOT NULL",
+        resident_id,
+    )
+    return [r[0] for r in rows]

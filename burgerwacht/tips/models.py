@@ -37,11 +37,11 @@ class TipList(BaseModel):
 
 class TipQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    alert: int | None = None
+    alert: int | None = Field(default=None, ge=1, le=2**63 - 1)
     status: TipStatus | None = None
     since: datetime | None = None
     limit: int = Field(default=50, ge=1, le=200)
-    before: int | None = Field(default=None, description="Cursor: continue below this id")
+    before: int | None = Field(default=None, ge=1, le=2**63 - 1, description="Cursor: continue below this id")
 
 
 class TipPatch(BaseModel):

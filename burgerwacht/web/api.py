@@ -78,6 +78,8 @@ async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseM
         data = json.loads(raw) if raw else None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Problem(400, f"request body is not valid JSON: {exc}", slug="invalid-json") from None
+    if _has_nul(data):  # PostgreSQL text cannot hold NUL: refuse it here, not with a 500 later
+        raise Problem(422, NUL_PROBLEM, slug="validation-error")
     if data is None:
         raise Problem(
             422,
@@ -91,6 +93,19 @@ async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseM
         raise validation_problem(exc, location="body") from None
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+NUL_PROBLEM = "text must not contain NUL characters (\\u0000)"
+
+
 def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     data: dict[str, Any] = {}
     list_fields = {
@@ -98,6 +113,8 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     }
     for key in request.query:
         values = request.query.getall(key)
+        if _has_nul(values) or "\x00" in key:
+            raise Problem(422, NUL_PROBLEM, slug="validation-error")
         data[key] = values if key in list_fields else values[-1]
     try:
         return model.model_validate(data)

@@ -23,7 +23,7 @@ from burgerwacht.logs import REQUEST_ID
 from burgerwacht.modules import optional
 from burgerwacht.web import system
 from burgerwacht.web.api import Api, RouteSpec, build_openapi
-from burgerwacht.web.errors import problem_middleware
+from burgerwacht.web.errors import Problem, problem_middleware, problem_response
 from burgerwacht.web.keys import BACKGROUND, POOL, PROVIDER, READ_POOL, ROLES, SETTINGS
 from burgerwacht.web.keys import REQUEST_ID as REQUEST_ID_KEY
 
@@ -75,15 +75,17 @@ async def request_context(request: web.Request, handler):
     start = time.perf_counter()
     status = 500
     try:
-        streaming = request.headers.get("Accept", "").startswith("text/event-stream")
+        streaming = request.path.endswith("/events") or request.headers.get("Accept", "").startswith(
+            "text/event-stream"
+        )
         limit = None if streaming else request.app[SETTINGS].http.request_timeout
         try:
             async with asyncio.timeout(limit):
                 response = await handler(request)
         except TimeoutError:
-            from burgerwacht.web.errors import Problem
-
-            raise Problem(503, "the request took too long; try again", slug="timeout") from None
+            response = problem_response(
+                Problem(503, "the request took too long; try again", slug="timeout"), request
+            )
         status = response.status
         response.headers["X-Request-Id"] = rid
         return response

@@ -50,7 +50,8 @@ async def inbound_sms(request: web.Request):
     sid, phone = form.get("MessageSid", ""), form.get("From", "")
     if not sid or not E164.match(phone):
         raise Problem(400, "MessageSid and an E.164 From are required", slug="bad-webhook")
-    reply = await handle_sms(request.app, sid, phone, form.get("Body", "")[:1600])
+    body = form.get("Body", "")[:1600].replace("\x00", "")
+    reply = await handle_sms(request.app, sid, phone, body)
     return sms_reply(reply)
 
 
