@@ -137,7 +137,10 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--quick", action="store_true", help="2,000 requests")
     args = ap.parse_args()
+    if args.quick:
+        args.requests = min(args.requests, 2000)
     tmp = Path(tempfile.mkdtemp(prefix="bench-tips-"))
     db_url = await prepare_database(tmp)
     service_port, bare_port = unused_port(), unused_port()
