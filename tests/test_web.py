@@ -20,7 +20,7 @@ async def test_health_and_readiness(client):
     resp = await client.get("/readyz")
     assert resp.status == 200, await resp.text()
     body = await resp.json()
-    assert body == {"status": "ready", "database": "ok", "pending_migrations": []}
+    assert body == {"status": "ready", "database": "ok", "pending_migrations": [], "error": None}
     assert resp.headers["X-Request-Id"]
 
 
@@ -33,6 +33,13 @@ async def test_readyz_reports_pending_migrations(client, db):
     body = await resp.json()
     assert body["status"] == "not_ready"
     assert len(body["pending_migrations"]) == 1
+
+
+async def test_readyz_reports_an_edited_migration(client, db):
+    await db.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = 1")
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    assert "edited after it was applied" in (await resp.json())["error"]
 
 
 async def test_unknown_route_is_problem_json(client):

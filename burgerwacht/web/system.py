@@ -23,6 +23,7 @@ class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     database: Literal["ok", "unreachable"]
     pending_migrations: list[str]
+    error: str | None = None
 
 
 @api.get("/healthz", summary="The process is up", tags=["system"], response=Health)
@@ -42,9 +43,11 @@ async def readyz(request: web.Request):
         async with asyncio.timeout(3):
             async with request.app[POOL].acquire() as conn:
                 todo = await migrate.pending(conn)
-    except (TimeoutError, OSError, Exception) as exc:
-        if isinstance(exc, migrate.MigrationError):
-            raise
+    except migrate.MigrationError as exc:  # e.g. an applied migration was edited: not ready, say why
+        return json_response(
+            Readiness(status="not_ready", database="ok", pending_migrations=[], error=str(exc)), 503
+        )
+    except Exception:  # unreachable, timed out, refused: not ready
         return json_response(
             Readiness(status="not_ready", database="unreachable", pending_migrations=[]), 503
         )
