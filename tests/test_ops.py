@@ -114,13 +114,18 @@ async def test_two_schedulers_run_each_job_once_per_period(db_url, service_port,
         for line in logs
         if line.startswith("{") and "scheduled job tips-retention ran" in line
     ]
-    periods = await db.fetchval(
-        "SELECT count(*) FROM job_runs WHERE job = 'tips-retention' AND finished_at IS NOT NULL"
-    )
-    assert periods >= 3
-    assert len(runs) == periods  # each period ran once, in one of the two processes
-    processes = {r[0] for r in await db.fetch("SELECT DISTINCT process FROM job_runs")}
-    assert len(processes) >= 1
+    finished = {
+        r[0]
+        for r in await db.fetch(
+            "SELECT period FROM job_runs WHERE job = 'tips-retention' AND finished_at IS NOT NULL"
+        )
+    }
+    assert len(finished) >= 4, finished
+    ran = [r["period"] for r in runs]
+    # both processes tried every period; each period ran in exactly one of them
+    assert len(ran) == len(set(ran)), f"a period ran twice: {sorted(ran)}"
+    # a run that finished just as SIGTERM arrived may miss its log line (at most one per process)
+    assert set(ran) <= finished and len(ran) >= len(finished) - 2, (sorted(ran), sorted(finished))
 
 
 async def test_metrics(client, sandbox, db, staff, settings):
