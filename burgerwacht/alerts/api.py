@@ -15,10 +15,10 @@ from burgerwacht import metrics
 from burgerwacht.alerts import callbacks, service, states, store
 from burgerwacht.alerts.models import AlertIn, AlertList, AlertListQuery, AlertOut, CapQuery, CloseIn, Preview
 from burgerwacht.events import next_event
-from burgerwacht.messaging import verify_signature
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
 from burgerwacht.web.keys import EVENTS, POOL, SETTINGS
+from burgerwacht.webhooks.signing import signed_form
 
 api = Api()
 OPERATORS = {"operator"}
@@ -276,17 +276,6 @@ async def alert_events(request: web.Request):
 # ------------------------------------------------------------------ provider webhooks
 
 
-async def _signed(request: web.Request):
-    s = request.app[SETTINGS]
-    try:
-        return await verify_signature(request, auth_token=s.twilio.auth_token, public_url=s.public_base)
-    except web.HTTPForbidden:
-        metrics.WEBHOOKS.labels(
-            request.path.split("/")[2] if request.path.count("/") > 1 else "?", "forbidden"
-        ).inc()
-        raise
-
-
 def _callback_target(request: web.Request) -> tuple[int, int]:
     d, a = request.query.get("d", ""), request.query.get("a", "")
     if not (d.isdigit() and a.isdigit()):
@@ -301,7 +290,7 @@ def _callback_target(request: web.Request) -> tuple[int, int]:
     responses={400: "No delivery reference", 403: "Bad signature"},
 )
 async def sms_status(request: web.Request):
-    form = await _signed(request)
+    form = await signed_form(request)
     delivery_id, attempt = _callback_target(request)
     status = form.get("MessageStatus") or form.get("SmsStatus") or ""
     new_state = states.SMS_STATUS.get(status)
@@ -330,7 +319,7 @@ async def sms_status(request: web.Request):
     responses={400: "No delivery reference", 403: "Bad signature"},
 )
 async def voice_status(request: web.Request):
-    form = await _signed(request)
+    form = await signed_form(request)
     delivery_id, attempt = _callback_target(request)
     new_state = states.CALL_STATUS.get(form.get("CallStatus", ""))
     if new_state is None or new_state == "sending":
@@ -363,7 +352,7 @@ async def _delivery(request: web.Request):
     responses={403: "Bad signature", 404: "Unknown delivery"},
 )
 async def voice_alert(request: web.Request):
-    form = await _signed(request)
+    form = await signed_form(request)
     d = await _delivery(request)
     metrics.WEBHOOKS.labels("voice_alert", "ok").inc()
     return web.Response(
@@ -380,7 +369,7 @@ async def voice_alert(request: web.Request):
     responses={403: "Bad signature", 404: "Unknown delivery"},
 )
 async def voice_menu(request: web.Request):
-    form = await _signed(request)
+    form = await signed_form(request)
     d = await _delivery(request)
     return web.Response(
         text=callbacks.menu_twiml(d, request.app[SETTINGS].public_base, form.get("Digits", "")),

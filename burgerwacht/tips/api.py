@@ -14,13 +14,13 @@ from burgerwacht import metrics
 from burgerwacht.alerts import service as alerts
 from burgerwacht.audit import store as audit
 from burgerwacht.events import next_event
-from burgerwacht.messaging import verify_signature
 from burgerwacht.texts import text
 from burgerwacht.tips import service, store
 from burgerwacht.tips.models import ReplyIn, ReplyOut, TipList, TipOut, TipPatch, TipQuery
 from burgerwacht.web.api import Api, current_user
 from burgerwacht.web.errors import Problem
 from burgerwacht.web.keys import EVENTS, POOL, PROVIDER, SETTINGS
+from burgerwacht.webhooks.signing import signed_form
 
 api = Api()
 OPERATORS = {"operator"}
@@ -204,15 +204,6 @@ class RecordingForm(BaseModel):
     CallSid: str
 
 
-async def _signed(request: web.Request):
-    s = request.app[SETTINGS]
-    try:
-        return await verify_signature(request, auth_token=s.twilio.auth_token, public_url=s.public_base)
-    except web.HTTPForbidden:
-        metrics.WEBHOOKS.labels("tipline", "forbidden").inc()
-        raise
-
-
 def _record_twiml(base: str, lang: str) -> str:
     voice = VOICE_EN if lang == "en" else VOICE
     doc = VoiceResponse()
@@ -240,7 +231,7 @@ def _record_twiml(base: str, lang: str) -> str:
     responses={403: "Bad signature"},
 )
 async def tipline(request: web.Request):
-    form = await _signed(request)
+    form = await signed_form(request)
     async with request.app[POOL].acquire() as conn:
         lang = await service.voice_call_started(
             conn, request.app[SETTINGS], form.get("CallSid", ""), form.get("From"), None
@@ -257,7 +248,7 @@ async def tipline(request: web.Request):
     responses={403: "Bad signature"},
 )
 async def alert_call_tip(request: web.Request):
-    form = await _signed(request)
+    form = await signed_form(request)
     delivery_id = _int(request, "delivery_id")
     async with request.app[POOL].acquire() as conn:
         lang = await service.voice_call_started(
@@ -274,7 +265,7 @@ async def alert_call_tip(request: web.Request):
     responses={400: "Missing fields", 403: "Bad signature"},
 )
 async def recording(request: web.Request):
-    form = await _signed(request)
+    form = await signed_form(request)
     sid, url, call_sid = form.get("RecordingSid", ""), form.get("RecordingUrl", ""), form.get("CallSid", "")
     if not (sid.startswith("RE") and url and call_sid):
         raise Problem(400, "RecordingSid, RecordingUrl and CallSid are required", slug="bad-webhook")
@@ -295,7 +286,7 @@ async def recording(request: web.Request):
     responses={403: "Bad signature"},
 )
 async def recorded(request: web.Request):
-    form = await _signed(request)
+    form = await signed_form(request)
     async with request.app[POOL].acquire() as conn:
         ctx = await store.call_context(conn, form.get("CallSid", ""))
         from burgerwacht.residents.service import language_of

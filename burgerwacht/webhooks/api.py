@@ -10,12 +10,13 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 from twilio.twiml.voice_response import VoiceResponse
 
-from burgerwacht.messaging import sms_reply, verify_signature, voice_response
+from burgerwacht.messaging import sms_reply, voice_response
 from burgerwacht.residents import service as residents
 from burgerwacht.web.api import Api
 from burgerwacht.web.errors import Problem
 from burgerwacht.web.keys import POOL, SETTINGS
 from burgerwacht.webhooks.inbound import handle_sms
+from burgerwacht.webhooks.signing import signed_form
 
 api = Api()
 VOICE = {"voice": "Polly.Lotte", "language": "nl-NL"}
@@ -30,11 +31,6 @@ class InboundSmsForm(BaseModel):
     From: str
     To: str
     Body: str = ""
-
-
-async def signed_form(request: web.Request):
-    s = request.app[SETTINGS]
-    return await verify_signature(request, auth_token=s.twilio.auth_token, public_url=s.public_base)
 
 
 @api.post(
