@@ -64,7 +64,7 @@ async def test_429_storm_everyone_once(client, sandbox, db, op):
     done = await settled(client, op, alert["id"], timeout=60)
     assert done["counts"]["sent"] + done["counts"]["delivered"] == 90
     stats = await (await sandbox.client.get("/sandbox/stats")).json()
-    assert "429" in str(stats) or stats  # the storm happened (rejections are counted by the simulator)
+    assert stats["requests"].get("rate_limited", 0) > 0  # the storm happened: the provider answered 429
     assert_each_once(await sandbox.outbound(), expected)
 
 

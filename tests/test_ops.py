@@ -82,7 +82,7 @@ async def test_rate_limit_holds_for_the_sum_of_three_workers(
     print(f"3 workers at a configured 60/s: measured {rate:.1f}/s over {times[-1] - times[0]:.1f} s")
     assert 57 <= rate <= 63
     stats = await (await sandbox.client.get("/sandbox/stats")).json()
-    assert "429" not in json.dumps(stats.get("rejections", stats.get("errors", {})))
+    assert stats["requests"].get("rate_limited", 0) == 0  # the provider never had to answer 429
     per_worker = {r[0] for r in await db.fetch("SELECT DISTINCT claimed_by FROM deliveries")}
     assert per_worker == {None}  # every claim was released
 

@@ -15,7 +15,7 @@ from burgerwacht.messaging.errors import (
     UnknownOutcome,
     classify_delivery_error,
 )
-from burgerwacht.messaging.provider import SentMessage, StartedCall, TwilioProvider, mask_phone
+from burgerwacht.messaging.provider import SentMessage, StartedCall, TwilioProvider
 from burgerwacht.messaging.twiml import sms_reply, twiml_response, voice_hangup, voice_response, voice_say
 from burgerwacht.messaging.webhooks import SIGNATURE_HEADER, sign, verify_signature, webhook_url
 
@@ -40,7 +40,6 @@ __all__ = [
     "classify_delivery_error",
     "gsm7_fold",
     "is_gsm7",
-    "mask_phone",
     "segment_count",
     "sign",
     "sms_reply",

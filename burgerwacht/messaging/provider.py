@@ -37,7 +37,7 @@ from burgerwacht.messaging.errors import (
     error_from_response,
 )
 
-__all__ = ["MAX_VALIDITY_PERIOD", "SentMessage", "StartedCall", "TwilioProvider", "mask_phone"]
+__all__ = ["MAX_VALIDITY_PERIOD", "SentMessage", "StartedCall", "TwilioProvider"]
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +66,6 @@ class StartedCall:
     sid: str
     status: str
     to: str
-
-
-def mask_phone(number: str | None) -> str:
-    """A phone number fit for logs: country prefix and last two digits only."""
-    if not number:
-        return "-"
-    return number[:3] + "*" * max(len(number) - 5, 0) + number[-2:]
 
 
 class RoutedAsyncHttpClient(AsyncTwilioHttpClient):
@@ -279,7 +272,7 @@ class TwilioProvider:
             kwargs["validity_period"] = min(int(validity_period), MAX_VALIDITY_PERIOD)
         with _provider_errors():
             instance = await self._client.messages.create_async(**kwargs)
-        log.debug("sms created sid=%s to=%s segments=%s", instance.sid, mask_phone(to), instance.num_segments)
+        log.debug("sms created sid=%s segments=%s", instance.sid, instance.num_segments)
         return _sent_message(instance)
 
     async def start_call(
@@ -309,7 +302,7 @@ class TwilioProvider:
             kwargs["timeout"] = timeout
         with _provider_errors():
             instance = await self._client.calls.create_async(**kwargs)
-        log.debug("call created sid=%s to=%s", instance.sid, mask_phone(to))
+        log.debug("call created sid=%s", instance.sid)
         return StartedCall(sid=instance.sid, status=instance.status or "", to=instance.to or to)
 
     async def find_messages(self, to: str, sent_after: datetime) -> list[SentMessage]:

@@ -204,7 +204,7 @@ async def start_enrolment(
     except ProviderError as exc:
         async with pool.acquire() as conn:
             await store.delete_enrolment(conn, row["id"])
-        log.warning("enrolment code to %s not sent: %s", mask(phone.e164), type(exc).__name__)
+        log.warning("enrolment code not sent: %s", type(exc).__name__, extra={"enrolment": str(row["id"])})
         if isinstance(exc, InvalidNumber | NotMobile | OptedOut):
             raise ResidentError(
                 422,
