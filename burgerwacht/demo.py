@@ -120,9 +120,9 @@ async def seed_signals(conn: asyncpg.Connection, n: int = 3000) -> int:
     ]
     cat_weights = [9, 5, 6, 7, 2, 3, 4, 3, 8, 6, 2, 1, 2]
     start = date.today() - timedelta(days=365)
+    places = {code: await signals.place_of_area(conn, code) for code in buurten}
     for _ in range(n):
-        buurt = rnd.choices(buurten, weights)[0]
-        place = await signals.place_of_area(conn, buurt)
+        place = places[rnd.choices(buurten, weights)[0]]
         await signals.create_signal(
             conn,
             place=place,

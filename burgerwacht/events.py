@@ -114,6 +114,24 @@ async def next_event(
     return getter.result() if getter in done else None
 
 
+def sse(event: str, data: Any, event_id: Any = None) -> bytes:
+    """One server-sent event."""
+    head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return f"{head}data: {json.dumps(data, default=str, ensure_ascii=False)}\n\n".encode()
+
+
+SHUTDOWN_EVENT = sse("shutdown", {"reason": "server restarting; reconnect"})
+
+
+async def open_stream(request: web.Request) -> web.StreamResponse:
+    """Start a text/event-stream response (no caching, no proxy buffering)."""
+    resp = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await resp.prepare(request)
+    return resp
+
+
 async def publish(conn: asyncpg.Connection | asyncpg.Pool, topics: list[str], event: dict[str, Any]) -> None:
     """Queue an event for all listeners; inside a transaction it is sent at commit."""
     await conn.execute(

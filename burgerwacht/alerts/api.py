@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -14,7 +12,7 @@ from pydantic import BaseModel
 from burgerwacht import metrics
 from burgerwacht.alerts import callbacks, service, states, store
 from burgerwacht.alerts.models import AlertIn, AlertList, AlertListQuery, AlertOut, CapQuery, CloseIn, Preview
-from burgerwacht.events import next_event
+from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
 from burgerwacht.web.keys import EVENTS, POOL, SETTINGS
@@ -211,10 +209,6 @@ async def cancel_alert(request: web.Request):
     return CancelOut(id=alert_id, status="cancelled", cancelled=n)
 
 
-def _sse(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, default=str, ensure_ascii=False)}\n\n".encode()
-
-
 @api.get(
     "/api/v1/alerts/{alert_id}/events",
     summary="Server-sent events: progress (coalesced, a few per second) and tips",
@@ -233,10 +227,7 @@ async def alert_events(request: web.Request):
         except service.AlertError as exc:
             raise _problem(exc) from None
     hub = request.app[EVENTS]
-    resp = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
-    await resp.prepare(request)
+    resp = await open_stream(request)
     min_interval, last_sent, last_doc = 0.25, 0.0, None
 
     async def progress() -> None:
@@ -246,7 +237,7 @@ async def alert_events(request: web.Request):
                 mode="json", include={"id", "status", "counts", "closing_counts"}
             )
         if doc != last_doc:
-            await resp.write(_sse("progress", doc))
+            await resp.write(sse("progress", doc))
             last_doc, last_sent = doc, time.monotonic()
 
     async with hub.subscribe(f"alert:{alert_id}") as queue:
@@ -259,7 +250,7 @@ async def alert_events(request: web.Request):
                         await progress()  # NOTIFY is a hint; re-read on a timer as well
                     continue
                 if event.get("type") == "tip":
-                    await resp.write(_sse("tip", event.get("tip", {})))
+                    await resp.write(sse("tip", event.get("tip", {})))
                     continue
                 wait = min_interval - (time.monotonic() - last_sent)
                 if wait > 0:
@@ -267,9 +258,9 @@ async def alert_events(request: web.Request):
                 while not queue.empty():  # coalesce a burst into one progress event
                     extra = queue.get_nowait()
                     if extra.get("type") == "tip":
-                        await resp.write(_sse("tip", extra.get("tip", {})))
+                        await resp.write(sse("tip", extra.get("tip", {})))
                 await progress()
-            await resp.write(_sse("shutdown", {"reason": "server restarting; reconnect"}))
+            await resp.write(SHUTDOWN_EVENT)
     return resp
 
 

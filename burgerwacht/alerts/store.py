@@ -108,9 +108,8 @@ async def materialise(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]
 
 async def municipalities_in_target(conn: asyncpg.Connection, kind: str, target: Any) -> list[str]:
     rows = await conn.fetch(
-        f"SELECT DISTINCT a.municipality_code FROM addresses a WHERE {_TARGET[kind]} "
-        "AND a.municipality_code IS NOT NULL AND $1::int IS NULL",
-        None,
+        f"SELECT DISTINCT a.municipality_code FROM addresses a WHERE {_TARGET[kind].replace('$2', '$1')} "
+        "AND a.municipality_code IS NOT NULL",
         target,
     )
     return sorted(r[0] for r in rows)

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -354,6 +355,7 @@ def on_erasure(hook: ErasureHook) -> ErasureHook:
     return hook
 
 
+@cache
 def _load_domain_hooks() -> None:
     from burgerwacht.modules import optional
 

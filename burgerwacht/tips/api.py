@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -13,7 +12,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from burgerwacht import metrics
 from burgerwacht.alerts import service as alerts
 from burgerwacht.audit import store as audit
-from burgerwacht.events import next_event
+from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
 from burgerwacht.texts import text
 from burgerwacht.tips import service, store
 from burgerwacht.tips.models import ReplyIn, ReplyOut, TipList, TipOut, TipPatch, TipQuery
@@ -169,10 +168,7 @@ async def tip_events(request: web.Request):
     user = current_user(request)
     hub = request.app[EVENTS]
     topics = ["tips:*"] if user.national else [f"tips:{m}" for m in user.municipalities]
-    resp = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
-    await resp.prepare(request)
+    resp = await open_stream(request)
     await resp.write(b": connected\n\n")
     seen: set[int] = set()
     async with hub.subscribe(*topics) as queue:
@@ -187,8 +183,8 @@ async def tip_events(request: web.Request):
                 if event.get("type") != "tip" or tip.get("id") in seen:
                     continue  # one event per tip, even if it matched several topics
                 seen.add(tip["id"])
-                await resp.write(f"event: tip\nid: {tip['id']}\ndata: {json.dumps(tip)}\n\n".encode())
-            await resp.write(b'event: shutdown\ndata: {"reason": "server restarting; reconnect"}\n\n')
+                await resp.write(sse("tip", tip, tip["id"]))
+            await resp.write(SHUTDOWN_EVENT)
     return resp
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 
 import asyncpg
 from aiohttp import web
@@ -49,7 +50,9 @@ def fast_sms_handler(handler: FastHandler) -> FastHandler:
     return handler
 
 
+@cache
 def _load_domains() -> None:
+    """Import the domains that register handlers (once, not on every message)."""
     for name in ("burgerwacht.tips.inbound", "burgerwacht.signals.inbound"):
         optional(name)
 
