@@ -398,3 +398,35 @@ async def test_a_late_callback_of_an_earlier_attempt_does_not_cancel_a_retry(cli
     moved = await callbacks.apply_callback(db, row["id"], 1, "sent", "SM" + "f" * 32, None, "sms")
     assert not moved
     assert await db.fetchval("SELECT state FROM deliveries") == "queued"
+
+
+async def test_erasure_and_retention_keep_the_alert_record_whole(client, sandbox, db, staff, op):
+    """Deliveries have no per-row foreign keys (sql/0008); their ON DELETE rules run as
+    statement triggers: an erased resident's deliveries stay counted without them, and
+    retention can delete a delivery that a fallback call points at."""
+    from burgerwacht.residents import store as residents_store
+
+    centre = await address(db, "9991AA", 75)
+    inside = (await addresses_near(db, centre["x"], centre["y"], 150))[:2]
+    gone = await enrol(db, phone(1), inside[0])
+    await enrol(db, phone(2), inside[1], channels=("sms", "voice"))
+    alert = await create_and_send(client, op, alert_body(circle(centre, 150)))
+    before = await settled(client, op, alert["id"], states=("queued", "sending", "sent"))
+    assert before["counts"]["delivered"] == 2
+    first = await db.fetchval("SELECT id FROM deliveries WHERE resident_id <> $1", gone)
+    await db.execute(
+        "INSERT INTO deliveries (alert_id, resident_id, channel, level, state, expires_at, fallback_of) "
+        "SELECT alert_id, resident_id, 'voice', level, 'delivered', expires_at, id FROM deliveries WHERE id = $1",
+        first,
+    )
+
+    admin = await staff("admin", "GM9999")
+    assert (await client.delete(f"/api/v1/residents/{gone}", headers=admin)).status == 200
+    after = (await (await client.get(f"/api/v1/alerts/{alert['id']}", headers=op)).json())["counts"]
+    assert after["delivered"] == 3  # the erased resident's message still counts
+    assert await db.fetchval("SELECT count(*) FROM deliveries WHERE resident_id = $1", gone) == 0
+
+    await db.execute("UPDATE deliveries SET created_at = now() - interval '400 days' WHERE id = $1", first)
+    purged = await residents_store.purge(db, deliveries_days=365)
+    assert purged["deliveries"] == 1
+    assert await db.fetchval("SELECT fallback_of FROM deliveries WHERE channel = 'voice'") is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import shapely
 
@@ -198,3 +199,35 @@ async def test_areas_api_returns_wgs84_geojson(client, staff):
     assert resp.status == 422
     resp = await client.get("/api/v1/areas", params={"municipality": "GM9999"})
     assert resp.status == 401
+
+
+async def test_targeting_follows_a_newer_map_and_stop_start(db):
+    """Enrolments carry a copy of their address's place for fast targeting (sql/0008):
+    a re-import that moves an address to another buurt, and STOP/START, change who an
+    alert to that buurt reaches."""
+    from burgerwacht.alerts import store as alerts_store
+    from tests.alerting import enrol
+
+    await service.import_areas(db, town())
+    await service.import_addresses(db, ADDRESSES.splitlines(keepends=True))
+    enclave = await db.fetchval("SELECT id FROM addresses WHERE postcode = '1111AA' AND house_number = 2")
+    rid = await enrol(db, "+31610000001", enclave)
+
+    async def reached(code: str) -> int:
+        args = (0, [code], ["sms"], None, "missing_child", datetime.now(UTC) + timedelta(hours=1), 3)
+        _groups, n = await alerts_store.recipient_counts(db, "areas", args)
+        return n
+
+    assert (await reached("BU00010102"), await reached("BU00010101")) == (1, 0)
+    newer = town()
+    newer["features"] = [f for f in newer["features"] if f["properties"].get("buurtcode") != "BU00010102"]
+    for f in newer["features"]:
+        if f["properties"].get("buurtcode") == "BU00010101":
+            f["geometry"] = {"type": "Polygon", "coordinates": [square(100000, 400000, 1000)]}
+    await service.import_areas(db, newer)
+    assert (await reached("BU00010102"), await reached("BU00010101")) == (0, 1)
+
+    await db.execute("UPDATE residents SET status = 'stopped' WHERE id = $1", rid)
+    assert await reached("BU00010101") == 0
+    await db.execute("UPDATE residents SET status = 'active' WHERE id = $1", rid)
+    assert await reached("BU00010101") == 1

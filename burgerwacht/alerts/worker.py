@@ -52,6 +52,11 @@ from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS
 
 log = logging.getLogger(__name__)
 
+# Batches per channel a worker has in hand at once (see DispatchWorker._channel_loop).
+PIPELINE = 2
+
+Texts = dict[int, asyncpg.Record]  # alert id → its texts and status, read once per batch
+
 
 class RateLimiter:
     """Tokens for one channel from the shared bucket, fetched a few at a time."""
@@ -139,7 +144,6 @@ class DispatchWorker:
         self.stopping = False
         self.tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
-        self._texts: dict[int, asyncpg.Record] = {}
         self.in_flight: set[int] = set()
         self.lost: set[int] = set()
         self._heartbeat_ok = time.monotonic()
@@ -268,35 +272,70 @@ class DispatchWorker:
     # ---------------------------------------------------------------- dispatch
 
     async def _channel_loop(self, channel: str) -> None:
-        batch_size = min(self.settings.alerts.dispatch_batch_size, max(1, int(self.rates[channel] * 2)))
+        """Claim and send batches, up to ``PIPELINE`` of them at once when the channel
+        is not rate-limited: the next batch is claimed and starts sending while the last
+        sends of the previous one finish and its outcomes are recorded, so the provider
+        connection never idles between batches. The send semaphore still bounds the
+        requests in flight."""
+        full = self.settings.alerts.dispatch_batch_size
+        batch_size = min(full, max(1, int(self.rates[channel] * 2)))
         poll = self.settings.alerts.poll_seconds
-        while not self.stopping:
-            try:
-                async with self.pool.acquire() as conn:
-                    batch = await store.claim(conn, self.name, channel, batch_size)
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("claiming failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(1.0)
-                continue
-            except Exception:
-                log.exception("claiming failed unexpectedly; retrying")
-                await asyncio.sleep(1.0)
-                continue
-            if not batch:
-                self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), poll)
-                continue
-            await self._process(batch)
+        # under a rate limit a batch is ~2 s of tokens and the limiter sets the pace; a
+        # second batch in hand would only make its alert status staler
+        slots = asyncio.Semaphore(PIPELINE if batch_size == full else 1)
+        running: set[asyncio.Task[None]] = set()
+
+        def done(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            slots.release()
+            if not task.cancelled() and task.exception() is not None:
+                log.error("dispatch batch failed unexpectedly", exc_info=task.exception())
+
+        try:
+            while not self.stopping:
+                await slots.acquire()
+                if self.stopping:
+                    slots.release()
+                    break
+                try:
+                    async with self.pool.acquire() as conn:
+                        batch = await store.claim(conn, self.name, channel, batch_size)
+                except asyncio.CancelledError:
+                    slots.release()
+                    raise
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    slots.release()
+                    log.warning("claiming failed (%s); retrying", type(exc).__name__)
+                    await asyncio.sleep(1.0)
+                    continue
+                except Exception:
+                    slots.release()
+                    log.exception("claiming failed unexpectedly; retrying")
+                    await asyncio.sleep(1.0)
+                    continue
+                if not batch:
+                    slots.release()
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), poll)
+                    continue
+                task = asyncio.create_task(self._process(batch), name=f"dispatch-{channel}-batch")
+                running.add(task)
+                task.add_done_callback(done)
+            if running:  # stopping: let what is in flight finish (stop() bounds the wait)
+                await asyncio.gather(*running, return_exceptions=True)
+        finally:
+            for task in list(running):
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
 
     async def _process(self, batch: list[asyncpg.Record]) -> None:
         ids = {d["id"] for d in batch}
         self.in_flight |= ids
         try:
-            await self._load_texts({d["alert_id"] for d in batch})
-            outcomes = await asyncio.gather(*(self._guarded(d) for d in batch))
+            texts = await self._load_texts({d["alert_id"] for d in batch})
+            outcomes = await asyncio.gather(*(self._guarded(d, texts) for d in batch))
             # a claim taken back by another worker is theirs now: record nothing for it
             await self._record([o for o in outcomes if o.id not in self.lost])
         finally:
@@ -337,17 +376,17 @@ class DispatchWorker:
                 await asyncio.sleep(min(5.0, 0.5 * 2**attempt))
         log.error("could not record %d outcomes; they will be reconciled", len(outcomes))
 
-    async def _load_texts(self, alert_ids: set[int]) -> None:
+    async def _load_texts(self, alert_ids: set[int]) -> Texts:
         """Texts and status of the batch's alerts, read fresh for every batch: an alert
         may have been closed or cancelled (and got its closing message) meanwhile."""
         async with self.pool.acquire() as conn:
             rows = await store.alert_texts(conn, sorted(alert_ids))
-        self._texts = {r["id"]: r for r in rows}
+        return {r["id"]: r for r in rows}
 
-    async def _guarded(self, d: asyncpg.Record) -> Outcome:
+    async def _guarded(self, d: asyncpg.Record, texts: Texts) -> Outcome:
         async with self.semaphore:
             try:
-                outcome = await self._send_one(d)
+                outcome = await self._send_one(d, texts)
             except Exception:
                 log.exception("unexpected error sending delivery %s; it will be reconciled", d["id"])
                 outcome = Outcome(
@@ -361,17 +400,18 @@ class DispatchWorker:
         outcome.alert_id, outcome.channel = d["alert_id"], d["channel"]
         return outcome
 
-    def _body(self, d: asyncpg.Record) -> str | None:
-        alert = self._texts.get(d["alert_id"])
+    @staticmethod
+    def _body(d: asyncpg.Record, texts: Texts) -> str | None:
+        alert = texts.get(d["alert_id"])
         if alert is None:
             return None
         if d["kind"] == "closing":
             return closing_text(alert["reference"], alert["closing_message"] or "")
         return sms_text(alert["reference"], alert["message"])
 
-    async def _send_one(self, d: asyncpg.Record) -> Outcome:
+    async def _send_one(self, d: asyncpg.Record, texts: Texts) -> Outcome:
         now = datetime.now(UTC)
-        alert = self._texts.get(d["alert_id"])
+        alert = texts.get(d["alert_id"])
         if d["phone"] is None:
             return Outcome(d["id"], "cancelled", d["attempts"], reason="resident_stopped_or_erased")
         if alert is None or (d["kind"] == "alert" and alert["status"] not in ("sending", "active")):
@@ -379,7 +419,7 @@ class DispatchWorker:
         if d["expires_at"] <= now:
             return Outcome(d["id"], "expired", d["attempts"], reason="alert_expired")
         if d["reconcile"]:
-            found = await self._reconcile(d)
+            found = await self._reconcile(d, texts)
             if found is not None:
                 return found
         if self.stopping:
@@ -401,7 +441,7 @@ class DispatchWorker:
                     return Outcome(d["id"], "expired", d["attempts"], reason="alert_expired")
                 msg = await self.provider.send_sms(
                     d["phone"],
-                    self._body(d) or "",
+                    self._body(d, texts) or "",
                     validity_period=validity,
                     status_callback=f"{base}/twilio/sms/status?d={d['id']}&a={attempt}",
                 )
@@ -467,13 +507,13 @@ class DispatchWorker:
         self.sent += 1
         return Outcome(d["id"], "sent", attempt, sid=sid, attempt_at=started)
 
-    async def _reconcile(self, d: asyncpg.Record) -> Outcome | None:
+    async def _reconcile(self, d: asyncpg.Record, texts: Texts) -> Outcome | None:
         """Was the last attempt accepted after all? Then it counts as sent."""
         # the claim time bounds the attempt from below; a few seconds allow for clock skew
         since = (d["prev_attempt_at"] or d["created_at"]) - timedelta(seconds=5)
         try:
             if d["channel"] == "sms":
-                body = self._body(d)
+                body = self._body(d, texts)
                 candidates = [
                     m.sid for m in await self.provider.find_messages(d["phone"], since) if m.body == body
                 ]
