@@ -69,6 +69,7 @@ async def test_static_files_types_etag_and_404s(client):
         "/console/static/%2e%2e/api.py",
         "/console/static/__init__.py",
         "/console/static/index.html",  # pages only through their routes (with the CSP)
+        "/console/static/" + "a" * 200 + ".js",
     ):
         resp = await client.get(bad)
         assert resp.status == 404, bad
