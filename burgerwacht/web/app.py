@@ -55,6 +55,7 @@ def _domain_modules() -> list[Any]:
         "burgerwacht.signals.api",
         "burgerwacht.webhooks.api",
         "burgerwacht.metrics",
+        "burgerwacht.console.api",
     ):
         module = optional(name)
         if module is not None:
