@@ -113,7 +113,7 @@ async def test_operator_sends_watches_handles_a_live_tip_and_closes(client, sand
         await page.locator("#confirm").check()
         await page.locator("#send").click()
         await page.locator("#watch").wait_for(state="visible")
-        await page.locator("#bar-alert .pct[data-pct='100']").wait_for(timeout=20_000)
+        await page.locator("#bar-sms .pct[data-pct='100']").wait_for(timeout=20_000)
         await page.locator("#counts td[data-state='delivered']:text-is('5')").wait_for(timeout=20_000)
         await b.shot("03-progress")
         alert_id = int(await page.evaluate("sessionStorage.getItem('burgerwacht.watching')"))

@@ -155,12 +155,16 @@ async def test_unreachable_sms_falls_back_to_a_call(client, sandbox, db, op):
     assert [c["to"] for c in calls] == [phone(1)]  # phone 2 does not allow voice
     said = " ".join(str(s) for s in calls[0]["transcript"])
     assert "Burgerwacht" in said and "blauwe jas" in said
-    await settled(client, op, alert["id"], timeout=15, states=("sending", "sent"))
+    done = await settled(client, op, alert["id"], timeout=15, states=("sending", "sent"))
     rows = {
         (r["channel"], r["state"])
         for r in await db.fetch("SELECT channel, state FROM deliveries WHERE resident_id = $1", rid)
     }
     assert rows == {("sms", "undelivered"), ("voice", "delivered")}
+    # progress per channel, as the console's bars show it
+    by_channel = done["counts_by_channel"]
+    assert by_channel["voice"]["delivered"] == 1 and by_channel["sms"]["undelivered"] == 1
+    assert sum(c["queued"] for c in by_channel.values()) == done["counts"]["queued"] == 1
     # phone 2 cannot be called: its SMS gets one delayed retry instead
     retry = await db.fetchrow(
         "SELECT state, attempts, not_before > now() + interval '30 seconds' AS later FROM deliveries d "

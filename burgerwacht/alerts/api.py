@@ -234,7 +234,7 @@ async def alert_events(request: web.Request):
         nonlocal last_sent, last_doc
         async with pool.acquire() as conn:
             doc = (await service.view(conn, user, alert_id)).model_dump(
-                mode="json", include={"id", "status", "counts", "closing_counts"}
+                mode="json", include={"id", "status", "counts", "counts_by_channel", "closing_counts"}
             )
         if doc != last_doc:
             await resp.write(sse("progress", doc))

@@ -104,6 +104,8 @@ class AlertOut(BaseModel):
     expires_at: datetime | None
     closing_message: str | None = None
     counts: Counts
+    # the same per channel (only channels with deliveries), for a progress bar per channel
+    counts_by_channel: dict[Channel, Counts] = {}
     closing_counts: Counts | None = None
 
 

@@ -295,7 +295,7 @@ async def send(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id
         n = await store.materialise(
             conn, target_from_row(row).kind, _recipient_args(settings, row, times["expires_at"])
         )
-        counts = (await store.counts(conn, [alert_id])).get((alert_id, "alert"), {})
+        counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
         await audit.append(
             conn,
             user.actor,
@@ -344,8 +344,23 @@ async def cancel(pool: asyncpg.Pool, user: StaffUser, alert_id: int) -> int:
     return cancelled
 
 
-def to_out(row: asyncpg.Record, counts: dict[tuple[int, str], dict[str, int]]) -> AlertOut:
-    closing = counts.get((row["id"], "closing"))
+CountsByKey = dict[tuple[int, str, str], dict[str, int]]  # (alert, kind, channel) → state → n
+
+
+def per_state(counts: CountsByKey, alert_id: int, kind: str) -> dict[str, int] | None:
+    """Deliveries of one alert and kind per state, summed over channels; None if none."""
+    out: dict[str, int] = {}
+    found = False
+    for (a, k, _channel), states in counts.items():
+        if a == alert_id and k == kind:
+            found = True
+            for state, n in states.items():
+                out[state] = out.get(state, 0) + n
+    return out if found else None
+
+
+def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
+    closing = per_state(counts, row["id"], "closing")
     return AlertOut(
         id=row["id"],
         status=row["status"],
@@ -363,7 +378,12 @@ def to_out(row: asyncpg.Record, counts: dict[tuple[int, str], dict[str, int]]) -
         closed_at=row["closed_at"],
         expires_at=row["expires_at"],
         closing_message=row["closing_message"],
-        counts=Counts(**counts.get((row["id"], "alert"), {})),
+        counts=Counts(**(per_state(counts, row["id"], "alert") or {})),
+        counts_by_channel={
+            channel: Counts(**states)
+            for (a, kind, channel), states in sorted(counts.items())
+            if a == row["id"] and kind == "alert"
+        },
         closing_counts=Counts(**closing) if closing else None,
     )
 

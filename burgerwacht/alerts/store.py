@@ -188,15 +188,19 @@ async def list_alerts(
     )
 
 
-async def counts(conn: asyncpg.Connection, alert_ids: list[int]) -> dict[tuple[int, str], dict[str, int]]:
+async def counts(
+    conn: asyncpg.Connection, alert_ids: list[int]
+) -> dict[tuple[int, str, str], dict[str, int]]:
+    """Deliveries per (alert, kind, channel) and state (an index-only scan of
+    deliveries_alert_state)."""
     rows = await conn.fetch(
-        "SELECT alert_id, kind, state, count(*) AS n FROM deliveries WHERE alert_id = ANY($1) "
-        "GROUP BY alert_id, kind, state",
+        "SELECT alert_id, kind, channel, state, count(*) AS n FROM deliveries WHERE alert_id = ANY($1) "
+        "GROUP BY alert_id, kind, channel, state",
         alert_ids,
     )
-    out: dict[tuple[int, str], dict[str, int]] = {}
+    out: dict[tuple[int, str, str], dict[str, int]] = {}
     for r in rows:
-        out.setdefault((r["alert_id"], r["kind"]), {})[r["state"]] = r["n"]
+        out.setdefault((r["alert_id"], r["kind"], r["channel"]), {})[r["state"]] = r["n"]
     return out
 
 
