@@ -1,63 +1,79 @@
-"""Run every benchmark in bench/: ``python -m bench [--quick] [NAME ...]``.
+"""Run every benchmark in bench/ and print one table: ``python -m bench [--quick] [NAME ...]``.
 
-NAME is ``alerts``, ``signals`` or ``tips`` (default: every ``bench_*`` module that
-exists). The remaining options (``--quick``, ...) are passed to each module's ``main()``.
+NAME is ``alerts``, ``signals`` or ``tips`` (default: all). Each runs as its own process
+(``python -m bench.bench_NAME --json FILE``) with its own embedded PostgreSQL and
+simulator; its full report is printed as it goes. At the end one table lists every
+figure with the reference measured in the same run and the goal, and
+``bench/results/latest.json`` gets the machine, the versions and every figure (or the
+file named by ``--out``). Benchmarks print figures; they do not pass or fail: the exit
+status is non-zero only when a benchmark could not run.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import importlib.util
-import inspect
+import argparse
+import datetime as dt
+import json
+import subprocess
 import sys
+import tempfile
 import time
-import traceback
+from pathlib import Path
+
+from bench.common import figures_table, machine_info, versions
 
 KNOWN = ("alerts", "signals", "tips")
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
-def _call_main(module: object, argv: list[str]) -> None:
-    """``main(argv)`` when it takes arguments, else ``main()`` with ``sys.argv`` set;
-    a coroutine function is run with ``asyncio.run``."""
-    main = module.main  # type: ignore[attr-defined]
-    saved = sys.argv
-    sys.argv = [f"bench.{module.__name__.rsplit('.', 1)[-1]}", *argv]  # type: ignore[attr-defined]
-    try:
-        result = main(argv) if inspect.signature(main).parameters else main()
-        if inspect.isawaitable(result):
-            asyncio.run(result)
-    finally:
-        sys.argv = saved
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", choices=[*KNOWN, []], metavar="NAME", help=", ".join(KNOWN))
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes in all)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    args = parser.parse_args(argv)
+    chosen = args.names or list(KNOWN)
+    started = time.perf_counter()
+    doc = {
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": machine_info(),
+        "versions": versions(),
+        "figures": [],
+        "benchmarks": {},
+        "failed": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for name in chosen:
+            out = Path(tmp) / f"{name}.json"
+            cmd = [sys.executable, "-m", f"bench.bench_{name}", "--json", str(out)]
+            if args.quick:
+                cmd.append("--quick")
+            print(f"\n=== bench.bench_{name}{' --quick' if args.quick else ''}", flush=True)
+            t0 = time.perf_counter()
+            code = subprocess.run(cmd, check=False).returncode
+            seconds = time.perf_counter() - t0
+            print(f"=== bench.bench_{name}: {seconds:.0f} s (exit {code})", flush=True)
+            if code != 0 or not out.exists():
+                doc["failed"].append(name)
+                continue
+            result = json.loads(out.read_text())
+            result["seconds"] = seconds
+            doc["benchmarks"][name] = result
+            doc["figures"].extend(result.get("figures", []))
+    doc["seconds"] = time.perf_counter() - started
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
-
-def run(args: list[str]) -> int:
-    names = [a for a in args if a in KNOWN]
-    passthrough = [a for a in args if a not in KNOWN]
-    if "-h" in passthrough or "--help" in passthrough:
-        print(__doc__)
-        return 0
-    chosen = names or [n for n in KNOWN if importlib.util.find_spec(f"bench.bench_{n}") is not None]
-    failed = []
-    for name in chosen:
-        module_name = f"bench.bench_{name}"
-        if importlib.util.find_spec(module_name) is None:
-            print(f"bench: no module {module_name}", file=sys.stderr)
-            failed.append(name)
-            continue
-        print(f"\n=== {module_name} {' '.join(passthrough)}".rstrip(), flush=True)
-        started = time.perf_counter()
-        try:
-            _call_main(importlib.import_module(module_name), passthrough)
-        except SystemExit as exc:
-            if exc.code not in (0, None):
-                failed.append(name)
-        except Exception:
-            traceback.print_exc()
-            failed.append(name)
-        print(f"=== {module_name}: {time.perf_counter() - started:.0f} s", flush=True)
-    if failed:
-        print(f"bench: failed: {', '.join(failed)}", file=sys.stderr)
+    m = doc["machine"]
+    print(f"\n# Burgerwacht benchmarks{' (--quick)' if args.quick else ''}\n")
+    print(f"{m['date']} · {m['cpu']} · {m['memory']} · {m['os']}")
+    print(" · ".join(f"{k} {v}" for k, v in doc["versions"].items()))
+    print(f"load average at start {m['load_average']} · {doc['seconds']:.0f} s in all\n")
+    print(figures_table(doc["figures"]))
+    print(f"\nWritten to {args.out}.")
+    if doc["failed"]:
+        print(f"bench: could not run: {', '.join(doc['failed'])}", file=sys.stderr)
         return 1
     return 0
 

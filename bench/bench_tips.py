@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from pathlib import Path
 import asyncpg
 from aiohttp import ClientSession, TCPConnector
 from aiohttp.test_utils import unused_port
+
+from bench.common import Figure, machine_info
 
 SID = "AC" + "bench" + "0" * 27
 TOKEN = "bench-auth-token-0123456789"
@@ -91,8 +94,29 @@ async def wait_http(url: str, timeout: float = 30) -> None:
             await asyncio.sleep(0.2)
 
 
+def _cpu_seconds(proc: subprocess.Popen) -> float:
+    """User + system seconds of a process and its children (a multi-process server)."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(proc.pid)
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+async def measured(loop, proc: subprocess.Popen, fn, *args) -> dict:
+    before = _cpu_seconds(proc)
+    result = await loop.run_in_executor(None, fn, *args)
+    result["cpu_ms_per_req"] = (_cpu_seconds(proc) - before) * 1000 / result["n"]
+    return result
+
+
 def run_load(url: str, n: int, concurrency: int, offset: int) -> dict:
-    import json
 
     out = subprocess.run(
         [sys.executable, "-c", LOAD, url, TOKEN, str(n), str(concurrency), str(offset)],
@@ -133,12 +157,51 @@ async def prepare_database(tmp: Path) -> str:
     return db_url
 
 
-async def main() -> None:
+GOAL_RATE = 2000.0
+GOAL_P99_MS = 100.0
+
+
+def figures(bare_r: dict, svc_r: dict, lost: int) -> list[Figure]:
+    return [
+        Figure(
+            "webhook ingest",
+            "signed inbound SMS tips, stored and answered",
+            svc_r["rate"],
+            "/s",
+            "bare aiohttp handler",
+            bare_r["rate"],
+            f"≥ {GOAL_RATE:,.0f}/s",
+            svc_r["rate"] >= GOAL_RATE,
+        ),
+        Figure(
+            "webhook ingest",
+            "p99 latency at that rate",
+            svc_r["p99"],
+            "ms",
+            "bare aiohttp handler",
+            bare_r["p99"],
+            f"≤ {GOAL_P99_MS:.0f} ms",
+            svc_r["p99"] <= GOAL_P99_MS,
+        ),
+        Figure(
+            "webhook ingest",
+            "CPU of the serving process per request",
+            svc_r["cpu_ms_per_req"],
+            "ms",
+            "bare aiohttp handler",
+            bare_r["cpu_ms_per_req"],
+        ),
+        Figure("webhook ingest", "tips lost", lost, "", goal="0", met=lost == 0),
+    ]
+
+
+async def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--quick", action="store_true", help="2,000 requests")
-    args = ap.parse_args()
+    ap.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    args = ap.parse_args(argv)
     if args.quick:
         args.requests = min(args.requests, 2000)
     tmp = Path(tempfile.mkdtemp(prefix="bench-tips-"))
@@ -171,8 +234,14 @@ async def main() -> None:
         await loop.run_in_executor(
             None, run_load, f"http://127.0.0.1:{service_port}/twilio/sms", 500, args.concurrency, 10**8
         )
-        bare_r = await loop.run_in_executor(
-            None, run_load, f"http://127.0.0.1:{bare_port}/twilio/sms", args.requests, args.concurrency, 0
+        bare_r = await measured(
+            loop,
+            bare,
+            run_load,
+            f"http://127.0.0.1:{bare_port}/twilio/sms",
+            args.requests,
+            args.concurrency,
+            0,
         )
         spy = None
         if os.environ.get("BENCH_PROFILE"):
@@ -192,8 +261,14 @@ async def main() -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        svc_r = await loop.run_in_executor(
-            None, run_load, f"http://127.0.0.1:{service_port}/twilio/sms", args.requests, args.concurrency, 0
+        svc_r = await measured(
+            loop,
+            service,
+            run_load,
+            f"http://127.0.0.1:{service_port}/twilio/sms",
+            args.requests,
+            args.concurrency,
+            0,
         )
         if spy:
             spy.wait(30)
@@ -209,12 +284,28 @@ async def main() -> None:
         f"\nInbound tip webhooks, {args.requests} requests, concurrency {args.concurrency}, "
         f"{os.cpu_count()} cores (service, PostgreSQL and load generator share them)"
     )
-    print(f"{'':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  statuses")
+    print(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'CPU ms/req':>11}  statuses")
     for name, r in (("bare aiohttp handler", bare_r), ("burgerwacht /twilio/sms", svc_r)):
-        print(f"{name:32} {r['rate']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['max']:8.1f}  {r['statuses']}")
+        print(
+            f"{name:32} {r['rate']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['max']:8.1f} "
+            f"{r['cpu_ms_per_req']:11.3f}  {r['statuses']}"
+        )
+    print("(CPU ms/req: user + system time of the serving process(es) only, per request)")
     print(f"ratio service/bare: {svc_r['rate'] / bare_r['rate']:.2f}")
     lost = args.requests - stored
     print(f"tips stored: {stored} of {args.requests} (lost: {lost})")
+    if args.json is not None:
+        doc = {
+            "figures": [f.as_dict() for f in figures(bare_r, svc_r, lost)],
+            "machine": machine_info(),
+            "requests": args.requests,
+            "concurrency": args.concurrency,
+            "bare": bare_r,
+            "service": svc_r,
+            "stored": stored,
+        }
+        args.json.write_text(json.dumps(doc, indent=2, default=str))
     if lost:
         sys.exit(1)
 

