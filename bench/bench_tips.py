@@ -109,11 +109,52 @@ def _cpu_seconds(proc: subprocess.Popen) -> float:
     return total
 
 
-async def measured(loop, proc: subprocess.Popen, fn, *args) -> dict:
-    before = _cpu_seconds(proc)
+def _tree_cpu(root) -> float:
+    import psutil
+
+    total = 0.0
+    if root is None:
+        return total
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)  # the load generator, once it has exited
+    return r.ru_utime + r.ru_stime
+
+
+async def measured(loop, proc: subprocess.Popen, fn, *args, postmaster=None) -> dict:
+    before, pg_before, load_before = _cpu_seconds(proc), _tree_cpu(postmaster), _children_cpu()
     result = await loop.run_in_executor(None, fn, *args)
-    result["cpu_ms_per_req"] = (_cpu_seconds(proc) - before) * 1000 / result["n"]
+    n = result["n"]
+    result["cpu_ms_per_req"] = (_cpu_seconds(proc) - before) * 1000 / n
+    result["postgres_cpu_ms_per_req"] = (_tree_cpu(postmaster) - pg_before) * 1000 / n
+    result["load_cpu_ms_per_req"] = (_children_cpu() - load_before) * 1000 / n
     return result
+
+
+async def find_postmaster(db_url: str):
+    """The embedded server's postmaster (for CPU accounting), when it runs here."""
+    import psutil
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        try:
+            parent = psutil.Process(pid).parent()
+            return parent if parent is not None and "postgres" in parent.name() else None
+        except psutil.Error:
+            return None
+    finally:
+        await conn.close()
 
 
 def run_load(url: str, n: int, concurrency: int, offset: int) -> dict:
@@ -190,6 +231,12 @@ def figures(bare_r: dict, svc_r: dict, lost: int) -> list[Figure]:
             "ms",
             "bare aiohttp handler",
             bare_r["cpu_ms_per_req"],
+        ),
+        Figure(
+            "webhook ingest",
+            "CPU of PostgreSQL per tip",
+            svc_r["postgres_cpu_ms_per_req"],
+            "ms",
         ),
         Figure("webhook ingest", "tips lost", lost, "", goal="0", met=lost == 0),
     ]
@@ -269,6 +316,7 @@ async def main(argv: list[str] | None = None) -> None:
             args.requests,
             args.concurrency,
             0,
+            postmaster=await find_postmaster(db_url),
         )
         if spy:
             spy.wait(30)
@@ -292,6 +340,11 @@ async def main(argv: list[str] | None = None) -> None:
             f"{r['cpu_ms_per_req']:11.3f}  {r['statuses']}"
         )
     print("(CPU ms/req: user + system time of the serving process(es) only, per request)")
+    print(
+        f"CPU per tip elsewhere: PostgreSQL {svc_r['postgres_cpu_ms_per_req']:.3f} ms, "
+        f"load generator {svc_r['load_cpu_ms_per_req']:.3f} ms (bare run: {bare_r['load_cpu_ms_per_req']:.3f} ms); "
+        f"all three at the goal rate need {(svc_r['cpu_ms_per_req'] + svc_r['postgres_cpu_ms_per_req'] + svc_r['load_cpu_ms_per_req']) * GOAL_RATE / 1000:.2f} cores"
+    )
     print(f"ratio service/bare: {svc_r['rate'] / bare_r['rate']:.2f}")
     lost = args.requests - stored
     print(f"tips stored: {stored} of {args.requests} (lost: {lost})")

@@ -275,3 +275,36 @@ async def test_burst_of_2000_signed_tips(client, sandbox, db, settings):
     assert all("doorgegeven" in body for _, body in results)
     assert await db.fetchval("SELECT count(*) FROM tips") == n
     assert await db.fetchval("SELECT count(DISTINCT provider_sid) FROM tips") == n
+
+
+async def test_burst_with_duplicates_goes_in_batches_and_stores_each_tip_once(client, sandbox, db, settings):
+    """Tips arriving together are stored in shared transactions (group commit); the same
+    MessageSid delivered several times at once, in one batch or in several, is one tip
+    and every copy gets the same reply."""
+    from burgerwacht.web.keys import LAZY
+
+    url = f"{settings.public_base}/twilio/sms"
+    payloads = []
+    for i in range(300):
+        params = {
+            "MessageSid": f"SM{i % 100:032x}",  # each sid three times
+            "From": f"+316310{i % 100:05d}",
+            "To": SERVICE_NUMBER,
+            "Body": f"tip {i % 100}: man met rugzak",
+        }
+        payloads.append((params, sign(TEST_TOKEN, url, params)))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as http:
+
+        async def post(params, signature):
+            async with http.post(url, data=params, headers={"X-Twilio-Signature": signature}) as resp:
+                return resp.status, params["MessageSid"], await resp.text()
+
+        results = await asyncio.gather(*(post(p, s) for p, s in payloads))
+    assert {status for status, _, _ in results} == {200}
+    replies: dict[str, set[str]] = {}
+    for _, sid, body in results:
+        replies.setdefault(sid, set()).add(body)
+    assert all(len(bodies) == 1 and "doorgegeven" in next(iter(bodies)) for bodies in replies.values())
+    assert await db.fetchval("SELECT count(*) FROM tips") == 100
+    assert await db.fetchval("SELECT count(*) FROM inbound_messages") == 100
+    assert client.server.app[LAZY]["tip-intake"].largest > 1  # they did share transactions

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from burgerwacht.residents import keywords
 from burgerwacht.tips import service
-from burgerwacht.web.keys import POOL, SETTINGS
+from burgerwacht.web.keys import SETTINGS
 from burgerwacht.webhooks.inbound import Inbound, fast_sms_handler, sms_handler
 
 
@@ -19,7 +19,12 @@ from burgerwacht.webhooks.inbound import Inbound, fast_sms_handler, sms_handler
 async def tip_sms_fast(app: web.Application, sid: str, phone: str, cmd: keywords.Command) -> str | None:
     if isinstance(cmd, keywords.AnonymousTip | keywords.FreeText):
         return await service.intake_sms(
-            app[POOL], app[SETTINGS], sid, phone, cmd.text, anonymous=isinstance(cmd, keywords.AnonymousTip)
+            service.intake_for(app),
+            app[SETTINGS],
+            sid,
+            phone,
+            cmd.text,
+            anonymous=isinstance(cmd, keywords.AnonymousTip),
         )
     return None
 

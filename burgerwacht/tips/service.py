@@ -16,11 +16,13 @@ from functools import cache
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 
 from burgerwacht import crypto, metrics
 from burgerwacht.audit import store as audit
 from burgerwacht.auth.models import StaffUser
 from burgerwacht.config import Settings
+from burgerwacht.db.batch import GroupCommit
 from burgerwacht.events import publish
 from burgerwacht.messaging import ProviderError, TwilioProvider, analyse
 from burgerwacht.residents import service as residents
@@ -28,6 +30,7 @@ from burgerwacht.residents.keywords import leading_reference, split_reference
 from burgerwacht.texts import text
 from burgerwacht.tips import store
 from burgerwacht.tips.models import STATUS_RANK, TipOut, TipPatch
+from burgerwacht.web.keys import LAZY, POOL
 
 log = logging.getLogger(__name__)
 RELAY_PURPOSE = "tip-relay"
@@ -119,18 +122,39 @@ def _reply_texts() -> str:
     )
 
 
+def intake_for(app: web.Application) -> GroupCommit[store.SmsTip, asyncpg.Record]:
+    """The app's group commit for SMS tips: during a big alert's burst of replies, the
+    tips that arrive while others are being stored go in together (db/batch.py)."""
+    intake = app[LAZY].get("tip-intake")
+    if intake is None:
+        pool = app[POOL]
+        intake = app[LAZY]["tip-intake"] = GroupCommit(
+            lambda tips: store.sms_intake_batch(pool, tips),
+            lambda tip: store.sms_intake(pool, tip),
+            max_size=64,
+            max_in_flight=4,
+            name="tip-intake",
+        )
+    return intake
+
+
 async def intake_sms(
-    pool: asyncpg.Pool, settings: Settings, sid: str, phone: str, body: str, *, anonymous: bool
+    intake: GroupCommit[store.SmsTip, asyncpg.Record],
+    settings: Settings,
+    sid: str,
+    phone: str,
+    body: str,
+    *,
+    anonymous: bool,
 ) -> str | None:
-    """An SMS tip, stored and linked in one round trip; None for an empty tip (the
-    caller then answers with a hint)."""
+    """An SMS tip, stored and linked in one round trip (shared with the tips arriving at
+    the same moment); None for an empty tip (the caller then answers with a hint)."""
     body = body.strip()
     if not body:
         return None
     ref, rest = leading_reference(body)
     cipher = crypto.encrypt(settings.security.secret_key, RELAY_PURPOSE, phone) if anonymous else None
-    row = await store.sms_intake(
-        pool,
+    tip: store.SmsTip = (
         sid,
         phone,
         body,
@@ -141,6 +165,7 @@ async def intake_sms(
         phone_hash(settings, phone) if anonymous else None,
         _reply_texts(),
     )
+    row = await intake.submit(tip)
     if row["tip_id"] is not None:
         metrics.TIPS.labels("sms").inc()
         log.info(

@@ -44,31 +44,34 @@ async def resident_of(conn: asyncpg.Connection, phone: str) -> asyncpg.Record | 
     )
 
 
-async def sms_intake(
-    pool: asyncpg.Pool,
-    sid: str,
-    phone: str,
-    text: str,
-    ref: str | None,
-    rest: str,
-    anonymous: bool,
-    relay_cipher: str | None,
-    relay_hash: bytes | None,
-    texts_json: str,
-) -> asyncpg.Record:
-    """The whole of an SMS tip in one atomic statement (see sql/0006_tip_intake.sql)."""
+SmsTip = tuple[str, str, str, str | None, str, bool, str | None, bytes | None, str]
+"""The arguments of one SMS tip: sid, phone, text, reference, rest, anonymous, relay
+cipher, relay hash, reply texts (JSON)."""
+
+
+async def sms_intake(pool: asyncpg.Pool, tip: SmsTip) -> asyncpg.Record:
+    """The whole of an SMS tip in one atomic statement (see sql/0006, sql/0010)."""
     return await pool.fetchrow(
-        "SELECT * FROM tip_sms_intake($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)",
-        sid,
-        phone,
-        text,
-        ref,
-        rest,
-        anonymous,
-        relay_cipher,
-        relay_hash,
-        texts_json,
+        "SELECT * FROM tip_sms_intake($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)", *tip
     )
+
+
+async def sms_intake_batch(pool: asyncpg.Pool, tips: list[SmsTip]) -> list[asyncpg.Record]:
+    """Several SMS tips in one statement and one transaction, results in the order given.
+    They go in ordered by MessageSid, so concurrent batches claim sids in one order."""
+    order = sorted(range(len(tips)), key=lambda i: tips[i][0])
+    cols = list(zip(*(tips[i] for i in order), strict=True))
+    rows = await pool.fetch(
+        "SELECT * FROM tip_sms_intake_batch($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)",
+        *cols[:8],
+        tips[0][8],
+    )
+    results: list[asyncpg.Record | None] = [None] * len(tips)
+    for row in rows:
+        results[order[row["idx"] - 1]] = row
+    if any(r is None for r in results):
+        raise RuntimeError("tip_sms_intake_batch returned fewer rows than tips")
+    return results  # type: ignore[return-value]
 
 
 async def add_relay(conn: asyncpg.Connection, cipher: str, phone_hash: bytes) -> int:

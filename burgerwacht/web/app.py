@@ -24,7 +24,7 @@ from burgerwacht.modules import optional
 from burgerwacht.web import system
 from burgerwacht.web.api import Api, RouteSpec, build_openapi
 from burgerwacht.web.errors import Problem, problem_middleware, problem_response
-from burgerwacht.web.keys import BACKGROUND, POOL, PROVIDER, READ_POOL, ROLES, SETTINGS
+from burgerwacht.web.keys import BACKGROUND, LAZY, POOL, PROVIDER, READ_POOL, ROLES, SETTINGS
 from burgerwacht.web.keys import REQUEST_ID as REQUEST_ID_KEY
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[ROLES] = frozenset(roles)
+    app[LAZY] = {}
     for api in all_apis():
         api.register(app)
     app[OPENAPI] = build_openapi(

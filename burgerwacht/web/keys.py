@@ -21,4 +21,7 @@ PROVIDER: web.AppKey[TwilioProvider] = web.AppKey("provider")
 EVENTS: web.AppKey[EventHub] = web.AppKey("events")
 ROLES = web.AppKey("roles", frozenset)
 BACKGROUND: web.AppKey[list[Any]] = web.AppKey("background")
+# Objects a domain creates on first use and keeps for the app's lifetime (e.g. the tips'
+# group commit), by name; set up empty by create_app.
+LAZY: web.AppKey[dict[str, Any]] = web.AppKey("lazy")
 REQUEST_ID = web.RequestKey("request_id", str)
