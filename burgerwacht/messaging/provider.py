@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
@@ -121,13 +121,17 @@ class RoutedAsyncHttpClient(AsyncTwilioHttpClient):
             raise ValueError(timeout)
         assert isinstance(self.session, aiohttp.ClientSession)
         client_timeout = self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
+        headers = dict(headers or {})
         if auth:
-            headers = {**(headers or {}), "Authorization": _basic_auth(auth)}
+            headers["Authorization"] = _basic_auth(auth)
+        body = _form(data)
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         async with self.session.request(
             method.upper(),
             self.route(url),
             params=_query(params),
-            data=_form(data),
+            data=body,
             headers=headers,
             timeout=client_timeout,
             allow_redirects=allow_redirects,
@@ -152,8 +156,10 @@ def _query(params: dict[str, object] | None) -> dict[str, str] | None:
     return {key: str(value) for key, value in params.items() if value is not None}
 
 
-def _form(data: dict[str, object] | None) -> list[tuple[str, str]] | None:
-    """Flatten list values (StatusCallbackEvent, MediaUrl) into repeated fields."""
+def _form(data: dict[str, object] | None) -> bytes | None:
+    """The form body, list values (StatusCallbackEvent, MediaUrl) as repeated fields,
+    encoded as aiohttp's FormData would (urlencode), without building a FormData and a
+    multipart writer for every message (~8 % of a dispatch worker's CPU)."""
     if not data:
         return None
     fields: list[tuple[str, str]] = []
@@ -161,7 +167,7 @@ def _form(data: dict[str, object] | None) -> list[tuple[str, str]] | None:
         for item in value if isinstance(value, list | tuple) else (value,):
             if item is not None:
                 fields.append((key, str(item)))
-    return fields
+    return urlencode(fields).encode()
 
 
 @contextmanager
