@@ -18,7 +18,13 @@ ALTER TABLE resident_addresses
     -- channels as bits (1 sms, 2 voice): cheaper to test and group by than text[]
     ADD COLUMN channel_bits      smallint GENERATED ALWAYS AS (
         (CASE WHEN 'sms' = ANY (channels) THEN 1 ELSE 0 END)
-        + (CASE WHEN 'voice' = ANY (channels) THEN 2 ELSE 0 END)) STORED;
+        + (CASE WHEN 'voice' = ANY (channels) THEN 2 ELSE 0 END)) STORED,
+    -- the resident's only enrolment: their rows need no grouping (kept by a trigger)
+    ADD COLUMN sole              boolean NOT NULL DEFAULT true;
+
+UPDATE resident_addresses ra
+SET sole = false
+WHERE resident_id IN (SELECT resident_id FROM resident_addresses GROUP BY resident_id HAVING count(*) > 1);
 
 UPDATE resident_addresses ra
 SET location = a.location, buurt_code = a.buurt_code, wijk_code = a.wijk_code,
@@ -28,9 +34,13 @@ WHERE a.id = ra.address_id AND r.id = ra.resident_id;
 
 ALTER TABLE resident_addresses ALTER COLUMN location SET NOT NULL;
 
--- New or moved enrolment: copy the address's place and the resident's status.
+-- New or moved enrolment: copy the address's place and the resident's status. An
+-- enrolment never moves to another resident (the sole flags would go stale).
 CREATE FUNCTION resident_addresses_fill() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.resident_id IS DISTINCT FROM OLD.resident_id THEN
+        RAISE EXCEPTION 'an enrolment cannot move to another resident';
+    END IF;
     SELECT a.location, a.buurt_code, a.wijk_code, a.municipality_code
     INTO NEW.location, NEW.buurt_code, NEW.wijk_code, NEW.municipality_code
     FROM addresses a WHERE a.id = NEW.address_id;
@@ -41,6 +51,27 @@ END $$;
 CREATE TRIGGER resident_addresses_fill
     BEFORE INSERT OR UPDATE OF address_id, resident_id ON resident_addresses
     FOR EACH ROW EXECUTE FUNCTION resident_addresses_fill();
+
+-- Enrolments added or removed: recount the residents concerned. Their rows are locked
+-- first, so two transactions adding an enrolment for the same resident at once count
+-- one after the other (READ COMMITTED: the second count sees the first's row), and a
+-- resident never has two rows that each claim to be the only one.
+CREATE FUNCTION resident_addresses_recount() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM residents r WHERE r.id IN (SELECT resident_id FROM changed) ORDER BY r.id FOR UPDATE;
+    UPDATE resident_addresses ra SET sole = (c.n = 1)
+    FROM (SELECT x.resident_id, count(*) AS n FROM resident_addresses x
+          WHERE x.resident_id IN (SELECT resident_id FROM changed) GROUP BY x.resident_id) c
+    WHERE ra.resident_id = c.resident_id AND ra.sole IS DISTINCT FROM (c.n = 1);
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER resident_addresses_added
+    AFTER INSERT ON resident_addresses REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
+CREATE TRIGGER resident_addresses_removed
+    AFTER DELETE ON resident_addresses REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
 
 -- An address re-placed by a newer CBS map (or corrected): every enrolment there follows.
 -- Statement level with a transition table, so a re-import of 100k addresses is one join.
@@ -73,9 +104,14 @@ CREATE TRIGGER residents_propagate_status
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION residents_propagate_status();
 
+-- two partial indexes: the sole enrolments (nearly all) and the others, which the
+-- recipient query groups per resident
 CREATE INDEX resident_addresses_target ON resident_addresses USING gist (location)
     INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code)
-    WHERE active;
+    WHERE active AND sole;
+CREATE INDEX resident_addresses_target_multi ON resident_addresses USING gist (location)
+    INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code)
+    WHERE active AND NOT sole;
 CREATE INDEX resident_addresses_buurt ON resident_addresses (buurt_code) WHERE active;
 CREATE INDEX resident_addresses_wijk ON resident_addresses (wijk_code) WHERE active;
 CREATE INDEX resident_addresses_municipality ON resident_addresses (municipality_code) WHERE active;

@@ -430,3 +430,39 @@ async def test_erasure_and_retention_keep_the_alert_record_whole(client, sandbox
     purged = await residents_store.purge(db, deliveries_days=365)
     assert purged["deliveries"] == 1
     assert await db.fetchval("SELECT fallback_of FROM deliveries WHERE channel = 'voice'") is None
+
+
+async def test_second_enrolment_added_concurrently_still_one_message(client, sandbox, db, db_url, op):
+    """Residents with one enrolment skip the per-resident grouping (ra.sole, sql/0008).
+    Two enrolments for one resident added by two transactions at once must both lose
+    the flag, or an alert over both addresses would message the resident twice."""
+    import asyncpg
+
+    centre = await address(db, "9991AA", 75)
+    home, work = (await addresses_near(db, centre["x"], centre["y"], 150))[:2]
+    rid = await enrol(db, phone(1))
+    first, second = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
+    try:
+        t1, t2 = first.transaction(), second.transaction()
+        await t1.start()
+        await t2.start()
+        insert = "INSERT INTO resident_addresses (resident_id, address_id, channels) VALUES ($1, $2, '{sms}')"
+        await first.execute(insert, rid, home)
+        blocked = asyncio.create_task(second.execute(insert, rid, work))  # waits for the first
+        await asyncio.sleep(0.3)
+        assert not blocked.done()
+        await t1.commit()
+        await blocked
+        await t2.commit()
+    finally:
+        await first.close()
+        await second.close()
+    assert await db.fetch("SELECT sole FROM resident_addresses WHERE resident_id = $1", rid) == [
+        (False,),
+        (False,),
+    ]
+    alert = await create_and_send(client, op, alert_body(circle(centre, 150)))
+    await settled(client, op, alert["id"], states=("queued", "sending", "sent"))
+    assert numbers(await sandbox.outbound()) == [phone(1)]
+    await db.execute("DELETE FROM resident_addresses WHERE resident_id = $1 AND address_id = $2", rid, work)
+    assert await db.fetchval("SELECT sole FROM resident_addresses WHERE resident_id = $1", rid) is True

@@ -25,11 +25,10 @@ def _target(kind: str, table: str) -> str:
 # the end of the quiet hours, skipped (quiet hours past expiry, or over the budget).
 # $1 alert id (or 0), $2 target, $3 channels, $4 scope (NULL = national), $5 level,
 # $6 expiry, $7 regular alerts per resident per 24 h.
-_RECIPIENTS = """
-WITH hits AS (
-    -- resident_addresses carries its address's place and its resident's status
-    -- (sql/0008): a circle or polygon is one index-only scan of resident_addresses_target.
-    -- quiet_until: when this address's quiet hours end if they hold now, else -infinity
+# One enrolment's match: its resident, channel bit and, when its quiet hours hold now,
+# when they end (else -infinity). resident_addresses carries its address's place and its
+# resident's status (sql/0008), so a circle or polygon is an index-only scan.
+_HITS = """
     SELECT ra.resident_id, c.bit,
            CASE WHEN ra.quiet_start IS NULL THEN '-infinity'::timestamptz
                 WHEN (CASE WHEN ra.quiet_start < ra.quiet_end
@@ -43,16 +42,25 @@ WITH hits AS (
     FROM resident_addresses ra
     JOIN (VALUES (1::smallint), (2::smallint)) AS c (bit) ON (ra.channel_bits & c.bit) <> 0
     CROSS JOIN (SELECT now() AT TIME ZONE 'Europe/Amsterdam' AS lt) l
-    WHERE ra.active AND {target}
+    WHERE ra.active AND {sole} AND {target}
       AND c.bit = ANY (ARRAY[CASE WHEN 'sms' = ANY ($3::text[]) THEN 1 END,
                              CASE WHEN 'voice' = ANY ($3::text[]) THEN 2 END]::smallint[])
       AND ($4::text[] IS NULL OR ra.municipality_code = ANY ($4::text[]))
-), per AS (
-    -- one row per (resident, channel): quiet only when quiet at every matched address,
-    -- then until the earliest end
+"""
+
+_RECIPIENTS = """
+WITH per AS (
+    -- one row per (resident, channel). A resident with one enrolment is one row as it
+    -- stands; one with several (ra.sole false, kept by a trigger) is grouped: quiet only
+    -- when quiet at every matched address, then until the earliest end. Grouping only
+    -- those keeps the per-recipient cost of a big alert to the index scan.
     SELECT resident_id, CASE bit WHEN 1 THEN 'sms' ELSE 'voice' END AS channel,
-           nullif(min(quiet_until), '-infinity') AS quiet_until
-    FROM hits GROUP BY resident_id, bit
+           nullif(quiet_until, '-infinity') AS quiet_until
+    FROM ({sole_hits}) s
+    UNION ALL
+    SELECT resident_id, CASE bit WHEN 1 THEN 'sms' ELSE 'voice' END,
+           nullif(min(quiet_until), '-infinity')
+    FROM ({multi_hits}) m GROUP BY resident_id, bit
 ), budget AS (
     SELECT d.resident_id, count(DISTINCT d.alert_id) AS n
     FROM deliveries d
@@ -72,7 +80,11 @@ FROM per p LEFT JOIN budget b ON b.resident_id = p.resident_id
 
 
 def recipients_sql(kind: str) -> str:
-    return _RECIPIENTS.format(target=_target(kind, "ra"))
+    target = _target(kind, "ra")
+    return _RECIPIENTS.format(
+        sole_hits=_HITS.format(sole="ra.sole", target=target),
+        multi_hits=_HITS.format(sole="NOT ra.sole", target=target),
+    )
 
 
 async def recipient_counts(
