@@ -82,6 +82,21 @@ async def test_timeouts_are_reconciled_not_resent(client, sandbox, db, op):
     assert reconciled > 0  # some were found at the provider instead of being sent again
 
 
+@pytest.mark.parametrize("settings_overrides", [{"twilio": {"timeout_seconds": 0.3}}], indirect=True)
+async def test_a_callback_for_an_unknown_outcome_settles_it(client, sandbox, db, op):
+    """A send that timed out waits for reconciliation; the provider's status callback
+    for that very attempt can arrive first. It settles the delivery (delivered), instead
+    of being dropped as stale and leaving reconciliation to record a 'sent' that never
+    becomes final."""
+    expected = await enrol_many(db, 30)
+    await sandbox.scenario(timeout_rate=0.5, hang_seconds=0.6, seed=11, callback_delay=0.05)
+    alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
+    done = await settled(client, op, alert["id"], timeout=60, states=("queued", "sending", "sent"))
+    assert done["counts"]["delivered"] == 30
+    assert_each_once(await sandbox.outbound(), expected)
+    assert await db.fetchval("SELECT count(*) FROM deliveries WHERE reconcile") == 0
+
+
 async def test_duplicate_and_reordered_callbacks_never_move_back(client, sandbox, db, op):
     expected = await enrol_many(db, 40)
     await sandbox.scenario(duplicate_rate=0.5, reorder_rate=0.5, callback_delay=0.02, seed=3)

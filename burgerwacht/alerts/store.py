@@ -459,15 +459,22 @@ async def apply_status(
     sid: str | None,
     error_code: int | None,
 ) -> asyncpg.Record | None:
-    """Move a delivery forward (never back); None when the callback changes nothing."""
+    """Move a delivery forward (never back); None when the callback changes nothing.
+
+    A delivery queued again after attempt a is either a deliberate retry (callbacks of
+    attempt a are stale and dropped) or waiting for reconciliation because attempt a's
+    outcome was unknown (``reconcile``): then a callback of attempt a is the answer, the
+    provider took the message, and it settles the delivery (no resend, and the final
+    state is not lost to a reconciliation that can only say "sent")."""
     return await conn.fetchrow(
         """
         UPDATE deliveries SET state = $3, provider_sid = coalesce(provider_sid, $5),
                error_code = coalesce($6, error_code),
                sent_at = CASE WHEN $3 IN ('sent', 'delivered') THEN coalesce(sent_at, now()) ELSE sent_at END,
+               reconcile = false,  -- the provider has an attempt at least as recent: known
                updated_at = now()
         WHERE id = $1 AND attempts <= $2 AND state = ANY($4::text[])
-          AND (state <> 'queued' OR attempts < $2)  -- a retry waits: callbacks of the old attempt are stale
+          AND (state <> 'queued' OR attempts < $2 OR (reconcile AND attempts = $2))
         RETURNING id, alert_id, resident_id, channel, kind, state, attempts, expires_at
         """,
         delivery_id,
