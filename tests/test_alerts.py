@@ -251,6 +251,8 @@ async def test_scope(client, sandbox, db, staff, op):
         ({"channels": []}, 422, "channels"),
         ({"channels": ["fax"]}, 422, "channels"),
         ({"message": ""}, 422, "message"),
+        ({"title": "Vermist\x07"}, 422, "control characters"),
+        ({"message": "Let op\x1b[2J"}, 422, "control characters"),
     ],
 )
 async def test_bad_alerts_are_4xx_and_write_nothing(client, db, op, patch, status, needle):

@@ -15,6 +15,7 @@ from burgerwacht.alerts.models import AlertIn, AlertList, AlertListQuery, AlertO
 from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
+from burgerwacht.web.ids import INT_MAX, parse_id
 from burgerwacht.web.keys import EVENTS, POOL, SETTINGS
 from burgerwacht.webhooks.signing import signed_form
 
@@ -48,9 +49,10 @@ def _problem(exc: service.AlertError) -> Problem:
 
 def _alert_id(request: web.Request) -> int:
     raw = request.match_info["alert_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise Problem(404, f"no alert {raw}", slug="not-found")
-    return int(raw)
+    alert_id = parse_id(raw)
+    if alert_id is None:
+        raise Problem(404, f"no alert {raw[:40]}", slug="not-found")
+    return alert_id
 
 
 async def _cap_body(request: web.Request) -> AlertIn:
@@ -268,10 +270,10 @@ async def alert_events(request: web.Request):
 
 
 def _callback_target(request: web.Request) -> tuple[int, int]:
-    d, a = request.query.get("d", ""), request.query.get("a", "")
-    if not (d.isdigit() and a.isdigit()):
+    d, a = parse_id(request.query.get("d", "")), parse_id(request.query.get("a", ""), INT_MAX)
+    if d is None or a is None:
         raise Problem(400, "status callback without delivery (d) and attempt (a)", slug="bad-webhook")
-    return int(d), int(a)
+    return d, a
 
 
 @api.post(
@@ -296,7 +298,7 @@ async def sms_status(request: web.Request):
             attempt,
             new_state,
             form.get("MessageSid"),
-            int(code) if code and code.isdigit() else None,
+            parse_id(code, INT_MAX) if code else None,
             "sms",
         )
     metrics.WEBHOOKS.labels("sms_status", "applied" if moved else "ignored").inc()
@@ -325,11 +327,11 @@ async def voice_status(request: web.Request):
 
 
 async def _delivery(request: web.Request):
-    raw = request.match_info["delivery_id"]
-    if not raw.isdigit():
+    delivery_id = parse_id(request.match_info["delivery_id"])
+    if delivery_id is None:
         raise Problem(404, "unknown delivery", slug="not-found")
     async with request.app[POOL].acquire() as conn:
-        d = await store.delivery(conn, int(raw))
+        d = await store.delivery(conn, delivery_id)
     if d is None:
         raise Problem(404, "unknown delivery", slug="not-found")
     return d

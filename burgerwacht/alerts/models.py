@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -51,6 +52,17 @@ class AreasTarget(BaseModel):
 Target = Annotated[CircleTarget | PolygonTarget | AreasTarget, Field(discriminator="type")]
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def no_control_characters(value: str | None) -> str | None:
+    """Texts go out as SMS, speech and CAP XML: control characters (but tab and line
+    breaks) have no place there and would make the CAP export malformed."""
+    if value is not None and _CONTROL.search(value):
+        raise ValueError("control characters are not allowed (tab and line breaks are)")
+    return value
+
+
 class AlertIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     level: Level
@@ -66,6 +78,8 @@ class AlertIn(BaseModel):
     @classmethod
     def _unique_channels(cls, v: list[Channel]) -> list[Channel]:
         return sorted(set(v))
+
+    _texts = field_validator("title", "message", "voice_message")(no_control_characters)
 
     @model_validator(mode="after")
     def _consent(self) -> AlertIn:
@@ -161,6 +175,8 @@ class Preview(BaseModel):
 class CloseIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     message: str = Field(min_length=1, max_length=640)
+
+    _text = field_validator("message")(no_control_characters)
 
 
 class CapQuery(BaseModel):

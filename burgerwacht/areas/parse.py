@@ -74,9 +74,9 @@ __all__ = [
 
 Level = Literal["gemeente", "wijk", "buurt"]
 
-GM_RE = re.compile(r"GM\d{4}")
-WK_RE = re.compile(r"WK\d{6}")
-BU_RE = re.compile(r"BU\d{8}")
+GM_RE = re.compile(r"GM\d{4}", re.ASCII)
+WK_RE = re.compile(r"WK\d{6}", re.ASCII)
+BU_RE = re.compile(r"BU\d{8}", re.ASCII)
 
 
 @dataclass
@@ -121,7 +121,7 @@ def crs_to_epsg(value: Any) -> int | None:
     if not isinstance(value, str) or not value.strip():
         return None
     name = value.strip()
-    if name.isdigit():
+    if name.isascii() and name.isdigit() and len(name) <= 9:
         return int(name)
     if name.upper().endswith("CRS84"):
         return WGS84
@@ -388,7 +388,7 @@ _COLUMNS = {
     "lat": ("lat", "latitude"),
     "lon": ("lon", "lng", "longitude"),
 }
-_PC_FAST = re.compile(r"([1-9]\d{3}) ?([A-Z]{2})")
+_PC_FAST = re.compile(r"([1-9]\d{3}) ?([A-Z]{2})", re.ASCII)
 _NEVER_ISSUED = ("SA", "SD", "SS")
 
 

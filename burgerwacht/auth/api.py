@@ -70,7 +70,9 @@ async def create_user(request: web.Request, body: NewUser):
     admin = current_user(request)
     check_scope(admin, body.municipalities)
     for code in body.municipalities:
-        if code != "*" and not (len(code) == 6 and code.startswith("GM") and code[2:].isdigit()):
+        if code != "*" and not (
+            len(code) == 6 and code.startswith("GM") and code[2:].isascii() and code[2:].isdigit()
+        ):
             raise Problem(422, f"not a CBS municipality code: {code}", slug="validation-error")
     async with request.app[POOL].acquire() as conn:
         user_id, token = await service.create_user_with_token(

@@ -66,7 +66,7 @@ _EVENTS = {
     "amber_regional": "AMBER Alert (regionaal)",
     "amber_national": "AMBER Alert",
 }
-_CBS_CODE = re.compile(r"BU\d{8}|WK\d{6}|GM\d{4}")
+_CBS_CODE = re.compile(r"BU\d{8}|WK\d{6}|GM\d{4}", re.ASCII)
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _PAIR = re.compile(rf"({_NUMBER}),({_NUMBER})")
 _CIRCLE = re.compile(rf"\s*({_NUMBER})\s*,\s*({_NUMBER})\s+({_NUMBER})\s*")
@@ -217,7 +217,7 @@ def _circle(text: str) -> dict[str, Any]:
         raise CapError(element, f"expected 'lat,lon radius_km' (got {text!r})")
     lat, lon = _coordinate(match[1], match[2], element)
     radius_km = float(match[3])
-    if not radius_km > 0:
+    if not (math.isfinite(radius_km) and radius_km > 0):
         raise CapError(element, f"the radius must be more than 0 km (got {match[3]})")
     return {"type": "circle", "center": {"lat": lat, "lon": lon}, "radius_m": round(radius_km * 1000)}
 
@@ -387,10 +387,16 @@ def _check_token(value: str, element: str) -> str:
     return value
 
 
+# What XML 1.0 cannot carry at all (C0 controls but tab, newline and carriage return;
+# surrogates; U+FFFE/U+FFFF): dropped from exported text, which would otherwise be a
+# malformed document.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _add(parent: ET.Element, name: str, text: str | None = None) -> ET.Element:
     child = ET.SubElement(parent, _N + name)
     if text is not None:
-        child.text = text
+        child.text = _NOT_XML.sub("", text)
     return child
 
 

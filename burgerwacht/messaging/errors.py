@@ -198,7 +198,8 @@ def classify_delivery_error(error_code: int | str | None) -> DeliveryErrorClass:
     repeated to thousands of residents costs money and trust.
     """
     if isinstance(error_code, str):
-        error_code = int(error_code) if error_code.strip().isdigit() else None
+        text = error_code.strip()
+        error_code = int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
     if error_code is None:
         return DeliveryErrorClass.OTHER
     return _DELIVERY_CODES.get(error_code, DeliveryErrorClass.OTHER)

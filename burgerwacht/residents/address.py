@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 _NEVER_ISSUED = frozenset({"SA", "SD", "SS"})
-_POSTCODE = re.compile(r"\s*(\d{4})\s*-?\s*([A-Za-z]{2})\s*")
+_POSTCODE = re.compile(r"\s*([0-9]{4})\s*-?\s*([A-Za-z]{2})\s*")
 _EXAMPLE_NL = "Vul een postcode in zoals 1234 AB."
 _EXAMPLE_EN = "Enter a postcode like 1234 AB."
 _HOUSE_EXAMPLE_NL = "Vul een huisnummer in zoals 12, 12A of 12-2."
@@ -88,14 +88,14 @@ def _house_error() -> AddressError:
     )
 
 
-_HN_NUMBER = re.compile(r"(\d+)(.*)", re.DOTALL)
+_HN_NUMBER = re.compile(r"([0-9]+)(.*)", re.DOTALL)
 _ALNUM4 = r"[A-Za-z0-9]{1,4}"
 _REST_FORMS = [
     # (regex on the stripped rest after the number, letter group, addition group)
     (re.compile(r"([A-Za-z])"), 1, None),  # 12a, 12 A
     (re.compile(rf"[-/]\s*({_ALNUM4})"), None, 1),  # 12-2, 12/2, 12-A
     (re.compile(rf"([A-Za-z])\s*[-/]\s*({_ALNUM4})"), 1, 2),  # 12A-3, 12 a - 3
-    (re.compile(r"([A-Za-z])\s*(\d{1,4})"), 1, 2),  # 12A3, 12a 3
+    (re.compile(r"([A-Za-z])\s*(\d{1,4})", re.ASCII), 1, 2),  # 12A3, 12a 3
     (re.compile(rf"([A-Za-z])\s+({_ALNUM4})"), 1, 2),  # 12a hs
     (re.compile(rf"({_ALNUM4})"), None, 1),  # 12 2, 12 bis, 12 II  (2+ characters here)
 ]
@@ -146,7 +146,7 @@ class AddressQuery:
 
 
 # postcode inside free text: not glued to other digits or letters
-_PC_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{3})[ \t]*-?[ \t]*([A-Za-z]{2})(?![A-Za-z])")
+_PC_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{3})[ \t]*-?[ \t]*([A-Za-z]{2})(?![A-Za-z])", re.ASCII)
 _NUMBER_WORD = re.compile(r"[\s,.:;]*(?:(?:huis)?n(?:umme)?r\.?|no\.?|number)?[\s:.#]*", re.IGNORECASE)
 # conservative house number inside running text: a letter only when glued to the number
 # ("5a") or standing alone at the end; a toevoeging only after a dash or slash.

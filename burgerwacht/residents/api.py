@@ -11,6 +11,7 @@ from burgerwacht.residents import service, store
 from burgerwacht.residents.models import EnrolmentIn, EnrolmentOut, ErasureOut, ResidentOut, VerifyIn
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
+from burgerwacht.web.ids import parse_id
 from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS
 
 api = Api()
@@ -93,10 +94,10 @@ async def _in_scope(conn, user, resident_id: int) -> bool:
 
 
 def _resident_id(request: web.Request) -> int:
-    raw = request.match_info["resident_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    resident_id = parse_id(request.match_info["resident_id"])
+    if resident_id is None:
         raise Problem(404, "no such resident", slug="not-found")
-    return int(raw)
+    return resident_id
 
 
 @api.get(

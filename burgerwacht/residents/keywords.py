@@ -119,7 +119,7 @@ ANONYMOUS_WORDS = frozenset({"anoniem"})
 _PUNCT = ".,!?:;-"
 _STRIP = _PUNCT + " \t\r\n\f\v\u00a0\u200b\ufeff"
 _FIRST_WORD = re.compile(r"([^\W\d_]+)(?:[\s.,!?:;\-]+|$)(.*)", re.DOTALL)
-_POSTCODE_LIKE = re.compile(r"\s*\d{4}")
+_POSTCODE_LIKE = re.compile(r"\s*[0-9]{4}")
 
 
 def parse_sms(body: str) -> Command:

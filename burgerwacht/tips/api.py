@@ -18,6 +18,7 @@ from burgerwacht.tips import service, store
 from burgerwacht.tips.models import ReplyIn, ReplyOut, TipList, TipOut, TipPatch, TipQuery
 from burgerwacht.web.api import Api, current_user
 from burgerwacht.web.errors import Problem
+from burgerwacht.web.ids import INT_MAX, parse_id
 from burgerwacht.web.keys import EVENTS, POOL, PROVIDER, SETTINGS
 from burgerwacht.webhooks.signing import signed_form
 
@@ -34,10 +35,10 @@ def _problem(exc: service.TipError) -> Problem:
 
 
 def _int(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
+    value = parse_id(request.match_info[name])
+    if value is None:
         raise Problem(404, f"no such {name.removesuffix('_id')}", slug="not-found")
-    return int(raw)
+    return value
 
 
 async def _list(request: web.Request, query: TipQuery, alert_id: int | None) -> TipList:
@@ -269,7 +270,7 @@ async def recording(request: web.Request):
         return web.Response(status=204)
     duration = form.get("RecordingDuration", "0")
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        await service.recording(conn, sid, call_sid, url, int(duration) if duration.isdigit() else 0)
+        await service.recording(conn, sid, call_sid, url, min(parse_id(duration, INT_MAX) or 0, 86_400))
     metrics.WEBHOOKS.labels("recording", "ok").inc()
     return web.Response(status=204)
 

@@ -21,7 +21,7 @@ from burgerwacht.webhooks.signing import signed_form
 api = Api()
 VOICE = {"voice": "Polly.Lotte", "language": "nl-NL"}
 VOICE_EN = {"voice": "Polly.Joanna", "language": "en-US"}
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$", re.ASCII)
 
 
 class InboundSmsForm(BaseModel):
