@@ -171,8 +171,14 @@ async def test_live_count_query_is_an_index_only_scan(db):
     assert "Index Only Scan using signals_month_counts" in plan and "Sort" not in plan
     rows = sorted(map(tuple, await store.month_counts(db, "GM9999", YEAR_START, YEAR_END, live=True)))
     assert rows == [(BINNENSTAD, "graffiti", 3, 3, 3, 6), (EILAND, "drugs", 12, 2, 0, 0)]
+    columns = await store.month_count_columns(db, "GM9999", YEAR_START, YEAR_END, live=True)
+    assert sorted(zip(*columns.values(), strict=True)) == rows
+    rolled = await store.month_count_columns(db, "GM9999", YEAR_START, YEAR_END)
+    assert sorted(zip(*rolled.values(), strict=True)) == rows
     with pytest.raises(ValueError):
         await store.month_counts(db, "GM9999", date(2025, 1, 2), YEAR_END, live=True)
+    empty = await store.month_count_columns(db, "GM9999", date(2030, 1, 1), date(2031, 1, 1), live=True)
+    assert empty == {c: [] for c in store.COUNT_COLUMNS}
 
 
 async def test_concurrent_requests_share_one_protection(client, db, settings, monkeypatch):
@@ -187,7 +193,7 @@ async def test_concurrent_requests_share_one_protection(client, db, settings, mo
 
     monkeypatch.setattr(service, "protect", counting)
     areas = await store.municipality_areas(db, "GM9999")
-    counts = await store.month_counts(db, "GM9999", YEAR_START, YEAR_END, live=True)
+    counts = await store.month_count_columns(db, "GM9999", YEAR_START, YEAR_END, live=True)
     cubes = await asyncio.gather(*(service._build(settings, "GM9999", 2025, areas, counts) for _ in range(3)))
     assert calls == [1] and cubes[0] is cubes[1] is cubes[2]
     assert not service._BUILDING

@@ -375,23 +375,26 @@ def cube_params(settings: Settings, municipality: str) -> str:
 
 
 def _leaf_arrays(
-    counts: list[asyncpg.Record], areas: Axis, nodes: Axis
+    counts: dict[str, list[Any]], areas: Axis, nodes: Axis
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact counts per buurt × category × month (categories unknown here count as the
+    fallback category)."""
     shape = (areas.leaves, nodes.leaves, 12)
-    leaf_n = np.zeros(shape, dtype=np.int64)
-    leaf_rated = np.zeros(shape, dtype=np.int64)
-    leaf_sev = np.zeros(shape, dtype=np.int64)
     fallback = nodes.index[FALLBACK]
-    for r in counts:
-        a = areas.index[r["buurt_code"]]
-        c = nodes.index.get(r["category"], fallback)
-        if c >= nodes.leaves:
-            c = fallback
-        t = r["month"] - 1
-        leaf_n[a, c, t] += r["n"]
-        leaf_rated[a, c, t] += r["n_rated"]
-        leaf_sev[a, c, t] += r["severity_sum"]
-    return leaf_n, leaf_rated, leaf_sev
+    node_of = {c: (i if i < nodes.leaves else fallback) for c, i in nodes.index.items()}
+    a = np.fromiter(
+        (areas.index[b] for b in counts["buurt_code"]), dtype=np.int64, count=len(counts["buurt_code"])
+    )
+    c = np.fromiter(
+        (node_of.get(x, fallback) for x in counts["category"]), dtype=np.int64, count=len(counts["category"])
+    )
+    t = np.asarray(counts["month"], dtype=np.int64) - 1
+    out = []
+    for name in ("n", "n_rated", "severity_sum"):
+        arr = np.zeros(shape, dtype=np.int64)
+        np.add.at(arr, (a, c, t), np.asarray(counts[name], dtype=np.int64))
+        out.append(arr)
+    return out[0], out[1], out[2]
 
 
 async def _build(
@@ -399,14 +402,14 @@ async def _build(
     municipality: str,
     year: int,
     area_rows: list[asyncpg.Record],
-    counts: list[asyncpg.Record],
+    counts: dict[str, list[Any]],
 ) -> Cube:
     """Protect a year's cube from its exact counts (cached by content). The protection
     runs in a thread, so the event loop keeps serving meanwhile."""
     tax = taxonomy()
     k, rnd = settings.privacy.k, settings.privacy.round_to
     known = {r["code"] for r in area_rows if r["level"] == "buurt"}
-    extra = sorted({r["buurt_code"] for r in counts} - known)
+    extra = sorted(set(counts["buurt_code"]) - known)
     areas, levels, names = _area_axis(municipality, area_rows, extra)
     nodes = _node_axis(tax, municipality)
     periods = Axis([p.label for p in year_periods(year)], 12, time_relations())
@@ -484,7 +487,7 @@ async def cube(
             _CACHE.move_to_end(version_key)
             return hit
     area_rows = await store.municipality_areas(conn, municipality)
-    counts = await store.month_counts(conn, municipality, start, end, live=live)
+    counts = await store.month_count_columns(conn, municipality, start, end, live=live)
     result = await _build(settings, municipality, year, area_rows, counts)
     if version_key is not None:
         _remember(_CACHE, version_key, result)
