@@ -197,3 +197,12 @@ async def test_concurrent_requests_share_one_protection(client, db, settings, mo
     cubes = await asyncio.gather(*(service._build(settings, "GM9999", 2025, areas, counts) for _ in range(3)))
     assert calls == [1] and cubes[0] is cubes[1] is cubes[2]
     assert not service._BUILDING
+
+
+async def test_prebuild_keeps_to_its_time_budget(client, db, settings):
+    await seed(db)
+    await insert(db, [(BINNENSTAD, "graffiti", date(2024, 12, 5), 4, 11)])
+    await jobs.run_rollup(db)
+    assert await service.prebuild_cubes(db, settings, budget_s=-1) == 0  # out of time at once
+    assert await service.prebuild_cubes(db, settings) == 2  # 2025 and 2024, newest first
+    assert await service.prebuild_cubes(db, settings) == 0

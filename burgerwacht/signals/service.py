@@ -590,12 +590,18 @@ async def build_stored_cube(
     return saved
 
 
-async def prebuild_cubes(conn: asyncpg.Connection, settings: Settings) -> int:
+async def prebuild_cubes(conn: asyncpg.Connection, settings: Settings, *, budget_s: float = 50.0) -> int:
     """The rollup job's second half: (re)build every stored cube whose year has a new
-    generation or whose areas changed, so no request pays for the protection."""
+    generation or whose areas changed, so no request pays for the protection. Newest
+    years first; after ``budget_s`` seconds the rest waits for the next run (a first run
+    over many municipalities and years would otherwise hold the job for long)."""
     built = 0
     params_of: dict[str, str] = {}
+    deadline = time.monotonic() + budget_s
     for row in await store.cube_years_to_build(conn):
+        if time.monotonic() > deadline:
+            log.info("protected cubes: time budget used, the rest in the next run")
+            break
         municipality = row["municipality_code"]
         if municipality not in params_of:
             params_of[municipality] = cube_params(settings, municipality)
