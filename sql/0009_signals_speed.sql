@@ -47,3 +47,52 @@ CREATE TABLE signal_cubes (
     payload           bytea NOT NULL,
     PRIMARY KEY (municipality_code, year, params)
 );
+
+-- 4. Dirty-day markers are held until the changing transaction commits. In 0005 a
+--    change to an already dirty day did nothing to the marker (ON CONFLICT DO NOTHING
+--    takes no lock), so a rollup run could clear that day and count it without the
+--    uncommitted change; after the commit the day was clean and the change was missing
+--    from the rollups (and from every summary) until the day changed again. Now the
+--    marker is locked FOR KEY SHARE: markers do not block one another, but the rollup's
+--    FOR UPDATE SKIP LOCKED leaves a day alone while a change to it is uncommitted, and
+--    a marker the rollup has just deleted is inserted again.
+CREATE FUNCTION signals_mark_days(codes text[], days date[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    wanted integer := coalesce(cardinality(codes), 0);
+    held integer;
+BEGIN
+    IF wanted = 0 THEN
+        RETURN;  -- a statement that changed no row
+    END IF;
+    LOOP
+        INSERT INTO signal_dirty_days (municipality_code, day)
+        SELECT * FROM unnest(codes, days) ON CONFLICT DO NOTHING;
+        SELECT count(*) INTO held FROM (
+            SELECT 1 FROM signal_dirty_days s
+            JOIN unnest(codes, days) AS u(code, day) ON s.municipality_code = u.code AND s.day = u.day
+            FOR KEY SHARE OF s) locked;
+        EXIT WHEN held >= wanted;  -- else a rollup deleted one meanwhile: mark it again
+    END LOOP;
+END $$;
+
+CREATE OR REPLACE FUNCTION signals_mark_dirty_new() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM signals_mark_days(array_agg(municipality_code), array_agg(observed_on))
+    FROM (SELECT DISTINCT municipality_code, observed_on FROM new_rows) d;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION signals_mark_dirty_old() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM signals_mark_days(array_agg(municipality_code), array_agg(observed_on))
+    FROM (SELECT DISTINCT municipality_code, observed_on FROM old_rows) d;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION signals_mark_dirty_both() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM signals_mark_days(array_agg(municipality_code), array_agg(observed_on))
+    FROM (SELECT municipality_code, observed_on FROM old_rows
+          UNION SELECT municipality_code, observed_on FROM new_rows) d;
+    RETURN NULL;
+END $$;

@@ -206,3 +206,57 @@ async def test_prebuild_keeps_to_its_time_budget(client, db, settings):
     assert await service.prebuild_cubes(db, settings, budget_s=-1) == 0  # out of time at once
     assert await service.prebuild_cubes(db, settings) == 2  # 2025 and 2024, newest first
     assert await service.prebuild_cubes(db, settings) == 0
+
+
+async def test_rollup_never_clears_a_day_with_an_uncommitted_change(client, db, db_url, settings):
+    """A signal added to an already dirty day, not yet committed while the rollup runs:
+    the rollup must leave that day dirty (0005 cleared it, and lost the signal)."""
+    import asyncpg
+
+    from burgerwacht.db.pool import init_connection
+
+    day = date(2025, 3, 10)
+    await insert(db, [(BINNENSTAD, "graffiti", day, 2, 6), (EILAND, "drugs", date(2025, 4, 1), 3, 5)])
+    writer = await asyncpg.connect(db_url)
+    await init_connection(writer)
+    try:
+        tx = writer.transaction()
+        await tx.start()
+        await insert(writer, [(BINNENSTAD, "graffiti", day, 2, 1)])  # marks the (dirty) day again
+        result = await asyncio.wait_for(store.rollup(db), 10)  # must not wait for the writer
+        assert result["days"] == 1  # 1 April rolled up, 10 March left alone
+        assert await db.fetchval("SELECT count(*) FROM signal_dirty_days WHERE day = $1", day) == 1
+        await tx.commit()
+    finally:
+        await writer.close()
+    await jobs.run_rollup(db)
+    live = sorted(map(tuple, await store.month_counts(db, "GM9999", YEAR_START, YEAR_END, live=True)))
+    rolled = sorted(map(tuple, await store.month_counts(db, "GM9999", YEAR_START, YEAR_END)))
+    assert live == rolled and (BINNENSTAD, "graffiti", 3, 7, 7, 14) in live
+    await service.prebuild_cubes(db, settings)
+    assert await published(db, settings, live=False) == await published(db, settings, live=True)
+
+
+async def test_a_rollup_that_deletes_a_marker_first_gets_it_back(client, db, db_url):
+    """The other order: the rollup holds the day's marker when the change arrives; the
+    change waits, finds the marker gone, and marks the day again."""
+    import asyncpg
+
+    from burgerwacht.db.pool import init_connection
+
+    day = date(2025, 3, 10)
+    await insert(db, [(BINNENSTAD, "graffiti", day, 2, 6)])
+    writer = await asyncpg.connect(db_url)
+    await init_connection(writer)
+    try:
+        tx = db.transaction()
+        await tx.start()
+        await db.execute("DELETE FROM signal_dirty_days WHERE day = $1", day)  # as a rollup run does
+        pending = asyncio.ensure_future(insert(writer, [(BINNENSTAD, "graffiti", day, 2, 1)]))
+        await asyncio.sleep(0.3)
+        assert not pending.done()  # waits for the rollup's lock
+        await tx.commit()
+        await asyncio.wait_for(pending, 10)
+    finally:
+        await writer.close()
+    assert await db.fetchval("SELECT count(*) FROM signal_dirty_days WHERE day = $1", day) == 1
