@@ -244,6 +244,30 @@ async def explain(conn: asyncpg.Connection, sql: str, *args) -> list[str]:
     return out
 
 
+async def backend_cpu_ms(conn: asyncpg.Connection, fn, runs: int = 20) -> float | None:
+    """CPU milliseconds (user + system) the PostgreSQL backend spends per call, with
+    parallel workers off so that all the work is in that one process: unlike wall time,
+    it does not grow when other processes take the cores."""
+    import psutil
+
+    pid = await conn.fetchval("SELECT pg_backend_pid()")
+    try:
+        proc = psutil.Process(pid)
+    except psutil.Error:  # a server on another machine
+        return None
+    await conn.execute("SET max_parallel_workers_per_gather = 0")
+    try:
+        for _ in range(6):  # past the prepared statement's first custom plans
+            await fn()
+        before = proc.cpu_times()
+        for _ in range(runs):
+            await fn()
+        after = proc.cpu_times()
+    finally:
+        await conn.execute("RESET max_parallel_workers_per_gather")
+    return 1000 * ((after.user + after.system) - (before.user + before.system)) / runs
+
+
 async def run(n: int, repeat: int) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
@@ -320,6 +344,8 @@ async def run(n: int, repeat: int) -> None:
         live["old"] = await timed(old_live_counts, slow)
         live["count"] = await timed(live_counts, repeat, "count query, live")
         await summary_live()  # protect once; afterwards the content cache holds it
+        cpu_old = await backend_cpu_ms(conn, old_live_counts)
+        cpu_live = await backend_cpu_ms(conn, live_counts)
         live["summary"] = await timed(summary_live, slow)
         await http_summary()
         live["http"] = await timed(http_summary, 5)  # every day dirty: the worst case
@@ -402,6 +428,9 @@ async def run(n: int, repeat: int) -> None:
         f"(5 runs), the worst case before the first rollup.\n"
         f"runs: counts {repeat}, live summary {slow}, rollup summary {repeat * 5}, HTTP {repeat * 2}; "
         f"after a signal / after the job: 5 each.\n"
+        f"PostgreSQL backend CPU per live count query (serial, 20 runs): "
+        f"{'-' if cpu_live is None else f'{cpu_live:.1f}'} ms, before sql/0009 "
+        f"{'-' if cpu_old is None else f'{cpu_old:.1f}'} ms\n"
         f"cube protection (61 areas x 30 nodes x 17 periods), cold: p50 {percentile(protect_ms, 50):.0f} ms, "
         f"p95 {percentile(protect_ms, 95):.0f} ms\n"
         f"COPY load {load_s:.1f} s; first rollup of {done['days']} dirty days {rollup_s:.1f} s, "
