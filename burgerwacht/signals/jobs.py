@@ -23,12 +23,17 @@ TICK_SECONDS = 60
 
 @job("signals.rollup", seconds=TICK_SECONDS)
 async def rollup(app: web.Application) -> dict[str, Any] | None:
-    interval = app[SETTINGS].signals.rollup_interval_seconds
+    """Roll up the dirty days, then build the protected cubes of the years that changed
+    (so the protection never runs on a request for data that has been rolled up)."""
+    settings = app[SETTINGS]
+    interval = settings.signals.rollup_interval_seconds
     async with app[POOL].acquire() as conn:
         last = await store.rollup_last_run(conn)
         if last is not None and (datetime.now(UTC) - last).total_seconds() < interval - 1:
             return {"skipped": True}
-        return await run_rollup(conn)
+        result: dict[str, Any] = dict(await run_rollup(conn))
+        result["cubes"] = await service.prebuild_cubes(conn, settings)
+        return result
 
 
 async def run_rollup(conn) -> dict[str, int]:

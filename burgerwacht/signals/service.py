@@ -9,11 +9,14 @@ row, its text or its point.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
+import json
 import logging
 import secrets
+import time
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -266,6 +269,30 @@ class Cube:
         mean = float(self.protected.mean_severity[a, c, t])
         return n, (None if np.isnan(mean) else mean)
 
+    def block(
+        self, areas: list[str], nodes: list[str], period: Period
+    ) -> tuple[list[list[int | None]], list[list[float | None]]]:
+        """:meth:`value` for every area × node of one period at once (lists of rows)."""
+        n_out: list[list[int | None]] = [[None] * len(nodes) for _ in areas]
+        m_out: list[list[float | None]] = [[None] * len(nodes) for _ in areas]
+        if period.year != self.year:
+            return n_out, m_out
+        t = self.periods.index[period.label]
+        rows = [(i, self.areas.index[a]) for i, a in enumerate(areas) if a in self.areas.index]
+        cols = [(j, self.nodes.index[c]) for j, c in enumerate(nodes) if c in self.nodes.index]
+        if not rows or not cols:
+            return n_out, m_out
+        sel = np.ix_([a for _, a in rows], [c for _, c in cols])
+        counts = self.protected.count[:, :, t][sel].tolist()
+        means = self.protected.mean_severity[:, :, t][sel].tolist()
+        for (i, _), n_row, m_row in zip(rows, counts, means, strict=True):
+            out_n, out_m = n_out[i], m_out[i]
+            for (j, _), n, m in zip(cols, n_row, m_row, strict=True):
+                if n >= 0:
+                    out_n[j] = n
+                    out_m[j] = None if m != m else m  # nan: not published
+        return n_out, m_out
+
 
 def _area_axis(
     municipality: str, rows: list[asyncpg.Record], extra_buurten: list[str]
@@ -316,73 +343,280 @@ def _node_axis(tax: Taxonomy, municipality: str) -> Axis:
 
 _CACHE: OrderedDict[tuple[Any, ...], Cube] = OrderedDict()
 _CACHE_SIZE = 64
+# stored cubes (built by the rollup job) by their random token
+_STORED: OrderedDict[str, Cube] = OrderedDict()
+# protections running in this process, by content (concurrent requests share one)
+_BUILDING: dict[tuple[Any, ...], asyncio.Future[Cube]] = {}
 
 
-async def cube(
-    conn: asyncpg.Connection, settings: Settings, municipality: str, year: int, *, live: bool = False
-) -> Cube:
-    """The protected cube of ``municipality`` for ``year``, cached by a cheap version
-    check (nothing changed: no count query at all) and by content."""
+def _remember(cache: OrderedDict, key: Any, value: Cube) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+_PARAMS: dict[tuple[int, str, int, int], tuple[Taxonomy, str]] = {}
+
+
+def cube_params(settings: Settings, municipality: str) -> str:
+    """What a protected cube depends on besides the counts and the areas: k, rounding,
+    the protection margin and the municipality's category tree (configuration)."""
     tax = taxonomy()
-    start = date(year, 1, 1)
+    key = (id(tax), municipality, settings.privacy.k, settings.privacy.round_to)
+    known = _PARAMS.get(key)
+    if known is not None and known[0] is tax:
+        return known[1]
+    nodes = _node_axis(tax, municipality)
+    tree = hashlib.sha256(repr((nodes.labels, nodes.leaves, nodes.relations)).encode()).hexdigest()[:16]
+    params = f"k={settings.privacy.k};r={settings.privacy.round_to};p={tax.protection};nodes={tree}"
+    _PARAMS[key] = (tax, params)
+    return params
+
+
+def _leaf_arrays(
+    counts: dict[str, list[Any]], areas: Axis, nodes: Axis
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact counts per buurt × category × month (categories unknown here count as the
+    fallback category)."""
+    shape = (areas.leaves, nodes.leaves, 12)
+    fallback = nodes.index[FALLBACK]
+    node_of = {c: (i if i < nodes.leaves else fallback) for c, i in nodes.index.items()}
+    a = np.fromiter(
+        (areas.index[b] for b in counts["buurt_code"]), dtype=np.int64, count=len(counts["buurt_code"])
+    )
+    c = np.fromiter(
+        (node_of.get(x, fallback) for x in counts["category"]), dtype=np.int64, count=len(counts["category"])
+    )
+    t = np.asarray(counts["month"], dtype=np.int64) - 1
+    out = []
+    for name in ("n", "n_rated", "severity_sum"):
+        arr = np.zeros(shape, dtype=np.int64)
+        np.add.at(arr, (a, c, t), np.asarray(counts[name], dtype=np.int64))
+        out.append(arr)
+    return out[0], out[1], out[2]
+
+
+async def _build(
+    settings: Settings,
+    municipality: str,
+    year: int,
+    area_rows: list[asyncpg.Record],
+    counts: dict[str, list[Any]],
+) -> Cube:
+    """Protect a year's cube from its exact counts (cached by content). The protection
+    runs in a thread, so the event loop keeps serving meanwhile."""
+    tax = taxonomy()
     k, rnd = settings.privacy.k, settings.privacy.round_to
-    version_key: tuple[Any, ...] | None = None
-    if not live:
-        version = await store.cube_version(conn, municipality, start, date(year + 1, 1, 1))
-        version_key = ("v", municipality, year, k, rnd, tax.protection, version)
-        hit = _CACHE.get(version_key)
-        if hit is not None:
-            _CACHE.move_to_end(version_key)
-            return hit
-    area_rows = await store.municipality_areas(conn, municipality)
-    counts = await store.month_counts(conn, municipality, start, date(year + 1, 1, 1), live=live)
     known = {r["code"] for r in area_rows if r["level"] == "buurt"}
-    extra = sorted({r["buurt_code"] for r in counts} - known)
+    extra = sorted(set(counts["buurt_code"]) - known)
     areas, levels, names = _area_axis(municipality, area_rows, extra)
     nodes = _node_axis(tax, municipality)
     periods = Axis([p.label for p in year_periods(year)], 12, time_relations())
-    shape = (areas.leaves, nodes.leaves, 12)
-    leaf_n = np.zeros(shape, dtype=np.int64)
-    leaf_rated = np.zeros(shape, dtype=np.int64)
-    leaf_sev = np.zeros(shape, dtype=np.int64)
-    fallback = nodes.index[FALLBACK]
-    for r in counts:
-        a = areas.index[r["buurt_code"]]
-        c = nodes.index.get(r["category"], fallback)
-        if c >= nodes.leaves:
-            c = fallback
-        t = r["month"] - 1
-        leaf_n[a, c, t] += r["n"]
-        leaf_rated[a, c, t] += r["n_rated"]
-        leaf_sev[a, c, t] += r["severity_sum"]
+    leaf_n, leaf_rated, leaf_sev = _leaf_arrays(counts, areas, nodes)
     digest = hashlib.sha256()
     for part in (areas.labels, nodes.labels, [str(x) for x in (k, rnd, tax.protection)]):
         digest.update("\x1f".join(part).encode())
+    digest.update(repr((areas.relations, sorted(names.items()), nodes.relations)).encode())
     for arr in (leaf_n, leaf_rated, leaf_sev):
         digest.update(arr.tobytes())
     key = (municipality, year, digest.hexdigest())
     hit = _CACHE.get(key)
     if hit is not None:
         _CACHE.move_to_end(key)
-        if version_key is not None:
-            _CACHE[version_key] = hit
         return hit
-    protected = protect(
-        leaf_n,
-        [areas, nodes, periods],
-        k=k,
-        round_to=rnd,
-        protection=tax.protection,
-        leaf_rated=leaf_rated,
-        leaf_severity=leaf_sev,
-    )
-    result = Cube(municipality, year, areas, nodes, periods, levels, names, protected)
-    _CACHE[key] = result
+    task = _BUILDING.get(key)
+    if task is None:  # else the same counts are being protected already: share that
+
+        async def run() -> Cube:
+            protected = await asyncio.to_thread(
+                protect,
+                leaf_n,
+                [areas, nodes, periods],
+                k=k,
+                round_to=rnd,
+                protection=tax.protection,
+                leaf_rated=leaf_rated,
+                leaf_severity=leaf_sev,
+            )
+            result = Cube(municipality, year, areas, nodes, periods, levels, names, protected)
+            _remember(_CACHE, key, result)
+            return result
+
+        task = asyncio.ensure_future(run())
+        _BUILDING[key] = task
+        task.add_done_callback(lambda _: _BUILDING.pop(key, None))
+    # a request that goes away does not cancel the protection others wait for
+    return await asyncio.shield(task)
+
+
+async def cube(
+    conn: asyncpg.Connection, settings: Settings, municipality: str, year: int, *, live: bool = False
+) -> Cube:
+    """The protected cube of ``municipality`` for ``year``, always equal to the
+    committed data of the caller's snapshot.
+
+    1. No day of the year dirty and a stored cube of the year's current generation and
+       areas (built by the rollup job): that cube (one small query; no count query).
+    2. Otherwise (signals changed since the last rollup, or no stored cube yet): counts
+       from the rollups plus the dirty days read live, protected here, cached per
+       process by a cheap version check and by content.
+    ``live=True`` counts from the signals table and protects (for checks).
+    """
+    tax = taxonomy()
+    start, end = date(year, 1, 1), date(year + 1, 1, 1)
+    version_key: tuple[Any, ...] | None = None
+    if not live:
+        params = cube_params(settings, municipality)
+        state = await store.stored_cube_state(conn, municipality, year, params)
+        token = state["token"]
+        if not state["dirty"] and token is not None:
+            hit = _STORED.get(token)
+            if hit is not None:
+                _STORED.move_to_end(token)
+                return hit
+            payload = await store.stored_cube_payload(conn, token)
+            if payload is not None:
+                loaded = cube_from_payload(payload)
+                _remember(_STORED, token, loaded)
+                return loaded
+        version = await store.cube_version(conn, municipality, start, end)
+        version_key = ("v", municipality, year, params, tax.protection, version)
+        hit = _CACHE.get(version_key)
+        if hit is not None:
+            _CACHE.move_to_end(version_key)
+            return hit
+    area_rows = await store.municipality_areas(conn, municipality)
+    counts = await store.month_count_columns(conn, municipality, start, end, live=live)
+    result = await _build(settings, municipality, year, area_rows, counts)
     if version_key is not None:
-        _CACHE[version_key] = result
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+        _remember(_CACHE, version_key, result)
     return result
+
+
+# ----------------------------------------------------- stored cubes (rollup job)
+
+
+def _axis_json(axis: Axis) -> dict[str, Any]:
+    return {
+        "labels": axis.labels,
+        "leaves": axis.leaves,
+        "relations": [[p, list(c)] for p, c in axis.relations],
+    }
+
+
+def _axis_from(d: dict[str, Any]) -> Axis:
+    return Axis(
+        list(d["labels"]), int(d["leaves"]), [(int(p), [int(x) for x in c]) for p, c in d["relations"]]
+    )
+
+
+def cube_to_payload(c: Cube) -> bytes:
+    """numpy arrays plus JSON (never pickle: the payload comes from the database)."""
+    meta = {
+        "municipality": c.municipality,
+        "year": c.year,
+        "areas": _axis_json(c.areas),
+        "nodes": _axis_json(c.nodes),
+        "periods": _axis_json(c.periods),
+        "area_level": c.area_level,
+        "area_name": c.area_name,
+        "secondary_cells": c.protected.secondary_cells,
+        "audit_rounds": c.protected.audit_rounds,
+    }
+    out = io.BytesIO()
+    p = c.protected
+    np.savez(
+        out,
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        count=p.count,
+        hidden=p.hidden,
+        primary=p.primary,
+        mean_severity=p.mean_severity,
+        true=p.true,
+    )
+    return out.getvalue()
+
+
+def cube_from_payload(payload: bytes) -> Cube:
+    with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+        meta = json.loads(z["meta"].tobytes().decode())
+        protected = Protected(
+            count=z["count"],
+            hidden=z["hidden"],
+            primary=z["primary"],
+            mean_severity=z["mean_severity"],
+            true=z["true"],
+            secondary_cells=int(meta["secondary_cells"]),
+            audit_rounds=int(meta["audit_rounds"]),
+        )
+    return Cube(
+        meta["municipality"],
+        int(meta["year"]),
+        _axis_from(meta["areas"]),
+        _axis_from(meta["nodes"]),
+        _axis_from(meta["periods"]),
+        meta["area_level"],
+        meta["area_name"],
+        protected,
+    )
+
+
+async def build_stored_cube(
+    conn: asyncpg.Connection, settings: Settings, municipality: str, year: int
+) -> bool:
+    """Build and store the protected cube of a municipality's year from one snapshot;
+    the protection runs outside any transaction (it takes a while)."""
+    params = cube_params(settings, municipality)
+    generation, areas_version, area_rows, counts = await store.cube_build_input(conn, municipality, year)
+    if generation is None:
+        return False
+    t0 = time.perf_counter()
+    built = await _build(settings, municipality, year, area_rows, counts)
+    token = secrets.token_hex(16)
+    saved = await store.save_cube(
+        conn,
+        municipality=municipality,
+        year=year,
+        params=params,
+        generation=generation,
+        areas_version=areas_version,
+        token=token,
+        build_ms=round((time.perf_counter() - t0) * 1000),
+        payload=cube_to_payload(built),
+    )
+    if saved:
+        _remember(_STORED, token, built)
+    return saved
+
+
+async def prebuild_cubes(conn: asyncpg.Connection, settings: Settings, *, budget_s: float = 50.0) -> int:
+    """The rollup job's second half: (re)build every stored cube whose year has a new
+    generation or whose areas changed, so no request pays for the protection. Newest
+    years first; after ``budget_s`` seconds the rest waits for the next run (a first run
+    over many municipalities and years would otherwise hold the job for long)."""
+    built = 0
+    params_of: dict[str, str] = {}
+    deadline = time.monotonic() + budget_s
+    for row in await store.cube_years_to_build(conn):
+        if time.monotonic() > deadline:
+            log.info("protected cubes: time budget used, the rest in the next run")
+            break
+        municipality = row["municipality_code"]
+        if municipality not in params_of:
+            params_of[municipality] = cube_params(settings, municipality)
+        stored = row["stored"]
+        if isinstance(stored, str):
+            stored = json.loads(stored)
+        have = stored.get(params_of[municipality])
+        if have is not None and have[0] == row["generation"] and have[1] == row["areas_version"]:
+            continue
+        try:
+            if await build_stored_cube(conn, settings, municipality, row["year"]):
+                built += 1
+        except Exception:
+            log.exception("protected cube for %s %s not built", municipality, row["year"])
+    return built
 
 
 # ------------------------------------------------------------------- summary
@@ -432,23 +666,27 @@ async def summary(
         )
     nodes = _nodes_for(req, current)
     areas = [code for code in current.areas.labels if current.area_level[code] == req.level]
+    counts, means = current.block(areas, nodes, req.period)
+    totals = current.block([req.municipality], nodes, req.period)[0][0]
+    if previous is not None and prev_period is not None:
+        prevs = previous.block(areas, nodes, prev_period)[0]
+    else:
+        prevs = [[None] * len(nodes) for _ in areas]
+    groups = [_node_group(node) for node in nodes]
+    label = req.period.label
     items = []
-    for area in areas:
-        for node in nodes:
-            n, mean = current.value(area, node, req.period)
-            total, _ = current.value(req.municipality, node, req.period)
-            prev = None
-            if previous is not None and prev_period is not None:
-                prev, _ = previous.value(area, node, prev_period)
+    for area, n_row, m_row, p_row in zip(areas, counts, means, prevs, strict=True):
+        name = current.area_name.get(area, area)
+        for node, group, n, mean, prev, total in zip(nodes, groups, n_row, m_row, p_row, totals, strict=True):
             change = n - prev if n is not None and prev is not None else None
             items.append(
                 {
                     "area_code": area,
-                    "area_name": current.area_name.get(area, area),
+                    "area_name": name,
                     "level": req.level,
                     "category": node,
-                    "group": _node_group(node),
-                    "period": req.period.label,
+                    "group": group,
+                    "period": label,
                     "count": n,
                     "suppressed": n is None,
                     "previous_count": prev,

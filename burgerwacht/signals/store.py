@@ -154,12 +154,14 @@ async def clear_old_texts(conn: asyncpg.Connection, days: int) -> int:
 
 # ---------------------------------------------------------------------- counts
 
+# Index-only scan of signals_month_counts (sql/0009) in its own order: a streaming,
+# parallel GroupAggregate with no hashing, no sort and no per-row expression.
 _LIVE = """
-SELECT buurt_code, category, (extract(month FROM observed_on))::int AS month,
+SELECT buurt_code, category, (extract(month FROM observed_month))::int AS month,
        count(*)::int AS n, count(severity)::int AS n_rated, coalesce(sum(severity), 0)::int AS severity_sum
 FROM signals
-WHERE municipality_code = $1 AND observed_on >= $2 AND observed_on < $3
-GROUP BY 1, 2, 3
+WHERE municipality_code = $1 AND observed_month >= $2 AND observed_month < $3
+GROUP BY observed_month, buurt_code, category
 """
 
 # Rolled-up months, minus the rolled-up part of dirty days, plus those days read live:
@@ -184,11 +186,34 @@ FROM parts GROUP BY 1, 2, 3 HAVING sum(n) <> 0
 """
 
 
+COUNT_COLUMNS = ("buurt_code", "category", "month", "n", "n_rated", "severity_sum")
+
+
 async def month_counts(
     conn: asyncpg.Connection, municipality: str, start: date, end_exclusive: date, *, live: bool = False
 ) -> list[asyncpg.Record]:
-    """Exact counts per buurt, category and month in [start, end_exclusive)."""
+    """Exact counts per buurt, category and month in [start, end_exclusive) (whole months)."""
+    if start.day != 1 or end_exclusive.day != 1:
+        raise ValueError("month_counts counts whole months")
     return await conn.fetch(_LIVE if live else _ROLLED, municipality, start, end_exclusive)
+
+
+async def month_count_columns(
+    conn: asyncpg.Connection, municipality: str, start: date, end_exclusive: date, *, live: bool = False
+) -> dict[str, list[Any]]:
+    """:func:`month_counts` as one row of arrays (column name → list): a few lists
+    instead of ~10,000 records per year, so building a cube leaves the garbage
+    collector nothing to chase (full collections were the 30-100 ms outliers)."""
+    if start.day != 1 or end_exclusive.day != 1:
+        raise ValueError("month_counts counts whole months")
+    row = await conn.fetchrow(count_columns_sql(live), municipality, start, end_exclusive)
+    return {c: row[c] for c in COUNT_COLUMNS}
+
+
+def count_columns_sql(live: bool) -> str:
+    """The statement :func:`month_count_columns` runs (the benchmark explains it)."""
+    aggs = ", ".join(f"coalesce(array_agg({c}), '{{}}') AS {c}" for c in COUNT_COLUMNS)
+    return f"SELECT {aggs} FROM ({_LIVE if live else _ROLLED}) q"
 
 
 async def cube_version(
@@ -302,8 +327,120 @@ async def rollup(conn: asyncpg.Connection, limit_days: int = 5000) -> dict[str, 
             GROUP BY 1, 2, 3, 4
             """
         )
+        # a new generation for every year whose months changed (see sql/0009)
+        await conn.execute(
+            """
+            INSERT INTO signal_rollup_years (municipality_code, year, generation)
+            SELECT municipality_code, year, nextval('signal_rollup_generation')
+            FROM (SELECT DISTINCT municipality_code, extract(year FROM month)::int AS year FROM rollup_months) y
+            ON CONFLICT (municipality_code, year) DO UPDATE SET generation = EXCLUDED.generation
+            """
+        )
         await conn.execute("UPDATE signal_rollup_state SET last_run_at = now()")
         return {"days": len(days), "months": len(months)}
+
+
+# ------------------------------------------------------------ protected cubes
+
+# areas of a municipality as they are now (an area import changes the cube's area axis)
+_AREAS_VERSION = (
+    "(SELECT count(*) || '/' || coalesce(extract(epoch FROM max(updated_at))::text, '') "
+    "FROM areas WHERE municipality_code = $1)"
+)
+
+
+async def stored_cube_state(
+    conn: asyncpg.Connection, municipality: str, year: int, params: str
+) -> asyncpg.Record:
+    """One statement (one snapshot): is any day of the year dirty, and the token of the
+    stored cube if it was built from exactly the year's current generation and areas."""
+    return await conn.fetchrow(
+        f"""
+        SELECT EXISTS (SELECT 1 FROM signal_dirty_days
+                        WHERE municipality_code = $1 AND day >= make_date($2, 1, 1)
+                          AND day < make_date($2 + 1, 1, 1)) AS dirty,
+               (SELECT c.token FROM signal_cubes c
+                  JOIN signal_rollup_years y USING (municipality_code, year)
+                 WHERE c.municipality_code = $1 AND c.year = $2 AND c.params = $3
+                   AND c.generation = y.generation AND c.areas_version = {_AREAS_VERSION}) AS token
+        """,
+        municipality,
+        year,
+        params,
+    )
+
+
+async def stored_cube_payload(conn: asyncpg.Connection, token: str) -> bytes | None:
+    return await conn.fetchval("SELECT payload FROM signal_cubes WHERE token = $1", token)
+
+
+async def cube_build_input(
+    conn: asyncpg.Connection, municipality: str, year: int
+) -> tuple[int | None, str, list[asyncpg.Record], dict[str, list[Any]]]:
+    """Generation, areas version, areas and exact month counts of a municipality's
+    year, from one snapshot (REPEATABLE READ): what a stored cube is built from."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        generation = await conn.fetchval(
+            "SELECT generation FROM signal_rollup_years WHERE municipality_code = $1 AND year = $2",
+            municipality,
+            year,
+        )
+        areas_version = await conn.fetchval(f"SELECT {_AREAS_VERSION}", municipality)
+        areas = await municipality_areas(conn, municipality)
+        counts = await month_count_columns(conn, municipality, date(year, 1, 1), date(year + 1, 1, 1))
+    return generation, areas_version, areas, counts
+
+
+async def save_cube(
+    conn: asyncpg.Connection,
+    *,
+    municipality: str,
+    year: int,
+    params: str,
+    generation: int,
+    areas_version: str,
+    token: str,
+    build_ms: int,
+    payload: bytes,
+) -> bool:
+    """Store a built cube unless a cube of a newer generation is stored already."""
+    result = await conn.execute(
+        """
+        INSERT INTO signal_cubes (municipality_code, year, params, generation, areas_version, token, build_ms,
+                                  payload)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (municipality_code, year, params) DO UPDATE SET
+            generation = EXCLUDED.generation, areas_version = EXCLUDED.areas_version, token = EXCLUDED.token,
+            built_at = now(), build_ms = EXCLUDED.build_ms, payload = EXCLUDED.payload
+        WHERE signal_cubes.generation <= EXCLUDED.generation
+        """,
+        municipality,
+        year,
+        params,
+        generation,
+        areas_version,
+        token,
+        build_ms,
+        payload,
+    )
+    return result.endswith(" 1")
+
+
+async def cube_years_to_build(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every rolled-up year with, per privacy parameter set, the generation and areas
+    version of its stored cube (the caller decides which are out of date)."""
+    return await conn.fetch(
+        f"""
+        SELECT y.municipality_code, y.year, y.generation,
+               {_AREAS_VERSION.replace("$1", "y.municipality_code")} AS areas_version,
+               coalesce(jsonb_object_agg(c.params, jsonb_build_array(c.generation, c.areas_version))
+                        FILTER (WHERE c.params IS NOT NULL), '{{}}') AS stored
+        FROM signal_rollup_years y
+        LEFT JOIN signal_cubes c ON c.municipality_code = y.municipality_code AND c.year = y.year
+        GROUP BY y.municipality_code, y.year, y.generation
+        ORDER BY y.year DESC, y.municipality_code
+        """
+    )
 
 
 async def rollup_last_run(conn: asyncpg.Connection) -> datetime | None:
