@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import secrets
 import sys
@@ -40,6 +41,7 @@ import numpy as np  # noqa: E402
 
 from bench.common import (  # noqa: E402
     BenchDatabase,
+    Figure,
     clean_environ,
     log,
     machine_info,
@@ -268,7 +270,7 @@ async def backend_cpu_ms(conn: asyncpg.Connection, fn, runs: int = 20) -> float 
     return 1000 * ((after.user + after.system) - (before.user + before.system)) / runs
 
 
-async def run(n: int, repeat: int) -> None:
+async def run(n: int, repeat: int, json_path: Path | None = None) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
     from burgerwacht.auth.service import create_user_with_token
@@ -455,6 +457,44 @@ async def run(n: int, repeat: int) -> None:
             print("    " + line)
     for note in notes:
         print(note)
+    if json_path is not None:
+        figures = signal_figures(n, live, rolled)
+        doc = {
+            "figures": [f.as_dict() for f in figures],
+            "machine": info,
+            "signals": n,
+            "repeat": repeat,
+            "live_ms": {k: {"p50": percentile(v, 50), "p95": percentile(v, 95)} for k, v in live.items()},
+            "rollups_ms": {
+                k: {"p50": percentile(v, 50), "p95": percentile(v, 95)} for k, v in rolled.items()
+            },
+            "after_signal_ms": {"p50": percentile(after_signal, 50), "p95": percentile(after_signal, 95)},
+            "after_job_ms": {"p50": percentile(after_job, 50), "p95": percentile(after_job, 95)},
+            "backend_cpu_ms_per_live_count": cpu_live,
+            "backend_cpu_ms_per_live_count_before_0009": cpu_old,
+            "load_before": load_before,
+            "load_after": load_after,
+        }
+        json_path.write_text(json.dumps(doc, indent=2, default=str))  # noqa: ASYNC240 - after the timings
+
+
+GOAL_LIVE_P95_MS = 50.0
+GOAL_ROLLUP_P95_MS = 5.0
+
+
+def signal_figures(n: int, live: dict[str, list[float]], rolled: dict[str, list[float]]) -> list[Figure]:
+    """Figures for the summary table of ``python -m bench``: each with rollups next to the
+    same measurement without them, in the same run."""
+    at = f"{n / 1e6:g}M signals"
+    p95 = {k: percentile(v, 95) for k, v in live.items()}
+    r95 = {k: percentile(v, 95) for k, v in rolled.items()}
+    return [
+        Figure("summaries", f"count query p95, live (no rollups), {at}", p95["count"], "ms", "before sql/0009", p95["old"], f"≤ {GOAL_LIVE_P95_MS:.0f} ms", p95["count"] <= GOAL_LIVE_P95_MS),
+        Figure("summaries", "summary() p95, live (counts + privacy protection)", p95["summary"], "ms", goal=f"≤ {GOAL_LIVE_P95_MS:.0f} ms", met=p95["summary"] <= GOAL_LIVE_P95_MS),
+        Figure("summaries", "summary() p95, with rollups", r95["summary"], "ms", "the same live", p95["summary"], f"≤ {GOAL_ROLLUP_P95_MS:.0f} ms", r95["summary"] <= GOAL_ROLLUP_P95_MS),
+        Figure("summaries", "count query p95, with rollups", r95["count"], "ms", "the same live", p95["count"]),
+        Figure("summaries", "GET /api/v1/signals/summary p95, with rollups (auth + audit)", r95["http"], "ms", "the same, nothing rolled up", p95["http"]),
+    ]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -462,11 +502,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--signals", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=60)
     parser.add_argument("--quick", action="store_true", help="100k signals, 20 runs")
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args(argv)
     if args.quick:
         args.signals, args.repeat = 100_000, 20
     clean_environ()
-    asyncio.run(run(args.signals, args.repeat))
+    asyncio.run(run(args.signals, args.repeat, args.json))
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ class SignalSettings(Section):
     export_dir: Path = Path("exports")
     open311_public_key: str = ""
     open311_requests_per_minute: PositiveInt = 30
-    rollup_interval_seconds: PositiveInt = 300
+    rollup_interval_seconds: PositiveInt = 60
 
 
 class RetentionSettings(Section):

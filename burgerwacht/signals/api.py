@@ -28,6 +28,7 @@ from burgerwacht.signals.service import SignalError
 from burgerwacht.signals.taxonomy import taxonomy
 from burgerwacht.web.api import Api, check_scope, current_user, json_response
 from burgerwacht.web.errors import Problem
+from burgerwacht.web.ids import parse_id
 from burgerwacht.web.keys import POOL, READ_POOL, SETTINGS
 
 api = Api()
@@ -42,10 +43,10 @@ def _problem(exc: SignalError) -> Problem:
 
 
 def _id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
+    value = parse_id(request.match_info[name])
+    if value is None:
         raise Problem(404, "no such item", slug="not-found")
-    return int(raw)
+    return value
 
 
 def _period(period: str | None, start, end) -> Period:

@@ -147,13 +147,16 @@ async def _params(request: web.Request) -> dict[str, str]:
     if ctype == "application/json":
         try:
             data = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # bad JSON or UTF-8, huge integers, deep nesting
             raise GeoReportError(400, "request body is not valid JSON") from None
         if not isinstance(data, dict):
             raise GeoReportError(400, "request body must be a JSON object")
         out.update({str(k): "" if v is None else str(v) for k, v in data.items()})
     elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
-        form = await request.post()
+        try:
+            form = await request.post()
+        except ValueError:  # not UTF-8, a broken multipart body
+            raise GeoReportError(400, "request body is not a valid form (UTF-8, form-encoded)") from None
         out.update({k: v for k, v in form.items() if isinstance(v, str)})
     else:
         raise GeoReportError(400, f"send the request as application/x-www-form-urlencoded, not {ctype}")

@@ -853,7 +853,7 @@ def parse_gebiedsscan(text: str) -> tuple[list[dict[str, Any]], list[LineError]]
             errors.append(LineError(line_no, "period_end", "period_end is before period_start"))
             bad = True
         raw = fields[col["registered_count"]].strip()
-        if not raw.isdigit() or len(raw) > 9:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
             errors.append(LineError(line_no, "registered_count", f"{raw!r} is not a whole number >= 0"))
             bad = True
         else:
