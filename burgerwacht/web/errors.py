@@ -128,3 +128,22 @@ async def problem_middleware(request: web.Request, handler):
             ),
             request,
         )
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+@web.middleware
+async def form_guard(request: web.Request, handler):
+    """Read a form body once, up front, so a malformed one (invalid UTF-8, broken
+    multipart) is a 400 problem rather than an exception in whichever handler (or
+    signature check) reads it first. aiohttp keeps the parsed form: handlers get it
+    without reading again. Open311 answers its own errors in GeoReport form."""
+    if request.method in ("POST", "PUT", "PATCH") and request.content_type in _FORMS:
+        if not request.path.startswith("/open311/"):
+            try:
+                await request.post()
+            except (UnicodeDecodeError, ValueError) as exc:
+                reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
+                raise Problem(400, f"the form body cannot be read: {reason}", slug="invalid-form") from None
+    return await handler(request)
