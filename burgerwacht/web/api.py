@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from typing import Any
 
 from aiohttp import web
@@ -46,8 +47,16 @@ class RouteSpec:
     public: bool = True
 
 
+def _json_default(value: Any) -> Any:
+    """Values json cannot write: dates and times as RFC 3339 (``T``, as pydantic writes
+    them and as the OpenAPI ``date-time`` format requires), anything else as text."""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
 def json_dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
 
 
 def to_jsonable(value: Any) -> Any:
