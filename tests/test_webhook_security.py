@@ -145,6 +145,12 @@ OUT_OF_RANGE = pytest.mark.xfail(
 )
 
 
+SUPERSCRIPT = pytest.mark.xfail(
+    strict=True,
+    reason="alerts/api.py _delivery checks str.isdigit(), true for '²', which int() refuses: ValueError → 500",
+)
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -158,6 +164,7 @@ OUT_OF_RANGE = pytest.mark.xfail(
         pytest.param("/twilio/sms/status?d=99999999999999999999999&a=1", marks=OUT_OF_RANGE),
         pytest.param("/twilio/sms/status?d=1&a=99999999999", marks=OUT_OF_RANGE),
         pytest.param("/twilio/voice/status?d=99999999999999999999999&a=1", marks=OUT_OF_RANGE),
+        pytest.param("/twilio/voice/alert/%C2%B2", marks=SUPERSCRIPT),
     ],
 )
 async def test_a_signed_webhook_for_an_unknown_or_absurd_id_is_not_a_500(client, settings, path):
