@@ -326,11 +326,15 @@ class Api:
 # --------------------------------------------------------------------------- OpenAPI
 
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+#: Paths whose errors are problem documents (Open311 answers GeoReport errors of its own).
+_PROBLEM_PREFIXES = ("/api/", "/twilio/")
 _DEFAULT_ERRORS = {
     400: "Malformed request",
     401: "Missing or invalid token",
     403: "Outside role or scope",
+    404: "No such resource",
     413: "Body too large",
+    415: "Body is not application/json",
     422: "Validation failed",
 }
 
@@ -424,6 +428,11 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str, server_ur
         if s.body is not None or s.query is not None:
             errors.setdefault(422, _DEFAULT_ERRORS[422])
             errors.setdefault(413, _DEFAULT_ERRORS[413])
+        if s.body is not None and s.content_type == "application/json":
+            errors.setdefault(400, _DEFAULT_ERRORS[400])  # not JSON (loads_strict)
+            errors.setdefault(415, _DEFAULT_ERRORS[415])
+        if _PARAM.search(s.path) and s.path.startswith(_PROBLEM_PREFIXES):
+            errors.setdefault(404, _DEFAULT_ERRORS[404])  # an id the route does not know
         if s.roles is not None:
             errors.setdefault(401, _DEFAULT_ERRORS[401])
             errors.setdefault(403, _DEFAULT_ERRORS[403])
