@@ -27,9 +27,9 @@ LIMIT = 64 * 1024
 
 
 @pytest.fixture
-def settings_overrides():
-    # a small body limit keeps the oversized cases cheap; polygons may have many vertices
-    return {"http": {"max_body_bytes": LIMIT}}
+def settings_overrides(request):
+    # a small body limit keeps the oversized cases cheap (a test may ask for others)
+    return getattr(request, "param", {"http": {"max_body_bytes": LIMIT}})
 
 
 @pytest.fixture
@@ -365,3 +365,20 @@ async def test_odd_ids_in_paths_are_4xx(client, tokens, method, template, role):
             raise AssertionError(f"{raw!r}: {resp.status} {await resp.text()}")
     if failures:
         raise ServerError(", ".join(failures))
+
+
+@pytest.mark.parametrize("settings_overrides", [{}], indirect=True)  # the default 1 MB body limit
+async def test_a_polygon_just_under_the_default_body_limit_is_refused_quickly(client, db, tokens):
+    import time
+
+    home = await address(db, "9991AA", 75)
+    body = json.dumps(
+        alert_body({"type": "polygon", "coordinates": [ring(home["lon"], home["lat"], 24_000)]})
+    )
+    assert 700_000 < len(body) < 1_048_576
+    started = time.monotonic()
+    resp = await client.post(
+        "/api/v1/alerts", data=body, headers={**tokens["operator"], "Content-Type": "application/json"}
+    )
+    assert resp.status == 422 and "vertices" in (await resp.json())["detail"]
+    assert time.monotonic() - started < 3.0
