@@ -34,9 +34,18 @@ class SandboxConfig:
     seed: int = 0
     # --- status callbacks -----------------------------------------------------------
     callbacks: bool = True
+    #: Seconds between a message's status callbacks.
     callback_delay: float = 0.0
+    #: Seconds between the API answer and a message's first status callback (Twilio's
+    #: 'sent' usually follows the create by a second or more).
+    callback_first_delay: float = 0.0
     reorder_rate: float = 0.0
+    #: Post each message's callbacks in a random order (not only the last two swapped).
+    shuffle_callbacks: bool = False
     duplicate_rate: float = 0.0
+    #: How many times a duplicated callback is posted in all (Twilio retries can
+    #: deliver one callback more than twice).
+    duplicate_copies: int = 2
     #: Also post ``queued`` and ``sending`` (Twilio does so for Messaging Services).
     full_status_callbacks: bool = False
     callback_concurrency: int = 32
@@ -44,10 +53,22 @@ class SandboxConfig:
     # --- REST faults ----------------------------------------------------------------
     sms_per_second: float | None = None
     calls_per_second: float | None = None
+    #: Share of creates answered 500. By default nothing was created; with
+    #: ``error_after_share`` that share of them is answered 500 *after* the message or
+    #: call was created (Twilio can do this: the client must reconcile, not resend).
     error_rate: float = 0.0
+    error_after_share: float = 0.0
+    #: Share of creates that hang for ``hang_seconds`` (past the client's timeout);
+    #: ``hang_after_share`` of them after the message or call was created.
     timeout_rate: float = 0.0
+    hang_after_share: float = 0.5
     hang_seconds: float = 30.0
     latency: float = 0.0
+    #: Bursts of 429: of every ``rate_limit_burst_every`` creates (messages and calls
+    #: counted together) the first ``rate_limit_burst_length`` are answered 429/20429
+    #: and nothing is created, whatever the token buckets say. 0 disables.
+    rate_limit_burst_every: int = 0
+    rate_limit_burst_length: int = 0
     # --- per-number behaviour -------------------------------------------------------
     invalid_numbers: set[str] = field(default_factory=set)  # 400 / 21211
     not_mobile_numbers: set[str] = field(default_factory=set)  # 400 / 21614
@@ -126,13 +147,26 @@ def apply_scenario(config: SandboxConfig, changes: dict[str, Any]) -> SandboxCon
     if unknown:
         raise ScenarioError(f"unknown scenario fields: {', '.join(unknown)}")
     updates = {name: _coerce(name, value) for name, value in changes.items()}
-    for name in ("reorder_rate", "duplicate_rate", "error_rate", "timeout_rate"):
+    for name in (
+        "reorder_rate",
+        "duplicate_rate",
+        "error_rate",
+        "error_after_share",
+        "timeout_rate",
+        "hang_after_share",
+    ):
         rate = updates.get(name, getattr(config, name))
         if not 0.0 <= rate <= 1.0:
             raise ScenarioError(f"{name} must be between 0 and 1")
     for name in ("callback_concurrency", "call_concurrency", "max_call_steps"):
         if updates.get(name, getattr(config, name)) < 1:
             raise ScenarioError(f"{name} must be at least 1")
+    for name in ("callback_delay", "callback_first_delay", "hang_seconds", "latency"):
+        if updates.get(name, getattr(config, name)) < 0:
+            raise ScenarioError(f"{name} must not be negative")
+    for name in ("rate_limit_burst_every", "rate_limit_burst_length", "duplicate_copies"):
+        if updates.get(name, getattr(config, name)) < 0:
+            raise ScenarioError(f"{name} must not be negative")
     return dataclasses.replace(config, **updates)
 
 

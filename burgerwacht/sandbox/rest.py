@@ -2,8 +2,9 @@
 
 Messages (create, fetch, list with Twilio's filters and paging) and Calls (create,
 fetch, list), with Twilio's authentication, validation codes and JSON shapes, plus the
-scenario's faults: rate limits (429/20429, nothing created), server errors (500,
-nothing created) and hangs before or after creating (the client cannot tell which).
+scenario's faults: rate limits and scripted bursts of them (429/20429, nothing
+created), server errors (500, before or after creating) and hangs before or after
+creating (the client cannot tell which).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class RestApi:
         if state.config.latency > 0:
             await asyncio.sleep(state.config.latency)
         bucket = state.sms_bucket if bucket_name == "sms" else state.call_bucket
-        if bucket is not None and not bucket.take():
+        if (bucket is not None and not bucket.take()) or state.in_rate_limit_burst():
             state.counters["rate_limited"] += 1
             return twilio_error(429, 20429, "Too Many Requests"), None
         fault = state.fault()
@@ -199,9 +200,18 @@ class RestApi:
         state.add_message(record)
         payload = record.to_twilio()
         self._schedule_status(record)
+        return await self._created(payload, fault)
+
+    async def _created(self, payload: dict[str, Any], fault: str | None) -> web.Response:
+        """The answer to a create that took effect, unless a fault hides it."""
+        state = self.state
         if fault == "hang_after":
             state.counters["timeouts_injected"] += 1
             await state.hang()
+        elif fault == "error_after":
+            state.counters["errors_injected"] += 1
+            state.counters["errors_after_create"] += 1
+            return twilio_error(500, 20500, "Internal Server Error")
         return _json(payload, status=201)
 
     def _schedule_status(self, record: MessageRecord) -> None:
@@ -225,11 +235,14 @@ class RestApi:
         if len(steps) >= 2 and state.chance(config.reorder_rate):
             steps[-1], steps[-2] = steps[-2], steps[-1]
         if config.duplicate_rate > 0:
+            copies = max(1, config.duplicate_copies)
             steps = [
                 s
                 for step in steps
-                for s in ((step, step) if state.chance(config.duplicate_rate) else (step,))
+                for s in ((step,) * copies if state.chance(config.duplicate_rate) else (step,))
             ]
+        if config.shuffle_callbacks:
+            state.rng.shuffle(steps)
         self.sender.enqueue(CallbackJob(record.status_callback, record, steps, state.generation))
 
     async def fetch_message(self, request: web.Request) -> web.Response:
@@ -320,10 +333,7 @@ class RestApi:
         state.calls[call.sid] = call
         payload = call.to_twilio()
         self.calls.start_outbound(call)
-        if fault == "hang_after":
-            state.counters["timeouts_injected"] += 1
-            await state.hang()
-        return _json(payload, status=201)
+        return await self._created(payload, fault)
 
     async def fetch_call(self, request: web.Request) -> web.Response:
         denied = self._denied(request)

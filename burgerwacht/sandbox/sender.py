@@ -157,7 +157,11 @@ class WebhookSender:
     def enqueue(self, job: CallbackJob) -> None:
         """Queue a message's callbacks (counted as pending until the last is posted)."""
         self.state.begin()
-        self.queue.put_nowait(job)
+        delay = self.state.config.callback_first_delay
+        if delay > 0:
+            self._later(delay, job)
+        else:
+            self.queue.put_nowait(job)
 
     async def _worker(self) -> None:
         while True:

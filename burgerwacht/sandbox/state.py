@@ -391,6 +391,7 @@ class SandboxState:
         self.callbacks: list[dict[str, Any]] = []
         self.counters: Counter[str] = Counter()
         self._seq = 0
+        self._creates = 0
 
     def reset(self) -> None:
         """Back to the startup scenario with no records."""
@@ -419,13 +420,24 @@ class SandboxState:
         return rate > 0.0 and self.rng.random() < rate
 
     def fault(self) -> str | None:
-        """Which injected fault (if any) hits this create: error, hang_before, hang_after."""
+        """Which injected fault (if any) hits this create: error, error_after,
+        hang_before, hang_after (the ``_after`` ones once the record exists)."""
         config = self.config
         if self.chance(config.error_rate):
-            return "error"
+            return "error_after" if self.chance(config.error_after_share) else "error"
         if self.chance(config.timeout_rate):
-            return "hang_before" if self.rng.random() < 0.5 else "hang_after"
+            # the same draw as before the share was configurable: seeded runs keep their faults
+            return "hang_before" if self.rng.random() < 1.0 - config.hang_after_share else "hang_after"
         return None
+
+    def in_rate_limit_burst(self) -> bool:
+        """Whether this create falls in a scripted burst of 429s (counts every create)."""
+        every, length = self.config.rate_limit_burst_every, self.config.rate_limit_burst_length
+        if every <= 0 or length <= 0:
+            return False
+        position = self._creates % every
+        self._creates += 1
+        return position < length
 
     async def hang(self) -> None:
         """Stall a response for hang_seconds (cut short when the app shuts down)."""

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from typing import Any
 
 from aiohttp import web
@@ -46,8 +47,16 @@ class RouteSpec:
     public: bool = True
 
 
+def _json_default(value: Any) -> Any:
+    """Values json cannot write: dates and times as RFC 3339 (``T``, as pydantic writes
+    them and as the OpenAPI ``date-time`` format requires), anything else as text."""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
 def json_dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -66,6 +75,64 @@ def json_response(value: Any, status: int = 200, headers: dict[str, str] | None 
     )
 
 
+#: Deeper JSON than any request model needs is refused before validation (pydantic,
+#: the NUL check and json itself recurse; a few kilobytes of brackets must not be a 500).
+MAX_JSON_DEPTH = 32
+
+
+class _Refused(ValueError):
+    """JSON that Python's parser accepts but RFC 8259 or this API does not."""
+
+
+def _no_constants(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON value")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _Refused(f"the key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def loads_strict(raw: bytes) -> Any:
+    """Parse a request body as RFC 8259 JSON in UTF-8 (a BOM is tolerated): no NaN or
+    Infinity, no duplicate keys, at most MAX_JSON_DEPTH levels. Raises Problem(400)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Problem(
+            400, f"request body is not valid UTF-8: {exc.reason} at byte {exc.start}", slug="invalid-json"
+        ) from None
+    try:
+        data = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicate_keys)
+    except RecursionError:
+        raise Problem(
+            400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep", slug="invalid-json"
+        ) from None
+    except _Refused as exc:
+        raise Problem(400, f"request body is not valid JSON: {exc}", slug="invalid-json") from None
+    except ValueError as exc:  # JSONDecodeError, and integers past Python's digit limit
+        raise Problem(400, f"request body is not valid JSON: {exc}", slug="invalid-json") from None
+    if _depth_exceeds(data, MAX_JSON_DEPTH):
+        raise Problem(400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep", slug="invalid-json")
+    return data
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if request.content_type not in ("application/json", "") and not request.content_type.endswith("+json"):
         raise Problem(
@@ -74,12 +141,10 @@ async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseM
             slug="unsupported-media-type",
         )
     raw = await request.read()  # 413 past client_max_size
-    try:
-        data = json.loads(raw) if raw else None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(400, f"request body is not valid JSON: {exc}", slug="invalid-json") from None
-    if _has_nul(data):  # PostgreSQL text cannot hold NUL: refuse it here, not with a 500 later
-        raise Problem(422, NUL_PROBLEM, slug="validation-error")
+    data = loads_strict(raw) if raw else None
+    bad = _bad_text(data)
+    if bad:  # PostgreSQL text cannot hold these: refuse them here, not with a 500 later
+        raise Problem(422, bad, slug="validation-error")
     if data is None:
         raise Problem(
             422,
@@ -93,17 +158,27 @@ async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseM
         raise validation_problem(exc, location="body") from None
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _bad_text(value: Any) -> str | None:
+    """Why some string in ``value`` (keys included) cannot be stored, or None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return NUL_PROBLEM
+            if _SURROGATE.search(item):
+                return SURROGATE_PROBLEM
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 NUL_PROBLEM = "text must not contain NUL characters (\\u0000)"
+SURROGATE_PROBLEM = "text must be valid Unicode: a lone surrogate (\\ud800-\\udfff) is not a character"
 
 
 def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -113,8 +188,9 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     }
     for key in request.query:
         values = request.query.getall(key)
-        if _has_nul(values) or "\x00" in key:
-            raise Problem(422, NUL_PROBLEM, slug="validation-error")
+        bad = _bad_text([key, *values])
+        if bad:
+            raise Problem(422, bad, slug="validation-error")
         data[key] = values if key in list_fields else values[-1]
     try:
         return model.model_validate(data)
@@ -250,11 +326,15 @@ class Api:
 # --------------------------------------------------------------------------- OpenAPI
 
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+#: Paths whose errors are problem documents (Open311 answers GeoReport errors of its own).
+_PROBLEM_PREFIXES = ("/api/", "/twilio/")
 _DEFAULT_ERRORS = {
     400: "Malformed request",
     401: "Missing or invalid token",
     403: "Outside role or scope",
+    404: "No such resource",
     413: "Body too large",
+    415: "Body is not application/json",
     422: "Validation failed",
 }
 
@@ -348,6 +428,11 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str, server_ur
         if s.body is not None or s.query is not None:
             errors.setdefault(422, _DEFAULT_ERRORS[422])
             errors.setdefault(413, _DEFAULT_ERRORS[413])
+        if s.body is not None and s.content_type == "application/json":
+            errors.setdefault(400, _DEFAULT_ERRORS[400])  # not JSON (loads_strict)
+            errors.setdefault(415, _DEFAULT_ERRORS[415])
+        if _PARAM.search(s.path) and s.path.startswith(_PROBLEM_PREFIXES):
+            errors.setdefault(404, _DEFAULT_ERRORS[404])  # an id the route does not know
         if s.roles is not None:
             errors.setdefault(401, _DEFAULT_ERRORS[401])
             errors.setdefault(403, _DEFAULT_ERRORS[403])

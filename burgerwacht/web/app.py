@@ -23,7 +23,7 @@ from burgerwacht.logs import REQUEST_ID
 from burgerwacht.modules import optional
 from burgerwacht.web import system
 from burgerwacht.web.api import Api, RouteSpec, build_openapi
-from burgerwacht.web.errors import Problem, problem_middleware, problem_response
+from burgerwacht.web.errors import Problem, form_guard, problem_middleware, problem_response
 from burgerwacht.web.keys import BACKGROUND, LAZY, POOL, PROVIDER, READ_POOL, ROLES, SETTINGS
 from burgerwacht.web.keys import REQUEST_ID as REQUEST_ID_KEY
 
@@ -179,7 +179,7 @@ def create_app(
     """Build the service. ``roles`` picks what runs in this process (web routes are
     always mounted, so health checks work for worker-only processes too)."""
     app = web.Application(
-        middlewares=[request_context, problem_middleware],
+        middlewares=[request_context, problem_middleware, form_guard],
         client_max_size=settings.http.max_body_bytes,
         handler_args={"max_field_size": 16384},
     )

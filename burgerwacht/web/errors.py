@@ -128,3 +128,22 @@ async def problem_middleware(request: web.Request, handler):
             ),
             request,
         )
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+_FORM_ROUTES = ("/twilio/",)
+
+
+@web.middleware
+async def form_guard(request: web.Request, handler):
+    """Read a provider webhook's form once, up front, so a malformed one (invalid UTF-8,
+    broken multipart) is a 400 problem rather than an exception in the signature check
+    that reads it first. aiohttp keeps the parsed form: handlers get it without reading
+    again. (Only /twilio/ routes read forms; Open311 answers its own errors.)"""
+    if request.method == "POST" and request.path.startswith(_FORM_ROUTES) and request.content_type in _FORMS:
+        try:
+            await request.post()
+        except (UnicodeDecodeError, ValueError) as exc:
+            reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
+            raise Problem(400, f"the form body cannot be read: {reason}", slug="invalid-form") from None
+    return await handler(request)
