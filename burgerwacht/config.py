@@ -93,6 +93,9 @@ class AlertSettings(Section):
     shutdown_grace_seconds: Positive = 20.0
     # Seconds between queue polls when no NOTIFY arrives (NOTIFY is only a hint).
     poll_seconds: Positive = 0.5
+    # An SMS still 'sent' this long after it went out has its status looked up at the
+    # provider (its final callback may have been lost, e.g. while the database was away).
+    status_check_after_minutes: PositiveInt = 10
 
 
 class PrivacySettings(Section):

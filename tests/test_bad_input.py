@@ -281,14 +281,6 @@ async def test_forms_csv_and_queries_with_broken_encodings(client, db, tokens, s
     }, changed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ServerError,
-    reason="signals/open311.py _params() catches only JSONDecodeError/UnicodeDecodeError around "
-    "request.json() and nothing around request.post(): RecursionError (deep JSON), ValueError (an "
-    "integer past Python's digit limit; broken multipart) and UnicodeDecodeError (raw non-UTF-8 form "
-    "bytes) reach georeport(), which answers a GeoReport 500 instead of a 400",
-)
 @pytest.mark.parametrize(
     ("content_type", "raw"),
     [
@@ -339,18 +331,10 @@ ID_ROUTES = [
     ("GET", "/open311/v2/requests/{}.json", None),
     ("GET", "/open311/v2/services/{}.json", None),
 ]
-SUPERSCRIPT = pytest.mark.xfail(
-    strict=True,
-    raises=ServerError,
-    reason="alerts/api.py _alert_id and residents/api.py _resident_id check str.isdigit(), which is "
-    "true for superscripts such as '²' that int() refuses: ValueError → 500 (use "
-    "raw.isascii() and raw.isdigit(), or a {name:\\d+} route pattern as tips and signals do)",
-)
 
 
 def _id_case(method: str, template: str, role: str | None):
-    marks = [SUPERSCRIPT] if template.startswith(("/api/v1/alerts/", "/api/v1/residents/")) else []
-    return pytest.param(method, template, role, marks=marks, id=f"{method} {template}")
+    return pytest.param(method, template, role, id=f"{method} {template}")
 
 
 @pytest.mark.parametrize(("method", "template", "role"), [_id_case(*r) for r in ID_ROUTES])

@@ -240,3 +240,35 @@ async def test_voice_alert_call_menu_and_answering_machine(client, sandbox, db, 
     assert machine.count("blauwe jas") == 1 and "Druk 1" not in machine
     done = await settled(client, op, alert["id"], timeout=15, states=("queued", "sending", "sent"))
     assert done["counts"]["delivered"] == 2
+
+
+async def test_lost_final_callbacks_are_looked_up_at_the_provider(client, sandbox, db, op):
+    """The provider does not retry a status callback the service could not take (e.g.
+    while PostgreSQL restarted): the job alerts-status-check asks the provider about SMS
+    still 'sent' after alerts.status_check_after_minutes and applies what it says,
+    fallback to a call included."""
+    from burgerwacht.alerts.jobs import check_stale_sends
+
+    ids = [r[0] for r in await db.fetch("SELECT id FROM addresses WHERE buurt_code = 'BU99990101' LIMIT 3")]
+    await enrol(db, phone(1), ids[0])
+    await enrol(db, phone(2), ids[1])
+    await enrol(db, phone(3), ids[2], channels=("sms", "voice"))
+    await sandbox.scenario(callbacks=False, unreachable_numbers=[phone(3)])
+    alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
+    done = await settled(client, op, alert["id"])
+    assert done["counts"]["sent"] == 3  # no callback ever came
+
+    app = client.server.app
+    assert (await check_stale_sends(app))["checked"] == 0  # too recent to ask about
+    await db.execute("UPDATE deliveries SET updated_at = now() - interval '11 minutes'")
+    result = await check_stale_sends(app)
+    assert result == {"checked": 3, "applied": 3, "unchanged": 0, "failed": 0}
+    rows = dict(
+        await db.fetch(
+            "SELECT r.phone, d.state FROM deliveries d JOIN residents r ON r.id = d.resident_id "
+            "WHERE d.channel = 'sms'"
+        )
+    )
+    assert rows == {phone(1): "delivered", phone(2): "delivered", phone(3): "undelivered"}
+    assert await db.fetchval("SELECT count(*) FROM deliveries WHERE channel = 'voice'") == 1  # the fallback
+    assert (await check_stale_sends(app))["checked"] == 0  # nothing left to ask about

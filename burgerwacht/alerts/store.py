@@ -486,6 +486,19 @@ async def apply_status(
     )
 
 
+async def stale_sent(conn: asyncpg.Connection, minutes: int, limit: int) -> list[asyncpg.Record]:
+    """SMS deliveries the provider took more than ``minutes`` ago whose final status
+    never arrived (oldest first)."""
+    return await conn.fetch(
+        """SELECT id, attempts, provider_sid FROM deliveries
+           WHERE state = 'sent' AND channel = 'sms' AND provider_sid IS NOT NULL
+             AND updated_at < now() - make_interval(mins => $1)
+           ORDER BY updated_at LIMIT $2""",
+        minutes,
+        limit,
+    )
+
+
 async def delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """SELECT d.*, a.reference, a.message, a.voice_message, a.closing_message, a.level AS alert_level

@@ -57,6 +57,7 @@ class SentMessage:
     segments: int
     date_created: datetime | None = None
     body: str | None = None
+    error_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ def _sent_message(instance: Any) -> SentMessage:
         segments=_int_or_none(instance.num_segments) or 0,
         date_created=instance.date_created,
         body=instance.body,
+        error_code=_int_or_none(instance.error_code),
     )
 
 

@@ -1,0 +1,51 @@
+"""Lost status callbacks: an SMS still 'sent' long after it went out is looked up at the
+provider. Twilio does not retry a status callback the service could not take (say, while
+PostgreSQL was restarting), so without this the delivery would stay 'sent' for ever and
+an undeliverable message would never fall back to a call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from burgerwacht.alerts import callbacks, states, store
+from burgerwacht.messaging import ProviderError
+from burgerwacht.scheduler import job
+from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS
+
+log = logging.getLogger(__name__)
+BATCH = 500  # per run; the next run takes the rest
+CONCURRENCY = 8  # provider lookups at once (GETs; Twilio's limits for them are generous)
+
+
+@job("alerts-status-check", seconds=300)
+async def check_stale_sends(app) -> dict[str, int]:
+    pool, provider = app[POOL], app[PROVIDER]
+    minutes = app[SETTINGS].alerts.status_check_after_minutes
+    async with pool.acquire() as conn:
+        rows = await store.stale_sent(conn, minutes, BATCH)
+    counts = {"checked": len(rows), "applied": 0, "unchanged": 0, "failed": 0}
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(row) -> None:
+        async with gate:
+            try:
+                message = await provider.fetch_message(row["provider_sid"])
+            except ProviderError as exc:
+                counts["failed"] += 1
+                log.warning("status check of delivery %s failed (%s)", row["id"], type(exc).__name__)
+                return
+        new_state = states.SMS_STATUS.get(message.status)
+        if new_state is None or new_state in ("sending", "sent"):
+            counts["unchanged"] += 1
+            return
+        async with pool.acquire() as conn:
+            moved = await callbacks.apply_callback(
+                conn, row["id"], row["attempts"], new_state, row["provider_sid"], message.error_code, "sms"
+            )
+        counts["applied" if moved else "unchanged"] += 1
+
+    await asyncio.gather(*(one(r) for r in rows))
+    if counts["applied"] or counts["failed"]:
+        log.info("status check of stale sends", extra=counts)
+    return counts
