@@ -21,46 +21,41 @@ def _target(kind: str, table: str) -> str:
     return _TARGET[kind].format(t=table)
 
 
-# Recipients per (resident, channel) with what happens to each: sent now, deferred to
-# the end of the quiet hours, skipped (quiet hours past expiry, or over the budget).
-# $1 alert id (or 0), $2 target, $3 channels, $4 scope (NULL = national), $5 level,
-# $6 expiry, $7 regular alerts per resident per 24 h.
-# One enrolment's match: its resident, channel bit and, when its quiet hours hold now,
-# when they end (else -infinity). resident_addresses carries its address's place and its
+# One enrolment's match: its resident, channel and, when its quiet hours hold now, when
+# they end (else {not_quiet}: NULL, or -infinity where min() has to prefer a NULL). resident_addresses carries its address's place and its
 # resident's status (sql/0008), so a circle or polygon is an index-only scan.
 _HITS = """
-    SELECT ra.resident_id, c.bit,
-           CASE WHEN ra.quiet_start IS NULL THEN '-infinity'::timestamptz
+    SELECT ra.resident_id, {channel} AS channel,
+           CASE WHEN ra.quiet_start IS NULL THEN {not_quiet}
                 WHEN (CASE WHEN ra.quiet_start < ra.quiet_end
                            THEN l.lt::time >= ra.quiet_start AND l.lt::time < ra.quiet_end
                            ELSE l.lt::time >= ra.quiet_start OR l.lt::time < ra.quiet_end END)
                 THEN (CASE WHEN l.lt::time < ra.quiet_end THEN date_trunc('day', l.lt) + ra.quiet_end
                            ELSE date_trunc('day', l.lt) + interval '1 day' + ra.quiet_end END)
                      AT TIME ZONE 'Europe/Amsterdam'
-                ELSE '-infinity'::timestamptz
+                ELSE {not_quiet}
            END AS quiet_until
     FROM resident_addresses ra
-    JOIN (VALUES (1::smallint), (2::smallint)) AS c (bit) ON (ra.channel_bits & c.bit) <> 0
+    {channel_join}
     CROSS JOIN (SELECT now() AT TIME ZONE 'Europe/Amsterdam' AS lt) l
-    WHERE ra.active AND {sole} AND {target}
-      AND c.bit = ANY (ARRAY[CASE WHEN 'sms' = ANY ($3::text[]) THEN 1 END,
-                             CASE WHEN 'voice' = ANY ($3::text[]) THEN 2 END]::smallint[])
+    WHERE ra.active AND {sole} AND {target} AND {channel_filter}
       AND ($4::text[] IS NULL OR ra.municipality_code = ANY ($4::text[]))
 """
 
+# Recipients per (resident, channel) with what happens to each: sent now, deferred to
+# the end of the quiet hours, skipped (quiet hours past expiry, or over the budget).
+# $1 alert id (or 0), $2 target, $3 channels, $4 scope (NULL = national), $5 level,
+# $6 expiry, $7 regular alerts per resident per 24 h.
 _RECIPIENTS = """
 WITH per AS (
     -- one row per (resident, channel). A resident with one enrolment is one row as it
     -- stands; one with several (ra.sole false, kept by a trigger) is grouped: quiet only
     -- when quiet at every matched address, then until the earliest end. Grouping only
     -- those keeps the per-recipient cost of a big alert to the index scan.
-    SELECT resident_id, CASE bit WHEN 1 THEN 'sms' ELSE 'voice' END AS channel,
-           nullif(quiet_until, '-infinity') AS quiet_until
-    FROM ({sole_hits}) s
+    {sole_hits}
     UNION ALL
-    SELECT resident_id, CASE bit WHEN 1 THEN 'sms' ELSE 'voice' END,
-           nullif(min(quiet_until), '-infinity')
-    FROM ({multi_hits}) m GROUP BY resident_id, bit
+    SELECT resident_id, channel, nullif(min(quiet_until), '-infinity')
+    FROM ({multi_hits}) m GROUP BY resident_id, channel
 ), budget AS (
     SELECT d.resident_id, count(DISTINCT d.alert_id) AS n
     FROM deliveries d
@@ -79,11 +74,34 @@ FROM per p LEFT JOIN budget b ON b.resident_id = p.resident_id
 """
 
 
-def recipients_sql(kind: str) -> str:
+_CHANNEL_BIT = {"sms": 1, "voice": 2}
+_CHANNEL_NAME = {bit: name for name, bit in _CHANNEL_BIT.items()}
+
+
+def recipients_sql(kind: str, channels: list[str] | tuple[str, ...] = ("sms", "voice")) -> str:
+    """The recipient query for a target kind and the alert's channels ($3 holds them
+    too): one channel reads the enrolments' channel bit directly, both join a two-row
+    list of channels."""
     target = _target(kind, "ra")
+    bits = sorted({_CHANNEL_BIT[c] for c in channels})
+    if len(bits) == 1:
+        parts = {
+            "channel": f"'{_CHANNEL_NAME[bits[0]]}'::text",
+            "channel_join": "",
+            "channel_filter": f"(ra.channel_bits & {bits[0]}) <> 0 AND $3::text[] IS NOT NULL",
+        }
+    else:
+        parts = {
+            "channel": "c.name",
+            "channel_join": "JOIN (VALUES (1::smallint, 'sms'::text), (2::smallint, 'voice'::text)) "
+            "AS c (bit, name) ON (ra.channel_bits & c.bit) <> 0",
+            "channel_filter": "$3::text[] IS NOT NULL",
+        }
     return _RECIPIENTS.format(
-        sole_hits=_HITS.format(sole="ra.sole", target=target),
-        multi_hits=_HITS.format(sole="NOT ra.sole", target=target),
+        sole_hits=_HITS.format(sole="ra.sole", target=target, not_quiet="NULL::timestamptz", **parts),
+        multi_hits=_HITS.format(
+            sole="NOT ra.sole", target=target, not_quiet="'-infinity'::timestamptz", **parts
+        ),
     )
 
 
@@ -93,7 +111,7 @@ async def recipient_counts(
     """Deliveries per (channel, disposition), and the residents who will be reached
     (now or after their quiet hours), in one pass over the recipient query."""
     rows = await conn.fetch(
-        f"""WITH x AS ({recipients_sql(kind)})
+        f"""WITH x AS ({recipients_sql(kind, args[2])})
         SELECT channel, disposition, count(*) AS n, NULL::bigint AS reached FROM x GROUP BY channel, disposition
         UNION ALL
         SELECT NULL, NULL, NULL, count(DISTINCT resident_id) FROM x WHERE disposition IN ('now', 'quiet_defer')""",
@@ -106,7 +124,9 @@ async def recipient_counts(
 
 async def distinct_residents(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]) -> int:
     """Residents the target query finds (for the outside-scope count)."""
-    return await conn.fetchval(f"SELECT count(DISTINCT resident_id) FROM ({recipients_sql(kind)}) x", *args)
+    return await conn.fetchval(
+        f"SELECT count(DISTINCT resident_id) FROM ({recipients_sql(kind, args[2])}) x", *args
+    )
 
 
 async def materialise(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]) -> int:
@@ -124,7 +144,7 @@ async def materialise(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]
                                 WHEN 'quiet_defer' THEN 'quiet_hours' END,
                CASE WHEN disposition = 'quiet_defer' THEN quiet_until ELSE now() END,
                $6
-        FROM ({recipients_sql(kind)}) x
+        FROM ({recipients_sql(kind, args[2])}) x
         """,
         *args,
     )
