@@ -282,7 +282,7 @@ class DispatchWorker:
         poll = self.settings.alerts.poll_seconds
         # under a rate limit a batch is ~2 s of tokens and the limiter sets the pace; a
         # second batch in hand would only make its alert status staler
-        slots = asyncio.Semaphore(PIPELINE if batch_size == full else 1)
+        slots = asyncio.Semaphore(PIPELINE if self.rates[channel] * 2 > full else 1)
         running: set[asyncio.Task[None]] = set()
 
         def done(task: asyncio.Task[None]) -> None:
