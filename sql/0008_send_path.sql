@@ -55,7 +55,8 @@ CREATE TRIGGER resident_addresses_fill
 -- Enrolments added or removed: recount the residents concerned. Their rows are locked
 -- first, so two transactions adding an enrolment for the same resident at once count
 -- one after the other (READ COMMITTED: the second count sees the first's row), and a
--- resident never has two rows that each claim to be the only one.
+-- resident never has two rows that each claim to be the only one. The status copied by
+-- the insert is checked again under that lock (a STOP committed in between).
 CREATE FUNCTION resident_addresses_recount() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM 1 FROM residents r WHERE r.id IN (SELECT resident_id FROM changed) ORDER BY r.id FOR UPDATE;
@@ -63,6 +64,11 @@ BEGIN
     FROM (SELECT x.resident_id, count(*) AS n FROM resident_addresses x
           WHERE x.resident_id IN (SELECT resident_id FROM changed) GROUP BY x.resident_id) c
     WHERE ra.resident_id = c.resident_id AND ra.sole IS DISTINCT FROM (c.n = 1);
+    IF TG_OP = 'INSERT' THEN
+        UPDATE resident_addresses ra SET active = (r.status = 'active')
+        FROM changed n JOIN residents r ON r.id = n.resident_id
+        WHERE ra.id = n.id AND ra.active IS DISTINCT FROM (r.status = 'active');
+    END IF;
     RETURN NULL;
 END $$;
 

@@ -468,3 +468,44 @@ async def test_second_enrolment_added_concurrently_still_one_message(client, san
     assert numbers(await sandbox.outbound()) == [phone(1)]
     await db.execute("DELETE FROM resident_addresses WHERE resident_id = $1 AND address_id = $2", rid, work)
     assert await db.fetchval("SELECT sole FROM resident_addresses WHERE resident_id = $1", rid) is True
+
+
+async def test_enrolment_added_while_the_resident_stops_is_not_targeted(client, db, db_url):
+    """An enrolment copies its resident's status when inserted; a STOP committed between
+    that copy and the insert's commit is caught under the resident's lock."""
+    import asyncpg
+
+    from burgerwacht.alerts import store as alerts_store
+
+    centre = await address(db, "9991AA", 75)
+    home = (await addresses_near(db, centre["x"], centre["y"], 150))[0]
+    rid = await enrol(db, phone(1))
+    stopper, enroller = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
+    try:
+        t1 = stopper.transaction()
+        await t1.start()
+        await stopper.execute("UPDATE residents SET status = 'stopped' WHERE id = $1", rid)
+        insert = enroller.execute(
+            "INSERT INTO resident_addresses (resident_id, address_id, channels) VALUES ($1, $2, '{sms}')",
+            rid,
+            home,
+        )
+        pending = asyncio.create_task(insert)  # copies 'active', then waits for the STOP's lock
+        await asyncio.sleep(0.3)
+        await t1.commit()
+        await pending
+    finally:
+        await stopper.close()
+        await enroller.close()
+    assert await db.fetchval("SELECT active FROM resident_addresses WHERE resident_id = $1", rid) is False
+    args = (
+        0,
+        ["BU99990101"],
+        ["sms"],
+        None,
+        "missing_child",
+        datetime.now(ZoneInfo("UTC")) + timedelta(hours=1),
+        3,
+    )
+    _groups, reached = await alerts_store.recipient_counts(db, "areas", args)
+    assert reached == 0
