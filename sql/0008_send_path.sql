@@ -41,9 +41,12 @@ BEGIN
     IF TG_OP = 'UPDATE' AND NEW.resident_id IS DISTINCT FROM OLD.resident_id THEN
         RAISE EXCEPTION 'an enrolment cannot move to another resident';
     END IF;
+    -- FOR SHARE: an address being re-placed by an uncommitted import is read once that
+    -- commits (else this copy would keep the old place, and the import's propagation,
+    -- which cannot see this row yet, would not fix it)
     SELECT a.location, a.buurt_code, a.wijk_code, a.municipality_code
     INTO NEW.location, NEW.buurt_code, NEW.wijk_code, NEW.municipality_code
-    FROM addresses a WHERE a.id = NEW.address_id;
+    FROM addresses a WHERE a.id = NEW.address_id FOR SHARE;
     SELECT r.status = 'active' INTO NEW.active FROM residents r WHERE r.id = NEW.resident_id;
     RETURN NEW;
 END $$;
@@ -59,7 +62,7 @@ CREATE TRIGGER resident_addresses_fill
 -- the insert is checked again under that lock (a STOP committed in between).
 CREATE FUNCTION resident_addresses_recount() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM residents r WHERE r.id IN (SELECT resident_id FROM changed) ORDER BY r.id FOR UPDATE;
+    PERFORM 1 FROM residents r WHERE r.id IN (SELECT resident_id FROM changed) ORDER BY r.id FOR NO KEY UPDATE;
     UPDATE resident_addresses ra SET sole = (c.n = 1)
     FROM (SELECT x.resident_id, count(*) AS n FROM resident_addresses x
           WHERE x.resident_id IN (SELECT resident_id FROM changed) GROUP BY x.resident_id) c
@@ -175,3 +178,6 @@ CREATE INDEX deliveries_created ON deliveries USING brin (created_at);
 -- Progress per channel (the console's bars) from an index-only scan, as per state before.
 DROP INDEX deliveries_alert_state;
 CREATE INDEX deliveries_alert_state ON deliveries (alert_id, kind, state) INCLUDE (channel);
+
+-- The status check of SMS still 'sent' (alerts/jobs.py) reads them oldest first.
+CREATE INDEX deliveries_sent_sms ON deliveries (updated_at) WHERE state = 'sent' AND channel = 'sms';

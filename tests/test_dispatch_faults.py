@@ -272,3 +272,28 @@ async def test_lost_final_callbacks_are_looked_up_at_the_provider(client, sandbo
     assert rows == {phone(1): "delivered", phone(2): "delivered", phone(3): "undelivered"}
     assert await db.fetchval("SELECT count(*) FROM deliveries WHERE channel = 'voice'") == 1  # the fallback
     assert (await check_stale_sends(app))["checked"] == 0  # nothing left to ask about
+
+
+async def test_reconciling_finds_a_message_whose_callback_already_recorded_it(client, sandbox, db, op):
+    """A delivery waiting for reconciliation may already carry its message's id: a
+    status callback of that very attempt recorded it. Reconciliation must count that
+    message as found (its own), not as another delivery's, and never send again."""
+    ids = [r[0] for r in await db.fetch("SELECT id FROM addresses WHERE buurt_code = 'BU99990101' LIMIT 2")]
+    await enrol(db, phone(1), ids[0])
+    await enrol(db, phone(2), ids[1])
+    alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
+    await settled(client, op, alert["id"], states=("queued", "sending", "sent"))
+    assert len(await sandbox.outbound()) == 2
+    # as if the send had timed out and the callback had recorded the sid meanwhile
+    await db.execute(
+        "UPDATE deliveries SET state = 'queued', reconcile = true, not_before = now() "
+        "WHERE resident_id = (SELECT id FROM residents WHERE phone = $1)",
+        phone(1),
+    )
+
+    async def reconciled():
+        return await db.fetchval("SELECT reason FROM deliveries WHERE state = 'sent' AND reconcile = false")
+
+    assert await wait_until(reconciled, timeout=15) == "reconciled"
+    await asyncio.sleep(0.5)
+    assert numbers(await sandbox.outbound()) == sorted([phone(1), phone(2)])  # nothing sent twice

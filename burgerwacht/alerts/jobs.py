@@ -1,7 +1,12 @@
 """Lost status callbacks: an SMS still 'sent' long after it went out is looked up at the
 provider. Twilio does not retry a status callback the service could not take (say, while
 PostgreSQL was restarting), so without this the delivery would stay 'sent' for ever and
-an undeliverable message would never fall back to a call."""
+an undeliverable message would never fall back to a call.
+
+Up to BATCH per run (every 5 minutes), oldest first, only while the alert is live (after
+expiry nothing can follow from the answer); one the provider still reports as sent (some
+carriers never report delivery) is asked again a period later, so it does not hold up
+the others."""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ async def check_stale_sends(app) -> dict[str, int]:
     async with pool.acquire() as conn:
         rows = await store.stale_sent(conn, minutes, BATCH)
     counts = {"checked": len(rows), "applied": 0, "unchanged": 0, "failed": 0}
+    unchanged: list[int] = []
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(row) -> None:
@@ -38,6 +44,7 @@ async def check_stale_sends(app) -> dict[str, int]:
         new_state = states.SMS_STATUS.get(message.status)
         if new_state is None or new_state in ("sending", "sent"):
             counts["unchanged"] += 1
+            unchanged.append(row["id"])
             return
         async with pool.acquire() as conn:
             moved = await callbacks.apply_callback(
@@ -46,6 +53,9 @@ async def check_stale_sends(app) -> dict[str, int]:
         counts["applied" if moved else "unchanged"] += 1
 
     await asyncio.gather(*(one(r) for r in rows))
+    if unchanged:  # some carriers never report: ask again later, look at others first
+        async with pool.acquire() as conn:
+            await store.checked_unchanged(conn, unchanged)
     if counts["applied"] or counts["failed"]:
         log.info("status check of stale sends", extra=counts)
     return counts

@@ -132,8 +132,8 @@ async def distinct_residents(conn: asyncpg.Connection, kind: str, args: tuple[An
 async def materialise(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]) -> int:
     """One delivery per (alert, resident, channel) in one statement. Called once per
     alert (the draft → sending step holds the alert's row lock), and the recipient query
-    yields each (resident, channel) once, so there is nothing to resolve: no ON CONFLICT
-    (its speculative insertion costs ~15 % here); the unique key still guards it."""
+    yields each (resident, channel) once; ON CONFLICT DO NOTHING stays as the safety net
+    (~10 % of the time), so a duplicate row never fails an urgent alert's send."""
     await conn.execute("SET LOCAL work_mem = '64MB'")  # the per-resident grouping stays in memory
     result = await conn.execute(
         f"""
@@ -145,6 +145,7 @@ async def materialise(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]
                CASE WHEN disposition = 'quiet_defer' THEN quiet_until ELSE now() END,
                $6
         FROM ({recipients_sql(kind, args[2])}) x
+        ON CONFLICT DO NOTHING
         """,
         *args,
     )
@@ -383,11 +384,15 @@ async def record_outcomes(conn: asyncpg.Connection, worker: str, rows: list[tupl
     )
 
 
-async def known_sids(conn: asyncpg.Connection, sids: list[str]) -> set[str]:
-    """Provider ids already recorded on some delivery (not candidates for reconciliation)."""
+async def known_sids(conn: asyncpg.Connection, sids: list[str], delivery_id: int) -> set[str]:
+    """Provider ids recorded on other deliveries (not candidates for reconciliation of
+    this one). A sid on this delivery itself is its own message (a status callback of
+    the unknown attempt can record it while the delivery waits): it is found, not known."""
     if not sids:
         return set()
-    rows = await conn.fetch("SELECT provider_sid FROM deliveries WHERE provider_sid = ANY($1)", sids)
+    rows = await conn.fetch(
+        "SELECT provider_sid FROM deliveries WHERE provider_sid = ANY($1) AND id <> $2", sids, delivery_id
+    )
     return {r[0] for r in rows}
 
 
@@ -411,10 +416,12 @@ async def heartbeat(conn: asyncpg.Connection, worker: str, ids: list[int]) -> se
 
 async def release_stale_claims(conn: asyncpg.Connection, lease_seconds: float) -> int:
     """Claims of a crashed or hung worker go back to the queue, marked for
-    reconciliation with the provider before anything is resent."""
+    reconciliation with the provider before anything is resent. The attempt that may
+    have been in flight (its callbacks carry attempts + 1) becomes the recorded one, so
+    only its callbacks, not late ones of an earlier attempt, can settle the delivery."""
     result = await conn.execute(
         """UPDATE deliveries SET state = 'queued', reconcile = true, claimed_by = NULL, claimed_at = NULL,
-               not_before = now(), updated_at = now()
+               attempts = attempts + 1, not_before = now(), updated_at = now()
            WHERE state = 'sending' AND claimed_at < now() - make_interval(secs => $1)""",
         lease_seconds,
     )
@@ -427,7 +434,7 @@ async def release_claims_of(conn: asyncpg.Connection, worker: str) -> int:
     before anything is resent."""
     result = await conn.execute(
         """UPDATE deliveries SET state = 'queued', reconcile = true, claimed_by = NULL, claimed_at = NULL,
-               updated_at = now()
+               attempts = attempts + 1, updated_at = now()
            WHERE state = 'sending' AND claimed_by = $1""",
         worker,
     )
@@ -512,10 +519,18 @@ async def stale_sent(conn: asyncpg.Connection, minutes: int, limit: int) -> list
     return await conn.fetch(
         """SELECT id, attempts, provider_sid FROM deliveries
            WHERE state = 'sent' AND channel = 'sms' AND provider_sid IS NOT NULL
-             AND updated_at < now() - make_interval(mins => $1)
+             AND updated_at < now() - make_interval(mins => $1) AND expires_at > now()
            ORDER BY updated_at LIMIT $2""",
         minutes,
         limit,
+    )
+
+
+async def checked_unchanged(conn: asyncpg.Connection, ids: list[int]) -> None:
+    """Deliveries the provider still reports as sent: asked again a period later (so the
+    next run moves on to others)."""
+    await conn.execute(
+        "UPDATE deliveries SET updated_at = now() WHERE id = ANY($1::bigint[]) AND state = 'sent'", ids
     )
 
 

@@ -520,7 +520,7 @@ class DispatchWorker:
             else:
                 candidates = [c.sid for c in await self.provider.find_calls(d["phone"], since)]
             async with self.pool.acquire() as conn:
-                known = await store.known_sids(conn, candidates)
+                known = await store.known_sids(conn, candidates, d["id"])
             fresh = [sid for sid in candidates if sid not in known]  # newest first, as the provider lists
             sid = fresh[0] if fresh else None
         except ProviderError as exc:

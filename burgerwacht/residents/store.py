@@ -221,6 +221,13 @@ async def purge(conn: asyncpg.Connection, *, deliveries_days: int) -> dict[str, 
     deliveries = await conn.execute(
         "DELETE FROM deliveries WHERE created_at < now() - make_interval(days => $1)", deliveries_days
     )
+    # a resident erased while an alert to them was being materialised (sql/0008): their
+    # delivery of those last days keeps an id of nobody; clear it as erasure would have
+    await conn.execute(
+        """UPDATE deliveries d SET resident_id = NULL
+           WHERE d.created_at > now() - interval '3 days' AND d.resident_id IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM residents r WHERE r.id = d.resident_id)"""
+    )
     return {
         name: int(result.split()[-1])
         for name, result in (
