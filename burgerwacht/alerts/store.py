@@ -416,12 +416,14 @@ async def heartbeat(conn: asyncpg.Connection, worker: str, ids: list[int]) -> se
 
 async def release_stale_claims(conn: asyncpg.Connection, lease_seconds: float) -> int:
     """Claims of a crashed or hung worker go back to the queue, marked for
-    reconciliation with the provider before anything is resent. The attempt that may
-    have been in flight (its callbacks carry attempts + 1) becomes the recorded one, so
-    only its callbacks, not late ones of an earlier attempt, can settle the delivery."""
+    reconciliation with the provider before anything is resent. A fresh send that may
+    have been in flight (its callbacks carry attempts + 1) becomes the recorded attempt,
+    so late callbacks of an earlier, deliberately retried attempt cannot settle it; a
+    claim that was itself reconciling keeps its number (its unknown attempt's callbacks
+    must still count)."""
     result = await conn.execute(
         """UPDATE deliveries SET state = 'queued', reconcile = true, claimed_by = NULL, claimed_at = NULL,
-               attempts = attempts + 1, not_before = now(), updated_at = now()
+               attempts = attempts + CASE WHEN reconcile THEN 0 ELSE 1 END, not_before = now(), updated_at = now()
            WHERE state = 'sending' AND claimed_at < now() - make_interval(secs => $1)""",
         lease_seconds,
     )
@@ -434,7 +436,7 @@ async def release_claims_of(conn: asyncpg.Connection, worker: str) -> int:
     before anything is resent."""
     result = await conn.execute(
         """UPDATE deliveries SET state = 'queued', reconcile = true, claimed_by = NULL, claimed_at = NULL,
-               attempts = attempts + 1, updated_at = now()
+               attempts = attempts + CASE WHEN reconcile THEN 0 ELSE 1 END, updated_at = now()
            WHERE state = 'sending' AND claimed_by = $1""",
         worker,
     )
