@@ -24,10 +24,17 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, unused_port
+from hypothesis import settings as hypothesis_settings
 
 from burgerwacht.config import Settings, load_settings
 from burgerwacht.db import migrate
 from burgerwacht.db.pool import init_connection
+
+# Property tests run the same examples on every run (a CI failure is reproducible, not a
+# coin flip); BURGERWACHT_FUZZ_RANDOM=1 explores new ones. Examples that found bugs are
+# pinned with @example in the tests themselves.
+hypothesis_settings.register_profile("burgerwacht", derandomize=not os.environ.get("BURGERWACHT_FUZZ_RANDOM"))
+hypothesis_settings.load_profile("burgerwacht")
 
 # Tests never read a developer's own config or environment overrides.
 for _key in [k for k in os.environ if k.startswith("BURGERWACHT_") and k != "BURGERWACHT_TEST_DATABASE_URL"]:

@@ -6,6 +6,7 @@ or raises its own documented error, for any input at all; valid input round-trip
 from __future__ import annotations
 
 import math
+import os
 import re
 import string
 from datetime import timedelta
@@ -25,7 +26,14 @@ from burgerwacht.residents.address import AddressError, normalise_house_number, 
 from burgerwacht.signals.open311 import GeoReportError, _float, error_response
 from tests.test_cap import NOW, SENDER, alert, cap, info
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CI runs the same examples every time (a failure is reproducible, not a coin flip);
+# BURGERWACHT_FUZZ_RANDOM=1 explores new ones.
+FAST = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=not os.environ.get("BURGERWACHT_FUZZ_RANDOM"),
+)
 # text as it arrives over SMS, forms and JSON: any code point but lone surrogates
 ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
 ASCII_DIGITS_ONLY = st.characters(
@@ -182,6 +190,7 @@ def test_any_bytes_parse_or_raise_cap_error(raw: bytes) -> None:
 
 @FAST
 @given(NUMBER_TEXT, NUMBER_TEXT, NUMBER_TEXT, st.sampled_from([" ", "  ", "\n"]))
+@example("0.000000", "0.000000", "0.000010", " ")  # found in CI: a radius that rounds to 0 m
 def test_cap_circles_parse_or_raise_cap_error(lat: str, lon: str, radius: str, sep: str) -> None:
     xml = cap(info(areas=[f"<circle>{lat},{lon}{sep}{radius}</circle>"]))
     try:

@@ -219,7 +219,10 @@ def _circle(text: str) -> dict[str, Any]:
     radius_km = float(match[3])
     if not (math.isfinite(radius_km) and radius_km > 0):
         raise CapError(element, f"the radius must be more than 0 km (got {match[3]})")
-    return {"type": "circle", "center": {"lat": lat, "lon": lon}, "radius_m": round(radius_km * 1000)}
+    radius_m = round(radius_km * 1000)
+    if radius_m < 1:  # 0.0004 km rounds to a circle of 0 m: nobody
+        raise CapError(element, f"the radius must be at least 1 m (got {match[3]} km)")
+    return {"type": "circle", "center": {"lat": lat, "lon": lon}, "radius_m": radius_m}
 
 
 def _polygon(text: str) -> dict[str, Any]:
