@@ -36,8 +36,10 @@ from burgerwacht.db.pool import init_connection
 hypothesis_settings.register_profile("burgerwacht", derandomize=not os.environ.get("BURGERWACHT_FUZZ_RANDOM"))
 hypothesis_settings.load_profile("burgerwacht")
 
-# Tests never read a developer's own config or environment overrides.
-for _key in [k for k in os.environ if k.startswith("BURGERWACHT_") and k != "BURGERWACHT_TEST_DATABASE_URL"]:
+# Tests never read a developer's own config or environment overrides (the test knobs
+# stay: BURGERWACHT_TEST_*, BURGERWACHT_FUZZ_*, BURGERWACHT_CHROMIUM).
+_TEST_KNOBS = ("BURGERWACHT_TEST_", "BURGERWACHT_FUZZ_", "BURGERWACHT_CHROMIUM")
+for _key in [k for k in os.environ if k.startswith("BURGERWACHT_") and not k.startswith(_TEST_KNOBS)]:
     del os.environ[_key]
 
 TEST_SID = "AC" + "test" + "0" * 28
