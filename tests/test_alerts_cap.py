@@ -35,11 +35,6 @@ def cap_doc(area: str, *, event: str = "Verdachte situatie", params: str = "") -
 </alert>""".encode()
 
 
-@pytest.fixture
-async def op(staff):
-    return await staff("operator", "GM9999")
-
-
 async def test_cap_alert_becomes_a_draft(client, op):
     doc = cap_doc("<geocode><valueName>CBS</valueName><value>BU99990302</value></geocode>")
     resp = await client.post(

