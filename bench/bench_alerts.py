@@ -576,13 +576,18 @@ async def bench_targeting(pool: asyncpg.Pool, ds: Dataset, sizes: Sizes) -> dict
             "AND ra.location <@ $1::circle) + (SELECT count(*) FROM resident_addresses ra "
             "WHERE ra.active AND NOT ra.sole AND ra.location <@ $1::circle)"
         )
-        times, counts, gist_times = [], [], []
-        for circle in circles:
-            args = (0, circle, ["sms"], None, "regular", expires, 3)
-            t0 = time.perf_counter()
-            n = await conn.fetchval(sql, *args)
-            times.append((time.perf_counter() - t0) * 1000)
-            counts.append(n)
+
+        async def timed(level: str) -> tuple[list[float], list[int]]:
+            """The recipient query for every circle: ms per run, recipients per run."""
+            ms, found = [], []
+            for circle in circles:
+                t0 = time.perf_counter()
+                found.append(await conn.fetchval(sql, 0, circle, ["sms"], None, level, expires, 3))
+                ms.append((time.perf_counter() - t0) * 1000)
+            return ms, found
+
+        times, counts = await timed("regular")
+        gist_times = []
         for circle in circles:
             t0 = time.perf_counter()
             await conn.fetchval(gist_sql, circle)
@@ -614,16 +619,8 @@ async def bench_targeting(pool: asyncpg.Pool, ds: Dataset, sizes: Sizes) -> dict
             "EXPLAIN (ANALYZE, BUFFERS) " + sql, 0, median_circle, ["sms"], None, "regular", expires, 3
         )
 
-        async def timed(level: str) -> list[float]:
-            out = []
-            for circle in circles:
-                t0 = time.perf_counter()
-                await conn.fetchval(sql, 0, circle, ["sms"], None, level, expires, 3)
-                out.append((time.perf_counter() - t0) * 1000)
-            return out
-
         # urgent levels have no fatigue budget to check
-        urgent_times = await timed("missing_child")
+        urgent_times, _ = await timed("missing_child")
         # a busy day before: HISTORY_ALERTS regular alerts in the last 24 h, each to
         # HISTORY_SHARE of the enrolled residents, so the budget rule has history to read
         per_alert = int(ds.enrolled * HISTORY_SHARE)
@@ -639,7 +636,7 @@ async def bench_targeting(pool: asyncpg.Pool, ds: Dataset, sizes: Sizes) -> dict
         )
         history_rows = await conn.fetchval("SELECT count(*) FROM deliveries")
         await conn.execute("VACUUM ANALYZE deliveries")  # as autovacuum would have by then
-        history_times = await timed("regular")
+        history_times, _ = await timed("regular")
         await conn.execute("TRUNCATE deliveries")
         await conn.execute("VACUUM ANALYZE deliveries")
     explain = "\n".join(r[0] for r in explain_rows)

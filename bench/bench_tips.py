@@ -24,7 +24,7 @@ import asyncpg
 from aiohttp import ClientSession, TCPConnector
 from aiohttp.test_utils import unused_port
 
-from bench.common import Figure, machine_info
+from bench.common import CpuMeter, Figure, machine_info, postmaster_of, tree
 
 SID = "AC" + "bench" + "0" * 27
 TOKEN = "bench-auth-token-0123456789"
@@ -94,36 +94,6 @@ async def wait_http(url: str, timeout: float = 30) -> None:
             await asyncio.sleep(0.2)
 
 
-def _cpu_seconds(proc: subprocess.Popen) -> float:
-    """User + system seconds of a process and its children (a multi-process server)."""
-    import psutil
-
-    total = 0.0
-    root = psutil.Process(proc.pid)
-    for p in [root, *root.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
-
-
-def _tree_cpu(root) -> float:
-    import psutil
-
-    total = 0.0
-    if root is None:
-        return total
-    for p in [root, *root.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
-
-
 def _children_cpu() -> float:
     import resource
 
@@ -132,29 +102,17 @@ def _children_cpu() -> float:
 
 
 async def measured(loop, proc: subprocess.Popen, fn, *args, postmaster=None) -> dict:
-    before, pg_before, load_before = _cpu_seconds(proc), _tree_cpu(postmaster), _children_cpu()
-    result = await loop.run_in_executor(None, fn, *args)
+    """Run ``fn(*args)`` (a load run) and add the CPU per request of the serving process
+    tree, of PostgreSQL and of the load generator."""
+    meter = CpuMeter({"service": tree(proc.pid), "postgres": tree(postmaster)})
+    load_before = _children_cpu()
+    with meter.measure() as phase:
+        result = await loop.run_in_executor(None, fn, *args)
     n = result["n"]
-    result["cpu_ms_per_req"] = (_cpu_seconds(proc) - before) * 1000 / n
-    result["postgres_cpu_ms_per_req"] = (_tree_cpu(postmaster) - pg_before) * 1000 / n
+    result["cpu_ms_per_req"] = phase.use.groups["service"] * 1000 / n
+    result["postgres_cpu_ms_per_req"] = phase.use.groups["postgres"] * 1000 / n
     result["load_cpu_ms_per_req"] = (_children_cpu() - load_before) * 1000 / n
     return result
-
-
-async def find_postmaster(db_url: str):
-    """The embedded server's postmaster (for CPU accounting), when it runs here."""
-    import psutil
-
-    conn = await asyncpg.connect(db_url)
-    try:
-        pid = await conn.fetchval("SELECT pg_backend_pid()")
-        try:
-            parent = psutil.Process(pid).parent()
-            return parent if parent is not None and "postgres" in parent.name() else None
-        except psutil.Error:
-            return None
-    finally:
-        await conn.close()
 
 
 def run_load(url: str, n: int, concurrency: int, offset: int) -> dict:
@@ -316,7 +274,7 @@ async def main(argv: list[str] | None = None) -> None:
             args.requests,
             args.concurrency,
             0,
-            postmaster=await find_postmaster(db_url),
+            postmaster=await postmaster_of(db_url),
         )
         if spy:
             spy.wait(30)

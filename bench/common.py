@@ -142,17 +142,21 @@ class BenchDatabase:
             await conn.close()
 
     async def postmaster(self) -> psutil.Process | None:
-        """The server's postmaster, when it runs on this machine (for CPU accounting)."""
-        conn = await asyncpg.connect(self.url)
-        try:
-            pid = await conn.fetchval("SELECT pg_backend_pid()")
-            with contextlib.suppress(psutil.Error):
-                parent = psutil.Process(pid).parent()  # while the backend still exists
-                if parent is not None and "postgres" in parent.name():
-                    return parent
-        finally:
-            await conn.close()
-        return None
+        return await postmaster_of(self.url)
+
+
+async def postmaster_of(url: str) -> psutil.Process | None:
+    """The server's postmaster, when it runs on this machine (for CPU accounting)."""
+    conn = await asyncpg.connect(url)
+    try:
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        with contextlib.suppress(psutil.Error):
+            parent = psutil.Process(pid).parent()  # while the backend still exists
+            if parent is not None and "postgres" in parent.name():
+                return parent
+    finally:
+        await conn.close()
+    return None
 
 
 def atexit_rmtree(path: Path) -> None:

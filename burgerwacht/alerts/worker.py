@@ -294,30 +294,13 @@ class DispatchWorker:
         try:
             while not self.stopping:
                 await slots.acquire()
-                if self.stopping:
-                    slots.release()
-                    break
-                try:
-                    async with self.pool.acquire() as conn:
-                        batch = await store.claim(conn, self.name, channel, batch_size)
-                except asyncio.CancelledError:
-                    slots.release()
-                    raise
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    slots.release()
-                    log.warning("claiming failed (%s); retrying", type(exc).__name__)
-                    await asyncio.sleep(1.0)
-                    continue
-                except Exception:
-                    slots.release()
-                    log.exception("claiming failed unexpectedly; retrying")
-                    await asyncio.sleep(1.0)
-                    continue
+                batch = None if self.stopping else await self._claim(channel, batch_size)
                 if not batch:
                     slots.release()
-                    self.wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), poll)
+                    if batch is not None:  # nothing due: wait for a NOTIFY or the next poll
+                        self.wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self.wake.wait(), poll)
                     continue
                 task = asyncio.create_task(self._process(batch), name=f"dispatch-{channel}-batch")
                 running.add(task)
@@ -329,6 +312,19 @@ class DispatchWorker:
                 task.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+
+    async def _claim(self, channel: str, batch_size: int) -> list[asyncpg.Record] | None:
+        """A batch of due deliveries (maybe empty), or None after a failure (logged, and
+        a second's pause before the caller tries again)."""
+        try:
+            async with self.pool.acquire() as conn:
+                return await store.claim(conn, self.name, channel, batch_size)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("claiming failed (%s); retrying", type(exc).__name__)
+        except Exception:
+            log.exception("claiming failed unexpectedly; retrying")
+        await asyncio.sleep(1.0)
+        return None
 
     async def _process(self, batch: list[asyncpg.Record]) -> None:
         ids = {d["id"] for d in batch}

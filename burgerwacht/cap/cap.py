@@ -18,17 +18,6 @@ from xml.etree import ElementTree as ET  # only for building; parsing goes throu
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
 
-__all__ = [
-    "CAP_NS",
-    "FIELD_ELEMENTS",
-    "LEVELS",
-    "MISSING_PERSON_LEVELS",
-    "CapError",
-    "export_cap",
-    "parse_cap",
-    "validate_cap",
-]
-
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _N = f"{{{CAP_NS}}}"
 
