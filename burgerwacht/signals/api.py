@@ -119,17 +119,10 @@ async def create_signal(request: web.Request, body: SignalIn):
                 text=body.text,
                 location=location,
                 created_by=user.actor,
+                audit_actor=user.actor,
             )
         except SignalError as exc:
             raise _problem(exc) from None
-        await audit.append(
-            conn,
-            user.actor,
-            "signal.create",
-            "signal",
-            row["id"],
-            {"municipality": place.municipality_code, "category": row["category"], "source": row["source"]},
-        )
     return json_response(service.signal_view(row, {place.buurt_code: place.buurt_name}), 201)
 
 

@@ -26,7 +26,6 @@ from xml.etree import ElementTree as ET
 from aiohttp import web
 
 from burgerwacht import crypto
-from burgerwacht.audit import store as audit
 from burgerwacht.auth.service import authenticate
 from burgerwacht.residents import store as residents_store
 from burgerwacht.residents.address import parse_address_text
@@ -353,16 +352,8 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
             text=description or None,
             location=location,
             created_by="open311:public" if user is None else f"open311:{user.actor}",
+            audit_actor=None if user is None else user.actor,
         )
-        if user is not None:
-            await audit.append(
-                conn,
-                user.actor,
-                "signal.create",
-                "signal",
-                row["id"],
-                {"municipality": place.municipality_code, "category": code, "source": "open311"},
-            )
     notice = "Bedankt voor uw melding. De gemeente gebruikt signalen om de buurtaanpak te bepalen."
     return render(
         fmt,

@@ -30,6 +30,7 @@ import numpy as np
 import shapely
 from asyncpg.types import Point
 
+from burgerwacht.audit import store as audit
 from burgerwacht.config import Settings
 from burgerwacht.geo import RD_NEW, WGS84, geometry_to_geojson, rd_to_wgs84, transform_geometry, wgs84_to_rd
 from burgerwacht.residents import store as residents_store
@@ -123,7 +124,10 @@ async def create_signal(
     text: str | None,
     location: tuple[float, float] | None,
     created_by: str,
+    audit_actor: str | None = None,
 ) -> asyncpg.Record:
+    """Store a signal; with ``audit_actor`` (a staff member's actor name) it is also
+    written to the audit log, in the caller's transaction."""
     tax = taxonomy()
     if tax.category(category, place.municipality_code) is None:
         raise SignalError(
@@ -136,7 +140,7 @@ async def create_signal(
         raise SignalError(422, "unknown-source", f"source must be one of {', '.join(SOURCES)}", "source")
     if observed_on > today():
         raise SignalError(422, "future-date", "observed_on lies in the future", "observed_on")
-    return await store.insert_signal(
+    row = await store.insert_signal(
         conn,
         public_id=new_public_id(),
         municipality_code=place.municipality_code,
@@ -150,6 +154,16 @@ async def create_signal(
         location=Point(*location) if location else None,
         created_by=created_by,
     )
+    if audit_actor is not None:
+        await audit.append(
+            conn,
+            audit_actor,
+            "signal.create",
+            "signal",
+            row["id"],
+            {"municipality": place.municipality_code, "category": category, "source": source},
+        )
+    return row
 
 
 def _sms_safe(name: str) -> str:
