@@ -1,6 +1,6 @@
 """Fast summaries that are never stale: the rollup job builds the protected cubes, a
 request uses a stored cube only while it is exact, a summary right after new, changed
-or deleted signals includes them, and the live count query reads the 0009 index."""
+or deleted signals includes them, and the live count query reads the 0011 index."""
 
 from __future__ import annotations
 
@@ -75,21 +75,53 @@ async def test_summary_right_after_new_signals_includes_them(client, db, setting
     assert await published(db, settings, live=False) == changed
 
 
+async def test_a_year_mostly_dirty_is_counted_live(client, db, settings, monkeypatch):
+    """Before the first rollup (or after a bulk import) reading every dirty day through
+    the rollups costs ~1 ms a day; beyond a month of dirty days a summary counts the
+    year live instead, with the same published result."""
+    from datetime import timedelta
+
+    days = service.LIVE_AFTER_DIRTY_DAYS + 1
+    await insert(
+        db, [(BINNENSTAD, "graffiti", date(2025, 1, 1) + timedelta(days=d), 3, 1) for d in range(days)]
+    )
+    await insert(db, [(EILAND, "drugs", date(2025, 3, 2), 2, 7)])
+    counted: list[bool] = []
+    real = store.month_count_columns
+
+    async def spy(conn, municipality, start, end, *, live=False):
+        counted.append(live)
+        return await real(conn, municipality, start, end, live=live)
+
+    monkeypatch.setattr(store, "month_count_columns", spy)
+    many = await published(db, settings, live=False, period="2025-Q1")
+    assert counted == [True, False]  # 2025 live; its previous quarter's 2024 (clean) through the rollups
+    assert many[(EILAND, "drugs")][0] == 5 and many[(BINNENSTAD, "graffiti")][0] == 30  # 7 and 32
+    await jobs.run_rollup(db)
+    await insert(db, [(EILAND, "drugs", date(2025, 3, 3), 2, 1)])  # one dirty day: through the rollups
+    forget_process_caches()
+    counted.clear()
+    few = await published(db, settings, live=False, period="2025-Q1")
+    assert counted == [False, False]
+    assert few == await published(db, settings, live=True, period="2025-Q1")
+    assert few[(EILAND, "drugs")][0] == 10  # 8
+
+
 async def test_stored_cube_is_used_only_while_exact(client, db, settings):
     await seed(db)
     await jobs.run_rollup(db)
     await service.prebuild_cubes(db, settings)
     params = service.cube_params(settings, "GM9999")
     state = await store.stored_cube_state(db, "GM9999", 2025, params)
-    assert not state["dirty"] and state["token"]
+    assert not state["dirty_days"] and state["token"]
     # any new signal in the year: dirty, so the stored cube is not used
     await insert(db, [(EILAND, "graffiti", date(2025, 11, 2), 1, 1)])
     state = await store.stored_cube_state(db, "GM9999", 2025, params)
-    assert state["dirty"]
+    assert state["dirty_days"]
     await jobs.run_rollup(db)
     # rolled up but not rebuilt yet: the generation moved on, so no token
     state = await store.stored_cube_state(db, "GM9999", 2025, params)
-    assert not state["dirty"] and state["token"] is None
+    assert not state["dirty_days"] and state["token"] is None
     await service.prebuild_cubes(db, settings)
     state = await store.stored_cube_state(db, "GM9999", 2025, params)
     assert state["token"]
@@ -168,7 +200,7 @@ async def test_live_count_query_is_an_index_only_scan(db):
     await db.execute("VACUUM (ANALYZE) signals")
     await db.execute("SET enable_seqscan = off")  # a tiny table: the planner would scan it whole
     plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN " + store._LIVE, "GM9999", YEAR_START, YEAR_END))
-    assert "Index Only Scan using signals_month_counts" in plan and "Sort" not in plan
+    assert "Index Only Scan using signals_cell_counts" in plan and "Sort" not in plan
     rows = sorted(map(tuple, await store.month_counts(db, "GM9999", YEAR_START, YEAR_END, live=True)))
     assert rows == [(BINNENSTAD, "graffiti", 3, 3, 3, 6), (EILAND, "drugs", 12, 2, 0, 0)]
     columns = await store.month_count_columns(db, "GM9999", YEAR_START, YEAR_END, live=True)
@@ -179,6 +211,71 @@ async def test_live_count_query_is_an_index_only_scan(db):
         await store.month_counts(db, "GM9999", date(2025, 1, 2), YEAR_END, live=True)
     empty = await store.month_count_columns(db, "GM9999", date(2030, 1, 1), date(2031, 1, 1), live=True)
     assert empty == {c: [] for c in store.COUNT_COLUMNS}
+
+
+async def by_codes(db) -> list[tuple]:
+    """The live count grouped by the codes themselves, as before sql/0011."""
+    rows = await db.fetch(
+        "SELECT buurt_code, category, extract(month FROM observed_on)::int, count(*)::int, "
+        "count(severity)::int, coalesce(sum(severity), 0)::int FROM signals "
+        "WHERE municipality_code = 'GM9999' AND observed_on >= $1 AND observed_on < $2 GROUP BY 1, 2, 3",
+        YEAR_START,
+        YEAR_END,
+    )
+    return sorted(map(tuple, rows))
+
+
+async def test_each_signal_counts_in_the_cell_of_its_codes(db, db_url):
+    """The live count groups by signals.cell (sql/0011): a cell first used by two
+    sessions at once is one cell, and no update can leave a signal in a cell that is
+    not its own buurt and category."""
+    import asyncpg
+
+    from burgerwacht.db.pool import init_connection
+
+    a, b = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
+    try:
+        for conn in (a, b):
+            await init_connection(conn)
+        ta, tb = a.transaction(), b.transaction()
+        await ta.start()
+        await tb.start()
+        await insert(a, [(BINNENSTAD, "hondenpoep", date(2025, 4, 2), 1, 1)])
+        second = asyncio.ensure_future(insert(b, [(BINNENSTAD, "hondenpoep", date(2025, 4, 3), 2, 1)]))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # waits for the first session's new cell
+        await ta.commit()
+        await asyncio.wait_for(second, 10)
+        await tb.commit()
+    finally:
+        await a.close()
+        await b.close()
+    cells = await db.fetch(
+        "SELECT id FROM signal_cells WHERE buurt_code = $1 AND category = 'hondenpoep'", BINNENSTAD
+    )
+    assert len(cells) == 1
+    live = sorted(map(tuple, await store.month_counts(db, "GM9999", YEAR_START, YEAR_END, live=True)))
+    assert live == await by_codes(db)
+    assert (BINNENSTAD, "hondenpoep", 4, 2, 2, 3) in live
+
+    await insert(db, [(EILAND, "drugs", date(2025, 5, 1), None, 2)])
+    other = await db.fetchval("SELECT cell FROM signals WHERE buurt_code = $1 LIMIT 1", EILAND)
+    await db.execute(
+        "UPDATE signals SET cell = $1 WHERE category = 'hondenpoep'", other
+    )  # a manual fix gone wrong
+    await db.execute(
+        "UPDATE signals SET category = 'zwerfafval' WHERE buurt_code = $1", EILAND
+    )  # reclassified
+    await db.execute(
+        "UPDATE signals SET buurt_code = 'BU99990102' WHERE category = 'hondenpoep' AND observed_on = '2025-04-03'"
+    )
+    live = sorted(map(tuple, await store.month_counts(db, "GM9999", YEAR_START, YEAR_END, live=True)))
+    assert live == await by_codes(db)
+    assert {r[:2] for r in live} == {
+        (BINNENSTAD, "hondenpoep"),
+        ("BU99990102", "hondenpoep"),
+        (EILAND, "zwerfafval"),
+    }
 
 
 async def test_concurrent_requests_share_one_protection(client, db, settings, monkeypatch):

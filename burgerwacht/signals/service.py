@@ -308,7 +308,28 @@ class Cube:
         return n_out, m_out
 
 
+# Axes are immutable once built and cheap to key: building them took ~1.5 ms of a live
+# summary's ~6 ms in Python (bench/bench_signals.py), so each is built once per content.
+_AXES: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+
+def _axis_cached(key: tuple[Any, ...], build: Any) -> Any:
+    hit = _AXES.get(key)
+    if hit is None:
+        hit = _AXES[key] = build()
+        while len(_AXES) > 4 * _CACHE_SIZE:
+            _AXES.popitem(last=False)
+    return hit
+
+
 def _area_axis(
+    municipality: str, rows: list[asyncpg.Record], extra_buurten: list[str]
+) -> tuple[Axis, dict, dict]:
+    key = ("areas", municipality, tuple(tuple(r.items()) for r in rows), tuple(extra_buurten))
+    return _axis_cached(key, lambda: _build_area_axis(municipality, rows, extra_buurten))
+
+
+def _build_area_axis(
     municipality: str, rows: list[asyncpg.Record], extra_buurten: list[str]
 ) -> tuple[Axis, dict, dict]:
     buurten = [r for r in rows if r["level"] == "buurt"]
@@ -342,6 +363,21 @@ def _area_axis(
 
 
 def _node_axis(tax: Taxonomy, municipality: str) -> Axis:
+    # the entry keeps its taxonomy alive, so the id in the key cannot be reused meanwhile
+    held, axis = _axis_cached(
+        ("nodes", id(tax), municipality), lambda: (tax, _build_node_axis(tax, municipality))
+    )
+    assert held is tax
+    return axis
+
+
+def _period_axis(year: int) -> Axis:
+    return _axis_cached(
+        ("periods", year), lambda: Axis([p.label for p in year_periods(year)], 12, time_relations())
+    )
+
+
+def _build_node_axis(tax: Taxonomy, municipality: str) -> Axis:
     cats = [c.code for c in tax.categories_for(municipality)]
     groups = [g.code for g in tax.groups_for(municipality)]
     themes = [
@@ -395,19 +431,22 @@ def _leaf_arrays(
     fallback category)."""
     shape = (areas.leaves, nodes.leaves, 12)
     fallback = nodes.index[FALLBACK]
-    node_of = {c: (i if i < nodes.leaves else fallback) for c, i in nodes.index.items()}
-    a = np.fromiter(
-        (areas.index[b] for b in counts["buurt_code"]), dtype=np.int64, count=len(counts["buurt_code"])
-    )
-    c = np.fromiter(
-        (node_of.get(x, fallback) for x in counts["category"]), dtype=np.int64, count=len(counts["category"])
-    )
+    known = nodes.index
+    node_of = {
+        x: (known[x] if known.get(x, fallback) < nodes.leaves else fallback) for x in set(counts["category"])
+    }
+    n = len(counts["n"])
+    a = np.fromiter(map(areas.index.__getitem__, counts["buurt_code"]), dtype=np.int64, count=n)
+    c = np.fromiter(map(node_of.__getitem__, counts["category"]), dtype=np.int64, count=n)
     t = np.asarray(counts["month"], dtype=np.int64) - 1
+    flat = np.ravel_multi_index((a, c, t), shape)
+    size = shape[0] * shape[1] * shape[2]
     out = []
     for name in ("n", "n_rated", "severity_sum"):
-        arr = np.zeros(shape, dtype=np.int64)
-        np.add.at(arr, (a, c, t), np.asarray(counts[name], dtype=np.int64))
-        out.append(arr)
+        # bincount sums rows that land in one cell (unknown categories → the fallback);
+        # float64 weights are exact far beyond any count here (2**53)
+        summed = np.bincount(flat, weights=np.asarray(counts[name], dtype=np.float64), minlength=size)
+        out.append(summed.astype(np.int64).reshape(shape))
     return out[0], out[1], out[2]
 
 
@@ -426,7 +465,7 @@ async def _build(
     extra = sorted(set(counts["buurt_code"]) - known)
     areas, levels, names = _area_axis(municipality, area_rows, extra)
     nodes = _node_axis(tax, municipality)
-    periods = Axis([p.label for p in year_periods(year)], 12, time_relations())
+    periods = _period_axis(year)
     leaf_n, leaf_rated, leaf_sev = _leaf_arrays(counts, areas, nodes)
     digest = hashlib.sha256()
     for part in (areas.labels, nodes.labels, [str(x) for x in (k, rnd, tax.protection)]):
@@ -464,6 +503,11 @@ async def _build(
     return await asyncio.shield(task)
 
 
+# Beyond this many dirty days in a year a cube counts live (see :func:`cube`): the
+# crossover measured at 1M signals (50 buurten, ~1,400 signals a day) lies near 40 days.
+LIVE_AFTER_DIRTY_DAYS = 31
+
+
 async def cube(
     conn: asyncpg.Connection, settings: Settings, municipality: str, year: int, *, live: bool = False
 ) -> Cube:
@@ -475,6 +519,11 @@ async def cube(
     2. Otherwise (signals changed since the last rollup, or no stored cube yet): counts
        from the rollups plus the dirty days read live, protected here, cached per
        process by a cheap version check and by content.
+    3. More than :data:`LIVE_AFTER_DIRTY_DAYS` days of the year dirty (before the first
+       rollup, after a bulk import, with the rollup job stopped): counts read live from
+       ``signals`` (one index-only scan, ~40 ms for a year at 1M signals), cached by
+       content. Reading that many dirty days through the rollups and checking their
+       version costs ~1 ms per day (~400 ms for a whole year at 1M signals).
     ``live=True`` counts from the signals table and protects (for checks).
     """
     tax = taxonomy()
@@ -484,7 +533,7 @@ async def cube(
         params = cube_params(settings, municipality)
         state = await store.stored_cube_state(conn, municipality, year, params)
         token = state["token"]
-        if not state["dirty"] and token is not None:
+        if not state["dirty_days"] and token is not None:
             hit = _STORED.get(token)
             if hit is not None:
                 _STORED.move_to_end(token)
@@ -494,12 +543,15 @@ async def cube(
                 loaded = cube_from_payload(payload)
                 _remember(_STORED, token, loaded)
                 return loaded
-        version = await store.cube_version(conn, municipality, start, end)
-        version_key = ("v", municipality, year, params, tax.protection, version)
-        hit = _CACHE.get(version_key)
-        if hit is not None:
-            _CACHE.move_to_end(version_key)
-            return hit
+        if state["dirty_days"] > LIVE_AFTER_DIRTY_DAYS:
+            live = True
+        else:
+            version = await store.cube_version(conn, municipality, start, end)
+            version_key = ("v", municipality, year, params, tax.protection, version)
+            hit = _CACHE.get(version_key)
+            if hit is not None:
+                _CACHE.move_to_end(version_key)
+                return hit
     area_rows = await store.municipality_areas(conn, municipality)
     counts = await store.month_count_columns(conn, municipality, start, end, live=live)
     result = await _build(settings, municipality, year, area_rows, counts)

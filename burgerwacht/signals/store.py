@@ -154,14 +154,19 @@ async def clear_old_texts(conn: asyncpg.Connection, days: int) -> int:
 
 # ---------------------------------------------------------------------- counts
 
-# Index-only scan of signals_month_counts (sql/0009) in its own order: a streaming,
-# parallel GroupAggregate with no hashing, no sort and no per-row expression.
+# Index-only scan of signals_cell_counts (sql/0011) in its own order: a streaming
+# GroupAggregate on (month, cell) with no hashing, no sort, no per-row expression and
+# no text comparison; the ~10,000 groups of a year are then named by their cell.
 _LIVE = """
-SELECT buurt_code, category, (extract(month FROM observed_month))::int AS month,
-       count(*)::int AS n, count(severity)::int AS n_rated, coalesce(sum(severity), 0)::int AS severity_sum
-FROM signals
-WHERE municipality_code = $1 AND observed_month >= $2 AND observed_month < $3
-GROUP BY observed_month, buurt_code, category
+SELECT c.buurt_code, c.category, (extract(month FROM q.month))::int AS month, q.n, q.n_rated, q.severity_sum
+FROM (
+    SELECT observed_month AS month, cell, count(*)::int AS n, count(severity)::int AS n_rated,
+           coalesce(sum(severity), 0)::int AS severity_sum
+    FROM signals
+    WHERE municipality_code = $1 AND observed_month >= $2 AND observed_month < $3
+    GROUP BY observed_month, cell
+) q
+JOIN signal_cells c ON c.id = q.cell AND c.municipality_code = $1
 """
 
 # Rolled-up months, minus the rolled-up part of dirty days, plus those days read live:
@@ -352,13 +357,14 @@ _AREAS_VERSION = (
 async def stored_cube_state(
     conn: asyncpg.Connection, municipality: str, year: int, params: str
 ) -> asyncpg.Record:
-    """One statement (one snapshot): is any day of the year dirty, and the token of the
-    stored cube if it was built from exactly the year's current generation and areas."""
+    """One statement (one snapshot): how many days of the year are dirty, and the token
+    of the stored cube if it was built from exactly the year's current generation and
+    areas."""
     return await conn.fetchrow(
         f"""
-        SELECT EXISTS (SELECT 1 FROM signal_dirty_days
-                        WHERE municipality_code = $1 AND day >= make_date($2, 1, 1)
-                          AND day < make_date($2 + 1, 1, 1)) AS dirty,
+        SELECT (SELECT count(*)::int FROM signal_dirty_days
+                 WHERE municipality_code = $1 AND day >= make_date($2, 1, 1)
+                   AND day < make_date($2 + 1, 1, 1)) AS dirty_days,
                (SELECT c.token FROM signal_cubes c
                   JOIN signal_rollup_years y USING (municipality_code, year)
                  WHERE c.municipality_code = $1 AND c.year = $2 AND c.params = $3
