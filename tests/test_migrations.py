@@ -82,3 +82,47 @@ def test_badly_named_files_are_rejected(tmp_path):
     (tmp_path / "1_init.sql").write_text("SELECT 1")
     with pytest.raises(migrate.MigrationError, match=r"NNNN_name\.sql"):
         migrate.discover(tmp_path)
+
+
+async def test_0011_gives_existing_signals_their_cells(empty_db_url, tmp_path):
+    """sql/0011 on a database that already holds signals: every signal gets the cell of
+    its own municipality, buurt and category, nothing is marked dirty by the backfill,
+    and later writes get theirs from the trigger."""
+    before = tmp_path / "sql"
+    before.mkdir()
+    for path in migrate.SQL_DIR.glob("*.sql"):
+        if int(path.name[:4]) < 11:
+            shutil.copy(path, before / path.name)
+    conn = await asyncpg.connect(empty_db_url)
+    try:
+        await migrate.migrate(conn, before)
+        rows = [
+            (f"bs-{i}", gm, f"BU{gm[2:]}0{i % 3}0{i % 2}", cat, "2025-03-0%d" % (1 + i % 5))
+            for i, (gm, cat) in enumerate(
+                [("GM0001", "graffiti"), ("GM0001", "drugs"), ("GM0002", "graffiti")] * 7
+            )
+        ]
+        await conn.executemany(
+            "INSERT INTO signals (public_id, municipality_code, buurt_code, category, observed_on, source, "
+            "created_by) VALUES ($1, $2, $3, $4, $5::text::date, 'schouw', 'test')",
+            rows,
+        )
+        await conn.execute("DELETE FROM signal_dirty_days")
+        await migrate.migrate(conn)
+        assert await conn.fetchval("SELECT count(*) FROM signal_dirty_days") == 0
+        await conn.execute(
+            "INSERT INTO signals (public_id, municipality_code, buurt_code, category, observed_on, source, "
+            "created_by) VALUES ('bs-new', 'GM0002', 'BU00020101', 'hondenpoep', '2025-04-01', 'schouw', 'test')"
+        )
+        mismatched = await conn.fetchval(
+            "SELECT count(*) FROM signals s JOIN signal_cells c ON c.id = s.cell "
+            "WHERE (c.municipality_code, c.buurt_code, c.category) <> (s.municipality_code, s.buurt_code, s.category)"
+        )
+        assert mismatched == 0
+        assert await conn.fetchval("SELECT count(*) FROM signals WHERE cell IS NOT NULL") == len(rows) + 1
+        distinct = await conn.fetchval(
+            "SELECT count(DISTINCT (municipality_code, buurt_code, category)) FROM signals"
+        )
+        assert await conn.fetchval("SELECT count(*) FROM signal_cells") == distinct
+    finally:
+        await conn.close()
