@@ -269,6 +269,39 @@ async def test_lost_final_callbacks_are_looked_up_at_the_provider(client, sandbo
     assert (await check_stale_sends(app))["checked"] == 0  # nothing left to ask about
 
 
+async def test_lost_call_callbacks_are_looked_up_at_the_provider(client, sandbox, db, op):
+    """The same for calls: a call whose status callbacks never came is looked up and
+    ends delivered (answered) or undelivered (nobody answered), so the alert's progress
+    completes."""
+    from burgerwacht.alerts.jobs import check_stale_sends
+
+    ids = [r[0] for r in await db.fetch("SELECT id FROM addresses WHERE buurt_code = 'BU99990101' LIMIT 2")]
+    await enrol(db, phone(1), ids[0], channels=("voice",))
+    await enrol(db, phone(2), ids[1], channels=("voice",))
+    await sandbox.scenario(callbacks=False, no_answer_numbers=[phone(2)])
+    alert = await create_and_send(
+        client,
+        op,
+        alert_body({"type": "areas", "codes": ["BU99990101"]}, channels=["voice"], voice_message="Let op."),
+    )
+
+    async def calls_done():
+        calls = await sandbox.calls()
+        return calls if len(calls) == 2 and all(c["done"] for c in calls) else None
+
+    await wait_until(calls_done, timeout=15)
+    done = await settled(client, op, alert["id"])
+    assert done["counts"]["sent"] == 2  # no call status callback ever came
+    await db.execute("UPDATE deliveries SET updated_at = now() - interval '11 minutes'")
+    result = await check_stale_sends(client.server.app)
+    assert result == {"checked": 2, "applied": 2, "unchanged": 0, "failed": 0}
+    rows = dict(
+        await db.fetch("SELECT r.phone, d.state FROM deliveries d JOIN residents r ON r.id = d.resident_id")
+    )
+    assert rows == {phone(1): "delivered", phone(2): "undelivered"}
+    assert (await check_stale_sends(client.server.app))["checked"] == 0
+
+
 async def test_reconciling_finds_a_message_whose_callback_already_recorded_it(client, sandbox, db, op):
     """A delivery waiting for reconciliation may already carry its message's id: a
     status callback of that very attempt recorded it. Reconciliation must count that

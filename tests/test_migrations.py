@@ -97,7 +97,7 @@ async def test_0011_gives_existing_signals_their_cells(empty_db_url, tmp_path):
     try:
         await migrate.migrate(conn, before)
         rows = [
-            (f"bs-{i}", gm, f"BU{gm[2:]}0{i % 3}0{i % 2}", cat, "2025-03-0%d" % (1 + i % 5))
+            (f"bs-{i}", gm, f"BU{gm[2:]}0{i % 3}0{i % 2}", cat, f"2025-03-0{1 + i % 5}")
             for i, (gm, cat) in enumerate(
                 [("GM0001", "graffiti"), ("GM0001", "drugs"), ("GM0002", "graffiti")] * 7
             )

@@ -1,12 +1,13 @@
-"""Lost status callbacks: an SMS still 'sent' long after it went out is looked up at the
-provider. Twilio does not retry a status callback the service could not take (say, while
-PostgreSQL was restarting), so without this the delivery would stay 'sent' for ever and
-an undeliverable message would never fall back to a call.
+"""Lost status callbacks: an SMS or call still 'sent' long after it went out is looked
+up at the provider. Twilio does not retry a status callback the service could not take
+(say, while PostgreSQL was restarting), so without this the delivery would stay 'sent'
+for ever, the alert's progress would never complete and an undeliverable message would
+never fall back to a call.
 
 Up to BATCH per run (every 5 minutes), oldest first, only while the alert is live (after
 expiry nothing can follow from the answer); one the provider still reports as sent (some
-carriers never report delivery) is asked again a period later, so it does not hold up
-the others."""
+carriers never report delivery; a call still ringing or in progress) is asked again a
+period later, so it does not hold up the others."""
 
 from __future__ import annotations
 
@@ -34,21 +35,27 @@ async def check_stale_sends(app) -> dict[str, int]:
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(row) -> None:
+        channel, sid = row["channel"], row["provider_sid"]
         async with gate:
             try:
-                message = await provider.fetch_message(row["provider_sid"])
+                if channel == "sms":
+                    message = await provider.fetch_message(sid)
+                    status, error_code = message.status, message.error_code
+                else:
+                    status, error_code = (await provider.fetch_call(sid)).status, None
             except ProviderError as exc:
                 counts["failed"] += 1
                 log.warning("status check of delivery %s failed (%s)", row["id"], type(exc).__name__)
                 return
-        new_state = states.SMS_STATUS.get(message.status)
+        mapping = states.SMS_STATUS if channel == "sms" else states.CALL_STATUS
+        new_state = mapping.get(status)
         if new_state is None or new_state in ("sending", "sent"):
             counts["unchanged"] += 1
             unchanged.append(row["id"])
             return
         async with pool.acquire() as conn:
             moved = await callbacks.apply_callback(
-                conn, row["id"], row["attempts"], new_state, row["provider_sid"], message.error_code, "sms"
+                conn, row["id"], row["attempts"], new_state, sid, error_code, channel
             )
         counts["applied" if moved else "unchanged"] += 1
 

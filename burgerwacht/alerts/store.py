@@ -516,11 +516,11 @@ async def apply_status(
 
 
 async def stale_sent(conn: asyncpg.Connection, minutes: int, limit: int) -> list[asyncpg.Record]:
-    """SMS deliveries the provider took more than ``minutes`` ago whose final status
-    never arrived (oldest first)."""
+    """SMS and call deliveries the provider took more than ``minutes`` ago whose final
+    status never arrived (oldest first)."""
     return await conn.fetch(
-        """SELECT id, attempts, provider_sid FROM deliveries
-           WHERE state = 'sent' AND channel = 'sms' AND provider_sid IS NOT NULL
+        """SELECT id, attempts, provider_sid, channel FROM deliveries
+           WHERE state = 'sent' AND provider_sid IS NOT NULL
              AND updated_at < now() - make_interval(mins => $1) AND expires_at > now()
            ORDER BY updated_at LIMIT $2""",
         minutes,

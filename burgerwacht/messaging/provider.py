@@ -343,6 +343,12 @@ class TwilioProvider:
             instance = await self._client.messages(sid).fetch_async()
         return _sent_message(instance)
 
+    async def fetch_call(self, sid: str) -> StartedCall:
+        """One call by SID, with its current status (status checks)."""
+        with _provider_errors():
+            instance = await self._client.calls(sid).fetch_async()
+        return StartedCall(sid=instance.sid, status=instance.status or "", to=instance.to or "")
+
     async def close(self) -> None:
         """Close the HTTP session."""
         await self.http_client.close()

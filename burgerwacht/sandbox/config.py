@@ -33,6 +33,7 @@ class SandboxConfig:
     phone_number: str = "+3197010000000"
     seed: int = 0
     # --- status callbacks -----------------------------------------------------------
+    #: Post status callbacks at all (messages and calls; a call's TwiML is still fetched).
     callbacks: bool = True
     #: Seconds between a message's status callbacks.
     callback_delay: float = 0.0

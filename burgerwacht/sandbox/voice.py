@@ -160,7 +160,8 @@ class CallRunner:
 
     async def _status_event(self, call: CallRecord, event: str) -> None:
         """Post one call progress event if the call asked for it."""
-        if not call.status_callback or event not in call.status_callback_events:
+        config = self.state.config
+        if not (config.callbacks and call.status_callback) or event not in call.status_callback_events:
             return
         params = self._voice_params(call)
         params.update(
