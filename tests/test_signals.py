@@ -428,6 +428,60 @@ async def test_summary_formats(client, staff, db):
     assert geo["features"][0]["properties"]["area_code"] == "WK999901"
 
 
+async def test_trend_points_are_the_monthly_summary_rows(client, staff, db):
+    """One request for an area's months (the console's trend made twelve): each point
+    is exactly what the summary of that month publishes for the area, suppression
+    included, and the request is audited once."""
+    await seed(db)
+    headers = await staff("analyst", "GM9999")
+    base = "/api/v1/signals/trend?municipality=GM9999"
+    resp = await client.get(f"{base}&area=BU99990103&category=graffiti&to=2025-03&months=4", headers=headers)
+    assert resp.status == 200, await resp.text()
+    doc = await resp.json()
+    assert (doc["area_code"], doc["level"], doc["category"], doc["group"]) == (
+        "BU99990103",
+        "buurt",
+        "graffiti",
+        "fysieke_verloedering",
+    )
+    assert [p["period"] for p in doc["points"]] == ["2024-12", "2025-01", "2025-02", "2025-03"]
+    for point in doc["points"]:
+        summary = await client.get(
+            f"/api/v1/signals/summary?municipality=GM9999&level=buurt&period={point['period']}&category=graffiti",
+            headers=headers,
+        )
+        row = next(i for i in (await summary.json())["items"] if i["area_code"] == "BU99990103")
+        assert (point["count"], point["suppressed"], point["mean_severity"]) == (
+            row["count"],
+            row["suppressed"],
+            row["mean_severity"],
+        )
+    assert doc["points"][-1] == {
+        "period": "2025-03",
+        "count": None,
+        "suppressed": True,
+        "mean_severity": None,
+    }
+    # the default: the whole municipality, every category, the last 12 months
+    total = await (await client.get(f"{base}&to=2025-03", headers=headers)).json()
+    assert (total["area_code"], total["level"], total["category"]) == ("GM9999", "gemeente", "all")
+    assert len(total["points"]) == 12 and total["points"][-1]["count"] == 50  # 50 signals in March
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'signals.trend'") == 2
+    # scope and bad input
+    assert (await client.get(f"{base}&to=2025-03", headers=await staff("analyst", "GM0001"))).status == 403
+    for bad in (
+        "&months=0",
+        "&months=37",
+        "&to=2025",
+        "&to=2025-13",
+        "&area=BU00010101",
+        "&category=x&group=all",
+    ):
+        resp = await client.get(base + bad, headers=headers)
+        assert resp.status == 422, (bad, resp.status)
+        assert resp.content_type == "application/problem+json"
+
+
 async def test_analyst_scope_and_roles(client, staff, db):
     await seed(db)
     url = "/api/v1/signals/summary?municipality=GM9999&period=2025-03"
@@ -469,6 +523,13 @@ async def test_no_personal_data_in_any_analyst_output(client, sandbox, staff, db
                     resp = await client.get(url, headers={**headers, "Accept": accept})
                     assert resp.status == 200
                     outputs.append(await resp.text())
+    for area in ("GM9999", "WK999901", "BU99990101"):
+        resp = await client.get(
+            f"/api/v1/signals/trend?municipality=GM9999&area={area}&to={service.today().strftime('%Y-%m')}",
+            headers=headers,
+        )
+        assert resp.status == 200
+        outputs.append(await resp.text())
     resp = await client.post(
         "/api/v1/gebiedsscan",
         data="area_code,theme,period_start,period_end,registered_count\n"

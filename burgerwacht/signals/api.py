@@ -22,6 +22,8 @@ from burgerwacht.signals.models import (
     SignalPatch,
     SummaryOut,
     SummaryQuery,
+    TrendOut,
+    TrendQuery,
 )
 from burgerwacht.signals.periods import Period, PeriodError, from_dates, parse_period
 from burgerwacht.signals.service import SignalError
@@ -274,6 +276,56 @@ async def signal_summary(request: web.Request, query: SummaryQuery):
     if fmt == "csv":
         name = f"buurtsignaal-{query.municipality}-{period.label}-{query.level}.csv"
         return _csv_response(service.rows_to_csv(doc["items"]), name)
+    return doc
+
+
+@api.get(
+    "/api/v1/signals/trend",
+    summary="One area's published monthly counts of a category or group (the summaries' figures)",
+    tags=TAGS,
+    roles=ANALYSTS,
+    query=TrendQuery,
+    response=TrendOut,
+)
+async def signal_trend(request: web.Request, query: TrendQuery):
+    user = current_user(request)
+    check_scope(user, [query.municipality])
+    last = _period(query.to, None, None)
+    if last.kind != "month":
+        raise Problem(
+            422,
+            "'to' is a month (YYYY-MM)",
+            slug="invalid-period",
+            errors=[{"loc": "query.to", "msg": "a month (YYYY-MM)", "type": "value_error"}],
+        )
+    async with request.app[READ_POOL].acquire() as conn:
+        try:
+            doc = await service.trend(
+                conn,
+                request.app[SETTINGS],
+                query.municipality,
+                area=query.area,
+                category=query.category,
+                group=query.group,
+                last=last,
+                months=query.months,
+            )
+        except SignalError as exc:
+            raise Problem(exc.status, exc.message, slug=exc.slug) from None
+    await audit.append(
+        request.app[POOL],
+        user.actor,
+        "signals.trend",
+        "municipality",
+        query.municipality,
+        {
+            "area": doc["area_code"],
+            "to": last.label,
+            "months": query.months,
+            "category": query.category,
+            "group": query.group,
+        },
+    )
     return doc
 
 

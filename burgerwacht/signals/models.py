@@ -171,6 +171,54 @@ class SummaryOut(BaseModel):
     next: str | None
 
 
+class TrendQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    municipality: str = Field(pattern=GM, examples=["GM9999"])
+    area: str | None = Field(
+        default=None,
+        pattern=r"^(BU\d{8}|WK\d{6}|GM\d{4})$",
+        description="A buurt or wijk of the municipality, or the municipality itself (the default)",
+        examples=["BU99990101"],
+    )
+    category: str | None = Field(default=None, max_length=40)
+    group: str | None = Field(
+        default=None, max_length=40, description="A group code, or 'all' (the default) for every category"
+    )
+    to: str | None = Field(
+        default=None,
+        description="The last month, YYYY-MM; default the last complete month",
+        examples=["2025-03"],
+    )
+    months: int = Field(default=12, ge=1, le=36, description="How many months up to and including 'to'")
+
+    @model_validator(mode="after")
+    def _one_node(self) -> TrendQuery:
+        if self.category and self.group:
+            raise ValueError("give category or group, not both")
+        return self
+
+
+class TrendPoint(BaseModel):
+    period: str = Field(examples=["2025-03"])
+    count: int | None = Field(description="Rounded; null when suppressed")
+    suppressed: bool
+    mean_severity: float | None
+
+
+class TrendOut(BaseModel):
+    """One area's monthly counts, exactly as the summaries publish them (the same
+    protected cubes), so a trend cannot tell more than the summaries do."""
+
+    municipality: str
+    area_code: str
+    area_name: str
+    level: Level
+    category: str
+    group: str | None
+    privacy: PrivacyOut
+    points: list[TrendPoint]
+
+
 class GebiedsscanOut(BaseModel):
     rows: int
     inserted: int

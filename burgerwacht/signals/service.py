@@ -777,6 +777,54 @@ async def summary(
     }
 
 
+async def trend(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    municipality: str,
+    *,
+    area: str | None,
+    category: str | None,
+    group: str | None,
+    last: Period,
+    months: int,
+) -> dict[str, Any]:
+    """Monthly published counts of one area and category node, ``months`` months up to
+    and including ``last``: read from the same protected year cubes as :func:`summary`,
+    so every point equals that month's summary row."""
+    periods = [last]
+    while len(periods) < months:
+        periods.append(periods[-1].previous())
+    periods.reverse()
+    cubes: dict[int, Cube] = {}
+    for p in periods:
+        if p.year not in cubes:
+            cubes[p.year] = await cube(conn, settings, municipality, p.year)
+    latest = cubes[last.year]
+    nodes = SummaryRequest(municipality, "gemeente", last, category=category, group=group or TOTAL)
+    node = _nodes_for(nodes, latest)[0]
+    code = area or municipality
+    if code not in latest.areas.index:
+        raise SignalError(422, "unknown-area", f"{code} is not an area of {municipality}", "area")
+    points = []
+    for p in periods:
+        n, mean = cubes[p.year].value(code, node, p)
+        points.append({"period": p.label, "count": n, "suppressed": n is None, "mean_severity": mean})
+    return {
+        "municipality": municipality,
+        "area_code": code,
+        "area_name": latest.area_name.get(code, code),
+        "level": latest.area_level[code],
+        "category": node,
+        "group": _node_group(node),
+        "privacy": {
+            "k": settings.privacy.k,
+            "round_to": settings.privacy.round_to,
+            "protection": taxonomy().protection,
+        },
+        "points": points,
+    }
+
+
 SUMMARY_CSV_COLUMNS = (
     "area_code",
     "area_name",

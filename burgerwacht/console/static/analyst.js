@@ -278,17 +278,18 @@ function lastMonths(period, n = 12) {
 }
 
 async function trend(sel, seq) {
+  // one request: the trend endpoint reads the same protected figures as the summaries
   const months = lastMonths(sel.period);
-  const docs = await Promise.all(
-    months.map((p) =>
-      api("GET", summaryQuery({ ...sel, level: "gemeente", period: p }, { compare: "none" })).catch(() => null),
-    ),
-  );
-  if (seq !== state.seq) return;
-  const points = months.map((p, i) => {
-    const row = docs[i] && docs[i].items[0];
-    return { period: p, count: row && !row.suppressed ? row.count : null, known: Boolean(row) };
+  const q = new URLSearchParams({
+    municipality: sel.municipality,
+    to: months[months.length - 1],
+    months: String(months.length),
   });
+  if (sel.category === "all") q.set("group", "all");
+  else q.set("category", sel.category);
+  const doc = await api("GET", `/api/v1/signals/trend?${q}`);
+  if (seq !== state.seq) return;
+  const points = doc.points.map((p) => ({ period: p.period, count: p.suppressed ? null : p.count }));
   $("#trend-sub").textContent = `${categoryName()}, hele gemeente, ${months[0]} t/m ${months[months.length - 1]}. Gearceerd: onderdrukt.`;
   const W = 720;
   const H = 220;
