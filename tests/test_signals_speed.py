@@ -107,6 +107,19 @@ async def test_a_year_mostly_dirty_is_counted_live(client, db, settings, monkeyp
     assert few[(EILAND, "drugs")][0] == 10  # 8
 
 
+async def test_a_category_no_longer_configured_counts_as_the_fallback(client, db, settings):
+    """Signals of a category a municipality has since removed from its taxonomy still
+    count, under 'anders', both live and through the rollups."""
+    await insert(
+        db, [(BINNENSTAD, "vuurwerk", date(2025, 3, 5), 2, 7), (BINNENSTAD, "anders", date(2025, 3, 6), 2, 4)]
+    )
+    for live in (True, False):
+        forget_process_caches()
+        rows = await published(db, settings, live=live)
+        assert rows[(BINNENSTAD, "anders")][0] == 10  # 11 signals
+        assert (BINNENSTAD, "vuurwerk") not in rows
+
+
 async def test_stored_cube_is_used_only_while_exact(client, db, settings):
     await seed(db)
     await jobs.run_rollup(db)

@@ -431,10 +431,10 @@ def _leaf_arrays(
     fallback category)."""
     shape = (areas.leaves, nodes.leaves, 12)
     fallback = nodes.index[FALLBACK]
-    known = nodes.index
-    node_of = {
-        x: (known[x] if known.get(x, fallback) < nodes.leaves else fallback) for x in set(counts["category"])
-    }
+    node_of = {}
+    for x in set(counts["category"]):
+        i = nodes.index.get(x)
+        node_of[x] = i if i is not None and i < nodes.leaves else fallback
     n = len(counts["n"])
     a = np.fromiter(map(areas.index.__getitem__, counts["buurt_code"]), dtype=np.int64, count=n)
     c = np.fromiter(map(node_of.__getitem__, counts["category"]), dtype=np.int64, count=n)
