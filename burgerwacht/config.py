@@ -131,6 +131,8 @@ class LoggingSettings(Section):
 class SchedulerSettings(Section):
     # Seconds per job name, overriding a job's own period (e.g. {"tips-retention": 600}).
     intervals: dict[str, PositiveInt] = {}
+    # Days a job run stays in job_runs (the once-per-period claims; the history of runs).
+    keep_runs_days: PositiveInt = 14
 
 
 class MetricsSettings(Section):

@@ -51,6 +51,17 @@ def job(name: str, *, seconds: int) -> Callable[[JobFunc], JobFunc]:
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 
+@job("scheduler.housekeeping", seconds=24 * 3600)
+async def housekeeping(app: web.Application) -> dict[str, Any]:
+    """Forget job runs older than scheduler.keep_runs_days: every job claims one row per
+    period (the rollup alone 1,440 a day), and nothing else ever deletes them."""
+    result = await app[POOL].execute(
+        "DELETE FROM job_runs WHERE started_at < now() - make_interval(days => $1)",
+        app[SETTINGS].scheduler.keep_runs_days,
+    )
+    return {"runs_forgotten": int(result.split()[-1])}
+
+
 async def claim(pool: asyncpg.Pool, name: str, period: str) -> bool:
     result = await pool.execute(
         "INSERT INTO job_runs (job, period, process) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

@@ -125,6 +125,26 @@ async def test_two_schedulers_run_each_job_once_per_period(db_url, service_port,
     assert set(ran) <= finished and len(ran) >= len(finished) - 2, (sorted(ran), sorted(finished))
 
 
+async def test_job_runs_are_forgotten_after_keep_runs_days(client, db):
+    """Every job claims a row per period; the housekeeping job keeps the table bounded
+    and never touches a recent run (a claim of the current period included)."""
+    from burgerwacht import scheduler
+
+    await db.execute(
+        "INSERT INTO job_runs (job, period, process, started_at) VALUES "
+        "('signals.rollup', '1', 'old', now() - interval '15 days'), "
+        "('signals.rollup', '2', 'old', now() - interval '20 days'), "
+        "('signals.rollup', '3', 'recent', now() - interval '13 days')"
+    )
+    spec = scheduler.JOBS["scheduler.housekeeping"]
+    assert await scheduler.run_once(client.app, spec)
+    assert not await scheduler.run_once(client.app, spec)  # once per period
+    left = {r[0] for r in await db.fetch("SELECT process FROM job_runs")}
+    assert left == {"recent", scheduler.PROCESS}
+    result = await db.fetchval("SELECT result FROM job_runs WHERE job = 'scheduler.housekeeping'")
+    assert result == {"runs_forgotten": 2}
+
+
 async def test_metrics(client, sandbox, db, staff, settings):
     resp = await client.get("/metrics")
     assert resp.status == 200
