@@ -336,6 +336,27 @@ async def test_analyst_map_trend_informatiepositie_and_csv(client, sandbox, db, 
             .nth(11)
             .wait_for(state="attached")
         )
+        # one buurt's trend: its name in the table opens it, with the API's figures
+        await page.locator("#summary-table tbody tr[data-code='BU99990101'] th button").click()
+        await page.locator("#trend[data-area='BU99990101']").wait_for(state="attached")
+        doc = await (
+            await client.get(
+                "/api/v1/signals/trend?municipality=GM9999&area=BU99990101&category=graffiti"
+                f"&to={month.label}",
+                headers=an,
+            )
+        ).json()
+        points = ", ".join(
+            f"{p['period']} {'onderdrukt' if p['count'] is None else p['count']}" for p in doc["points"]
+        )
+        assert await page.locator("#trend svg").get_attribute("aria-label") == f"Trend: {points}"
+        assert points.endswith(f"{month.label} 25")
+        assert "Binnenstad" in await page.locator("#trend-sub").inner_text()
+        await page.locator("#trend").scroll_into_view_if_needed()
+        await b.shot("09a-trend-buurt")
+        await page.locator("#trend-reset").click()
+        await page.locator("#trend[data-area='GM9999']").wait_for(state="attached")
+        assert await page.locator("#trend-reset").is_hidden()
         # informatiepositie with mismatch indicators
         await page.locator(
             "#ip-table tbody tr[data-code='BU99990101'][data-theme='woninginbraak']"

@@ -14,7 +14,7 @@ const MISMATCH = {
   no_signals_or_registrations: ["·", "Geen signalen of registraties", "m-none"],
 };
 
-const state = { me: null, areas: new Map(), summary: null, seq: 0 };
+const state = { me: null, areas: new Map(), summary: null, seq: 0, trendArea: null, scope: "" };
 
 signIn({
   roles: ["analyst", "admin"],
@@ -25,6 +25,7 @@ signIn({
       $(id).addEventListener("change", refresh);
     $("#dl-csv").addEventListener("click", () => download("csv"));
     $("#dl-geojson").addEventListener("click", () => download("geojson"));
+    $("#trend-reset").addEventListener("click", () => showTrendOf(null));
     $("#filters").addEventListener("submit", (e) => e.preventDefault());
     refresh();
   },
@@ -124,6 +125,10 @@ async function refresh() {
   const sel = selection();
   if (!sel.municipality) return;
   showError(null);
+  // an area chosen for the trend belongs to one municipality and level
+  const scope = `${sel.municipality}/${sel.level}`;
+  if (scope !== state.scope) state.trendArea = null;
+  state.scope = scope;
   try {
     const key = `${sel.municipality}/${sel.level}`;
     if (!state.areas.has(key))
@@ -199,6 +204,7 @@ function renderChoropleth(areas, summary, sel) {
     }
     path.dataset.count = r && r.count !== null ? String(r.count) : "";
     path.classList.add("choro");
+    path.addEventListener("click", () => showTrendOf({ code, name: r ? r.area_name : code }));
     path.append(title);
   }
   map.addLabels((f) => {
@@ -243,7 +249,21 @@ function renderTable(summary) {
       h(
         "tr",
         { dataset: { code: r.area_code } },
-        h("th", { scope: "row" }, r.area_name, h("span", { class: "code" }, ` ${r.area_code}`)),
+        h(
+          "th",
+          { scope: "row" },
+          h(
+            "button",
+            {
+              type: "button",
+              class: "link",
+              title: `Trend van ${r.area_name}`,
+              onclick: () => showTrendOf({ code: r.area_code, name: r.area_name }),
+            },
+            r.area_name,
+          ),
+          h("span", { class: "code" }, ` ${r.area_code}`),
+        ),
         h("td", { class: "num", dataset: { count: r.suppressed ? "" : String(r.count) } }, r.suppressed ? "onderdrukt" : fmtNumber(r.count)),
         h("td", { class: "num" }, r.change === null ? "–" : (r.change > 0 ? "+" : "") + fmtNumber(r.change)),
         h("td", { class: "num" }, r.mean_severity === null ? "–" : r.mean_severity.toLocaleString("nl-NL")),
@@ -277,6 +297,12 @@ function lastMonths(period, n = 12) {
   return out;
 }
 
+/** Show the trend of one area (null: the whole municipality). */
+function showTrendOf(area) {
+  state.trendArea = area;
+  trend(selection(), state.seq).catch(showError);
+}
+
 async function trend(sel, seq) {
   // one request: the trend endpoint reads the same protected figures as the summaries
   const months = lastMonths(sel.period);
@@ -287,10 +313,15 @@ async function trend(sel, seq) {
   });
   if (sel.category === "all") q.set("group", "all");
   else q.set("category", sel.category);
+  const area = state.trendArea;
+  if (area) q.set("area", area.code);
   const doc = await api("GET", `/api/v1/signals/trend?${q}`);
-  if (seq !== state.seq) return;
+  if (seq !== state.seq || area !== state.trendArea) return;
   const points = doc.points.map((p) => ({ period: p.period, count: p.suppressed ? null : p.count }));
-  $("#trend-sub").textContent = `${categoryName()}, hele gemeente, ${months[0]} t/m ${months[months.length - 1]}. Gearceerd: onderdrukt.`;
+  const where = area ? doc.area_name : "hele gemeente";
+  $("#trend-sub").textContent = `${categoryName()}, ${where}, ${months[0]} t/m ${months[months.length - 1]}. Gearceerd: onderdrukt.${area ? "" : " Kies een gebied op de kaart of in de tabel voor zijn trend."}`;
+  $("#trend").dataset.area = doc.area_code;
+  show($("#trend-reset"), Boolean(area));
   const W = 720;
   const H = 220;
   const left = 40;
