@@ -132,6 +132,7 @@ class Axis:
         # for reducing per child over the relations it is in
         order = np.argsort(self.pair_child, kind="stable")
         self.pair_order = order
+        self.pair_rel_by_child = self.pair_rel[order]
         sorted_children = self.pair_child[order]
         starts = (
             np.flatnonzero(np.r_[True, sorted_children[1:] != sorted_children[:-1]]) if len(order) else order
@@ -228,19 +229,21 @@ def attacker_bounds(
             # parent within the sum of its children
             pl = np.maximum(L[ax.rel_parent], sum_l)
             pu = np.minimum(U[ax.rel_parent], sum_u)
-            # child = parent - siblings
-            par_l = pl[ax.pair_rel]
-            par_u = pu[ax.pair_rel]
-            child_u = par_u - (sum_l[ax.pair_rel] - L[ax.pair_child])
-            child_l = par_l - (sum_u[ax.pair_rel] - U[ax.pair_child])
             newL = L.copy()
             newU = U.copy()
             pu_ = ax.parent_unique
             newL[pu_] = np.maximum.reduceat(pl[ax.parent_order], ax.parent_starts, axis=0)
             newU[pu_] = np.minimum.reduceat(pu[ax.parent_order], ax.parent_starts, axis=0)
+            # child = parent - siblings: ub(c) = ub(p) - (sum_l - lb(c)) in every relation
+            # of c. lb(c) is the same in all of them, so the minimum over the relations is
+            # taken of ub(p) - sum_l alone and lb(c) added afterwards (likewise for the
+            # lower bound): the same integers (exact in float64), half the work of
+            # forming every (relation, child) pair.
             u = ax.pair_unique
-            newL[u] = np.maximum(newL[u], np.maximum.reduceat(child_l[ax.pair_order], ax.pair_starts, axis=0))
-            newU[u] = np.minimum(newU[u], np.minimum.reduceat(child_u[ax.pair_order], ax.pair_starts, axis=0))
+            room_u = np.minimum.reduceat((pu - sum_l)[ax.pair_rel_by_child], ax.pair_starts, axis=0)
+            room_l = np.maximum.reduceat((pl - sum_u)[ax.pair_rel_by_child], ax.pair_starts, axis=0)
+            newU[u] = np.minimum(newU[u], L[u] + room_u)
+            newL[u] = np.maximum(newL[u], U[u] + room_l)
             np.clip(newL, 0.0, BIG, out=newL)
             np.clip(newU, 0.0, BIG, out=newU)
             if (newL > L).any() or (newU < U).any():
