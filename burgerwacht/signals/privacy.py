@@ -341,26 +341,28 @@ def _binding_members(
     out: list[tuple[int, int, int]] = []
     for i, ax in enumerate(axes):
         x = cell[i]
+        # the bounds along axis i through the cell (sums of whole numbers: exact)
+        line = (slice(None), *cell[:i], *cell[i + 1 :])
+        line_l, line_u = np.moveaxis(lb, i, 0)[line], np.moveaxis(ub, i, 0)[line]
+
+        def at(y: int, axis: int = i) -> tuple[int, int, int]:
+            c = list(cell)
+            c[axis] = y
+            return (c[0], c[1], c[2])
+
         for r, children in enumerate(ax.rel_children):
             parent = int(ax.rel_parent[r])
-            members = [parent, *children.tolist()]
-            if x not in members:
+            if x != parent and x not in children:
                 continue
-
-            def at(y: int, axis: int = i) -> tuple[int, int, int]:
-                c = list(cell)
-                c[axis] = y
-                return (c[0], c[1], c[2])
-
             if x == parent:
-                lo = sum(lb[at(c)] for c in children.tolist())
-                hi = sum(ub[at(c)] for c in children.tolist())
+                lo = line_l[children].sum()
+                hi = line_u[children].sum()
             else:
-                others = [c for c in children.tolist() if c != x]
-                lo = lb[at(parent)] - sum(ub[at(c)] for c in others)
-                hi = ub[at(parent)] - sum(lb[at(c)] for c in others)
+                others = children[children != x]
+                lo = line_l[parent] - line_u[others].sum()
+                hi = line_u[parent] - line_l[others].sum()
             if lo >= lb[cell] - 0.5 or hi <= ub[cell] + 0.5:
-                out += [at(y) for y in members if y != x]
+                out += [at(y) for y in (parent, *children.tolist()) if y != x]
     return out
 
 
