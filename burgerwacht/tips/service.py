@@ -132,7 +132,11 @@ def intake_for(app: web.Application) -> GroupCommit[store.SmsTip, asyncpg.Record
             lambda tips: store.sms_intake_batch(pool, tips),
             lambda tip: store.sms_intake(pool, tip),
             max_size=64,
-            max_in_flight=4,
+            # two batches in the database at once: one commits while the next fills.
+            # Measured side by side (bench_tips, 32 concurrent): 2 and 4 reach the same
+            # ~2,100 tips/s, but 2 costs ~10 % less CPU per tip (0.21 + 0.29 ms in the
+            # service and PostgreSQL, against 0.22 + 0.33 ms): fewer, larger commits
+            max_in_flight=2,
             name="tip-intake",
         )
     return intake
