@@ -424,20 +424,40 @@ def cube_params(settings: Settings, municipality: str) -> str:
     return params
 
 
+def _cells_used(counts: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Positions (in ``counts["cells"]``) of each count row's cell, and the buurt codes
+    of the cells that have counts."""
+    ids = np.asarray(counts["cells"]["id"], dtype=np.int64)
+    cell = np.asarray(counts["cell"], dtype=np.int64)
+    pos = np.searchsorted(ids, cell)
+    if len(cell) and not np.array_equal(ids[np.minimum(pos, len(ids) - 1)], cell):
+        raise RuntimeError("counts name a cell the municipality does not have")  # one snapshot: cannot happen
+    buurten = counts["cells"]["buurt_code"]
+    used = np.flatnonzero(np.bincount(pos, minlength=len(ids)))
+    return ids, pos, sorted({buurten[i] for i in used.tolist()})
+
+
 def _leaf_arrays(
-    counts: dict[str, list[Any]], areas: Axis, nodes: Axis
+    counts: dict[str, Any], areas: Axis, nodes: Axis, pos: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact counts per buurt × category × month (categories unknown here count as the
-    fallback category)."""
+    fallback category). Rows come by cell: each of the municipality's ~1,000 cells is
+    placed once, the rows by array lookups."""
     shape = (areas.leaves, nodes.leaves, 12)
     fallback = nodes.index[FALLBACK]
-    node_of = {}
-    for x in set(counts["category"]):
+    if pos is None:
+        pos = _cells_used(counts)[1]
+    cells = counts["cells"]
+    cell_area = np.fromiter(
+        (areas.index.get(b, -1) for b in cells["buurt_code"]), dtype=np.int64, count=len(cells["buurt_code"])
+    )
+
+    def node_of(x: str) -> int:
         i = nodes.index.get(x)
-        node_of[x] = i if i is not None and i < nodes.leaves else fallback
-    n = len(counts["n"])
-    a = np.fromiter(map(areas.index.__getitem__, counts["buurt_code"]), dtype=np.int64, count=n)
-    c = np.fromiter(map(node_of.__getitem__, counts["category"]), dtype=np.int64, count=n)
+        return i if i is not None and i < nodes.leaves else fallback
+
+    cell_node = np.fromiter(map(node_of, cells["category"]), dtype=np.int64, count=len(cells["category"]))
+    a, c = cell_area[pos], cell_node[pos]
     t = np.asarray(counts["month"], dtype=np.int64) - 1
     flat = np.ravel_multi_index((a, c, t), shape)
     size = shape[0] * shape[1] * shape[2]
@@ -462,11 +482,12 @@ async def _build(
     tax = taxonomy()
     k, rnd = settings.privacy.k, settings.privacy.round_to
     known = {r["code"] for r in area_rows if r["level"] == "buurt"}
-    extra = sorted(set(counts["buurt_code"]) - known)
+    _, pos, used_buurten = _cells_used(counts)
+    extra = [b for b in used_buurten if b not in known]
     areas, levels, names = _area_axis(municipality, area_rows, extra)
     nodes = _node_axis(tax, municipality)
     periods = _period_axis(year)
-    leaf_n, leaf_rated, leaf_sev = _leaf_arrays(counts, areas, nodes)
+    leaf_n, leaf_rated, leaf_sev = _leaf_arrays(counts, areas, nodes, pos)
     digest = hashlib.sha256()
     for part in (areas.labels, nodes.labels, [str(x) for x in (k, rnd, tax.protection)]):
         digest.update("\x1f".join(part).encode())

@@ -156,7 +156,8 @@ async def clear_old_texts(conn: asyncpg.Connection, days: int) -> int:
 
 # Index-only scan of signals_cell_counts (sql/0011) in its own order: a streaming
 # GroupAggregate on (month, cell) with no hashing, no sort, no per-row expression and
-# no text comparison; the ~10,000 groups of a year are then named by their cell.
+# no text comparison. Here the ~10,000 groups of a year are named by joining their
+# cells (records, for checks); cubes take them as cells (_LIVE_CELLS below).
 _LIVE = """
 SELECT c.buurt_code, c.category, (extract(month FROM q.month))::int AS month, q.n, q.n_rated, q.severity_sum
 FROM (
@@ -191,34 +192,67 @@ FROM parts GROUP BY 1, 2, 3 HAVING sum(n) <> 0
 """
 
 
-COUNT_COLUMNS = ("buurt_code", "category", "month", "n", "n_rated", "severity_sum")
-
-
 async def month_counts(
     conn: asyncpg.Connection, municipality: str, start: date, end_exclusive: date, *, live: bool = False
 ) -> list[asyncpg.Record]:
-    """Exact counts per buurt, category and month in [start, end_exclusive) (whole months)."""
+    """Exact counts per buurt, category and month in [start, end_exclusive) (whole
+    months) as records (checks and tests; cubes use :func:`month_count_columns`)."""
     if start.day != 1 or end_exclusive.day != 1:
         raise ValueError("month_counts counts whole months")
     return await conn.fetch(_LIVE if live else _ROLLED, municipality, start, end_exclusive)
 
 
+COUNT_COLUMNS = ("cell", "month", "n", "n_rated", "severity_sum")
+
+# The counts of a year by cell (signal_cells, sql/0011), and the municipality's cells
+# to name them, from one statement (one snapshot). The live count leaves its groups as
+# cells: naming ~10,000 groups by a join and sending their two codes as text took ~4 of
+# its ~39 ms; the service maps the ~1,000 cells itself.
+_LIVE_CELLS = """
+SELECT (extract(month FROM observed_month))::int AS month, cell, count(*)::int AS n,
+       count(severity)::int AS n_rated, coalesce(sum(severity), 0)::int AS severity_sum
+FROM signals
+WHERE municipality_code = $1 AND observed_month >= $2 AND observed_month < $3
+GROUP BY observed_month, cell
+"""
+# Every (buurt, category) in the rollups came from a signal, and every signal has its
+# cell: the join loses nothing.
+_ROLLED_CELLS = f"""
+SELECT c.id AS cell, r.month, r.n, r.n_rated, r.severity_sum
+FROM ({_ROLLED}) r
+JOIN signal_cells c ON c.municipality_code = $1 AND c.buurt_code = r.buurt_code AND c.category = r.category
+"""
+
+
 async def month_count_columns(
     conn: asyncpg.Connection, municipality: str, start: date, end_exclusive: date, *, live: bool = False
-) -> dict[str, list[Any]]:
-    """:func:`month_counts` as one row of arrays (column name → list): a few lists
-    instead of ~10,000 records per year, so building a cube leaves the garbage
-    collector nothing to chase (full collections were the 30-100 ms outliers)."""
+) -> dict[str, Any]:
+    """Exact counts per cell and month in [start, end_exclusive) (whole months) as one
+    row of arrays (column name → list; ``cells`` names every cell of the municipality:
+    id, buurt_code, category, ordered by id). A few lists instead of ~10,000 records per
+    year, so building a cube leaves the garbage collector nothing to chase (full
+    collections were the 30-100 ms outliers)."""
     if start.day != 1 or end_exclusive.day != 1:
         raise ValueError("month_counts counts whole months")
     row = await conn.fetchrow(count_columns_sql(live), municipality, start, end_exclusive)
-    return {c: row[c] for c in COUNT_COLUMNS}
+    counts: dict[str, Any] = {c: row[c] for c in COUNT_COLUMNS}
+    counts["cells"] = {
+        "id": row["cell_ids"],
+        "buurt_code": row["cell_buurten"],
+        "category": row["cell_categories"],
+    }
+    return counts
 
 
 def count_columns_sql(live: bool) -> str:
     """The statement :func:`month_count_columns` runs (the benchmark explains it)."""
     aggs = ", ".join(f"coalesce(array_agg({c}), '{{}}') AS {c}" for c in COUNT_COLUMNS)
-    return f"SELECT {aggs} FROM ({_LIVE if live else _ROLLED}) q"
+    cells = ", ".join(
+        f"coalesce((SELECT array_agg({col} ORDER BY id) FROM signal_cells WHERE municipality_code = $1), "
+        f"'{{}}') AS {name}"
+        for col, name in (("id", "cell_ids"), ("buurt_code", "cell_buurten"), ("category", "cell_categories"))
+    )
+    return f"SELECT {aggs}, {cells} FROM ({_LIVE_CELLS if live else _ROLLED_CELLS}) q"
 
 
 async def cube_version(
