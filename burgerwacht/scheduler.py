@@ -54,12 +54,17 @@ PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 @job("scheduler.housekeeping", seconds=24 * 3600)
 async def housekeeping(app: web.Application) -> dict[str, Any]:
     """Forget job runs older than scheduler.keep_runs_days: every job claims one row per
-    period (the rollup alone 1,440 a day), and nothing else ever deletes them."""
+    period (the rollup alone 1,440 a day), and nothing else ever deletes them. A claim
+    is the guard against running a job twice in its period, so runs are kept for at
+    least two periods of the longest job (its own or an override)."""
+    settings = app[SETTINGS].scheduler
+    _load_domain_jobs()  # every job's period counts, whichever modules this process imported
+    longest = max([spec.seconds for spec in JOBS.values()] + list(settings.intervals.values()))
+    keep = max(settings.keep_runs_days * 86400, 2 * longest)
     result = await app[POOL].execute(
-        "DELETE FROM job_runs WHERE started_at < now() - make_interval(days => $1)",
-        app[SETTINGS].scheduler.keep_runs_days,
+        "DELETE FROM job_runs WHERE started_at < now() - make_interval(secs => $1)", float(keep)
     )
-    return {"runs_forgotten": int(result.split()[-1])}
+    return {"runs_forgotten": int(result.split()[-1]), "kept_days": round(keep / 86400, 1)}
 
 
 async def claim(pool: asyncpg.Pool, name: str, period: str) -> bool:

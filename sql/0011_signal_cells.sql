@@ -6,6 +6,10 @@
 -- It holds codes only, no person and no text. Every signal carries its cell, filled by
 -- a trigger whatever writes the row (API, SMS, Open311, COPY, a manual fix), so the
 -- cell can never disagree with the row's codes.
+-- The whole migration holds signals exclusively (it rewrites the table anyway): a signal
+-- committed between the backfill of signal_cells and the rewrite would have no cell.
+LOCK TABLE signals IN ACCESS EXCLUSIVE MODE;
+
 CREATE TABLE signal_cells (
     id                integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     municipality_code text NOT NULL,

@@ -302,6 +302,28 @@ async def test_lost_call_callbacks_are_looked_up_at_the_provider(client, sandbox
     assert (await check_stale_sends(client.server.app))["checked"] == 0
 
 
+async def test_a_failing_status_lookup_waits_behind_the_others(client, sandbox, db, op):
+    """A lookup the provider refuses (here: a sid it does not know) is asked again a
+    period later, like an unchanged one, so a few such deliveries never fill every run."""
+    from burgerwacht.alerts.jobs import check_stale_sends
+
+    ids = [r[0] for r in await db.fetch("SELECT id FROM addresses WHERE buurt_code = 'BU99990101' LIMIT 2")]
+    await enrol(db, phone(1), ids[0])
+    await enrol(db, phone(2), ids[1])
+    await sandbox.scenario(callbacks=False)
+    alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
+    assert (await settled(client, op, alert["id"]))["counts"]["sent"] == 2
+    await db.execute("UPDATE deliveries SET updated_at = now() - interval '11 minutes'")
+    await db.execute(
+        "UPDATE deliveries SET provider_sid = 'SM' || repeat('0', 32) WHERE resident_id = "
+        "(SELECT id FROM residents WHERE phone = $1)",
+        phone(2),
+    )
+    result = await check_stale_sends(client.server.app)
+    assert result == {"checked": 2, "applied": 1, "unchanged": 0, "failed": 1}
+    assert (await check_stale_sends(client.server.app))["checked"] == 0  # not asked again at once
+
+
 async def test_reconciling_finds_a_message_whose_callback_already_recorded_it(client, sandbox, db, op):
     """A delivery waiting for reconciliation may already carry its message's id: a
     status callback of that very attempt recorded it. Reconciliation must count that

@@ -129,6 +129,7 @@ async def test_job_runs_are_forgotten_after_keep_runs_days(client, db):
     """Every job claims a row per period; the housekeeping job keeps the table bounded
     and never touches a recent run (a claim of the current period included)."""
     from burgerwacht import scheduler
+    from burgerwacht.web.keys import SETTINGS
 
     await db.execute(
         "INSERT INTO job_runs (job, period, process, started_at) VALUES "
@@ -142,7 +143,16 @@ async def test_job_runs_are_forgotten_after_keep_runs_days(client, db):
     left = {r[0] for r in await db.fetch("SELECT process FROM job_runs")}
     assert left == {"recent", scheduler.PROCESS}
     result = await db.fetchval("SELECT result FROM job_runs WHERE job = 'scheduler.housekeeping'")
-    assert result == {"runs_forgotten": 2}
+    assert result == {"runs_forgotten": 2, "kept_days": 14.0}
+    # never fewer than two periods of the longest job: the weekly report's claim stays
+    client.app[SETTINGS].scheduler.keep_runs_days = 1
+    await db.execute(
+        "INSERT INTO job_runs (job, period, process, started_at) VALUES "
+        "('signals.weekly_report', '9', 'week-old', now() - interval '6 days')"
+    )
+    await db.execute("DELETE FROM job_runs WHERE job = 'scheduler.housekeeping'")
+    assert await scheduler.run_once(client.app, spec)
+    assert "week-old" in {r[0] for r in await db.fetch("SELECT process FROM job_runs")}
 
 
 async def test_metrics(client, sandbox, db, staff, settings):

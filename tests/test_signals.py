@@ -467,8 +467,31 @@ async def test_trend_points_are_the_monthly_summary_rows(client, staff, db):
     assert (total["area_code"], total["level"], total["category"]) == ("GM9999", "gemeente", "all")
     assert len(total["points"]) == 12 and total["points"][-1]["count"] == 50  # 50 signals in March
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'signals.trend'") == 2
+    # a buurt no longer in the area data has a trend in the years it has signals
+    await db.execute(
+        "INSERT INTO signals (public_id, municipality_code, buurt_code, category, observed_on, source, created_by) "
+        "SELECT 'bs-gone-' || g, 'GM9999', 'BU99990999', 'graffiti', DATE '2024-12-05', 'schouw', 'test' "
+        "FROM generate_series(1, 8) g"
+    )
+    gone = await client.get(f"{base}&area=BU99990999&category=graffiti&to=2025-02&months=3", headers=headers)
+    assert gone.status == 200, await gone.text()
+    points = (await gone.json())["points"]
+    december = await client.get(
+        "/api/v1/signals/summary?municipality=GM9999&level=buurt&period=2024-12&category=graffiti",
+        headers=headers,
+    )
+    row = next(i for i in (await december.json())["items"] if i["area_code"] == "BU99990999")
+    assert points[0] == {
+        "period": "2024-12",
+        "count": row["count"],
+        "suppressed": row["suppressed"],
+        "mean_severity": None,
+    }
+    assert [p["count"] for p in points[1:]] == [None, None]
     # scope and bad input
     assert (await client.get(f"{base}&to=2025-03", headers=await staff("analyst", "GM0001"))).status == 403
+    bad_month = await (await client.get(f"{base}&to=2025-13", headers=headers)).json()
+    assert bad_month["errors"][0]["loc"] == "query.to" and "13" in bad_month["detail"]
     for bad in (
         "&months=0",
         "&months=37",

@@ -31,7 +31,7 @@ async def check_stale_sends(app) -> dict[str, int]:
     async with pool.acquire() as conn:
         rows = await store.stale_sent(conn, minutes, BATCH)
     counts = {"checked": len(rows), "applied": 0, "unchanged": 0, "failed": 0}
-    unchanged: list[int] = []
+    ask_later: list[int] = []
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(row) -> None:
@@ -46,12 +46,13 @@ async def check_stale_sends(app) -> dict[str, int]:
             except ProviderError as exc:
                 counts["failed"] += 1
                 log.warning("status check of delivery %s failed (%s)", row["id"], type(exc).__name__)
+                ask_later.append(row["id"])
                 return
         mapping = states.SMS_STATUS if channel == "sms" else states.CALL_STATUS
         new_state = mapping.get(status)
         if new_state is None or new_state in ("sending", "sent"):
             counts["unchanged"] += 1
-            unchanged.append(row["id"])
+            ask_later.append(row["id"])
             return
         async with pool.acquire() as conn:
             moved = await callbacks.apply_callback(
@@ -60,9 +61,9 @@ async def check_stale_sends(app) -> dict[str, int]:
         counts["applied" if moved else "unchanged"] += 1
 
     await asyncio.gather(*(one(r) for r in rows))
-    if unchanged:  # some carriers never report: ask again later, look at others first
+    if ask_later:  # some carriers never report, a lookup can fail: ask again later, others first
         async with pool.acquire() as conn:
-            await store.checked_unchanged(conn, unchanged)
+            await store.checked_unchanged(conn, ask_later)
     if counts["applied"] or counts["failed"]:
         log.info("status check of stale sends", extra=counts)
     return counts

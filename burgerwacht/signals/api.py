@@ -290,13 +290,17 @@ async def signal_summary(request: web.Request, query: SummaryQuery):
 async def signal_trend(request: web.Request, query: TrendQuery):
     user = current_user(request)
     check_scope(user, [query.municipality])
-    last = _period(query.to, None, None)
-    if last.kind != "month":
+    problem = "'to' is a month (YYYY-MM)"
+    try:
+        last = parse_period(query.to) if query.to else service.last_complete_month(service.today())
+    except PeriodError as exc:
+        last, problem = None, str(exc)
+    if last is None or last.kind != "month":
         raise Problem(
             422,
-            "'to' is a month (YYYY-MM)",
+            problem,
             slug="invalid-period",
-            errors=[{"loc": "query.to", "msg": "a month (YYYY-MM)", "type": "value_error"}],
+            errors=[{"loc": "query.to", "msg": problem, "type": "value_error"}],
         )
     async with request.app[READ_POOL].acquire() as conn:
         try:

@@ -824,8 +824,12 @@ async def trend(
     nodes = SummaryRequest(municipality, "gemeente", last, category=category, group=group or TOTAL)
     node = _nodes_for(nodes, latest)[0]
     code = area or municipality
-    if code not in latest.areas.index:
+    # every cube has today's areas; a buurt no longer in them appears in the years it
+    # has signals (its months elsewhere are not published: null)
+    named = [c for c in reversed(cubes.values()) if code in c.areas.index]
+    if not named:
         raise SignalError(422, "unknown-area", f"{code} is not an area of {municipality}", "area")
+    latest = named[0]
     points = []
     for p in periods:
         n, mean = cubes[p.year].value(code, node, p)

@@ -297,10 +297,18 @@ function lastMonths(period, n = 12) {
   return out;
 }
 
-/** Show the trend of one area (null: the whole municipality). */
+/** Show the trend of one area (null: the whole municipality). A click on a map or
+ * table that no longer matches the filters (they changed, the new summary is loading)
+ * is ignored. */
 function showTrendOf(area) {
+  const sel = selection();
+  if (area && (!state.summary || state.summary.municipality !== sel.municipality || state.summary.level !== sel.level))
+    return;
   state.trendArea = area;
-  trend(selection(), state.seq).catch(showError);
+  trend(sel, state.seq).catch((err) => {
+    if (area && state.trendArea === area) state.trendArea = null; // back to the municipality next time
+    showError(err);
+  });
 }
 
 async function trend(sel, seq) {
