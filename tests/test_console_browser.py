@@ -19,6 +19,7 @@ from burgerwacht.messaging import analyse
 from burgerwacht.signals import service as signals
 from tests.alerting import address, addresses_near, enrol
 from tests.browser import browser, requires_chromium, token_of
+from tests.test_signals import insert
 
 pytestmark = [requires_chromium]
 
@@ -227,39 +228,8 @@ async def test_polygon_buurten_by_keyboard_and_cancel(client, sandbox, db, staff
 
 
 async def _seed_signals(db, period_start, rows) -> None:
-    areas = {r["code"]: r for r in await db.fetch("SELECT code, district_code, municipality_code FROM areas")}
-    records = []
-    for buurt, category, day, n in rows:
-        for _ in range(n):
-            a = areas[buurt]
-            records.append(
-                (
-                    signals.new_public_id(),
-                    a["municipality_code"],
-                    a["district_code"],
-                    buurt,
-                    category,
-                    3,
-                    period_start + timedelta(days=day),
-                    "interview",
-                    "test",
-                )
-            )
-    await db.copy_records_to_table(
-        "signals",
-        records=records,
-        columns=[
-            "public_id",
-            "municipality_code",
-            "wijk_code",
-            "buurt_code",
-            "category",
-            "severity",
-            "observed_on",
-            "source",
-            "created_by",
-        ],
-    )
+    """rows: (buurt, category, day of the period, n), severity 3."""
+    await insert(db, [(b, c, period_start + timedelta(days=day), 3, n) for b, c, day, n in rows])
 
 
 async def test_analyst_map_trend_informatiepositie_and_csv(client, sandbox, db, staff, tmp_path):
