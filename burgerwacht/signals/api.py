@@ -51,19 +51,20 @@ def _id(request: web.Request, name: str) -> int:
     return value
 
 
-def _period(period: str | None, start, end) -> Period:
+def _invalid_period(message: str, loc: str) -> Problem:
+    return Problem(
+        422, message, slug="invalid-period", errors=[{"loc": loc, "msg": message, "type": "value_error"}]
+    )
+
+
+def _period(period: str | None, start, end, loc: str = "query.period") -> Period:
     try:
         if period:
             return parse_period(period)
         if start is not None and end is not None:
             return from_dates(start, end)
     except PeriodError as exc:
-        raise Problem(
-            422,
-            str(exc),
-            slug="invalid-period",
-            errors=[{"loc": "query.period", "msg": str(exc), "type": "value_error"}],
-        ) from None
+        raise _invalid_period(str(exc), loc) from None
     return service.last_complete_month(service.today())
 
 
@@ -290,18 +291,9 @@ async def signal_summary(request: web.Request, query: SummaryQuery):
 async def signal_trend(request: web.Request, query: TrendQuery):
     user = current_user(request)
     check_scope(user, [query.municipality])
-    problem = "'to' is a month (YYYY-MM)"
-    try:
-        last = parse_period(query.to) if query.to else service.last_complete_month(service.today())
-    except PeriodError as exc:
-        last, problem = None, str(exc)
-    if last is None or last.kind != "month":
-        raise Problem(
-            422,
-            problem,
-            slug="invalid-period",
-            errors=[{"loc": "query.to", "msg": problem, "type": "value_error"}],
-        )
+    last = _period(query.to, None, None, loc="query.to")
+    if last.kind != "month":
+        raise _invalid_period("'to' is a month (YYYY-MM)", "query.to")
     async with request.app[READ_POOL].acquire() as conn:
         try:
             doc = await service.trend(

@@ -424,7 +424,7 @@ def cube_params(settings: Settings, municipality: str) -> str:
     return params
 
 
-def _cells_used(counts: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _cells_used(counts: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
     """Positions (in ``counts["cells"]``) of each count row's cell, and the buurt codes
     of the cells that have counts."""
     ids = np.asarray(counts["cells"]["id"], dtype=np.int64)
@@ -434,19 +434,17 @@ def _cells_used(counts: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list[st
         raise RuntimeError("counts name a cell the municipality does not have")  # one snapshot: cannot happen
     buurten = counts["cells"]["buurt_code"]
     used = np.flatnonzero(np.bincount(pos, minlength=len(ids)))
-    return ids, pos, sorted({buurten[i] for i in used.tolist()})
+    return pos, sorted({buurten[i] for i in used.tolist()})
 
 
 def _leaf_arrays(
-    counts: dict[str, Any], areas: Axis, nodes: Axis, pos: np.ndarray | None = None
+    counts: dict[str, Any], pos: np.ndarray, areas: Axis, nodes: Axis
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact counts per buurt × category × month (categories unknown here count as the
-    fallback category). Rows come by cell: each of the municipality's ~1,000 cells is
-    placed once, the rows by array lookups."""
+    fallback category). Rows come by cell (``pos``: from :func:`_cells_used`): each of
+    the municipality's ~1,000 cells is placed once, the rows by array lookups."""
     shape = (areas.leaves, nodes.leaves, 12)
     fallback = nodes.index[FALLBACK]
-    if pos is None:
-        pos = _cells_used(counts)[1]
     cells = counts["cells"]
     cell_area = np.fromiter(
         (areas.index.get(b, -1) for b in cells["buurt_code"]), dtype=np.int64, count=len(cells["buurt_code"])
@@ -482,12 +480,12 @@ async def _build(
     tax = taxonomy()
     k, rnd = settings.privacy.k, settings.privacy.round_to
     known = {r["code"] for r in area_rows if r["level"] == "buurt"}
-    _, pos, used_buurten = _cells_used(counts)
+    pos, used_buurten = _cells_used(counts)
     extra = [b for b in used_buurten if b not in known]
     areas, levels, names = _area_axis(municipality, area_rows, extra)
     nodes = _node_axis(tax, municipality)
     periods = _period_axis(year)
-    leaf_n, leaf_rated, leaf_sev = _leaf_arrays(counts, areas, nodes, pos)
+    leaf_n, leaf_rated, leaf_sev = _leaf_arrays(counts, pos, areas, nodes)
     digest = hashlib.sha256()
     for part in (areas.labels, nodes.labels, [str(x) for x in (k, rnd, tax.protection)]):
         digest.update("\x1f".join(part).encode())
@@ -820,9 +818,8 @@ async def trend(
     for p in periods:
         if p.year not in cubes:
             cubes[p.year] = await cube(conn, settings, municipality, p.year)
-    latest = cubes[last.year]
-    nodes = SummaryRequest(municipality, "gemeente", last, category=category, group=group or TOTAL)
-    node = _nodes_for(nodes, latest)[0]
+    wanted = SummaryRequest(municipality, "gemeente", last, category=category, group=group or TOTAL)
+    node = _nodes_for(wanted, cubes[last.year])[0]
     code = area or municipality
     # every cube has today's areas; a buurt no longer in them appears in the years it
     # has signals (its months elsewhere are not published: null)

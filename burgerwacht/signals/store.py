@@ -248,11 +248,14 @@ def count_columns_sql(live: bool) -> str:
     """The statement :func:`month_count_columns` runs (the benchmark explains it)."""
     aggs = ", ".join(f"coalesce(array_agg({c}), '{{}}') AS {c}" for c in COUNT_COLUMNS)
     cells = ", ".join(
-        f"coalesce((SELECT array_agg({col} ORDER BY id) FROM signal_cells WHERE municipality_code = $1), "
-        f"'{{}}') AS {name}"
+        f"coalesce(array_agg({col} ORDER BY id), '{{}}') AS {name}"
         for col, name in (("id", "cell_ids"), ("buurt_code", "cell_buurten"), ("category", "cell_categories"))
     )
-    return f"SELECT {aggs}, {cells} FROM ({_LIVE_CELLS if live else _ROLLED_CELLS}) q"
+    # two one-row aggregates side by side: the counts, and the cells (read once)
+    return (
+        f"SELECT * FROM (SELECT {aggs} FROM ({_LIVE_CELLS if live else _ROLLED_CELLS}) q) counts, "
+        f"(SELECT {cells} FROM signal_cells WHERE municipality_code = $1) cells"
+    )
 
 
 async def cube_version(
