@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -598,17 +598,7 @@ class Figure:
         return self.value / self.reference_value  # type: ignore[operator]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "case": self.case,
-            "measure": self.measure,
-            "value": self.value,
-            "unit": self.unit,
-            "reference": self.reference,
-            "reference_value": self.reference_value,
-            "ratio": self.ratio,
-            "goal": self.goal,
-            "met": self.met,
-        }
+        return {**asdict(self), "ratio": self.ratio}
 
 
 def versions() -> dict[str, str]:
