@@ -18,7 +18,7 @@ What it does (nothing leaves 127.0.0.1):
    23:00–07:00, 2 % have stopped.
 3. Measures, printing a table per goal and a summary:
 
-   1. the recipient query (``store.recipients_sql('circle')``, every row with its
+   1. the recipient query (``store.recipients_sql('circle', ['sms'])``, every row with its
       quiet-hours and budget disposition counted, the service's parameters, national
       scope, level ``regular``) for random circles that each hold ~20k recipients, on
       one pooled connection (asyncpg's statement cache, as in the service), next to

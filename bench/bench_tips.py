@@ -109,8 +109,8 @@ async def measured(loop, proc: subprocess.Popen, fn, *args, postmaster=None) -> 
     with meter.measure() as phase:
         result = await loop.run_in_executor(None, fn, *args)
     n = result["n"]
-    result["cpu_ms_per_req"] = phase.use.groups["service"] * 1000 / n
-    result["postgres_cpu_ms_per_req"] = phase.use.groups["postgres"] * 1000 / n
+    result["cpu_ms_per_req"] = phase.use.per_item_ms("service", n)
+    result["postgres_cpu_ms_per_req"] = phase.use.per_item_ms("postgres", n)
     result["load_cpu_ms_per_req"] = (_children_cpu() - load_before) * 1000 / n
     return result
 

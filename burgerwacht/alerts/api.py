@@ -119,7 +119,8 @@ async def list_alerts(request: web.Request, query: AlertListQuery):
     async with request.app[POOL].acquire() as conn:
         rows = await store.list_alerts(conn, user.scope(), query.status, query.before, query.limit + 1)
         counts = await store.counts(conn, [r["id"] for r in rows[: query.limit]])
-    items = [service.to_out(r, counts) for r in rows[: query.limit]]
+    mine = service.by_alert(counts)
+    items = [service.to_out(r, mine.get(r["id"], {})) for r in rows[: query.limit]]
     nxt = str(items[-1].id) if len(rows) > query.limit else None
     return AlertList(items=items, next=nxt)
 

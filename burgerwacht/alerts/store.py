@@ -78,7 +78,7 @@ _CHANNEL_BIT = {"sms": 1, "voice": 2}
 _CHANNEL_NAME = {bit: name for name, bit in _CHANNEL_BIT.items()}
 
 
-def recipients_sql(kind: str, channels: list[str] | tuple[str, ...] = ("sms", "voice")) -> str:
+def recipients_sql(kind: str, channels: list[str] | tuple[str, ...]) -> str:
     """The recipient query for a target kind and the alert's channels ($3 holds them
     too): one channel reads the enrolments' channel bit directly, both join a two-row
     list of channels."""

@@ -162,10 +162,15 @@ def apply_scenario(config: SandboxConfig, changes: dict[str, Any]) -> SandboxCon
     for name in ("callback_concurrency", "call_concurrency", "max_call_steps"):
         if updates.get(name, getattr(config, name)) < 1:
             raise ScenarioError(f"{name} must be at least 1")
-    for name in ("callback_delay", "callback_first_delay", "hang_seconds", "latency"):
-        if updates.get(name, getattr(config, name)) < 0:
-            raise ScenarioError(f"{name} must not be negative")
-    for name in ("rate_limit_burst_every", "rate_limit_burst_length", "duplicate_copies"):
+    for name in (
+        "callback_delay",
+        "callback_first_delay",
+        "hang_seconds",
+        "latency",
+        "rate_limit_burst_every",
+        "rate_limit_burst_length",
+        "duplicate_copies",
+    ):
         if updates.get(name, getattr(config, name)) < 0:
             raise ScenarioError(f"{name} must not be negative")
     return dataclasses.replace(config, **updates)

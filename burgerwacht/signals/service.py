@@ -681,19 +681,13 @@ async def prebuild_cubes(conn: asyncpg.Connection, settings: Settings, *, budget
     years first; after ``budget_s`` seconds the rest waits for the next run (a first run
     over many municipalities and years would otherwise hold the job for long)."""
     built = 0
-    params_of: dict[str, str] = {}
     deadline = time.monotonic() + budget_s
     for row in await store.cube_years_to_build(conn):
         if time.monotonic() > deadline:
             log.info("protected cubes: time budget used, the rest in the next run")
             break
         municipality = row["municipality_code"]
-        if municipality not in params_of:
-            params_of[municipality] = cube_params(settings, municipality)
-        stored = row["stored"]
-        if isinstance(stored, str):
-            stored = json.loads(stored)
-        have = stored.get(params_of[municipality])
+        have = row["stored"].get(cube_params(settings, municipality))  # cube_params caches
         if have is not None and have[0] == row["generation"] and have[1] == row["areas_version"]:
             continue
         try:

@@ -192,13 +192,17 @@ FROM parts GROUP BY 1, 2, 3 HAVING sum(n) <> 0
 """
 
 
+def _whole_months(start: date, end_exclusive: date) -> None:
+    if start.day != 1 or end_exclusive.day != 1:
+        raise ValueError("month_counts counts whole months")
+
+
 async def month_counts(
     conn: asyncpg.Connection, municipality: str, start: date, end_exclusive: date, *, live: bool = False
 ) -> list[asyncpg.Record]:
     """Exact counts per buurt, category and month in [start, end_exclusive) (whole
     months) as records (checks and tests; cubes use :func:`month_count_columns`)."""
-    if start.day != 1 or end_exclusive.day != 1:
-        raise ValueError("month_counts counts whole months")
+    _whole_months(start, end_exclusive)
     return await conn.fetch(_LIVE if live else _ROLLED, municipality, start, end_exclusive)
 
 
@@ -232,8 +236,7 @@ async def month_count_columns(
     id, buurt_code, category, ordered by id). A few lists instead of ~10,000 records per
     year, so building a cube leaves the garbage collector nothing to chase (full
     collections were the 30-100 ms outliers)."""
-    if start.day != 1 or end_exclusive.day != 1:
-        raise ValueError("month_counts counts whole months")
+    _whole_months(start, end_exclusive)
     row = await conn.fetchrow(count_columns_sql(live), municipality, start, end_exclusive)
     counts: dict[str, Any] = {c: row[c] for c in COUNT_COLUMNS}
     counts["cells"] = {

@@ -107,9 +107,7 @@ def loads_strict(raw: bytes) -> Any:
         raise Problem(
             400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep", slug="invalid-json"
         ) from None
-    except _Refused as exc:
-        raise Problem(400, f"request body is not valid JSON: {exc}", slug="invalid-json") from None
-    except ValueError as exc:  # JSONDecodeError, and integers past Python's digit limit
+    except ValueError as exc:  # JSONDecodeError, _Refused, integers past Python's digit limit
         raise Problem(400, f"request body is not valid JSON: {exc}", slug="invalid-json") from None
     if _depth_exceeds(data, MAX_JSON_DEPTH):
         raise Problem(400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep", slug="invalid-json")
