@@ -1,7 +1,8 @@
 """RFC 9457 problem details for every 4xx/5xx answer.
 
-Handlers raise :class:`Problem` (or aiohttp's ``HTTPException``); the middleware turns
-both, and any unexpected exception, into ``application/problem+json``. An unexpected
+Services raise :class:`~burgerwacht.errors.DomainError`, route code raises its web-shaped
+subclass :class:`Problem` (or aiohttp's ``HTTPException``); the middleware turns all of
+them, and any unexpected exception, into ``application/problem+json``. An unexpected
 exception is logged with the request id and answered 500 without internals.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from burgerwacht.errors import DomainError
 from burgerwacht.web.keys import REQUEST_ID, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -24,8 +26,10 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://burgerwacht.nl/problems/"
 
 
-class Problem(Exception):
-    """An error answer. ``slug`` becomes the problem ``type`` URI."""
+class Problem(DomainError):
+    """An error the web layer itself raises (bad path id, wrong content type): the same
+    :class:`~burgerwacht.errors.DomainError`, with the argument order route code reads
+    best (``Problem(404, "no alert 7", slug="not-found")``)."""
 
     def __init__(
         self,
@@ -38,33 +42,40 @@ class Problem(Exception):
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
-        super().__init__(detail or title or str(status))
-        self.status = status
-        self.detail = detail
-        self.slug = slug
-        self.title = title or HTTPStatus(status).phrase
-        self.errors = errors
-        self.headers = headers or {}
-        self.extra = extra
-
-    def body(self, instance: str | None = None) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "type": PROBLEM_BASE + self.slug if self.slug else "about:blank",
-            "title": self.title,
-            "status": self.status,
-        }
-        if self.detail:
-            doc["detail"] = self.detail
-        if instance:
-            doc["instance"] = instance
-        if self.errors is not None:
-            doc["errors"] = self.errors
-        doc.update(self.extra)
-        return doc
+        super().__init__(status, slug, detail or "", title=title, errors=errors, headers=headers, **extra)
 
 
-def problem_response(problem: Problem, request: web.Request | None = None) -> web.Response:
-    body = problem.body(request.path if request is not None else None)
+# A handler that knows the language a resident asked for sets it on the request; a
+# DomainError with translations is then answered in that language.
+LANGUAGE = web.RequestKey("language", str)
+
+
+def problem_body(
+    error: DomainError, language: str | None = None, instance: str | None = None
+) -> dict[str, Any]:
+    """The RFC 9457 document for ``error``."""
+    doc: dict[str, Any] = {
+        "type": PROBLEM_BASE + error.slug if error.slug else "about:blank",
+        "title": error.title or HTTPStatus(error.status).phrase,
+        "status": error.status,
+    }
+    detail = error.message(language)
+    if detail:
+        doc["detail"] = detail
+    if instance:
+        doc["instance"] = instance
+    if error.errors is not None:
+        doc["errors"] = error.errors
+    if error.messages:  # every language, so a client can show the resident's own
+        doc["message_nl"] = error.detail
+        doc.update({f"message_{lang}": text for lang, text in error.messages.items()})
+    doc.update(error.extra)
+    return doc
+
+
+def problem_response(problem: DomainError, request: web.Request | None = None) -> web.Response:
+    language = request.get(LANGUAGE) if request is not None else None
+    body = problem_body(problem, language, request.path if request is not None else None)
     if request is not None and REQUEST_ID in request:
         body["request_id"] = request[REQUEST_ID]
     return web.Response(
@@ -95,8 +106,8 @@ _HTTP_SLUGS = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-la
 async def problem_middleware(request: web.Request, handler):
     try:
         return await handler(request)
-    except Problem as problem:
-        return problem_response(problem, request)
+    except DomainError as error:
+        return problem_response(error, request)
     except ValidationError as exc:
         return problem_response(validation_problem(exc), request)
     except web.HTTPException as exc:
