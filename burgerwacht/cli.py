@@ -346,19 +346,22 @@ def audit_verify() -> None:
         sys.exit(1)
 
 
+def build_cli() -> click.Group:
+    """The ``burgerwacht`` command with every domain's commands added (the domains'
+    command modules import the helpers above, so they are added here, not at import)."""
+    from burgerwacht.domains import DOMAINS
+
+    for domain in DOMAINS:
+        for command in domain.commands:
+            if cli.commands.get(command.name or "") not in (None, command):
+                raise RuntimeError(f"two commands are called {command.name}")
+            cli.add_command(command)
+    return cli
+
+
 def main() -> None:
-    cli(prog_name="burgerwacht")
+    build_cli()(prog_name="burgerwacht")
 
 
 if __name__ == "__main__":
     main()
-
-
-def _register_data_commands() -> None:
-    from burgerwacht import cli_data  # noqa: F401 - registers import/export commands
-    from burgerwacht.modules import optional
-
-    optional("burgerwacht.signals.cli")  # registers import-gebiedsscan
-
-
-_register_data_commands()

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from burgerwacht.db.notify import notify
 from burgerwacht.web.keys import EVENTS, POOL
 
 log = logging.getLogger(__name__)
@@ -134,9 +135,7 @@ async def open_stream(request: web.Request) -> web.StreamResponse:
 
 async def publish(conn: asyncpg.Connection | asyncpg.Pool, topics: list[str], event: dict[str, Any]) -> None:
     """Queue an event for all listeners; inside a transaction it is sent at commit."""
-    await conn.execute(
-        "SELECT pg_notify($1, $2)", CHANNEL, json.dumps({**event, "topics": topics}, default=str)
-    )
+    await notify(conn, CHANNEL, json.dumps({**event, "topics": topics}, default=str))
 
 
 async def events_ctx(app: web.Application) -> AsyncIterator[None]:

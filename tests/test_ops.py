@@ -137,7 +137,7 @@ async def test_job_runs_are_forgotten_after_keep_runs_days(client, db):
         "('signals.rollup', '2', 'old', now() - interval '20 days'), "
         "('signals.rollup', '3', 'recent', now() - interval '13 days')"
     )
-    spec = scheduler.JOBS["scheduler.housekeeping"]
+    spec = scheduler.all_jobs()["scheduler.housekeeping"]
     assert await scheduler.run_once(client.app, spec)
     assert not await scheduler.run_once(client.app, spec)  # once per period
     left = {r[0] for r in await db.fetch("SELECT process FROM job_runs")}

@@ -774,7 +774,7 @@ async def test_import_gebiedsscan_command(db, db_url, tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("BURGERWACHT_")}
     env["BURGERWACHT_DATABASE_URL"] = db_url
-    code = "import burgerwacht.signals.cli; from burgerwacht.cli import main; main()"
+    code = "from burgerwacht.cli import main; main()"
 
     async def run(path):
         proc = await asyncio.create_subprocess_exec(

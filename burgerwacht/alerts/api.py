@@ -56,11 +56,8 @@ def _alert_id(request: web.Request) -> int:
 
 
 async def _cap_body(request: web.Request) -> AlertIn:
-    from burgerwacht.modules import optional
+    from burgerwacht import cap
 
-    cap = optional("burgerwacht.cap")
-    if cap is None:
-        raise Problem(415, "CAP is not supported by this build", slug="unsupported-media-type")
     raw = await request.read()
     try:
         draft = cap.parse_cap(raw)

@@ -5,30 +5,22 @@ from __future__ import annotations
 from uuid import UUID
 
 from aiohttp import web
+from twilio.twiml.voice_response import VoiceResponse
 
 from burgerwacht.audit import store as audit
+from burgerwacht.messaging import voice_response
 from burgerwacht.residents import service, store
 from burgerwacht.residents.models import EnrolmentIn, EnrolmentOut, ErasureOut, ResidentOut, VerifyIn
+from burgerwacht.texts import text
 from burgerwacht.web.api import Api, current_user, json_response
-from burgerwacht.web.errors import Problem
+from burgerwacht.web.errors import LANGUAGE, Problem
 from burgerwacht.web.ids import parse_id
 from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS
+from burgerwacht.webhooks.signing import signed_form
 
 api = Api()
-
-
-def _problem(exc: service.ResidentError, language: str = "nl") -> Problem:
-    headers = {"Retry-After": str(exc.extra["retry_after"])} if "retry_after" in exc.extra else None
-    extra = {k: v for k, v in exc.extra.items() if k != "retry_after"}
-    return Problem(
-        exc.status,
-        exc.message(language),
-        slug=exc.slug,
-        headers=headers,
-        message_nl=exc.message_nl,
-        message_en=exc.message_en,
-        **extra,
-    )
+VOICE = {"voice": "Polly.Lotte", "language": "nl-NL"}
+VOICE_EN = {"voice": "Polly.Joanna", "language": "en-US"}
 
 
 def _uuid(request: web.Request, name: str) -> UUID:
@@ -49,12 +41,10 @@ def _uuid(request: web.Request, name: str) -> UUID:
 )
 async def enrol(request: web.Request, body: EnrolmentIn):
     app = request.app
-    try:
-        pending = await service.start_enrolment(
-            app[POOL], app[PROVIDER], app[SETTINGS], body, request.remote or "unknown"
-        )
-    except service.ResidentError as exc:
-        raise _problem(exc, body.language) from None
+    request[LANGUAGE] = body.language  # refusals are answered in the resident's language
+    pending = await service.start_enrolment(
+        app[POOL], app[PROVIDER], app[SETTINGS], body, request.remote or "unknown"
+    )
     return EnrolmentOut(
         id=pending.id,
         status="pending_verification",
@@ -76,12 +66,9 @@ async def enrol(request: web.Request, body: EnrolmentIn):
 )
 async def verify(request: web.Request, body: VerifyIn):
     app = request.app
-    try:
-        resident_id = await service.verify_enrolment(
-            app[POOL], app[SETTINGS], _uuid(request, "enrolment_id"), body.code
-        )
-    except service.ResidentError as exc:
-        raise _problem(exc) from None
+    resident_id = await service.verify_enrolment(
+        app[POOL], app[SETTINGS], _uuid(request, "enrolment_id"), body.code
+    )
     async with app[POOL].acquire() as conn:
         return await service.resident_view(conn, resident_id)
 
@@ -136,3 +123,29 @@ async def delete_resident(request: web.Request):
         await service.erase(conn, resident_id, r["phone"], request.app[SETTINGS])
         await audit.append(conn, user.actor, "resident.erase", "resident", resident_id, {})
     return json_response(ErasureOut(erased=True, resident_id=resident_id))
+
+
+@api.post(
+    "/twilio/voice/code/{enrolment_id}",
+    summary="TwiML reading a verification code to a landline (a signed provider webhook)",
+    tags=["webhooks"],
+    content_type="text/xml",
+    responses={403: "Bad signature"},
+)
+async def voice_code(request: web.Request):
+    await signed_form(request)
+    try:
+        enrolment_id = UUID(request.match_info["enrolment_id"])
+    except ValueError:
+        raise Problem(404, "unknown enrolment") from None
+    found = await service.voice_code(request.app[POOL], request.app[SETTINGS], enrolment_id)
+    doc = VoiceResponse()
+    if found is None:
+        doc.hangup()
+        return voice_response(doc)
+    code, lang = found
+    spoken = ", ".join(code)
+    say = text("voice_code", lang, spoken=spoken)
+    doc.say(say, **(VOICE_EN if lang == "en" else VOICE))
+    doc.hangup()
+    return voice_response(doc)

@@ -13,10 +13,8 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +22,8 @@ import asyncpg
 
 from burgerwacht import crypto
 from burgerwacht.config import Settings
+from burgerwacht.domain import ErasureHook, ExportHook
+from burgerwacht.errors import DomainError
 from burgerwacht.messaging import InvalidNumber, NotMobile, OptedOut, ProviderError, TwilioProvider
 from burgerwacht.phone import Phone, PhoneError, mask, parse_phone
 from burgerwacht.residents import keywords, store
@@ -41,19 +41,13 @@ log = logging.getLogger(__name__)
 CODE_PURPOSE = "enrolment-code"
 
 
-class ResidentError(Exception):
-    """A request a resident (or their app) made that cannot be done; user-facing texts."""
-
-    def __init__(self, status: int, slug: str, message_nl: str, message_en: str, **extra: Any) -> None:
-        super().__init__(message_en)
-        self.status = status
-        self.slug = slug
-        self.message_nl = message_nl
-        self.message_en = message_en
-        self.extra = extra
-
-    def message(self, language: str) -> str:
-        return self.message_en if language == "en" else self.message_nl
+def refusal(status: int, slug: str, message_nl: str, message_en: str, **extra: Any) -> DomainError:
+    """A request a resident (or their app) made that cannot be done, in Dutch and
+    English (the answer is in the language the request asked for); ``retry_after``
+    becomes the Retry-After header."""
+    retry_after = extra.pop("retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return DomainError(status, slug, message_nl, messages={"en": message_en}, headers=headers, **extra)
 
 
 def address_label(rec: asyncpg.Record | dict[str, Any]) -> str:
@@ -91,7 +85,7 @@ def _channels_for(phone: Phone, requested: list[str] | None) -> list[str]:
     if requested is None:
         return ["sms"] if phone.can_sms else ["voice"]
     if "sms" in requested and not phone.can_sms:
-        raise ResidentError(
+        raise refusal(
             422,
             "landline-sms",
             "Dit nummer kan geen sms ontvangen. Kies voor spraakberichten (voice).",
@@ -99,7 +93,7 @@ def _channels_for(phone: Phone, requested: list[str] | None) -> list[str]:
             field="channels",
         )
     if "voice" in requested and not phone.can_call:
-        raise ResidentError(
+        raise refusal(
             422,
             "no-voice",
             "Dit nummer kan niet gebeld worden.",
@@ -128,7 +122,7 @@ async def _check_limits(
     ]
     for hit, oldest, window in checks:
         if hit:
-            raise ResidentError(
+            raise refusal(
                 429,
                 "too-many-code-requests",
                 "Er zijn te veel codes aangevraagd. Probeer het later opnieuw.",
@@ -143,11 +137,11 @@ async def start_enrolment(
     try:
         phone = parse_phone(body.phone, settings.enrolment.allowed_countries)
     except PhoneError as exc:
-        raise ResidentError(422, "invalid-phone", exc.message_nl, exc.message_en, field="phone") from None
+        raise refusal(422, "invalid-phone", exc.message_nl, exc.message_en, field="phone") from None
     try:
         query = _parse_address(body)
     except AddressError as exc:
-        raise ResidentError(422, "invalid-address", exc.message_nl, exc.message_en, field=exc.field) from None
+        raise refusal(422, "invalid-address", exc.message_nl, exc.message_en, field=exc.field) from None
     channels = _channels_for(phone, body.channels)
     code = f"{secrets.randbelow(10**6):06d}"
     prefix = phone.e164[:-4]
@@ -157,7 +151,7 @@ async def start_enrolment(
             conn, query.postcode, query.house_number, query.house_letter, query.addition
         )
         if address is None:
-            raise ResidentError(
+            raise refusal(
                 422,
                 "unknown-address",
                 text("address_unknown", "nl", address=query.label),
@@ -187,10 +181,8 @@ async def start_enrolment(
             ttl_minutes=settings.enrolment.code_ttl_minutes,
         )
         if by_voice:
-            await conn.execute(
-                "UPDATE enrolments SET code_cipher = $2 WHERE id = $1",
-                row["id"],
-                crypto.encrypt(settings.security.secret_key, CODE_PURPOSE, code),
+            await store.set_code_cipher(
+                conn, row["id"], crypto.encrypt(settings.security.secret_key, CODE_PURPOSE, code)
             )
 
     try:
@@ -207,14 +199,14 @@ async def start_enrolment(
             await store.delete_enrolment(conn, row["id"])
         log.warning("enrolment code not sent: %s", type(exc).__name__, extra={"enrolment": str(row["id"])})
         if isinstance(exc, InvalidNumber | NotMobile | OptedOut):
-            raise ResidentError(
+            raise refusal(
                 422,
                 "undeliverable",
                 "Naar dit nummer kan geen code worden gestuurd.",
                 "A code cannot be sent to this number.",
                 field="phone",
             ) from None
-        raise ResidentError(
+        raise refusal(
             503,
             "provider-unavailable",
             "De code kon nu niet worden verstuurd. Probeer het zo opnieuw.",
@@ -227,9 +219,9 @@ async def start_enrolment(
     )
 
 
-def _too_many(settings: Settings) -> ResidentError:
+def _too_many(settings: Settings) -> DomainError:
     m = settings.enrolment.max_addresses
-    return ResidentError(
+    return refusal(
         422,
         "too-many-addresses",
         text("too_many_addresses", "nl", max=m),
@@ -246,7 +238,7 @@ async def verify_enrolment(pool: asyncpg.Pool, settings: Settings, enrolment_id:
         async with conn.transaction():
             e = await store.enrolment_for_update(conn, enrolment_id)
             if e is None:
-                raise ResidentError(
+                raise refusal(
                     404,
                     "unknown-enrolment",
                     "Deze aanmelding bestaat niet.",
@@ -256,18 +248,18 @@ async def verify_enrolment(pool: asyncpg.Pool, settings: Settings, enrolment_id:
             if e["verified_at"] is not None:
                 if good and e["resident_id"] is not None:
                     return e["resident_id"]  # a repeated verify is idempotent
-                raise ResidentError(
+                raise refusal(
                     410, "enrolment-used", "Deze code is al gebruikt.", "This code was already used."
                 )
             if e["expired"]:
-                raise ResidentError(
+                raise refusal(
                     410,
                     "code-expired",
                     "De code is verlopen. Vraag een nieuwe code aan.",
                     "The code has expired. Please request a new one.",
                 )
             if e["attempts"] >= settings.enrolment.code_max_attempts:
-                raise ResidentError(
+                raise refusal(
                     410,
                     "too-many-attempts",
                     "Te vaak een verkeerde code ingevuld. Vraag een nieuwe code aan.",
@@ -292,11 +284,11 @@ async def verify_enrolment(pool: asyncpg.Pool, settings: Settings, enrolment_id:
                     e["quiet_end"],
                 )
                 await store.mark_verified(conn, enrolment_id, resident_id)
-                await conn.execute("UPDATE enrolments SET code_cipher = NULL WHERE id = $1", enrolment_id)
+                await store.set_code_cipher(conn, enrolment_id, None)
                 await store.bump_counter(conn, "enrolments_verified")
                 return resident_id
     left = max(0, settings.enrolment.code_max_attempts - (failed_attempts or 0))
-    raise ResidentError(
+    raise refusal(
         422,
         "wrong-code",
         f"De code klopt niet. Nog {left} poging(en).",
@@ -309,11 +301,7 @@ async def verify_enrolment(pool: asyncpg.Pool, settings: Settings, enrolment_id:
 async def voice_code(pool: asyncpg.Pool, settings: Settings, enrolment_id: UUID) -> tuple[str, str] | None:
     """The code to read out on the verification call (and the language), if pending."""
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT code_cipher, language FROM enrolments WHERE id = $1 AND verified_at IS NULL "
-            "AND expires_at > now()",
-            enrolment_id,
-        )
+        row = await store.pending_code(conn, enrolment_id)
     if row is None or row["code_cipher"] is None:
         return None
     code = crypto.decrypt(settings.security.secret_key, CODE_PURPOSE, row["code_cipher"])
@@ -344,28 +332,25 @@ async def resident_view(conn: asyncpg.Connection, resident_id: int) -> ResidentO
 
 # ------------------------------------------------------------------ erasure
 
-ErasureHook = Callable[[asyncpg.Connection, int, str, Settings], Awaitable[None]]
-ERASURE_HOOKS: list[ErasureHook] = []
+
+def _erasure_hooks() -> list[ErasureHook]:
+    """What each domain must remove or unlink when a resident is erased (its
+    ``DOMAIN.erasure_hooks``); they run in the erasure transaction, before the resident
+    row is deleted."""
+    from burgerwacht.domains import DOMAINS  # the domains import this module
+
+    return [hook for domain in DOMAINS for hook in domain.erasure_hooks]
 
 
-def on_erasure(hook: ErasureHook) -> ErasureHook:
-    """Register what a domain must remove or unlink when a resident is erased. Hooks run
-    in the erasure transaction, before the resident row is deleted."""
-    ERASURE_HOOKS.append(hook)
-    return hook
+def _export_hooks() -> dict[str, ExportHook]:
+    from burgerwacht.domains import DOMAINS
 
-
-@cache
-def _load_domain_hooks() -> None:
-    from burgerwacht.modules import optional
-
-    optional("burgerwacht.tips.service")
+    return {name: hook for domain in DOMAINS for name, hook in domain.export_hooks.items()}
 
 
 async def erase(conn: asyncpg.Connection, resident_id: int, phone: str, settings: Settings) -> None:
-    _load_domain_hooks()
     async with conn.transaction():
-        for hook in ERASURE_HOOKS:
+        for hook in _erasure_hooks():
             await hook(conn, resident_id, phone, settings)
         await store.erase(conn, resident_id, phone)
 
@@ -375,10 +360,8 @@ async def erase_by_phone(conn: asyncpg.Connection, phone: str, settings: Setting
         r = await store.resident_by_phone(conn, phone, lock=True)
         if r is None:
             # nothing enrolled, but pending codes and request logs may still hold the number
-            await conn.execute("DELETE FROM code_requests WHERE phone = $1", phone)
-            await conn.execute("DELETE FROM enrolments WHERE phone = $1", phone)
-            _load_domain_hooks()
-            for hook in ERASURE_HOOKS:
+            await store.erase_unenrolled(conn, phone)
+            for hook in _erasure_hooks():
                 await hook(conn, 0, phone, settings)
             return False
         await erase(conn, r["id"], phone, settings)
@@ -404,16 +387,11 @@ async def export(conn: asyncpg.Connection, phone: str) -> dict[str, Any]:
             }
             for a in await store.resident_addresses(conn, r["id"])
         ]
-        _load_domain_hooks()
-        for name, hook in EXPORT_HOOKS.items():
+        for name, hook in _export_hooks().items():
             doc[name] = await hook(conn, r["id"], phone)
     doc["pending_enrolments"] = [dict(e) for e in await store.enrolments_of(conn, phone)]
     doc["code_requests"] = await store.code_requests_of(conn, phone)
     return doc
-
-
-ExportHook = Callable[[asyncpg.Connection, int, str], Awaitable[Any]]
-EXPORT_HOOKS: dict[str, ExportHook] = {}
 
 
 # ------------------------------------------------------------------ SMS keywords

@@ -246,3 +246,22 @@ async def municipalities_of(conn: asyncpg.Connection, resident_id: int) -> list[
         resident_id,
     )
     return [r[0] for r in rows]
+
+
+async def set_code_cipher(conn: asyncpg.Connection, enrolment_id: UUID, cipher: bytes | None) -> None:
+    """The code kept (encrypted) for a verification call, or forgotten once it is used."""
+    await conn.execute("UPDATE enrolments SET code_cipher = $2 WHERE id = $1", enrolment_id, cipher)
+
+
+async def pending_code(conn: asyncpg.Connection, enrolment_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT code_cipher, language FROM enrolments WHERE id = $1 AND verified_at IS NULL "
+        "AND expires_at > now()",
+        enrolment_id,
+    )
+
+
+async def erase_unenrolled(conn: asyncpg.Connection, phone: str) -> None:
+    """A number with no resident may still have pending codes and request logs."""
+    await conn.execute("DELETE FROM code_requests WHERE phone = $1", phone)
+    await conn.execute("DELETE FROM enrolments WHERE phone = $1", phone)

@@ -1,7 +1,6 @@
 """``burgerwacht import-gebiedsscan FILE.csv``: police registrations from a file.
 
-Registered on the ``burgerwacht`` command when this module is imported (see the
-report: ``burgerwacht/cli.py`` imports it next to ``cli_data``)."""
+Listed in the signals domain's ``commands`` (``signals/domain.py``)."""
 
 from __future__ import annotations
 
@@ -11,10 +10,10 @@ from pathlib import Path
 import asyncpg
 import click
 
-from burgerwacht.cli import _migrate_or_exit, cli, settings_or_exit, with_connection
+from burgerwacht.cli import _migrate_or_exit, settings_or_exit, with_connection
 
 
-@cli.command("import-gebiedsscan")
+@click.command("import-gebiedsscan")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_gebiedsscan(file: Path) -> None:
     """Import gebiedsscan registrations (CSV: area_code, theme, period_start, period_end,

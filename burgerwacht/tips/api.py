@@ -30,10 +30,6 @@ VOICE_EN = {"voice": "Polly.Joanna", "language": "en-US"}
 MAX_RECORDING_SECONDS = 120
 
 
-def _problem(exc: service.TipError) -> Problem:
-    return Problem(exc.status, exc.detail, slug=exc.slug)
-
-
 def _int(request: web.Request, name: str) -> int:
     value = parse_id(request.match_info[name])
     if value is None:
@@ -108,10 +104,7 @@ async def get_tip(request: web.Request):
     user = current_user(request)
     tip_id = _int(request, "tip_id")
     async with request.app[POOL].acquire() as conn:
-        try:
-            row = await service.get_for(conn, user, tip_id)
-        except service.TipError as exc:
-            raise _problem(exc) from None
+        row = await service.get_for(conn, user, tip_id)
         await audit.append(conn, user.actor, "tip.view", "tip", tip_id, {})
     return service.to_out(row)
 
@@ -127,10 +120,7 @@ async def get_tip(request: web.Request):
 )
 async def patch_tip(request: web.Request, body: TipPatch):
     async with request.app[POOL].acquire() as conn:
-        try:
-            return await service.patch(conn, current_user(request), _int(request, "tip_id"), body)
-        except service.TipError as exc:
-            raise _problem(exc) from None
+        return await service.patch(conn, current_user(request), _int(request, "tip_id"), body)
 
 
 @api.post(
@@ -149,12 +139,9 @@ async def patch_tip(request: web.Request, body: TipPatch):
 async def reply_tip(request: web.Request, body: ReplyIn):
     app = request.app
     tip_id = _int(request, "tip_id")
-    try:
-        segments = await service.reply(
-            app[POOL], app[PROVIDER], app[SETTINGS], current_user(request), tip_id, body.message
-        )
-    except service.TipError as exc:
-        raise _problem(exc) from None
+    segments = await service.reply(
+        app[POOL], app[PROVIDER], app[SETTINGS], current_user(request), tip_id, body.message
+    )
     return ReplyOut(tip_id=tip_id, sent=True, segments=segments)
 
 

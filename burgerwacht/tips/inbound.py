@@ -9,17 +9,37 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from burgerwacht.db.batch import GroupCommit
 from burgerwacht.residents import keywords
-from burgerwacht.tips import service
-from burgerwacht.web.keys import SETTINGS
-from burgerwacht.webhooks.inbound import Inbound, fast_sms_handler, sms_handler
+from burgerwacht.tips import service, store
+from burgerwacht.web.keys import LAZY, POOL, SETTINGS
+from burgerwacht.webhooks.inbound import Inbound
 
 
-@fast_sms_handler
+def intake_for(app: web.Application) -> GroupCommit[store.SmsTip, asyncpg.Record]:
+    """The app's group commit for SMS tips: during a big alert's burst of replies, the
+    tips that arrive while others are being stored go in together (db/batch.py)."""
+    intake = app[LAZY].get("tip-intake")
+    if intake is None:
+        pool = app[POOL]
+        intake = app[LAZY]["tip-intake"] = GroupCommit(
+            lambda tips: store.sms_intake_batch(pool, tips),
+            lambda tip: store.sms_intake(pool, tip),
+            max_size=64,
+            # two batches in the database at once: one commits while the next fills.
+            # Measured side by side (bench_tips, 32 concurrent): 2 and 4 reach the same
+            # ~2,100 tips/s, but 2 costs ~10 % less CPU per tip (0.21 + 0.29 ms in the
+            # service and PostgreSQL, against 0.22 + 0.33 ms): fewer, larger commits
+            max_in_flight=2,
+            name="tip-intake",
+        )
+    return intake
+
+
 async def tip_sms_fast(app: web.Application, sid: str, phone: str, cmd: keywords.Command) -> str | None:
     if isinstance(cmd, keywords.AnonymousTip | keywords.FreeText):
         return await service.intake_sms(
-            service.intake_for(app),
+            intake_for(app),
             app[SETTINGS],
             sid,
             phone,
@@ -29,7 +49,6 @@ async def tip_sms_fast(app: web.Application, sid: str, phone: str, cmd: keywords
     return None
 
 
-@sms_handler
 async def empty_tip(conn: asyncpg.Connection, msg: Inbound, cmd: keywords.Command) -> str | None:
     if isinstance(cmd, keywords.AnonymousTip | keywords.FreeText):
         return await service.empty_tip(conn, msg.phone)

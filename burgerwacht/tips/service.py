@@ -16,13 +16,13 @@ from functools import cache
 from typing import Any
 
 import asyncpg
-from aiohttp import web
 
 from burgerwacht import crypto, metrics
 from burgerwacht.audit import store as audit
 from burgerwacht.auth.models import StaffUser
 from burgerwacht.config import Settings
 from burgerwacht.db.batch import GroupCommit
+from burgerwacht.errors import DomainError
 from burgerwacht.events import publish
 from burgerwacht.messaging import ProviderError, TwilioProvider, analyse
 from burgerwacht.residents import service as residents
@@ -30,17 +30,10 @@ from burgerwacht.residents.keywords import leading_reference, split_reference
 from burgerwacht.texts import text
 from burgerwacht.tips import store
 from burgerwacht.tips.models import STATUS_RANK, TipOut, TipPatch
-from burgerwacht.web.keys import LAZY, POOL
 
 log = logging.getLogger(__name__)
 RELAY_PURPOSE = "tip-relay"
 PHONE_HASH_PURPOSE = "tip-phone"
-
-
-class TipError(Exception):
-    def __init__(self, status: int, slug: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.slug, self.detail = status, slug, detail
 
 
 def phone_hash(settings: Settings, phone: str) -> bytes:
@@ -120,26 +113,6 @@ def _reply_texts() -> str:
             for lang in ("nl", "en")
         }
     )
-
-
-def intake_for(app: web.Application) -> GroupCommit[store.SmsTip, asyncpg.Record]:
-    """The app's group commit for SMS tips: during a big alert's burst of replies, the
-    tips that arrive while others are being stored go in together (db/batch.py)."""
-    intake = app[LAZY].get("tip-intake")
-    if intake is None:
-        pool = app[POOL]
-        intake = app[LAZY]["tip-intake"] = GroupCommit(
-            lambda tips: store.sms_intake_batch(pool, tips),
-            lambda tip: store.sms_intake(pool, tip),
-            max_size=64,
-            # two batches in the database at once: one commits while the next fills.
-            # Measured side by side (bench_tips, 32 concurrent): 2 and 4 reach the same
-            # ~2,100 tips/s, but 2 costs ~10 % less CPU per tip (0.21 + 0.29 ms in the
-            # service and PostgreSQL, against 0.22 + 0.33 ms): fewer, larger commits
-            max_in_flight=2,
-            name="tip-intake",
-        )
-    return intake
 
 
 async def intake_sms(
@@ -230,7 +203,7 @@ async def get_for(
 ) -> asyncpg.Record:
     row = await store.tip(conn, tip_id, lock=lock)
     if row is None or not _visible(user, row):
-        raise TipError(404, "not-found", f"no tip {tip_id}")
+        raise DomainError(404, "not-found", f"no tip {tip_id}")
     return row
 
 
@@ -238,7 +211,7 @@ async def patch(conn: asyncpg.Connection, user: StaffUser, tip_id: int, body: Ti
     async with conn.transaction():
         row = await get_for(conn, user, tip_id, lock=True)
         if body.status is not None and STATUS_RANK[body.status] < STATUS_RANK[row["status"]]:
-            raise TipError(
+            raise DomainError(
                 409, "status-backwards", f"a tip that is {row['status']} cannot become {body.status}"
             )
         await store.update_tip(conn, tip_id, body.status, body.note)
@@ -268,7 +241,7 @@ async def reply(
             cipher = await store.relay_cipher(conn, row["relay_id"])
             phone = crypto.decrypt(settings.security.secret_key, RELAY_PURPOSE, cipher) if cipher else None
         if not phone:
-            raise TipError(
+            raise DomainError(
                 410,
                 "tipster-unreachable",
                 "the tipster can no longer be reached (anonymous relay expired, or data erased)",
@@ -278,7 +251,9 @@ async def reply(
     try:
         await provider.send_sms(phone, body, validity_period=3600)
     except ProviderError as exc:
-        raise TipError(502, "provider-error", f"the reply could not be sent ({type(exc).__name__})") from None
+        raise DomainError(
+            502, "provider-error", f"the reply could not be sent ({type(exc).__name__})"
+        ) from None
     async with pool.acquire() as conn:
         await audit.append(
             conn,
@@ -297,7 +272,3 @@ async def on_erasure(conn: asyncpg.Connection, resident_id: int, phone: str, set
 
 async def export_tips(conn: asyncpg.Connection, resident_id: int, phone: str) -> list[dict[str, Any]]:
     return [dict(r) for r in await store.tips_of(conn, phone)]
-
-
-residents.on_erasure(on_erasure)
-residents.EXPORT_HOOKS["tips"] = export_tips

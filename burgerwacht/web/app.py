@@ -2,7 +2,8 @@
 
 Each resource the app holds (database pools, the Twilio client, background tasks) has
 its own ``cleanup_ctx`` so start-up and shutdown happen in order and are undone in
-reverse. Domain routes come from one ``Api`` per sub-package.
+reverse. Routes and worker services come from the domains listed in
+``burgerwacht/domains.py``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from aiohttp import web
 from burgerwacht import __version__
 from burgerwacht.config import Settings
 from burgerwacht.db.pool import create_pool, resolve_database_url
+from burgerwacht.domains import DOMAINS
 from burgerwacht.logs import REQUEST_ID
-from burgerwacht.modules import optional
-from burgerwacht.web import system
 from burgerwacht.web.api import Api, RouteSpec, build_openapi
 from burgerwacht.web.errors import Problem, form_guard, problem_middleware, problem_response
 from burgerwacht.web.keys import BACKGROUND, LAZY, POOL, PROVIDER, READ_POOL, ROLES, SETTINGS
@@ -37,30 +37,8 @@ WEB, WORKER, SCHEDULER = "web", "worker", "scheduler"
 
 
 def all_apis() -> list[Api]:
-    """Every route collection, in documentation order."""
-    apis = [system.api]
-    for module in _domain_modules():
-        apis.append(module.api)
-    return apis
-
-
-def _domain_modules() -> list[Any]:
-    found = []
-    for name in (
-        "burgerwacht.auth.api",
-        "burgerwacht.areas.api",
-        "burgerwacht.residents.api",
-        "burgerwacht.alerts.api",
-        "burgerwacht.tips.api",
-        "burgerwacht.signals.api",
-        "burgerwacht.webhooks.api",
-        "burgerwacht.metrics",
-        "burgerwacht.console.api",
-    ):
-        module = optional(name)
-        if module is not None:
-            found.append(module)
-    return found
+    """Every route collection, in documentation order (the order of DOMAINS)."""
+    return [api for domain in DOMAINS for api in domain.apis]
 
 
 def all_specs() -> list[RouteSpec]:
@@ -153,9 +131,8 @@ async def background_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BACKGROUND] = tasks
     roles = app[ROLES]
     starters = []
-    worker = optional("burgerwacht.alerts.worker")
-    if WORKER in roles and worker is not None:
-        starters.append(worker.start_worker)
+    if WORKER in roles:
+        starters.extend(start for domain in DOMAINS for start in domain.workers)
     if SCHEDULER in roles:
         from burgerwacht.scheduler import start_scheduler
 

@@ -4,23 +4,17 @@ unsigned or wrongly signed request gets 403 and changes nothing."""
 from __future__ import annotations
 
 import re
-from uuid import UUID
 
 from aiohttp import web
 from pydantic import BaseModel, Field
-from twilio.twiml.voice_response import VoiceResponse
 
-from burgerwacht.messaging import sms_reply, voice_response
-from burgerwacht.residents import service as residents
+from burgerwacht.messaging import sms_reply
 from burgerwacht.web.api import Api
 from burgerwacht.web.errors import Problem
-from burgerwacht.web.keys import POOL, SETTINGS
 from burgerwacht.webhooks.inbound import handle_sms
 from burgerwacht.webhooks.signing import signed_form
 
 api = Api()
-VOICE = {"voice": "Polly.Lotte", "language": "nl-NL"}
-VOICE_EN = {"voice": "Polly.Joanna", "language": "en-US"}
 E164 = re.compile(r"^\+[1-9]\d{6,14}$", re.ASCII)
 
 
@@ -49,31 +43,3 @@ async def inbound_sms(request: web.Request):
     body = form.get("Body", "")[:1600].replace("\x00", "")
     reply = await handle_sms(request.app, sid, phone, body)
     return sms_reply(reply)
-
-
-@api.post(
-    "/twilio/voice/code/{enrolment_id}",
-    summary="TwiML reading a verification code to a landline",
-    tags=["webhooks"],
-    content_type="text/xml",
-    responses={403: "Bad signature"},
-)
-async def voice_code(request: web.Request):
-    await signed_form(request)
-    try:
-        enrolment_id = UUID(request.match_info["enrolment_id"])
-    except ValueError:
-        raise Problem(404, "unknown enrolment") from None
-    found = await residents.voice_code(request.app[POOL], request.app[SETTINGS], enrolment_id)
-    doc = VoiceResponse()
-    if found is None:
-        doc.hangup()
-        return voice_response(doc)
-    code, lang = found
-    spoken = ", ".join(code)
-    from burgerwacht.texts import text
-
-    say = text("voice_code", lang, spoken=spoken)
-    doc.say(say, **(VOICE_EN if lang == "en" else VOICE))
-    doc.hangup()
-    return voice_response(doc)

@@ -2,19 +2,18 @@
 
 The whole of it runs in one transaction that first claims the MessageSid, so a webhook
 the provider retries (or delivers twice at once) is acted on once and answered with the
-same reply. Domains that take free text (tips, signals) register a handler.
+same reply. Domains that take free text (tips, signals) list a handler in their
+``DOMAIN`` (``sms_handlers``, ``fast_sms_handlers``); they are asked in the order of
+``burgerwacht/domains.py`` after the resident keywords.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import cache
 
-import asyncpg
 from aiohttp import web
 
-from burgerwacht.modules import optional
+from burgerwacht.domain import FastSmsHandler, SmsHandler
 from burgerwacht.residents import keywords
 from burgerwacht.residents import service as residents
 from burgerwacht.texts import text
@@ -30,37 +29,17 @@ class Inbound:
     app: web.Application
 
 
-SmsHandler = Callable[[asyncpg.Connection, Inbound, keywords.Command], Awaitable[str | None]]
-HANDLERS: list[SmsHandler] = []
-# Handlers that do everything (claim, act, remember the reply) in one atomic statement of
-# their own, for the hot path of a big alert: thousands of tips a minute.
-FastHandler = Callable[[web.Application, str, str, keywords.Command], Awaitable[str | None]]
-FAST_HANDLERS: list[FastHandler] = []
+def _handlers() -> tuple[tuple[FastSmsHandler, ...], tuple[SmsHandler, ...]]:
+    from burgerwacht.domains import DOMAINS  # the domains' handlers import this module
 
-
-def sms_handler(handler: SmsHandler) -> SmsHandler:
-    """Register a handler; it returns a reply when it took the message, else None."""
-    HANDLERS.append(handler)
-    return handler
-
-
-def fast_sms_handler(handler: FastHandler) -> FastHandler:
-    """Register a self-contained handler; it returns the reply, or None to pass."""
-    FAST_HANDLERS.append(handler)
-    return handler
-
-
-@cache
-def _load_domains() -> None:
-    """Import the domains that register handlers (once, not on every message)."""
-    for name in ("burgerwacht.tips.inbound", "burgerwacht.signals.inbound"):
-        optional(name)
+    fast = tuple(h for d in DOMAINS for h in d.fast_sms_handlers)
+    return fast, tuple(h for d in DOMAINS for h in d.sms_handlers)
 
 
 async def handle_sms(app: web.Application, sid: str, phone: str, body: str) -> str | None:
-    _load_domains()
+    fast_handlers, handlers = _handlers()
     cmd = keywords.parse_sms(body)
-    for fast in FAST_HANDLERS:
+    for fast in fast_handlers:
         reply = await fast(app, sid, phone, cmd)
         if reply is not None:
             return reply
@@ -71,7 +50,7 @@ async def handle_sms(app: web.Application, sid: str, phone: str, body: str) -> s
             return await store.inbound_reply(conn, sid)
         reply = await residents.handle_keyword(conn, app[SETTINGS], phone, cmd)
         if reply is None:
-            for handler in HANDLERS:
+            for handler in handlers:
                 reply = await handler(conn, msg, cmd)
                 if reply is not None:
                     break

@@ -1,4 +1,4 @@
-"""Data commands: imports and the AVG access export."""
+"""``burgerwacht import-areas`` and ``import-addresses``: CBS areas and BAG-like address points."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import click
 
-from burgerwacht.cli import _migrate_or_exit, cli, settings_or_exit, with_connection
+from burgerwacht.cli import _migrate_or_exit, settings_or_exit, with_connection
 
 
 def _report(report, what: str) -> None:
@@ -20,7 +20,7 @@ def _report(report, what: str) -> None:
         click.echo(f"  … and {len(report.problems) - 200} more problems", err=True)
 
 
-@cli.command("import-areas")
+@click.command("import-areas")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--crs", type=int, default=None, help="EPSG code when the file has no crs member (e.g. 28992).")
 @click.option("--keep-missing", is_flag=True, help="Do not delete areas the new map no longer has.")
@@ -52,7 +52,7 @@ def import_areas(file: Path, crs: int | None, keep_missing: bool) -> None:
         sys.exit(1)
 
 
-@cli.command("import-addresses")
+@click.command("import-addresses")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_addresses(file: Path) -> None:
     """Import address points (CSV shaped like a BAG extract: postcode, huisnummer, huisletter,
@@ -78,38 +78,3 @@ def import_addresses(file: Path) -> None:
         f"addresses: {report.imported} stored, {report.skipped} bad rows, "
         f"{report.unplaced} outside every buurt"
     )
-
-
-@cli.group()
-def resident() -> None:
-    """Residents' rights (admin)."""
-
-
-@resident.command("export")
-@click.option("--phone", required=True, help="The number, as the resident gives it.")
-def resident_export(phone: str) -> None:
-    """Print everything held about a number (AVG access request) as JSON."""
-    from burgerwacht.audit import store as audit
-    from burgerwacht.phone import PhoneError, parse_phone
-    from burgerwacht.residents import service
-
-    settings = settings_or_exit()
-    try:
-        e164 = parse_phone(phone, ("NL", *settings.enrolment.allowed_countries, "BE", "DE")).e164
-    except PhoneError as exc:
-        raise click.BadParameter(exc.message_en, param_hint="--phone") from None
-
-    async def go(conn: asyncpg.Connection):
-        async with conn.transaction():
-            doc = await service.export(conn, e164)
-            await audit.append(
-                conn,
-                "cli",
-                "resident.export",
-                "resident",
-                doc["resident"]["id"] if doc["resident"] else None,
-                {},
-            )
-        return doc
-
-    click.echo(json.dumps(with_connection(settings, go), indent=2, default=str, ensure_ascii=False))

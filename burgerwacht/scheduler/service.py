@@ -1,8 +1,10 @@
 """Periodic jobs (APScheduler 3, AsyncIOScheduler), run once per period cluster-wide.
 
 Every job run first claims the row ``(job, period)`` in ``job_runs``; only the process
-whose INSERT wins runs the job, so two scheduler processes never both run it. Domains
-add jobs to :data:`JOBS` with :func:`job`.
+whose INSERT wins runs the job, so two scheduler processes never both run it. A domain
+makes a job with :func:`job` and lists it in its ``DOMAIN.jobs``
+(``burgerwacht/domain.py``); the scheduler runs the jobs of every domain in
+``burgerwacht/domains.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import asyncpg
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from burgerwacht.modules import optional
+from burgerwacht.scheduler.store import claim_run, finish_run, forget_runs
 from burgerwacht.web.keys import POOL, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ JobFunc = Callable[[web.Application], Awaitable[dict[str, Any] | None]]
 
 @dataclass(frozen=True)
 class JobSpec:
+    """A periodic job; calling it runs the job's function once (as tests do)."""
+
     name: str
     func: JobFunc
     seconds: int  # period length; also the unit of the claim key
@@ -36,16 +40,31 @@ class JobSpec:
     def period(self, now: datetime) -> str:
         return str(int(now.timestamp()) // self.seconds)
 
+    def __call__(self, app: web.Application) -> Awaitable[dict[str, Any] | None]:
+        return self.func(app)
 
-JOBS: dict[str, JobSpec] = {}
+
+def job(name: str, *, seconds: int) -> Callable[[JobFunc], JobSpec]:
+    """Make ``func`` a job called ``name`` that runs every ``seconds`` (list it in the
+    domain's ``jobs``)."""
+
+    def make(func: JobFunc) -> JobSpec:
+        return JobSpec(name, func, seconds)
+
+    return make
 
 
-def job(name: str, *, seconds: int) -> Callable[[JobFunc], JobFunc]:
-    def register(func: JobFunc) -> JobFunc:
-        JOBS[name] = JobSpec(name, func, seconds)
-        return func
+def all_jobs() -> dict[str, JobSpec]:
+    """Every domain's jobs by name, in the order of ``burgerwacht/domains.py``."""
+    from burgerwacht.domains import DOMAINS  # the domains' jobs import this module
 
-    return register
+    jobs: dict[str, JobSpec] = {}
+    for domain in DOMAINS:
+        for spec in domain.jobs:
+            if spec.name in jobs:
+                raise RuntimeError(f"two jobs are called {spec.name}")
+            jobs[spec.name] = spec
+    return jobs
 
 
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"
@@ -58,23 +77,14 @@ async def housekeeping(app: web.Application) -> dict[str, Any]:
     is the guard against running a job twice in its period, so runs are kept for at
     least two periods of the longest job (its own or an override)."""
     settings = app[SETTINGS].scheduler
-    _load_domain_jobs()  # every job's period counts, whichever modules this process imported
-    longest = max([spec.seconds for spec in JOBS.values()] + list(settings.intervals.values()))
+    longest = max([spec.seconds for spec in all_jobs().values()] + list(settings.intervals.values()))
     keep = max(settings.keep_runs_days * 86400, 2 * longest)
-    result = await app[POOL].execute(
-        "DELETE FROM job_runs WHERE started_at < now() - make_interval(secs => $1)", float(keep)
-    )
-    return {"runs_forgotten": int(result.split()[-1]), "kept_days": round(keep / 86400, 1)}
+    forgotten = await forget_runs(app[POOL], keep)
+    return {"runs_forgotten": forgotten, "kept_days": round(keep / 86400, 1)}
 
 
 async def claim(pool: asyncpg.Pool, name: str, period: str) -> bool:
-    result = await pool.execute(
-        "INSERT INTO job_runs (job, period, process) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        name,
-        period,
-        PROCESS,
-    )
-    return result.endswith(" 1")
+    return await claim_run(pool, name, period, PROCESS)
 
 
 async def run_once(app: web.Application, spec: JobSpec, now: datetime | None = None) -> bool:
@@ -87,19 +97,9 @@ async def run_once(app: web.Application, spec: JobSpec, now: datetime | None = N
         result = await spec.func(app)
     except Exception:
         log.exception("scheduled job %s failed", spec.name)
-        await pool.execute(
-            "UPDATE job_runs SET finished_at = now(), result = $3 WHERE job = $1 AND period = $2",
-            spec.name,
-            period,
-            {"error": True},
-        )
+        await finish_run(pool, spec.name, period, {"error": True})
         return True
-    await pool.execute(
-        "UPDATE job_runs SET finished_at = now(), result = $3 WHERE job = $1 AND period = $2",
-        spec.name,
-        period,
-        result or {},
-    )
+    await finish_run(pool, spec.name, period, result or {})
     log.info("scheduled job %s ran", spec.name, extra={"job": spec.name, "period": period, "result": result})
     return True
 
@@ -110,9 +110,8 @@ class SchedulerService:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
 
     def start(self) -> None:
-        _load_domain_jobs()
         overrides = self.app[SETTINGS].scheduler.intervals
-        for spec in list(JOBS.values()):
+        for spec in all_jobs().values():
             if spec.name in overrides:
                 spec = JobSpec(spec.name, spec.func, overrides[spec.name])
             self.scheduler.add_job(
@@ -129,17 +128,6 @@ class SchedulerService:
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
-
-
-def _load_domain_jobs() -> None:
-    for name in (
-        "burgerwacht.audit.jobs",
-        "burgerwacht.residents.jobs",
-        "burgerwacht.alerts.jobs",
-        "burgerwacht.tips.jobs",
-        "burgerwacht.signals.jobs",
-    ):
-        optional(name)
 
 
 async def start_scheduler(app: web.Application) -> SchedulerService:

@@ -1,0 +1,14 @@
+"""The residents domain: enrolment routes, retention of their records, the AVG export command.
+
+(The resident keywords, STOP/VERWIJDER/AANMELDEN, are the SMS router's first stop:
+``webhooks/inbound.py`` asks residents before any domain's handler.)"""
+
+from burgerwacht.domain import Domain
+from burgerwacht.residents import api, cli, jobs
+
+DOMAIN = Domain(
+    "residents",
+    apis=(api.api,),
+    jobs=(jobs.purge_resident_records,),
+    commands=(cli.resident,),
+)
