@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from burgerwacht.patch import PatchModel
+
 Source = Literal["interview", "schouw", "sms", "open311", "handhaving"]
 Level = Literal["buurt", "wijk", "gemeente"]
 GM = r"^GM\d{4}$"
@@ -41,7 +43,7 @@ class SignalIn(BaseModel):
         return self
 
 
-class SignalPatch(BaseModel):
+class SignalPatch(PatchModel):
     """Triage by a fieldworker: reclassify, rate, close."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -49,12 +51,6 @@ class SignalPatch(BaseModel):
     severity: int | None = Field(default=None, ge=1, le=5)
     status: Literal["open", "closed"] | None = None
     status_notes: str | None = Field(default=None, max_length=1000)
-
-    @model_validator(mode="after")
-    def _something(self) -> SignalPatch:
-        if not self.model_fields_set:
-            raise ValueError("nothing to change")
-        return self
 
 
 class PointOut(BaseModel):

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from burgerwacht.patch import PatchModel
+
 TipStatus = Literal["new", "read", "useful", "not_useful"]
 STATUS_RANK = {"new": 0, "read": 1, "useful": 2, "not_useful": 2}
 
@@ -44,7 +46,9 @@ class TipQuery(BaseModel):
     before: int | None = Field(default=None, ge=1, le=2**63 - 1, description="Cursor: continue below this id")
 
 
-class TipPatch(BaseModel):
+class TipPatch(PatchModel):
+    """Triage of a tip by an operator."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     status: TipStatus | None = None
     note: str | None = Field(default=None, max_length=2000)
