@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from burgerwacht.fields import IsoDate
 from burgerwacht.patch import PatchModel
 
 Source = Literal["interview", "schouw", "sms", "open311", "handhaving"]
@@ -32,7 +33,7 @@ class SignalIn(BaseModel):
     )
     category: str = Field(min_length=1, max_length=40, examples=["graffiti"])
     severity: int = Field(ge=1, le=5, description="Impact on the feeling of safety, 1 (little) to 5 (great)")
-    observed_on: date | None = Field(default=None, description="Default: today (Europe/Amsterdam)")
+    observed_on: IsoDate | None = Field(default=None, description="Default: today (Europe/Amsterdam)")
     source: Source
     text: str | None = Field(default=None, max_length=4000, description="Fieldworkers/operators only")
 
@@ -88,8 +89,8 @@ class SignalListQuery(BaseModel):
     status: Literal["open", "closed"] | None = None
     category: str | None = Field(default=None, max_length=40)
     buurt: str | None = Field(default=None, pattern=r"^BU\d{8}$")
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
+    from_: IsoDate | None = Field(default=None, alias="from")
+    to: IsoDate | None = None
     cursor: str | None = Field(default=None, pattern=r"^\d{1,18}$")
     limit: int = Field(default=50, ge=1, le=500)
 
@@ -105,10 +106,10 @@ class SummaryQuery(BaseModel):
         description="2025 | 2025-Q1 | 2025-03; default the last complete month",
         examples=["2025-03"],
     )
-    from_: date | None = Field(
+    from_: IsoDate | None = Field(
         default=None, alias="from", description="With 'to': one whole month, quarter or year"
     )
-    to: date | None = None
+    to: IsoDate | None = None
     category: str | None = Field(default=None, max_length=40)
     group: str | None = Field(
         default=None, max_length=40, description="A group code, or 'all' for every category"

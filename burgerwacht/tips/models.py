@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from burgerwacht.fields import IsoDateTime
 from burgerwacht.patch import PatchModel
 
 TipStatus = Literal["new", "read", "useful", "not_useful"]
@@ -41,7 +42,7 @@ class TipQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     alert: int | None = Field(default=None, ge=1, le=2**63 - 1)
     status: TipStatus | None = None
-    since: datetime | None = None
+    since: IsoDateTime | None = None
     limit: int = Field(default=50, ge=1, le=200)
     before: int | None = Field(default=None, ge=1, le=2**63 - 1, description="Cursor: continue below this id")
 

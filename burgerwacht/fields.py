@@ -1,0 +1,48 @@
+"""Field types shared by the API models.
+
+Dates and times are ISO 8601 only. Pydantic also reads a number as a Unix time
+(``?to=0`` became 1970-01-01 and ``?since=0.5`` a moment in 1970), which no client
+means; a value that is not an ISO date (``YYYY-MM-DD``) or date-time
+(``YYYY-MM-DDTHH:MM[:SS[.fff]][Z|±HH:MM]``) is a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, WithJsonSchema
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$", re.ASCII
+)
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise ValueError("give an ISO date, YYYY-MM-DD")
+    return value
+
+
+def _iso_datetime(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATETIME.match(value):
+        raise ValueError("give an ISO 8601 date-time, e.g. 2026-03-01T12:00:00+01:00")
+    return value
+
+
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": _DATE.pattern}),
+]
+IsoDateTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_datetime),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _DATETIME.pattern}),
+]
