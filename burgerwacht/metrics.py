@@ -35,6 +35,27 @@ RECONCILIATIONS = Counter(
 WEBHOOKS = Counter("burgerwacht_webhooks_total", "Provider webhooks by type and result", ["type", "result"])
 TIPS = Counter("burgerwacht_tips_total", "Tips received", ["channel"])
 SIGNALS = Counter("burgerwacht_signals_total", "Neighbourhood signals received", ["source"])
+# Per route: the route's template (/api/v1/alerts/{alert_id}), never the raw path, so ids
+# and codes cannot blow up the label set; unmatched paths share one label.
+HTTP_REQUESTS = Counter(
+    "burgerwacht_http_requests_total",
+    "HTTP requests by route template, method and status class",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "burgerwacht_http_request_seconds",
+    "HTTP request latency by route template and method (event streams excluded)",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def observe_request(route: str, method: str, status: int, seconds: float | None) -> None:
+    """Count one answered request; ``seconds`` None for streams (their length is not latency)."""
+    HTTP_REQUESTS.labels(route, method, f"{status // 100}xx").inc()
+    if seconds is not None:
+        HTTP_LATENCY.labels(route, method).observe(seconds)
+
 
 api = Api()
 

@@ -22,6 +22,7 @@ from burgerwacht.config import Settings
 from burgerwacht.db.pool import create_pool, resolve_database_url
 from burgerwacht.domains import DOMAINS
 from burgerwacht.logs import REQUEST_ID
+from burgerwacht.metrics import observe_request
 from burgerwacht.web.api import Api, RouteSpec, build_openapi
 from burgerwacht.web.errors import Problem, form_guard, problem_middleware, problem_response
 from burgerwacht.web.keys import BACKGROUND, LAZY, POOL, PROVIDER, READ_POOL, ROLES, SETTINGS
@@ -53,10 +54,10 @@ async def request_context(request: web.Request, handler):
     token = REQUEST_ID.set(rid)
     start = time.perf_counter()
     status = 500
+    streaming = request.path.endswith("/events") or request.headers.get("Accept", "").startswith(
+        "text/event-stream"
+    )
     try:
-        streaming = request.path.endswith("/events") or request.headers.get("Accept", "").startswith(
-            "text/event-stream"
-        )
         limit = None if streaming else request.app[SETTINGS].http.request_timeout
         try:
             async with asyncio.timeout(limit):
@@ -69,16 +70,29 @@ async def request_context(request: web.Request, handler):
         response.headers["X-Request-Id"] = rid
         return response
     finally:
+        elapsed = time.perf_counter() - start
+        observe_request(_route_template(request), request.method, status, None if streaming else elapsed)
         # path only: query strings can hold personal data
         access_log.info(
             "%s %s %s %.1fms",
             request.method,
             request.path,
             status,
-            (time.perf_counter() - start) * 1000,
+            elapsed * 1000,
             extra={"status": status},
         )
         REQUEST_ID.reset(token)
+
+
+def _route_template(request: web.Request) -> str:
+    """The matched route's template (``/api/v1/alerts/{alert_id}``), or ``unmatched``."""
+    try:
+        info = request.match_info.route.resource
+    except AttributeError:
+        return "unmatched"
+    if info is None:
+        return "unmatched"
+    return getattr(info, "canonical", None) or "unmatched"
 
 
 def _pool_ctx(settings: Settings, url: str | None) -> Callable[[web.Application], AsyncIterator[None]]:
