@@ -43,6 +43,7 @@ __all__ = [
     "PhoneMaskingFilter",
     "mask",
     "mask_phones_in",
+    "number_pattern",
     "parse_phone",
 ]
 
@@ -213,6 +214,22 @@ def mask_phones_in(text: str) -> str:
             continue
         spans.append((m.start(), m.end(), mask(m.group())))
     return _replace(text, spans) if spans else text
+
+
+ERASED = "[nummer verwijderd]"
+
+
+def number_pattern(e164: str) -> str:
+    """A regular expression (the subset Python and PostgreSQL share) matching ``e164``
+    the ways people write it in free text: ``+31 6 1234 5678``, ``0031-6-12345678``,
+    ``(0)6 12 34 56 78``, ``06-12345678``, ``%2B31612345678``. Erasure uses it to take the
+    sender's number out of texts stored before they were masked on arrival."""
+    number = phonenumbers.parse(e164, None)
+    cc, nsn = str(number.country_code), phonenumbers.national_significant_number(number)
+    sep = "[ ./()-]{0,3}"
+    international = f"(([+]|%2[Bb]|00) ?)?{cc}{sep}([(]?0[)]?{sep})?"
+    national = "[(]?0" if cc == "31" else "0"
+    return f"({international}|{national}){sep}" + sep.join(nsn)
 
 
 class PhoneMaskingFilter(logging.Filter):

@@ -9,5 +9,6 @@ DOMAIN = Domain(
     apis=(api.api,),
     jobs=(jobs.rollup, jobs.weekly_report, jobs.retention),
     sms_handlers=(inbound.signal_by_sms,),
+    erasure_hooks=(inbound.erase_number,),
     commands=(cli.import_gebiedsscan,),
 )

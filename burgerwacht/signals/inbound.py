@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import asyncpg
 
+from burgerwacht.config import Settings
+from burgerwacht.phone import number_pattern
 from burgerwacht.residents import keywords
-from burgerwacht.signals import service
+from burgerwacht.signals import service, store
 from burgerwacht.webhooks.inbound import Inbound
+
+
+async def erase_number(conn: asyncpg.Connection, resident_id: int, phone: str, settings: Settings) -> None:
+    """Erasure hook: the number out of every signal's text (texts are masked on arrival;
+    this catches texts stored before that and notations the masking missed)."""
+    await store.erase_number_in_texts(conn, number_pattern(phone))
 
 
 async def signal_by_sms(conn: asyncpg.Connection, msg: Inbound, cmd: keywords.Command) -> str | None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from burgerwacht.phone import ERASED
+
 ROLLUP_LOCK = 0x5349_4752  # "SIGR": serialises rollup runs
 
 SIGNAL_COLUMNS = (
@@ -140,6 +142,15 @@ async def update_signal(conn: asyncpg.Connection, signal_id: int, changes: dict[
         signal_id,
         *[changes[c] for c in cols],
     )
+
+
+async def erase_number_in_texts(conn: asyncpg.Connection, pattern: str) -> int:
+    """Erasure: a resident's number written in any signal's text (signals keep no number,
+    so the text is all there is to search)."""
+    result = await conn.execute(
+        "UPDATE signals SET text = regexp_replace(text, $1, $2, 'g') WHERE text ~ $1", pattern, ERASED
+    )
+    return int(result.split()[-1])
 
 
 async def clear_old_texts(conn: asyncpg.Connection, days: int) -> int:

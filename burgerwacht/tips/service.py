@@ -25,6 +25,7 @@ from burgerwacht.db.batch import GroupCommit
 from burgerwacht.errors import DomainError
 from burgerwacht.events import publish
 from burgerwacht.messaging import ProviderError, TwilioProvider, analyse
+from burgerwacht.phone import number_pattern
 from burgerwacht.residents import service as residents
 from burgerwacht.residents.keywords import leading_reference, split_reference
 from burgerwacht.texts import text
@@ -267,7 +268,7 @@ async def reply(
 
 
 async def on_erasure(conn: asyncpg.Connection, resident_id: int, phone: str, settings: Settings) -> None:
-    await store.erase_resident(conn, resident_id, phone, phone_hash(settings, phone))
+    await store.erase_resident(conn, resident_id, phone, phone_hash(settings, phone), number_pattern(phone))
 
 
 async def export_tips(conn: asyncpg.Connection, resident_id: int, phone: str) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ from typing import Any
 
 import asyncpg
 
+from burgerwacht.phone import ERASED
+
 TIP_COLUMNS = """t.id, t.alert_id, a.reference, t.candidate_alerts, t.channel, t.text, t.recording_url,
     t.recording_seconds, t.anonymous, t.phone, t.status, t.note, t.received_at, t.erased_at, t.municipalities,
     t.relay_id"""
@@ -176,11 +178,17 @@ async def call_context(conn: asyncpg.Connection, call_sid: str) -> asyncpg.Recor
 # ------------------------------------------------------------------ erasure and retention
 
 
-async def erase_resident(conn: asyncpg.Connection, resident_id: int, phone: str, phone_hash: bytes) -> None:
+async def erase_resident(
+    conn: asyncpg.Connection, resident_id: int, phone: str, phone_hash: bytes, number_pattern: str
+) -> None:
     await conn.execute(
         "UPDATE tips SET phone = NULL, resident_id = NULL WHERE phone = $1 OR resident_id = $2",
         phone,
         resident_id,
+    )
+    # the number written in any tip's text (an anonymous tip keeps no number to find it by)
+    await conn.execute(
+        "UPDATE tips SET text = regexp_replace(text, $1, $2, 'g') WHERE text ~ $1", number_pattern, ERASED
     )
     await conn.execute("DELETE FROM tip_relay WHERE phone_hash = $1", phone_hash)
     await conn.execute("DELETE FROM tip_calls WHERE phone = $1 OR phone_hash = $2", phone, phone_hash)

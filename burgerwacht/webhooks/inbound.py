@@ -9,11 +9,12 @@ same reply. Domains that take free text (tips, signals) list a handler in their
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
 from burgerwacht.domain import FastSmsHandler, SmsHandler
+from burgerwacht.phone import mask_phones_in
 from burgerwacht.residents import keywords
 from burgerwacht.residents import service as residents
 from burgerwacht.texts import text
@@ -36,9 +37,20 @@ def _handlers() -> tuple[tuple[FastSmsHandler, ...], tuple[SmsHandler, ...]]:
     return fast, tuple(h for d in DOMAINS for h in d.sms_handlers)
 
 
+def _masked(cmd: keywords.Command) -> keywords.Command:
+    """Free text (tips, signals) is stored with phone numbers masked: the sender's own
+    number (``SIGNAAL +316… belt mij``) would otherwise outlive VERWIJDER, and a
+    third party's number has no place in a stored text either."""
+    if isinstance(cmd, keywords.Signal | keywords.AnonymousTip | keywords.FreeText):
+        masked = mask_phones_in(cmd.text)
+        if masked != cmd.text:
+            return replace(cmd, text=masked)
+    return cmd
+
+
 async def handle_sms(app: web.Application, sid: str, phone: str, body: str) -> str | None:
     fast_handlers, handlers = _handlers()
-    cmd = keywords.parse_sms(body)
+    cmd = _masked(keywords.parse_sms(body))
     for fast in fast_handlers:
         reply = await fast(app, sid, phone, cmd)
         if reply is not None:
