@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from burgerwacht.residents import keywords
-from burgerwacht.signals import service
+from burgerwacht.signals import intake
 from burgerwacht.webhooks.inbound import Inbound, sms_handler
 
 
@@ -14,4 +14,4 @@ from burgerwacht.webhooks.inbound import Inbound, sms_handler
 async def signal_by_sms(conn: asyncpg.Connection, msg: Inbound, cmd: keywords.Command) -> str | None:
     if not isinstance(cmd, keywords.Signal):
         return None
-    return await service.sms_signal(conn, msg.phone, cmd.text)
+    return await intake.sms_signal(conn, msg.phone, cmd.text)
