@@ -287,7 +287,7 @@ async def run(n: int, repeat: int, json_path: Path | None = None) -> None:
     from burgerwacht.auth.service import create_user_with_token
     from burgerwacht.config import load_settings
     from burgerwacht.db.pool import init_connection
-    from burgerwacht.signals import jobs, privacy, service, store
+    from burgerwacht.signals import cube, jobs, privacy, store, summary
     from burgerwacht.signals.periods import parse_period
     from burgerwacht.web.app import create_app
 
@@ -308,7 +308,7 @@ async def run(n: int, repeat: int, json_path: Path | None = None) -> None:
         settings = load_settings(database_url=db.url, environment="test")
         y0, y1 = date(2025, 1, 1), date(2026, 1, 1)
         month = "2025-06"
-        req = service.SummaryRequest(MUNI, "buurt", parse_period(month))
+        req = summary.SummaryRequest(MUNI, "buurt", parse_period(month))
 
         async def old_live_counts():
             await conn.fetch(OLD_LIVE, MUNI, y0, y1)
@@ -328,10 +328,10 @@ async def run(n: int, repeat: int, json_path: Path | None = None) -> None:
             await store.month_count_columns(conn, MUNI, y0, y1)
 
         async def summary_live():
-            await service.summary(conn, settings, req, live=True)
+            await summary.summary(conn, settings, req, live=True)
 
         async def summary_direct():
-            await service.summary(conn, settings, req)
+            await summary.summary(conn, settings, req)
 
         app = create_app(settings, database_url=db.url)
         client = TestClient(TestServer(app, host="127.0.0.1"))
@@ -381,7 +381,7 @@ async def run(n: int, repeat: int, json_path: Path | None = None) -> None:
         # every day dirty, as before the first rollup: the service counts the year live
         live["http"] = await timed(http_summary, repeat, "HTTP summary, nothing rolled up")
         # the cube protection itself, cold
-        c = await service.cube(conn, settings, MUNI, 2025, live=True)
+        c = await cube.cube(conn, settings, MUNI, 2025, live=True)
         leaf = c.protected.true[: c.areas.leaves, : c.nodes.leaves, :12]
 
         async def protect_cold():
@@ -394,7 +394,7 @@ async def run(n: int, repeat: int, json_path: Path | None = None) -> None:
         done = await jobs.run_rollup(conn)
         rollup_s = time.perf_counter() - t
         t = time.perf_counter()
-        cubes = await service.prebuild_cubes(conn, settings)
+        cubes = await cube.prebuild_cubes(conn, settings)
         prebuild_s = time.perf_counter() - t
         log(
             f"rollup of {done['days']} days: {rollup_s:.1f} s; {cubes} protected cubes built in {prebuild_s:.1f} s"
@@ -422,9 +422,9 @@ async def run(n: int, repeat: int, json_path: Path | None = None) -> None:
             dirty_counts += await timed(rolled_counts, 5)
             t = time.perf_counter()
             await jobs.run_rollup(conn)
-            await service.prebuild_cubes(conn, settings)
+            await cube.prebuild_cubes(conn, settings)
             job_s.append(time.perf_counter() - t)
-            service._STORED.clear()  # as in another web process: load from the database
+            cube._STORED.clear()  # as in another web process: load from the database
             t = time.perf_counter()
             await summary_direct()
             after_job.append((time.perf_counter() - t) * 1000)

@@ -92,7 +92,7 @@ async def seed_signals(conn: asyncpg.Connection, n: int = 3000) -> int:
     import random
     from datetime import date, timedelta
 
-    from burgerwacht.signals import service as signals
+    from burgerwacht.signals import intake as signals
 
     rnd = random.Random(9999)
     buurten = [

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from burgerwacht.messaging import analyse
-from burgerwacht.signals import service as signals
+from burgerwacht.signals.periods import last_complete_month, today
 from tests.alerting import address, addresses_near, enrol
 from tests.browser import browser, requires_chromium, token_of
 from tests.test_signals import insert
@@ -233,8 +233,8 @@ async def _seed_signals(db, period_start, rows) -> None:
 
 
 async def test_analyst_map_trend_informatiepositie_and_csv(client, sandbox, db, staff, tmp_path):
-    month = signals.last_complete_month(signals.today())
-    before = signals.last_complete_month(month.start)
+    month = last_complete_month(today())
+    before = last_complete_month(month.start)
     await _seed_signals(
         db,
         month.start,

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pytest
 
 from burgerwacht.messaging import analyse
-from burgerwacht.signals import jobs, service, store
+from burgerwacht.signals import cube, intake, jobs, periods, store
 from burgerwacht.signals.periods import Period, PeriodError, from_dates, parse_period
 from burgerwacht.signals.taxonomy import TaxonomyError, parse, taxonomy, tokenize
 
@@ -148,7 +148,7 @@ async def test_fieldworker_records_signals_by_buurt_and_by_point(client, staff, 
     sig2 = await resp.json()
     assert sig2["buurt_code"] == EILAND
     assert abs(sig2["point"]["lat"] - 52.05257) < 1e-6
-    assert sig2["observed_on"] == service.today().isoformat()
+    assert sig2["observed_on"] == periods.today().isoformat()
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'signal.create'") == 2
     # fieldworkers read and triage
     resp = await client.get("/api/v1/signals?municipality=GM9999", headers=headers)
@@ -302,7 +302,7 @@ async def insert(db, rows):
         for _ in range(n):
             records.append(
                 (
-                    service.new_public_id(),
+                    intake.new_public_id(),
                     areas[buurt]["municipality_code"],
                     areas[buurt]["district_code"],
                     buurt,
@@ -540,7 +540,7 @@ async def test_no_personal_data_in_any_analyst_output(client, sandbox, staff, db
     outputs = []
     for level in ("buurt", "wijk", "gemeente"):
         for extra in ("", "&group=all", "&category=drugs"):
-            for period in ("2025-03", "2025-Q1", "2025", service.today().strftime("%Y-%m")):
+            for period in ("2025-03", "2025-Q1", "2025", periods.today().strftime("%Y-%m")):
                 url = f"/api/v1/signals/summary?municipality=GM9999&level={level}&period={period}{extra}"
                 for accept in ("application/json", "text/csv"):
                     resp = await client.get(url, headers={**headers, "Accept": accept})
@@ -548,7 +548,7 @@ async def test_no_personal_data_in_any_analyst_output(client, sandbox, staff, db
                     outputs.append(await resp.text())
     for area in ("GM9999", "WK999901", "BU99990101"):
         resp = await client.get(
-            f"/api/v1/signals/trend?municipality=GM9999&area={area}&to={service.today().strftime('%Y-%m')}",
+            f"/api/v1/signals/trend?municipality=GM9999&area={area}&to={periods.today().strftime('%Y-%m')}",
             headers=headers,
         )
         assert resp.status == 200
@@ -621,8 +621,8 @@ async def test_rollup_equals_live_counts(client, staff, db, settings):
     live, rolled = await both()
     assert live == rolled
     # the protected cube is the same whichever way it is read
-    a = await service.cube(db, settings, "GM9999", 2025, live=True)
-    b = await service.cube(db, settings, "GM9999", 2025)
+    a = await cube.cube(db, settings, "GM9999", 2025, live=True)
+    b = await cube.cube(db, settings, "GM9999", 2025)
     assert (a.protected.count == b.protected.count).all()
 
 
@@ -725,7 +725,7 @@ async def test_informatiepositie_side_by_side_with_mismatch_and_priorities(clien
 
 
 async def test_weekly_report_is_stored_written_and_listed(client, staff, db, settings):
-    last_month = service.last_complete_month(service.today())
+    last_month = periods.last_complete_month(periods.today())
     await insert(db, [(BINNENSTAD, "graffiti", last_month.start + timedelta(days=2), 3, 12)])
     result = await jobs.weekly_report(client.app)
     assert result == {"reports": 1}

@@ -10,7 +10,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from burgerwacht.signals import jobs, service, store
+from burgerwacht.signals import cube, jobs, store, summary
 from burgerwacht.signals.periods import parse_period
 from tests.test_signals import BINNENSTAD, EILAND, insert, seed
 
@@ -19,13 +19,13 @@ YEAR_START, YEAR_END = date(2025, 1, 1), date(2026, 1, 1)
 
 def forget_process_caches() -> None:
     """As in a web process that has never seen these cubes."""
-    service._CACHE.clear()
-    service._STORED.clear()
+    cube._CACHE.clear()
+    cube._STORED.clear()
 
 
 async def published(db, settings, *, live: bool, level: str = "buurt", period: str = "2025-03"):
-    req = service.SummaryRequest("GM9999", level, parse_period(period))
-    doc = await service.summary(db, settings, req, live=live)
+    req = summary.SummaryRequest("GM9999", level, parse_period(period))
+    doc = await summary.summary(db, settings, req, live=live)
     return {(i["area_code"], i["category"]): (i["count"], i["previous_count"]) for i in doc["items"]}
 
 
@@ -40,7 +40,7 @@ async def test_rollup_job_prebuilds_protected_cubes(client, db, settings, monkey
     expected = await published(db, settings, live=True)
     forget_process_caches()
     calls: list[int] = []
-    monkeypatch.setattr(service, "protect", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(cube, "protect", lambda *a, **k: calls.append(1))
     for level, period in (("buurt", "2025-03"), ("wijk", "2025-Q2"), ("gemeente", "2025-02")):
         got = await published(db, settings, live=False, level=level, period=period)
         if (level, period) == ("buurt", "2025-03"):
@@ -54,7 +54,7 @@ async def test_rollup_job_prebuilds_protected_cubes(client, db, settings, monkey
 async def test_summary_right_after_new_signals_includes_them(client, db, settings):
     await seed(db)
     await jobs.run_rollup(db)
-    assert await service.prebuild_cubes(db, settings) == 1
+    assert await cube.prebuild_cubes(db, settings) == 1
     before = await published(db, settings, live=False)
     assert before[(BINNENSTAD, "graffiti")][0] == 25  # 23 signals
     # five more graffiti signals in March, committed just now: no rollup has run
@@ -70,7 +70,7 @@ async def test_summary_right_after_new_signals_includes_them(client, db, setting
     assert changed[(BINNENSTAD, "drugs")][0] is None and changed[(BINNENSTAD, "vernieling")][0] == 10
     # the rollup job catches up and rebuilds; the stored cube is exact again
     await jobs.run_rollup(db)
-    assert await service.prebuild_cubes(db, settings) == 1
+    assert await cube.prebuild_cubes(db, settings) == 1
     forget_process_caches()
     assert await published(db, settings, live=False) == changed
 
@@ -81,7 +81,7 @@ async def test_a_year_mostly_dirty_is_counted_live(client, db, settings, monkeyp
     year live instead, with the same published result."""
     from datetime import timedelta
 
-    days = service.LIVE_AFTER_DIRTY_DAYS + 1
+    days = cube.LIVE_AFTER_DIRTY_DAYS + 1
     await insert(
         db, [(BINNENSTAD, "graffiti", date(2025, 1, 1) + timedelta(days=d), 3, 1) for d in range(days)]
     )
@@ -123,8 +123,8 @@ async def test_a_category_no_longer_configured_counts_as_the_fallback(client, db
 async def test_stored_cube_is_used_only_while_exact(client, db, settings):
     await seed(db)
     await jobs.run_rollup(db)
-    await service.prebuild_cubes(db, settings)
-    params = service.cube_params(settings, "GM9999")
+    await cube.prebuild_cubes(db, settings)
+    params = cube.cube_params(settings, "GM9999")
     state = await store.stored_cube_state(db, "GM9999", 2025, params)
     assert not state["dirty_days"] and state["token"]
     # any new signal in the year: dirty, so the stored cube is not used
@@ -135,14 +135,14 @@ async def test_stored_cube_is_used_only_while_exact(client, db, settings):
     # rolled up but not rebuilt yet: the generation moved on, so no token
     state = await store.stored_cube_state(db, "GM9999", 2025, params)
     assert not state["dirty_days"] and state["token"] is None
-    await service.prebuild_cubes(db, settings)
+    await cube.prebuild_cubes(db, settings)
     state = await store.stored_cube_state(db, "GM9999", 2025, params)
     assert state["token"]
     # an area import (a renamed buurt) makes it out of date as well
     await db.execute("UPDATE areas SET name = 'Nieuwe naam', updated_at = now() WHERE code = $1", BINNENSTAD)
     assert (await store.stored_cube_state(db, "GM9999", 2025, params))["token"] is None
-    doc = await service.summary(
-        db, settings, service.SummaryRequest("GM9999", "buurt", parse_period("2025-03"))
+    doc = await summary.summary(
+        db, settings, summary.SummaryRequest("GM9999", "buurt", parse_period("2025-03"))
     )
     assert {i["area_name"] for i in doc["items"] if i["area_code"] == BINNENSTAD} == {"Nieuwe naam"}
     # other privacy parameters never read a cube built for different ones
@@ -152,7 +152,7 @@ async def test_stored_cube_is_used_only_while_exact(client, db, settings):
 async def test_an_older_build_never_replaces_a_newer_one(client, db, settings):
     await seed(db)
     await jobs.run_rollup(db)
-    await service.prebuild_cubes(db, settings)
+    await cube.prebuild_cubes(db, settings)
     row = await db.fetchrow("SELECT params, generation, token FROM signal_cubes")
     saved = await store.save_cube(
         db,
@@ -171,8 +171,8 @@ async def test_an_older_build_never_replaces_a_newer_one(client, db, settings):
 
 async def test_stored_cube_round_trip(client, db, settings):
     await seed(db)
-    c = await service.cube(db, settings, "GM9999", 2025, live=True)
-    back = service.cube_from_payload(service.cube_to_payload(c))
+    c = await cube.cube(db, settings, "GM9999", 2025, live=True)
+    back = cube.cube_from_payload(cube.cube_to_payload(c))
     for name in ("count", "hidden", "primary", "true"):
         assert (getattr(back.protected, name) == getattr(c.protected, name)).all()
     assert (
@@ -193,11 +193,11 @@ async def test_summary_rows_equal_cell_by_cell_lookup(client, db, settings):
         ("buurt", "2025", None),
     ):
         p = parse_period(period)
-        req = service.SummaryRequest("GM9999", level, p, group=group)
-        doc = await service.summary(db, settings, req)
-        current = await service.cube(db, settings, "GM9999", p.year)
+        req = summary.SummaryRequest("GM9999", level, p, group=group)
+        doc = await summary.summary(db, settings, req)
+        current = await cube.cube(db, settings, "GM9999", p.year)
         prev_p = p.previous()
-        previous = await service.cube(db, settings, "GM9999", prev_p.year)
+        previous = await cube.cube(db, settings, "GM9999", prev_p.year)
         for item in doc["items"]:
             n, mean = current.value(item["area_code"], item["category"], p)
             prev, _ = previous.value(item["area_code"], item["category"], prev_p)
@@ -303,28 +303,28 @@ async def test_each_signal_counts_in_the_cell_of_its_codes(db, db_url):
 async def test_concurrent_requests_share_one_protection(client, db, settings, monkeypatch):
     await seed(db)
     forget_process_caches()
-    real = service.protect
+    real = cube.protect
     calls: list[int] = []
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service, "protect", counting)
+    monkeypatch.setattr(cube, "protect", counting)
     areas = await store.municipality_areas(db, "GM9999")
     counts = await store.month_count_columns(db, "GM9999", YEAR_START, YEAR_END, live=True)
-    cubes = await asyncio.gather(*(service._build(settings, "GM9999", 2025, areas, counts) for _ in range(3)))
+    cubes = await asyncio.gather(*(cube._build(settings, "GM9999", 2025, areas, counts) for _ in range(3)))
     assert calls == [1] and cubes[0] is cubes[1] is cubes[2]
-    assert not service._BUILDING
+    assert not cube._BUILDING
 
 
 async def test_prebuild_keeps_to_its_time_budget(client, db, settings):
     await seed(db)
     await insert(db, [(BINNENSTAD, "graffiti", date(2024, 12, 5), 4, 11)])
     await jobs.run_rollup(db)
-    assert await service.prebuild_cubes(db, settings, budget_s=-1) == 0  # out of time at once
-    assert await service.prebuild_cubes(db, settings) == 2  # 2025 and 2024, newest first
-    assert await service.prebuild_cubes(db, settings) == 0
+    assert await cube.prebuild_cubes(db, settings, budget_s=-1) == 0  # out of time at once
+    assert await cube.prebuild_cubes(db, settings) == 2  # 2025 and 2024, newest first
+    assert await cube.prebuild_cubes(db, settings) == 0
 
 
 async def test_rollup_never_clears_a_day_with_an_uncommitted_change(client, db, db_url, settings):
@@ -352,7 +352,7 @@ async def test_rollup_never_clears_a_day_with_an_uncommitted_change(client, db, 
     live = sorted(map(tuple, await store.month_counts(db, "GM9999", YEAR_START, YEAR_END, live=True)))
     rolled = sorted(map(tuple, await store.month_counts(db, "GM9999", YEAR_START, YEAR_END)))
     assert live == rolled and (BINNENSTAD, "graffiti", 3, 7, 7, 14) in live
-    await service.prebuild_cubes(db, settings)
+    await cube.prebuild_cubes(db, settings)
     assert await published(db, settings, live=False) == await published(db, settings, live=True)
 
 

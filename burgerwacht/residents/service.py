@@ -458,3 +458,26 @@ async def handle_keyword(
 async def language_of(conn: asyncpg.Connection, phone: str) -> str:
     r = await store.resident_by_phone(conn, phone)
     return r["language"] if r else "nl"
+
+
+# ------------------------------------------------------------------- for other domains
+# Signals (SIGNAAL by SMS, Open311) read residents and addresses here, not in the store.
+
+
+async def resident_by_phone(conn: asyncpg.Connection, phone: str) -> asyncpg.Record | None:
+    """The resident enrolled with ``phone`` (None: not enrolled)."""
+    return await store.resident_by_phone(conn, phone)
+
+
+async def find_address(conn: asyncpg.Connection, query: AddressQuery) -> asyncpg.Record | None:
+    """The address a parsed postcode and house number name (None: not in the register)."""
+    return await store.find_address(
+        conn, query.postcode, query.house_number, query.house_letter, query.addition
+    )
+
+
+async def home_buurt(conn: asyncpg.Connection, resident_id: int) -> str | None:
+    """The buurt of a resident's home: the address labelled ``thuis``, else the first."""
+    addresses = await store.resident_addresses(conn, resident_id)
+    home = next((a for a in addresses if a["label"] == "thuis"), addresses[0] if addresses else None)
+    return home["buurt_code"] if home else None

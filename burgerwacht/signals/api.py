@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from burgerwacht.audit import store as audit
-from burgerwacht.signals import open311, service, store
+from burgerwacht.signals import intake, open311, reports, scan, store, summary
 from burgerwacht.signals.models import (
     GebiedsscanOut,
     InformatiepositieOut,
@@ -25,9 +25,7 @@ from burgerwacht.signals.models import (
     TrendOut,
     TrendQuery,
 )
-from burgerwacht.signals.periods import Period, PeriodError, from_dates, parse_period
-from burgerwacht.signals.service import SignalError
-from burgerwacht.signals.taxonomy import taxonomy
+from burgerwacht.signals.periods import today
 from burgerwacht.web.api import Api, check_scope, current_user, json_response
 from burgerwacht.web.errors import Problem
 from burgerwacht.web.ids import parse_id
@@ -39,33 +37,11 @@ ANALYSTS = {"analyst", "admin"}
 TAGS = ["signals"]
 
 
-def _problem(exc: SignalError) -> Problem:
-    errors = [{"loc": f"body.{exc.field}", "msg": exc.message, "type": exc.slug}] if exc.field else None
-    return Problem(exc.status, exc.message, slug=exc.slug, errors=errors)
-
-
 def _id(request: web.Request, name: str) -> int:
     value = parse_id(request.match_info[name])
     if value is None:
         raise Problem(404, "no such item", slug="not-found")
     return value
-
-
-def _invalid_period(message: str, loc: str) -> Problem:
-    return Problem(
-        422, message, slug="invalid-period", errors=[{"loc": loc, "msg": message, "type": "value_error"}]
-    )
-
-
-def _period(period: str | None, start, end, loc: str = "query.period") -> Period:
-    try:
-        if period:
-            return parse_period(period)
-        if start is not None and end is not None:
-            return from_dates(start, end)
-    except PeriodError as exc:
-        raise _invalid_period(str(exc), loc) from None
-    return service.last_complete_month(service.today())
 
 
 def _wants_csv(request: web.Request, fmt: str | None) -> bool:
@@ -98,35 +74,23 @@ def _csv_response(text: str, filename: str) -> web.Response:
 )
 async def create_signal(request: web.Request, body: SignalIn):
     user = current_user(request)
+    point = (body.point.lat, body.point.lon) if body.point is not None else None
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        try:
-            if body.point is not None:
-                x, y = service.point_to_rd(body.point.lat, body.point.lon)
-                place = await service.place_of_point(conn, x, y)
-                if place is None:
-                    raise SignalError(
-                        422, "outside-areas", "the point lies outside every known buurt", "point"
-                    )
-                location = (x, y)
-            else:
-                place = await service.place_of_area(conn, body.area_code or "")
-                location = None
-            check_scope(user, [place.municipality_code])
-            row = await service.create_signal(
-                conn,
-                place=place,
-                category=body.category,
-                severity=body.severity,
-                observed_on=body.observed_on or service.today(),
-                source=body.source,
-                text=body.text,
-                location=location,
-                created_by=user.actor,
-                audit_actor=user.actor,
-            )
-        except SignalError as exc:
-            raise _problem(exc) from None
-    return json_response(service.signal_view(row, {place.buurt_code: place.buurt_name}), 201)
+        place, location = await intake.locate(conn, point=point, area_code=body.area_code)
+        check_scope(user, [place.municipality_code])
+        row = await intake.create_signal(
+            conn,
+            place=place,
+            category=body.category,
+            severity=body.severity,
+            observed_on=body.observed_on or today(),
+            source=body.source,
+            text=body.text,
+            location=location,
+            created_by=user.actor,
+            audit_actor=user.actor,
+        )
+    return json_response(intake.signal_view(row, {place.buurt_code: place.buurt_name}), 201)
 
 
 @api.get(
@@ -161,7 +125,7 @@ async def list_signals(request: web.Request, query: SignalListQuery):
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     return {
-        "items": [service.signal_view(r) for r in rows],
+        "items": [intake.signal_view(r) for r in rows],
         "next": str(rows[-1]["id"]) if more and rows else None,
     }
 
@@ -181,7 +145,7 @@ async def get_signal(request: web.Request):
         if row is None or not user.can_access(row["municipality_code"]):
             raise Problem(404, "no such signal", slug="not-found")
         await audit.append(conn, user.actor, "signal.view", "signal", row["id"], {})
-    return service.signal_view(row)
+    return intake.signal_view(row)
 
 
 @api.patch(
@@ -200,25 +164,8 @@ async def patch_signal(request: web.Request, body: SignalPatch):
         row = await store.signal_by_id(conn, _id(request, "signal_id"), lock=True)
         if row is None or not user.can_access(row["municipality_code"]):
             raise Problem(404, "no such signal", slug="not-found")
-        if (
-            "category" in changes
-            and taxonomy().category(changes["category"], row["municipality_code"]) is None
-        ):
-            raise _problem(
-                SignalError(422, "unknown-category", f"unknown category {changes['category']!r}", "category")
-            )
-        if changes.get("category") is None:
-            changes.pop("category", None)
-        row = await store.update_signal(conn, row["id"], changes)
-        await audit.append(
-            conn,
-            user.actor,
-            "signal.update",
-            "signal",
-            row["id"],
-            {k: v for k, v in changes.items() if k != "status_notes"},
-        )
-    return service.signal_view(row)
+        row = await intake.patch_signal(conn, row, changes, actor=user.actor)
+    return intake.signal_view(row)
 
 
 # ------------------------------------------------------------------ analysts
@@ -239,8 +186,8 @@ async def patch_signal(request: web.Request, body: SignalPatch):
 async def signal_summary(request: web.Request, query: SummaryQuery):
     user = current_user(request)
     check_scope(user, [query.municipality])
-    period = _period(query.period, query.from_, query.to)
-    req = service.SummaryRequest(
+    period = summary.requested_period(query.period, query.from_, query.to)
+    req = summary.SummaryRequest(
         municipality=query.municipality,
         level=query.level,
         period=period,
@@ -250,11 +197,8 @@ async def signal_summary(request: web.Request, query: SummaryQuery):
     )
     settings = request.app[SETTINGS]
     async with request.app[READ_POOL].acquire() as conn:
-        try:
-            doc = await service.summary(conn, settings, req)
-        except SignalError as exc:
-            raise Problem(exc.status, exc.message, slug=exc.slug) from None
-        geo = await service.summary_geojson(conn, doc) if query.format == "geojson" else None
+        doc = await summary.summary(conn, settings, req)
+        geo = await summary.summary_geojson(conn, doc) if query.format == "geojson" else None
     fmt = "geojson" if geo is not None else ("csv" if _wants_csv(request, query.format) else "json")
     await audit.append(
         request.app[POOL],
@@ -276,7 +220,7 @@ async def signal_summary(request: web.Request, query: SummaryQuery):
         return response
     if fmt == "csv":
         name = f"buurtsignaal-{query.municipality}-{period.label}-{query.level}.csv"
-        return _csv_response(service.rows_to_csv(doc["items"]), name)
+        return _csv_response(summary.rows_to_csv(doc["items"]), name)
     return doc
 
 
@@ -291,23 +235,20 @@ async def signal_summary(request: web.Request, query: SummaryQuery):
 async def signal_trend(request: web.Request, query: TrendQuery):
     user = current_user(request)
     check_scope(user, [query.municipality])
-    last = _period(query.to, None, None, loc="query.to")
+    last = summary.requested_period(query.to, None, None, loc="query.to")
     if last.kind != "month":
-        raise _invalid_period("'to' is a month (YYYY-MM)", "query.to")
+        raise summary.invalid_period("'to' is a month (YYYY-MM)", "query.to")
     async with request.app[READ_POOL].acquire() as conn:
-        try:
-            doc = await service.trend(
-                conn,
-                request.app[SETTINGS],
-                query.municipality,
-                area=query.area,
-                category=query.category,
-                group=query.group,
-                last=last,
-                months=query.months,
-            )
-        except SignalError as exc:
-            raise Problem(exc.status, exc.message, slug=exc.slug) from None
+        doc = await summary.trend(
+            conn,
+            request.app[SETTINGS],
+            query.municipality,
+            area=query.area,
+            category=query.category,
+            group=query.group,
+            last=last,
+            months=query.months,
+        )
     await audit.append(
         request.app[POOL],
         user.actor,
@@ -345,7 +286,7 @@ async def import_gebiedsscan(request: web.Request):
     except UnicodeDecodeError:
         raise Problem(400, "the file is not UTF-8 text", slug="invalid-encoding") from None
     async with request.app[POOL].acquire() as conn:
-        result, errors = await service.import_gebiedsscan(
+        result, errors = await scan.import_gebiedsscan(
             conn, text, actor=user.actor, can_access=user.can_access
         )
         if errors:
@@ -372,9 +313,9 @@ async def import_gebiedsscan(request: web.Request):
 async def get_informatiepositie(request: web.Request, query: InformatiepositieQuery):
     user = current_user(request)
     check_scope(user, [query.municipality])
-    period = _period(query.period, None, None)
+    period = summary.requested_period(query.period, None, None)
     async with request.app[READ_POOL].acquire() as conn:
-        doc = await service.informatiepositie(
+        doc = await scan.informatiepositie(
             conn, request.app[SETTINGS], query.municipality, period, limit=query.limit
         )
     await audit.append(
@@ -409,7 +350,7 @@ async def list_reports(request: web.Request, query: ReportsQuery):
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     return {
-        "items": [service.report_view(r) for r in rows],
+        "items": [reports.report_view(r) for r in rows],
         "next": str(rows[-1]["id"]) if more and rows else None,
     }
 
@@ -431,8 +372,8 @@ async def get_report(request: web.Request):
         raise Problem(404, "no such report", slug="not-found")
     await audit.append(request.app[POOL], user.actor, "report.view", "signal_report", row["id"], {})
     if _wants_csv(request, None):
-        return _csv_response(service.rows_to_csv(row["content"]["items"]), f"report-{row['id']}.csv")
-    return {**service.report_view(row), "content": row["content"]}
+        return _csv_response(summary.rows_to_csv(row["content"]["items"]), f"report-{row['id']}.csv")
+    return {**reports.report_view(row), "content": row["content"]}
 
 
 open311.register(api)

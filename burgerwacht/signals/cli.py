@@ -19,7 +19,7 @@ def import_gebiedsscan(file: Path) -> None:
     """Import gebiedsscan registrations (CSV: area_code, theme, period_start, period_end,
     registered_count). Every line is checked; nothing is stored when any line is wrong."""
     from burgerwacht.audit import store as audit
-    from burgerwacht.signals.service import import_gebiedsscan as run
+    from burgerwacht.signals.scan import import_gebiedsscan as run
 
     settings = settings_or_exit()
     _migrate_or_exit(settings)

@@ -8,7 +8,7 @@ import asyncpg
 from burgerwacht.config import Settings
 from burgerwacht.phone import number_pattern
 from burgerwacht.residents import keywords
-from burgerwacht.signals import service, store
+from burgerwacht.signals import intake, store
 from burgerwacht.webhooks.inbound import Inbound
 
 
@@ -21,4 +21,4 @@ async def erase_number(conn: asyncpg.Connection, resident_id: int, phone: str, s
 async def signal_by_sms(conn: asyncpg.Connection, msg: Inbound, cmd: keywords.Command) -> str | None:
     if not isinstance(cmd, keywords.Signal):
         return None
-    return await service.sms_signal(conn, msg.phone, cmd.text)
+    return await intake.sms_signal(conn, msg.phone, cmd.text)

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from burgerwacht.scheduler import job
-from burgerwacht.signals import service, store
+from burgerwacht.signals import cube, reports, store
 from burgerwacht.signals.taxonomy import taxonomy
 from burgerwacht.web.keys import POOL, SETTINGS
 
@@ -32,7 +32,7 @@ async def rollup(app: web.Application) -> dict[str, Any] | None:
         if last is not None and (datetime.now(UTC) - last).total_seconds() < interval - 1:
             return {"skipped": True}
         result: dict[str, Any] = dict(await run_rollup(conn))
-        result["cubes"] = await service.prebuild_cubes(conn, settings)
+        result["cubes"] = await cube.prebuild_cubes(conn, settings)
         return result
 
 
@@ -54,7 +54,7 @@ async def weekly_report(app: web.Application) -> dict[str, Any]:
     async with app[POOL].acquire() as conn:
         for municipality in await store.municipalities(conn):
             try:
-                await service.build_report(conn, settings, municipality)
+                await reports.build_report(conn, settings, municipality)
                 written += 1
             except Exception:
                 log.exception("weekly signal report for %s failed", municipality)

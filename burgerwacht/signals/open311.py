@@ -27,10 +27,11 @@ from aiohttp import web
 
 from burgerwacht import crypto
 from burgerwacht.auth.service import authenticate
-from burgerwacht.residents import store as residents_store
+from burgerwacht.errors import DomainError
+from burgerwacht.residents import service as residents
 from burgerwacht.residents.address import parse_address_text
-from burgerwacht.signals import service, store
-from burgerwacht.signals.service import SignalError
+from burgerwacht.signals import intake, store
+from burgerwacht.signals.periods import today
 from burgerwacht.signals.taxonomy import taxonomy
 from burgerwacht.web.api import Api
 from burgerwacht.web.keys import POOL, SETTINGS
@@ -119,8 +120,8 @@ def georeport(handler):
             return await handler(request, fmt)
         except GeoReportError as exc:
             return error_response(fmt, exc.status, exc.description, exc.headers)
-        except SignalError as exc:
-            return error_response(fmt, 400, exc.message)
+        except DomainError as exc:  # GeoReport answers input errors as 400, in its own format
+            return error_response(fmt, 400, exc.detail)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -318,19 +319,17 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
                 raise GeoReportError(400, "give both lat and long")
             if not (50.5 <= lat <= 53.8 and 3.0 <= lon <= 7.5):
                 raise GeoReportError(400, "lat/long lie outside the Netherlands (WGS84 degrees expected)")
-            x, y = service.point_to_rd(lat, lon)
-            place = await service.place_of_point(conn, x, y)
+            x, y = intake.point_to_rd(lat, lon)
+            place = await intake.place_of_point(conn, x, y)
             location = (x, y)
         elif address_string:
             query = parse_address_text(address_string)
             if query is None:
                 raise GeoReportError(400, "address_string needs a postcode and house number, e.g. 1234 AB 5")
-            address = await residents_store.find_address(
-                conn, query.postcode, query.house_number, query.house_letter, query.addition
-            )
+            address = await residents.find_address(conn, query)
             if address is None:
                 raise GeoReportError(400, f"address {query.label} not found")
-            place = await service.place_of_buurt(conn, address["buurt_code"])
+            place = await intake.place_of_buurt(conn, address["buurt_code"])
             location = None
         else:
             raise GeoReportError(400, "a location is required: lat and long, or address_string")
@@ -342,12 +341,12 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
             raise GeoReportError(403, f"api_key may not report in {place.municipality_code}")
         if taxonomy().category(code, place.municipality_code) is None:
             raise GeoReportError(400, f"service_code {code} not found")
-        row = await service.create_signal(
+        row = await intake.create_signal(
             conn,
             place=place,
             category=code,
             severity=None,
-            observed_on=service.today(),
+            observed_on=today(),
             source="open311",
             text=description or None,
             location=location,

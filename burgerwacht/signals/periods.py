@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 Kind = Literal["month", "quarter", "year"]
 
@@ -138,3 +139,16 @@ def time_relations() -> list[tuple[int, list[int]]]:
     """(parent, children) on the axis of :func:`year_periods`."""
     quarters = [(12 + q, [3 * q + i for i in range(3)]) for q in range(4)]
     return [*quarters, (16, [12, 13, 14, 15])]
+
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def today() -> date:
+    """Today in the Netherlands (a signal's date, the default period)."""
+    return datetime.now(AMSTERDAM).date()
+
+
+def last_complete_month(now: date) -> Period:
+    first = now.replace(day=1)
+    return containing(first - timedelta(days=1), "month")

@@ -221,8 +221,9 @@ COUNT_COLUMNS = ("cell", "month", "n", "n_rated", "severity_sum")
 
 # The counts of a year by cell (signal_cells, sql/0011), and the municipality's cells
 # to name them, from one statement (one snapshot). The live count leaves its groups as
-# cells: naming ~10,000 groups by a join and sending their two codes as text took ~4 of
-# its ~39 ms; the service maps the ~1,000 cells itself.
+# cells: naming every group by a join and sending its two codes as text was a
+# measurable part of the query's time (BENCHMARKS.md); burgerwacht.signals.cube maps
+# the municipality's cells itself.
 _LIVE_CELLS = """
 SELECT (extract(month FROM observed_month))::int AS month, cell, count(*)::int AS n,
        count(severity)::int AS n_rated, coalesce(sum(severity), 0)::int AS severity_sum
@@ -246,7 +247,7 @@ async def month_count_columns(
     row of arrays (column name → list; ``cells`` names every cell of the municipality:
     id, buurt_code, category, ordered by id). A few lists instead of ~10,000 records per
     year, so building a cube leaves the garbage collector nothing to chase (full
-    collections were the 30-100 ms outliers)."""
+    collections were the slow outliers; BENCHMARKS.md)."""
     _whole_months(start, end_exclusive)
     row = await conn.fetchrow(count_columns_sql(live), municipality, start, end_exclusive)
     counts: dict[str, Any] = {c: row[c] for c in COUNT_COLUMNS}
