@@ -24,7 +24,8 @@ from burgerwacht.alerts.models import (
     Recipients,
     SmsInfo,
 )
-from burgerwacht.alerts.store import DISPATCH_CHANNEL, RecipientQuery
+from burgerwacht.alerts.store import DISPATCH_CHANNEL as DISPATCH_CHANNEL  # the workers LISTEN on it
+from burgerwacht.alerts.store import RecipientQuery
 from burgerwacht.alerts.targets import Resolved, stored
 from burgerwacht.audit import store as audit
 from burgerwacht.auth.models import StaffUser
@@ -33,8 +34,6 @@ from burgerwacht.errors import DomainError
 from burgerwacht.events import publish
 from burgerwacht.geo import GeoError
 from burgerwacht.messaging import analyse, gsm7_fold
-
-__all__ = ["DISPATCH_CHANNEL"]  # the workers LISTEN on it
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I/O/0/1: read aloud and typed back
 CLOSING_TTL = timedelta(hours=6)
