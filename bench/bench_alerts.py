@@ -18,7 +18,7 @@ What it does (nothing leaves 127.0.0.1):
    23:00–07:00, 2 % have stopped.
 3. Measures, printing a table per goal and a summary:
 
-   1. the recipient query (``store.recipients_sql('circle', ['sms'])``, every row with its
+   1. the recipient query (``store.recipients_sql(CIRCLE, ['sms'])``, every row with its
       quiet-hours and budget disposition counted, the service's parameters, national
       scope, level ``regular``) for random circles that each hold ~20k recipients, on
       one pooled connection (asyncpg's statement cache, as in the service), next to
@@ -519,11 +519,11 @@ async def send_alert(pool: asyncpg.Pool, settings: Any, kind: str, value: Any, l
         async with conn.transaction():
             row = await store.alert(conn, alert_id, lock=True)
             times = await store.mark_sending(conn, alert_id, None)
-            args = service._recipient_args(settings, row, times["expires_at"])
+            query = service.recipient_query(settings, row, times["expires_at"])
             t1 = time.perf_counter()
-            n = await store.materialise(conn, service.target_from_row(row).kind, args)
+            n = await store.materialise(conn, query)
             t2 = time.perf_counter()
-            await conn.execute("SELECT pg_notify($1, $2)", service.DISPATCH_CHANNEL, str(alert_id))
+            await store.notify_dispatch(conn, alert_id)
         t3 = time.perf_counter()
     return Sent(alert_id, n, t2 - t1, t3 - t0, t3)
 
@@ -545,6 +545,7 @@ async def forget_alert(pool: asyncpg.Pool, alert_id: int) -> None:
 
 async def bench_targeting(pool: asyncpg.Pool, ds: Dataset, sizes: Sizes) -> dict[str, Any]:
     from burgerwacht.alerts import store
+    from burgerwacht.alerts.targets import CIRCLE
 
     rng = random.Random(1)
     async with pool.acquire() as conn:
@@ -568,7 +569,7 @@ async def bench_targeting(pool: asyncpg.Pool, ds: Dataset, sizes: Sizes) -> dict
         # quiet-hours and budget rules: this is the whole targeting work of a send
         sql = (
             "SELECT count(*), count(quiet_until), count(*) FILTER (WHERE disposition = 'now') "
-            f"FROM ({store.recipients_sql('circle', ['sms'])}) x"
+            f"FROM ({store.recipients_sql(CIRCLE, ['sms'])}) x"
         )
         # the two partial indexes the recipient query reads (sole and other enrolments)
         gist_sql = (

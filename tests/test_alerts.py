@@ -479,6 +479,7 @@ async def test_enrolment_added_while_the_resident_stops_is_not_targeted(client, 
     import asyncpg
 
     from burgerwacht.alerts import store as alerts_store
+    from burgerwacht.alerts.targets import CODES, Resolved
 
     centre = await address(db, "9991AA", 75)
     home = (await addresses_near(db, centre["x"], centre["y"], 150))[0]
@@ -501,14 +502,14 @@ async def test_enrolment_added_while_the_resident_stops_is_not_targeted(client, 
         await stopper.close()
         await enroller.close()
     assert await db.fetchval("SELECT active FROM resident_addresses WHERE resident_id = $1", rid) is False
-    args = (
-        0,
-        ["BU99990101"],
-        ["sms"],
-        None,
-        "missing_child",
-        datetime.now(ZoneInfo("UTC")) + timedelta(hours=1),
-        3,
+    query = alerts_store.RecipientQuery(
+        alert_id=0,
+        target=Resolved(CODES, ["BU99990101"]),
+        channels=["sms"],
+        scope=None,
+        level="missing_child",
+        expires_at=datetime.now(ZoneInfo("UTC")) + timedelta(hours=1),
+        regular_per_day=3,
     )
-    _groups, reached = await alerts_store.recipient_counts(db, "areas", args)
+    _groups, reached = await alerts_store.recipient_counts(db, query)
     assert reached == 0

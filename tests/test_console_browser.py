@@ -2,7 +2,7 @@
 service and the Twilio simulator: an operator composes, previews and sends an alert and
 watches it reach 100 %, a tip sent through the simulator appears live and is handled,
 the alert is closed; another is drawn as a polygon, picked by buurt from the keyboard
-and cancelled; an analyst sees the map and downloads a CSV whose figures match the API.
+and cancelled; a corridor is drawn, previewed with the server's band and watched; an analyst sees the map and downloads a CSV whose figures match the API.
 Screenshots of every page go to tests/artifacts/ (see tests/browser.py)."""
 
 from __future__ import annotations
@@ -224,6 +224,42 @@ async def test_polygon_buurten_by_keyboard_and_cancel(client, sandbox, db, staff
         await b.shot("08-cancelled")
         doc = await (await client.get(f"/api/v1/alerts/{alert_id}", headers=op)).json()
         assert doc["status"] == "cancelled"
+        b.check()
+
+
+async def test_corridor_is_drawn_previewed_and_watched(client, sandbox, db, staff, tmp_path):
+    centre = await address(db, "9991AA", 75)
+    await enrol(db, phone(70), centre["id"])
+    op = await staff("operator", "GM9999")
+    base = str(client.make_url("/")).rstrip("/")
+    async with browser(tmp_path, base) as b:
+        page = b.page
+        await sign_in(page, token_of(op))
+        await page.locator("#title").fill("Vluchtende auto")
+        await page.locator("#message").fill("Let op: grijze auto, vlucht over de Dorpsstraat. Bel 112.")
+        # a route across the map, three clicks, 600 m wide
+        await page.locator("#mode-corridor").check()
+        await page.locator("#corridor-tools").wait_for(state="visible")
+        await page.locator("#corridor-width").fill("600")
+        box = await page.locator("#map svg").bounding_box()
+        for fx, fy in ((0.1, 0.5), (0.5, 0.45), (0.9, 0.5)):
+            await page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        assert await page.locator("#map polyline.corridor").count() == 1
+        assert "3 punten, 600 m breed" in await page.locator("#area-summary").inner_text()
+        await page.locator("#to-preview").click()
+        await page.locator("#preview").wait_for(state="visible")
+        # the band as the server buffered it is drawn on the map
+        assert await page.locator("#map path.reach").count() == 1
+        draft = (await (await client.get("/api/v1/alerts?status=draft", headers=op)).json())["items"][0]
+        assert draft["target"]["type"] == "corridor" and draft["target"]["width_m"] == 600
+        assert len(draft["target"]["line"]) == 3
+        preview = await (await client.post(f"/api/v1/alerts/{draft['id']}/preview", headers=op)).json()
+        assert await page.locator("#pv-total").inner_text() == str(preview["recipients"]["total"])
+        await b.shot("08b-corridor-preview")
+        await page.locator("#confirm").check()
+        await page.locator("#send").click()
+        await page.locator("#watch").wait_for(state="visible")
+        assert await page.locator("#watch-map path.target").count() == 1
         b.check()
 
 

@@ -206,6 +206,7 @@ async def test_targeting_follows_a_newer_map_and_stop_start(db):
     a re-import that moves an address to another buurt, and STOP/START, change who an
     alert to that buurt reaches."""
     from burgerwacht.alerts import store as alerts_store
+    from burgerwacht.alerts.targets import CODES, Resolved
     from tests.alerting import enrol
 
     await service.import_areas(db, town())
@@ -214,8 +215,16 @@ async def test_targeting_follows_a_newer_map_and_stop_start(db):
     rid = await enrol(db, "+31610000001", enclave)
 
     async def reached(code: str) -> int:
-        args = (0, [code], ["sms"], None, "missing_child", datetime.now(UTC) + timedelta(hours=1), 3)
-        _groups, n = await alerts_store.recipient_counts(db, "areas", args)
+        query = alerts_store.RecipientQuery(
+            alert_id=0,
+            target=Resolved(CODES, [code]),
+            channels=["sms"],
+            scope=None,
+            level="missing_child",
+            expires_at=datetime.now(UTC) + timedelta(hours=1),
+            regular_per_day=3,
+        )
+        _groups, n = await alerts_store.recipient_counts(db, query)
         return n
 
     assert (await reached("BU00010102"), await reached("BU00010101")) == (1, 0)

@@ -43,10 +43,6 @@ class CancelOut(BaseModel):
     cancelled: int
 
 
-def _problem(exc: service.AlertError) -> Problem:
-    return Problem(exc.status, exc.detail, slug=exc.slug, **exc.extra)
-
-
 def _alert_id(request: web.Request) -> int:
     raw = request.match_info["alert_id"]
     alert_id = parse_id(raw)
@@ -94,12 +90,9 @@ async def create_alert(request: web.Request):
     else:
         body = await parse_json_body(request, AlertIn)
     pool = request.app[POOL]
-    try:
-        alert_id = await service.create(pool, request.app[SETTINGS], user, body)
-        async with pool.acquire() as conn:
-            out = await service.view(conn, user, alert_id)
-    except service.AlertError as exc:
-        raise _problem(exc) from None
+    alert_id = await service.create(pool, request.app[SETTINGS], user, body)
+    async with pool.acquire() as conn:
+        out = await service.view(conn, user, alert_id, area=True)
     return json_response(out, 201, headers={"Location": f"/api/v1/alerts/{alert_id}"})
 
 
@@ -132,10 +125,7 @@ async def list_alerts(request: web.Request, query: AlertListQuery):
 )
 async def get_alert(request: web.Request):
     async with request.app[POOL].acquire() as conn:
-        try:
-            return await service.view(conn, current_user(request), _alert_id(request))
-        except service.AlertError as exc:
-            raise _problem(exc) from None
+        return await service.view(conn, current_user(request), _alert_id(request), area=True)
 
 
 @api.post(
@@ -147,12 +137,9 @@ async def get_alert(request: web.Request):
     responses={404: "Unknown or outside your scope"},
 )
 async def preview_alert(request: web.Request):
-    try:
-        return await service.preview(
-            request.app[POOL], request.app[SETTINGS], current_user(request), _alert_id(request)
-        )
-    except service.AlertError as exc:
-        raise _problem(exc) from None
+    return await service.preview(
+        request.app[POOL], request.app[SETTINGS], current_user(request), _alert_id(request)
+    )
 
 
 @api.post(
@@ -166,10 +153,7 @@ async def preview_alert(request: web.Request):
 )
 async def send_alert(request: web.Request):
     alert_id = _alert_id(request)
-    try:
-        counts = await service.send(request.app[POOL], request.app[SETTINGS], current_user(request), alert_id)
-    except service.AlertError as exc:
-        raise _problem(exc) from None
+    counts = await service.send(request.app[POOL], request.app[SETTINGS], current_user(request), alert_id)
     return SendOut(id=alert_id, status="sending", counts=counts)
 
 
@@ -185,10 +169,7 @@ async def send_alert(request: web.Request):
 )
 async def close_alert(request: web.Request, body: CloseIn):
     alert_id = _alert_id(request)
-    try:
-        result = await service.close(request.app[POOL], current_user(request), alert_id, body.message)
-    except service.AlertError as exc:
-        raise _problem(exc) from None
+    result = await service.close(request.app[POOL], current_user(request), alert_id, body.message)
     return CloseOut(id=alert_id, status="closed", **result)
 
 
@@ -202,10 +183,7 @@ async def close_alert(request: web.Request, body: CloseIn):
 )
 async def cancel_alert(request: web.Request):
     alert_id = _alert_id(request)
-    try:
-        n = await service.cancel(request.app[POOL], current_user(request), alert_id)
-    except service.AlertError as exc:
-        raise _problem(exc) from None
+    n = await service.cancel(request.app[POOL], current_user(request), alert_id)
     return CancelOut(id=alert_id, status="cancelled", cancelled=n)
 
 
@@ -222,10 +200,7 @@ async def alert_events(request: web.Request):
     alert_id = _alert_id(request)
     pool = request.app[POOL]
     async with pool.acquire() as conn:
-        try:
-            await service.load_for(conn, user, alert_id)
-        except service.AlertError as exc:
-            raise _problem(exc) from None
+        await service.load_for(conn, user, alert_id)
     hub = request.app[EVENTS]
     resp = await open_stream(request)
     min_interval, last_sent, last_doc = 0.25, 0.0, None
@@ -382,10 +357,7 @@ async def alert_cap(request: web.Request, query: CapQuery):
 
     user = current_user(request)
     async with request.app[POOL].acquire() as conn:
-        try:
-            out = await service.view(conn, user, _alert_id(request))
-        except service.AlertError as exc:
-            raise _problem(exc) from None
+        out = await service.view(conn, user, _alert_id(request))
     msg_type = query.msg_type or {"closed": "Update", "cancelled": "Cancel"}.get(out.status, "Alert")
     if msg_type == "Update" and out.status != "closed":
         raise Problem(409, "an Update carries the closing message: close the alert first", slug="not-closed")

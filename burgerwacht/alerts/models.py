@@ -4,52 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from burgerwacht.alerts.targets import Target  # the target types, one class each
 
 Level = Literal["regular", "missing_child", "amber_regional", "amber_national"]
 Channel = Literal["sms", "voice"]
 AlertStatus = Literal["draft", "sending", "active", "closed", "cancelled", "expired"]
 MISSING_PERSON_LEVELS = frozenset({"missing_child", "amber_regional", "amber_national"})
 QUIET_OVERRIDE_LEVELS = MISSING_PERSON_LEVELS
-
-
-class LatLon(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-
-
-class CircleTarget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["circle"]
-    center: LatLon
-    radius_m: float = Field(gt=0, description="Metres; the maximum is configuration (alerts.max_radius_m)")
-
-
-class PolygonTarget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["polygon"]
-    coordinates: list[list[list[float]]] = Field(
-        description="GeoJSON Polygon coordinates, [lon, lat], WGS84; one closed outer ring", min_length=1
-    )
-
-
-class AreasTarget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["areas"]
-    codes: list[Annotated[str, Field(pattern=r"^(BU\d{8}|WK\d{6}|GM\d{4})$")]] = Field(
-        min_length=1, max_length=500
-    )
-
-    @field_validator("codes")
-    @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        return sorted(set(v))
-
-
-Target = Annotated[CircleTarget | PolygonTarget | AreasTarget, Field(discriminator="type")]
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -121,6 +86,11 @@ class AlertOut(BaseModel):
     # the same per channel (only channels with deliveries), for a progress bar per channel
     counts_by_channel: dict[Channel, Counts] = {}
     closing_counts: Counts | None = None
+    area: dict[str, Any] | None = Field(
+        default=None,
+        description="The targeted area as a GeoJSON Feature (WGS84) for a map: a geometry, or "
+        "properties.codes for CBS areas. In single-alert answers, not in lists.",
+    )
 
 
 class AlertList(BaseModel):
@@ -169,6 +139,11 @@ class Preview(BaseModel):
     sms: SmsInfo
     estimated_seconds: float = Field(
         description="Until the last immediate recipient is reached at the configured rates"
+    )
+    area: dict[str, Any] | None = Field(
+        default=None,
+        description="The targeted area as a GeoJSON Feature (WGS84) for a map: a geometry, or "
+        "properties.codes for CBS areas",
     )
 
 

@@ -8,48 +8,35 @@ with NOTIFY (a hint — they poll anyway).
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
-from asyncpg.types import Circle, Point, Polygon
 
 from burgerwacht.alerts import store
 from burgerwacht.alerts.models import (
     AlertIn,
     AlertOut,
-    AreasTarget,
-    CircleTarget,
     Counts,
     Preview,
     QuietHoursCount,
     Recipients,
     SmsInfo,
 )
+from burgerwacht.alerts.store import DISPATCH_CHANNEL as DISPATCH_CHANNEL  # the workers LISTEN on it
+from burgerwacht.alerts.store import RecipientQuery
+from burgerwacht.alerts.targets import Resolved, stored
 from burgerwacht.audit import store as audit
 from burgerwacht.auth.models import StaffUser
 from burgerwacht.config import Settings
+from burgerwacht.errors import DomainError
 from burgerwacht.events import publish
-from burgerwacht.geo import (
-    RD_NEW,
-    WGS84,
-    GeoError,
-    circle_to_projected,
-    parse_geojson_polygon,
-    transform_geometry,
-)
+from burgerwacht.geo import GeoError
 from burgerwacht.messaging import analyse, gsm7_fold
 
-DISPATCH_CHANNEL = "bw_dispatch"
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I/O/0/1: read aloud and typed back
 CLOSING_TTL = timedelta(hours=6)
-
-
-class AlertError(Exception):
-    def __init__(self, status: int, slug: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.slug, self.detail, self.extra = status, slug, detail, extra
 
 
 # ------------------------------------------------------------------ texts
@@ -84,82 +71,40 @@ def sms_info(reference: str, message: str) -> SmsInfo:
 # ------------------------------------------------------------------ targets
 
 
-@dataclass(frozen=True)
-class ResolvedTarget:
-    kind: str
-    value: Any  # Circle | Polygon | list[str]
-
-    def columns(self) -> dict[str, Any]:
-        return {
-            "target_circle": self.value if self.kind == "circle" else None,
-            "target_polygon": self.value if self.kind == "polygon" else None,
-            "target_codes": self.value if self.kind == "areas" else None,
-        }
-
-
-def target_from_row(row: asyncpg.Record) -> ResolvedTarget:
-    if row["target_circle"] is not None:
-        return ResolvedTarget("circle", row["target_circle"])
-    if row["target_polygon"] is not None:
-        return ResolvedTarget("polygon", row["target_polygon"])
-    return ResolvedTarget("areas", list(row["target_codes"]))
-
-
-async def resolve_target(conn: asyncpg.Connection, settings: Settings, body: AlertIn) -> ResolvedTarget:
-    t = body.target
-    limits = settings.alerts
+async def resolve_target(conn: asyncpg.Connection, settings: Settings, body: AlertIn) -> Resolved:
+    """The body's target checked and in RD New (each type in ``alerts/targets.py``)."""
     try:
-        if isinstance(t, CircleTarget):
-            if t.radius_m > limits.max_radius_m:
-                raise AlertError(
-                    422,
-                    "radius-too-large",
-                    f"target.radius_m: {t.radius_m:g} m is more than the maximum of {limits.max_radius_m} m",
-                    field="target.radius_m",
-                )
-            x, y, r = circle_to_projected(t.center.lat, t.center.lon, t.radius_m, epsg=RD_NEW)
-            return ResolvedTarget("circle", Circle(Point(x, y), r))
-        if isinstance(t, AreasTarget):
-            found = {r["code"]: r for r in await store.areas_by_code(conn, t.codes)}
-            unknown = [c for c in t.codes if c not in found]
-            if unknown:
-                raise AlertError(
-                    422,
-                    "unknown-area",
-                    f"target.codes: unknown CBS area code(s): {', '.join(unknown)}",
-                    field="target.codes",
-                    unknown=unknown,
-                )
-            return ResolvedTarget("areas", t.codes)
-        poly = parse_geojson_polygon(t.coordinates, max_vertices=limits.max_polygon_vertices)
-        rd = transform_geometry(poly, WGS84, RD_NEW)
-        return ResolvedTarget("polygon", Polygon(*[Point(x, y) for x, y in list(rd.exterior.coords)[:-1]]))
+        return await body.target.resolve(settings.alerts, partial(store.areas_by_code, conn))
     except GeoError as exc:
-        raise AlertError(422, "invalid-target", f"target: {exc}", field="target") from None
+        raise DomainError(422, "invalid-target", f"target: {exc}", field="target") from None
 
 
-async def _reachable_municipalities(
-    conn: asyncpg.Connection, user: StaffUser, target: ResolvedTarget
-) -> list[str]:
+async def _reachable_municipalities(conn: asyncpg.Connection, user: StaffUser, target: Resolved) -> list[str]:
     """Municipalities the target touches that the user may reach; 403 when none."""
-    if target.kind == "areas":
-        rows = await store.areas_by_code(conn, target.value)
-        touched = sorted({r["municipality_code"] for r in rows})
-        outside = sorted(m for m in touched if not user.can_access(m))
+    if target.municipalities is not None:  # named CBS areas: every one must be in scope
+        outside = sorted(m for m in target.municipalities if not user.can_access(m))
         if outside:
-            raise AlertError(
+            raise DomainError(
                 403, "forbidden-scope", f"target.codes lie outside your scope: {', '.join(outside)}"
             )
-        return touched
-    touched = await store.municipalities_in_target(conn, target.kind, target.value)
+        return list(target.municipalities)
+    touched = await store.municipalities_in_target(conn, target)
     if user.national:
         return touched
     reachable = [m for m in touched if user.can_access(m)]
     if touched and not reachable:
-        raise AlertError(
+        raise DomainError(
             403, "forbidden-scope", f"the target lies outside your scope (it covers {', '.join(touched)})"
         )
     return reachable or list(user.municipalities)
+
+
+def area_of(row: asyncpg.Record) -> dict[str, Any] | None:
+    """The alert's area as GeoJSON for a map (None for a target no type reads)."""
+    try:
+        return stored(row["target"]).area()
+    except (ValueError, DomainError):
+        return None
 
 
 async def _new_reference(conn: asyncpg.Connection) -> str:
@@ -169,12 +114,12 @@ async def _new_reference(conn: asyncpg.Connection) -> str:
         )
         if not await store.live_reference_exists(conn, ref):
             return ref
-    raise AlertError(503, "no-reference", "could not find a free alert reference; try again")
+    raise DomainError(503, "no-reference", "could not find a free alert reference; try again")
 
 
 async def create(pool: asyncpg.Pool, settings: Settings, user: StaffUser, body: AlertIn) -> int:
     if body.expires_in_minutes > settings.alerts.max_expires_minutes:
-        raise AlertError(
+        raise DomainError(
             422,
             "expiry-too-long",
             f"expires_in_minutes: at most {settings.alerts.max_expires_minutes}",
@@ -221,20 +166,19 @@ async def load_for(
 ) -> asyncpg.Record:
     row = await store.alert(conn, alert_id, lock=lock)
     if row is None or not (user.national or set(row["municipalities"]) & set(user.municipalities)):
-        raise AlertError(404, "not-found", f"no alert {alert_id}")
+        raise DomainError(404, "not-found", f"no alert {alert_id}")
     return row
 
 
-def _recipient_args(settings: Settings, row: asyncpg.Record, expires_at: datetime) -> tuple[Any, ...]:
-    target = target_from_row(row)
-    return (
-        row["id"],
-        target.value,
-        list(row["channels"]),
-        row["scope"],
-        row["level"],
-        expires_at,
-        settings.alerts.regular_per_resident_per_day,
+def recipient_query(settings: Settings, row: asyncpg.Record, expires_at: datetime) -> RecipientQuery:
+    return RecipientQuery(
+        alert_id=row["id"],
+        target=Resolved.from_row(row),
+        channels=list(row["channels"]),
+        scope=row["scope"],
+        level=row["level"],
+        expires_at=expires_at,
+        regular_per_day=settings.alerts.regular_per_resident_per_day,
     )
 
 
@@ -242,13 +186,12 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
     async with pool.acquire() as conn:
         row = await load_for(conn, user, alert_id)
         expires_at = row["expires_at"] or datetime.now(UTC) + timedelta(minutes=row["expires_in_minutes"])
-        args = _recipient_args(settings, row, expires_at)
-        kind = target_from_row(row).kind
-        by, total = await store.recipient_counts(conn, kind, args)
+        query = recipient_query(settings, row, expires_at)
+        by, total = await store.recipient_counts(conn, query)
         outside = 0
-        if row["scope"] is not None:  # residents in the target that this operator may not reach
-            everyone = await store.distinct_residents(conn, kind, (*args[:3], None, *args[4:]))
-            outside = max(0, everyone - await store.distinct_residents(conn, kind, args))
+        if query.scope is not None:  # residents in the target that this operator may not reach
+            everyone = await store.distinct_residents(conn, query.national())
+            outside = max(0, everyone - await store.distinct_residents(conn, query))
 
         def count(channel: str | None = None, *dispositions: str) -> int:
             return sum(
@@ -272,6 +215,7 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
             outside_scope=outside,
             sms=sms_info(row["reference"], row["message"]),
             estimated_seconds=estimate,
+            area=area_of(row),
         )
         await store.save_estimate(
             conn,
@@ -290,11 +234,11 @@ async def send(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for(conn, user, alert_id, lock=True)
         if row["status"] != "draft":
-            raise AlertError(409, "already-sent", f"alert {alert_id} is {row['status']}; it can be sent once")
+            raise DomainError(
+                409, "already-sent", f"alert {alert_id} is {row['status']}; it can be sent once"
+            )
         times = await store.mark_sending(conn, alert_id, None)
-        n = await store.materialise(
-            conn, target_from_row(row).kind, _recipient_args(settings, row, times["expires_at"])
-        )
+        n = await store.materialise(conn, recipient_query(settings, row, times["expires_at"]))
         counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
         await audit.append(
             conn,
@@ -304,7 +248,7 @@ async def send(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id
             alert_id,
             {"target": row["target"], "deliveries": n, "counts": counts},
         )
-        await conn.execute("SELECT pg_notify($1, $2)", DISPATCH_CHANNEL, str(alert_id))
+        await store.notify_dispatch(conn, alert_id)
         await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
     return counts
 
@@ -313,9 +257,9 @@ async def close(pool: asyncpg.Pool, user: StaffUser, alert_id: int, message: str
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for(conn, user, alert_id, lock=True)
         if row["status"] == "draft":
-            raise AlertError(409, "not-sent", "a draft was never sent; cancel it instead")
+            raise DomainError(409, "not-sent", "a draft was never sent; cancel it instead")
         if row["status"] in ("closed", "cancelled"):
-            raise AlertError(409, "already-ended", f"alert {alert_id} is already {row['status']}")
+            raise DomainError(409, "already-ended", f"alert {alert_id} is already {row['status']}")
         cancelled = await store.cancel_unsent(conn, alert_id)
         await store.set_status(conn, alert_id, "closed", message)
         n = await store.materialise_closing(conn, alert_id, datetime.now(UTC) + CLOSING_TTL)
@@ -327,7 +271,7 @@ async def close(pool: asyncpg.Pool, user: StaffUser, alert_id: int, message: str
             alert_id,
             {"closing_deliveries": n, "cancelled": cancelled},
         )
-        await conn.execute("SELECT pg_notify($1, $2)", DISPATCH_CHANNEL, str(alert_id))
+        await store.notify_dispatch(conn, alert_id)
         await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
     return {"closing_deliveries": n, "cancelled": cancelled}
 
@@ -336,7 +280,7 @@ async def cancel(pool: asyncpg.Pool, user: StaffUser, alert_id: int) -> int:
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for(conn, user, alert_id, lock=True)
         if row["status"] in ("closed", "cancelled", "expired"):
-            raise AlertError(409, "already-ended", f"alert {alert_id} is already {row['status']}")
+            raise DomainError(409, "already-ended", f"alert {alert_id} is already {row['status']}")
         cancelled = await store.cancel_unsent(conn, alert_id)
         await store.set_status(conn, alert_id, "cancelled")
         await audit.append(conn, user.actor, "alert.cancel", "alert", alert_id, {"cancelled": cancelled})
@@ -397,6 +341,10 @@ def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
     )
 
 
-async def view(conn: asyncpg.Connection, user: StaffUser, alert_id: int) -> AlertOut:
+async def view(conn: asyncpg.Connection, user: StaffUser, alert_id: int, *, area: bool = False) -> AlertOut:
+    """One alert; with ``area`` its area as GeoJSON too (for a map)."""
     row = await load_for(conn, user, alert_id)
-    return to_out(row, await store.counts(conn, [alert_id]))
+    out = to_out(row, await store.counts(conn, [alert_id]))
+    if area:
+        out.area = area_of(row)
+    return out

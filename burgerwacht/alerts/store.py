@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-# The target predicate by target kind, on any row with a `location` point and CBS codes
-# (`a` = addresses, `ra` = resident_addresses, which carry a copy); $2 is the target.
-_TARGET = {
-    "circle": "{t}.location <@ $2::circle",
-    "polygon": "{t}.location <@ $2::polygon",
-    "areas": "({t}.buurt_code = ANY($2::text[]) OR {t}.wijk_code = ANY($2::text[]) "
-    "OR {t}.municipality_code = ANY($2::text[]))",
-}
+from burgerwacht.alerts.targets import Match, Resolved
+
+DISPATCH_CHANNEL = "bw_dispatch"  # NOTIFY channel that wakes the dispatch workers
 
 
-def _target(kind: str, table: str) -> str:
-    return _TARGET[kind].format(t=table)
+@dataclass(frozen=True)
+class RecipientQuery:
+    """What the recipient query needs: bound as $1 … $7 in this order (``args``)."""
+
+    alert_id: int  # 0 for none (a preview before the alert exists)
+    target: Resolved
+    channels: list[str]
+    scope: list[str] | None  # the operator's municipalities; None = national
+    level: str
+    expires_at: datetime
+    regular_per_day: int  # regular alerts per resident per 24 h
+
+    def args(self) -> tuple[Any, ...]:
+        return (
+            self.alert_id,
+            self.target.value,
+            self.channels,
+            self.scope,
+            self.level,
+            self.expires_at,
+            self.regular_per_day,
+        )
+
+    def national(self) -> RecipientQuery:
+        """The same query without the operator's scope."""
+        return replace(self, scope=None)
 
 
 # One enrolment's match: its resident, channel and, when its quiet hours hold now, when
@@ -78,11 +98,12 @@ _CHANNEL_BIT = {"sms": 1, "voice": 2}
 _CHANNEL_NAME = {bit: name for name, bit in _CHANNEL_BIT.items()}
 
 
-def recipients_sql(kind: str, channels: list[str] | tuple[str, ...]) -> str:
-    """The recipient query for a target kind and the alert's channels ($3 holds them
-    too): one channel reads the enrolments' channel bit directly, both join a two-row
-    list of channels."""
-    target = _target(kind, "ra")
+def recipients_sql(match: Match, channels: list[str] | tuple[str, ...]) -> str:
+    """The recipient query for a target's match (``alerts.targets``: its predicate on
+    ``ra`` with the target in $2) and the alert's channels ($3 holds them too): one
+    channel reads the enrolments' channel bit directly, both join a two-row list of
+    channels."""
+    target = match.sql("ra", "$2")
     bits = sorted({_CHANNEL_BIT[c] for c in channels})
     if len(bits) == 1:
         parts = {
@@ -106,30 +127,31 @@ def recipients_sql(kind: str, channels: list[str] | tuple[str, ...]) -> str:
 
 
 async def recipient_counts(
-    conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]
+    conn: asyncpg.Connection, query: RecipientQuery
 ) -> tuple[dict[tuple[str, str], int], int]:
     """Deliveries per (channel, disposition), and the residents who will be reached
     (now or after their quiet hours), in one pass over the recipient query."""
     rows = await conn.fetch(
-        f"""WITH x AS ({recipients_sql(kind, args[2])})
+        f"""WITH x AS ({recipients_sql(query.target.match, query.channels)})
         SELECT channel, disposition, count(*) AS n, NULL::bigint AS reached FROM x GROUP BY channel, disposition
         UNION ALL
         SELECT NULL, NULL, NULL, count(DISTINCT resident_id) FROM x WHERE disposition IN ('now', 'quiet_defer')""",
-        *args,
+        *query.args(),
     )
     groups = {(r["channel"], r["disposition"]): r["n"] for r in rows if r["channel"] is not None}
     reached = next(r["reached"] for r in rows if r["channel"] is None)
     return groups, reached
 
 
-async def distinct_residents(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]) -> int:
+async def distinct_residents(conn: asyncpg.Connection, query: RecipientQuery) -> int:
     """Residents the target query finds (for the outside-scope count)."""
     return await conn.fetchval(
-        f"SELECT count(DISTINCT resident_id) FROM ({recipients_sql(kind, args[2])}) x", *args
+        f"SELECT count(DISTINCT resident_id) FROM ({recipients_sql(query.target.match, query.channels)}) x",
+        *query.args(),
     )
 
 
-async def materialise(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]) -> int:
+async def materialise(conn: asyncpg.Connection, query: RecipientQuery) -> int:
     """One delivery per (alert, resident, channel) in one statement. Called once per
     alert (the draft → sending step holds the alert's row lock), and the recipient query
     yields each (resident, channel) once; ON CONFLICT DO NOTHING stays as the safety net
@@ -144,19 +166,19 @@ async def materialise(conn: asyncpg.Connection, kind: str, args: tuple[Any, ...]
                                 WHEN 'quiet_defer' THEN 'quiet_hours' END,
                CASE WHEN disposition = 'quiet_defer' THEN quiet_until ELSE now() END,
                $6
-        FROM ({recipients_sql(kind, args[2])}) x
+        FROM ({recipients_sql(query.target.match, query.channels)}) x
         ON CONFLICT DO NOTHING
         """,
-        *args,
+        *query.args(),
     )
     return int(result.split()[-1])
 
 
-async def municipalities_in_target(conn: asyncpg.Connection, kind: str, target: Any) -> list[str]:
+async def municipalities_in_target(conn: asyncpg.Connection, target: Resolved) -> list[str]:
     rows = await conn.fetch(
-        f"SELECT DISTINCT a.municipality_code FROM addresses a WHERE {_target(kind, 'a').replace('$2', '$1')} "
+        f"SELECT DISTINCT a.municipality_code FROM addresses a WHERE {target.match.sql('a', '$1')} "
         "AND a.municipality_code IS NOT NULL",
-        target,
+        target.value,
     )
     return sorted(r[0] for r in rows)
 
@@ -303,6 +325,11 @@ async def materialise_closing(conn: asyncpg.Connection, alert_id: int, expires_a
 
 
 # ------------------------------------------------------------------ the queue
+
+
+async def notify_dispatch(conn: asyncpg.Connection, alert_id: int) -> None:
+    """Wake the workers (a hint: they poll anyway); sent when the transaction commits."""
+    await conn.execute("SELECT pg_notify($1, $2)", DISPATCH_CHANNEL, str(alert_id))
 
 
 async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int) -> list[asyncpg.Record]:

@@ -17,6 +17,9 @@ from xml.etree import ElementTree as ET  # only for building; parsing goes throu
 
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
+from pydantic import ValidationError
+
+from burgerwacht.alerts.targets import TARGETS
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _N = f"{{{CAP_NS}}}"
@@ -34,7 +37,6 @@ P_CHANNELS = "BURGERWACHT_CHANNELS"
 P_VOICE = "BURGERWACHT_VOICE_MESSAGE"
 P_REFERENCE = "BURGERWACHT_REFERENCE"
 P_CONSENT = "FAMILY_CONSENT"
-CBS_VALUE_NAMES = frozenset({"CBS", "CBS_CODE"})
 
 #: Where each field of the draft body comes from, so an API can report a validation error
 #: of the draft (e.g. a title that is too long) against the CAP element at fault.
@@ -55,10 +57,6 @@ _EVENTS = {
     "amber_regional": "AMBER Alert (regionaal)",
     "amber_national": "AMBER Alert",
 }
-_CBS_CODE = re.compile(r"BU\d{8}|WK\d{6}|GM\d{4}", re.ASCII)
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
-_PAIR = re.compile(rf"({_NUMBER}),({_NUMBER})")
-_CIRCLE = re.compile(rf"\s*({_NUMBER})\s*,\s*({_NUMBER})\s+({_NUMBER})\s*")
 _FORBIDDEN_ID_CHARS = re.compile(r"[\s,<&]")
 
 
@@ -192,79 +190,45 @@ def _expires_in(info: ET.Element, now: datetime, sent: datetime | None, max_minu
     return minutes
 
 
-def _coordinate(lat_text: str, lon_text: str, element: str) -> tuple[float, float]:
-    lat, lon = float(lat_text), float(lon_text)
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or not (math.isfinite(lat) and math.isfinite(lon)):
-        raise CapError(element, f"{lat_text},{lon_text} is not a WGS 84 'lat,lon' coordinate")
-    return lat, lon
+def _one_of(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
 
 
-def _circle(text: str) -> dict[str, Any]:
-    element = "info/area/circle"
-    match = _CIRCLE.fullmatch(text)
-    if not match:
-        raise CapError(element, f"expected 'lat,lon radius_km' (got {text!r})")
-    lat, lon = _coordinate(match[1], match[2], element)
-    radius_km = float(match[3])
-    if not (math.isfinite(radius_km) and radius_km > 0):
-        raise CapError(element, f"the radius must be more than 0 km (got {match[3]})")
-    radius_m = round(radius_km * 1000)
-    if radius_m < 1:  # 0.0004 km rounds to a circle of 0 m: nobody
-        raise CapError(element, f"the radius must be at least 1 m (got {match[3]} km)")
-    return {"type": "circle", "center": {"lat": lat, "lon": lon}, "radius_m": radius_m}
-
-
-def _polygon(text: str) -> dict[str, Any]:
-    element = "info/area/polygon"
-    ring: list[list[float]] = []
-    for token in text.split():
-        match = _PAIR.fullmatch(token)
-        if not match:
-            raise CapError(element, f"expected space-separated 'lat,lon' pairs (got {token!r})")
-        lat, lon = _coordinate(match[1], match[2], element)
-        ring.append([lon, lat])
-    if len(ring) < 4:
-        raise CapError(element, f"a polygon needs at least 4 'lat,lon' pairs (got {len(ring)})")
-    if ring[0] != ring[-1]:
-        raise CapError(element, "the first and last 'lat,lon' pairs must be the same (a closed ring)")
-    return {"type": "polygon", "coordinates": [ring]}
+def _area_items(area: ET.Element, element: str) -> list[Any]:
+    """The ``<area>``'s children named ``element``: their texts, or ``(valueName, value)``
+    for geocodes."""
+    if element == "geocode":
+        return _pairs(area, "geocode")
+    return [(c.text or "").strip() for c in area.findall(_N + element)]
 
 
 def _target(info: ET.Element) -> dict[str, Any]:
-    circles: list[str] = []
-    polygons: list[str] = []
-    codes: list[str] = []
+    """The one target the ``<area>``s describe, read by the target type whose CAP
+    element they use (``burgerwacht/alerts/targets.py``)."""
+    readers = [cls for cls in TARGETS.values() if cls.cap_import]
+    found: dict[str, list[Any]] = {cls.cap_element: [] for cls in readers}
     for area in info.findall(_N + "area"):
-        circles += [(c.text or "").strip() for c in area.findall(_N + "circle")]
-        polygons += [(p.text or "").strip() for p in area.findall(_N + "polygon")]
-        for value_name, value in _pairs(area, "geocode"):
-            if value_name not in CBS_VALUE_NAMES:
-                continue  # SAME, EMMA_ID, …: other systems' codes
-            for code in re.split(r"[\s,;]+", value.strip().upper()):
-                if not code:
-                    continue
-                if not _CBS_CODE.fullmatch(code):
-                    raise CapError(
-                        "info/area/geocode",
-                        f"expected CBS codes BU00000000, WK000000 or GM0000 (got {code!r})",
-                    )
-                if code not in codes:
-                    codes.append(code)
-    kinds = [k for k, found in (("circle", circles), ("polygon", polygons), ("geocode", codes)) if found]
+        for element in found:
+            found[element] += _area_items(area, element)
+    values = {}
+    for cls in readers:
+        try:
+            values[cls] = cls.cap_values(found[cls.cap_element])
+        except ValueError as exc:
+            raise CapError(f"info/area/{cls.cap_element}", str(exc)) from None
+    kinds = [cls for cls in readers if values[cls]]
     if not kinds:
-        raise CapError("info/area", "no circle, polygon or CBS geocode (valueName CBS) to target")
+        raise CapError("info/area", f"no {_one_of([cls.cap_label for cls in readers])} to target")
     if len(kinds) > 1:
         raise CapError(
             "info/area",
-            f"use exactly one kind of area per alert: circle, polygon or geocode (got {' and '.join(kinds)})",
+            f"use exactly one kind of area per alert: {_one_of([cls.cap_element for cls in readers])} "
+            f"(got {' and '.join(cls.cap_element for cls in kinds)})",
         )
-    if len(circles) + len(polygons) > 1:
-        raise CapError(f"info/area/{kinds[0]}", "only one circle or polygon is supported")
-    if circles:
-        return _circle(circles[0])
-    if polygons:
-        return _polygon(polygons[0])
-    return {"type": "areas", "codes": codes}
+    try:
+        return kinds[0].from_cap(values[kinds[0]])
+    except ValueError as exc:
+        raise CapError(f"info/area/{kinds[0].cap_element}", str(exc)) from None
 
 
 def _parse_xml(xml: bytes | str, max_bytes: int) -> ET.Element:
@@ -398,39 +362,28 @@ def _add_pair(parent: ET.Element, name: str, value_name: str, value: str) -> Non
     _add(element, "value", value)
 
 
-def _fmt(value: float) -> str:
-    text = f"{float(value):.6f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
 def _area(info: ET.Element, alert: dict[str, Any]) -> None:
     target = alert.get("target") or {}
     kind = target.get("type")
+    cls = TARGETS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise CapError("info/area", f"unknown target type {kind!r} ({_one_of(list(TARGETS))})")
+    try:
+        model = cls.model_validate(target, context={"as_given": True})
+    except ValidationError as exc:
+        raise CapError("info/area", f"not a valid {kind} target: {exc.errors()[0]['msg']}") from None
+    try:
+        content = model.cap_area()
+    except ValueError as exc:
+        raise CapError(f"info/area/{cls.cap_element}", str(exc)) from None
     area = _add(info, "area")
-    description = alert.get("area_description")
-    if kind == "circle":
-        center = target["center"]
-        lat, lon, radius_m = float(center["lat"]), float(center["lon"]), float(target["radius_m"])
-        _add(area, "areaDesc", description or f"Cirkel van {radius_m:.0f} m rond {_fmt(lat)}, {_fmt(lon)}")
-        _add(area, "circle", f"{_fmt(lat)},{_fmt(lon)} {radius_m / 1000:.3f}")
-    elif kind == "polygon":
-        rings = target["coordinates"]
-        if len(rings) != 1:
-            raise CapError(
-                "info/area/polygon", "a CAP polygon is one ring: polygons with holes cannot be exported"
-            )
-        ring = [(float(p[0]), float(p[1])) for p in rings[0]]
-        if ring and ring[0] != ring[-1]:
-            ring.append(ring[0])
-        _add(area, "areaDesc", description or "Gebied getekend door de meldkamer")
-        _add(area, "polygon", " ".join(f"{_fmt(lat)},{_fmt(lon)}" for lon, lat in ring))
-    elif kind == "areas":
-        codes = list(target["codes"])
-        _add(area, "areaDesc", description or "CBS-gebieden " + ", ".join(codes))
-        for code in codes:
-            _add_pair(area, "geocode", "CBS", code)
-    else:
-        raise CapError("info/area", f"unknown target type {kind!r} (circle, polygon or areas)")
+    _add(area, "areaDesc", alert.get("area_description") or content.description)
+    for polygon in content.polygons:
+        _add(area, "polygon", polygon)
+    for circle in content.circles:
+        _add(area, "circle", circle)
+    for value_name, value in content.geocodes:
+        _add_pair(area, "geocode", value_name, value)
 
 
 def export_cap(

@@ -85,10 +85,7 @@ async def list_tips(request: web.Request, query: TipQuery):
 async def alert_tips(request: web.Request, query: TipQuery):
     alert_id = _int(request, "alert_id")
     async with request.app[POOL].acquire() as conn:
-        try:
-            await alerts.load_for(conn, current_user(request), alert_id)
-        except alerts.AlertError as exc:
-            raise Problem(exc.status, exc.detail, slug=exc.slug) from None
+        await alerts.load_for(conn, current_user(request), alert_id)
     return await _list(request, query, alert_id)
 
 

@@ -77,7 +77,8 @@ export class AreaMap {
     this.areas = svg("g", { class: "areas" });
     this.labels = svg("g", { class: "labels", "aria-hidden": "true" });
     this.overlay = svg("g", { class: "overlay" });
-    this.el.append(this.areas, this.overlay, this.labels);
+    this.reach = svg("g", { class: "reach-layer" });
+    this.el.append(this.areas, this.reach, this.overlay, this.labels);
     this.paths = new Map();
     for (const f of features) {
       const path = svg("path", {
@@ -120,6 +121,31 @@ export class AreaMap {
           "Z",
       )
       .join("");
+  }
+
+  /**
+   * Draw an alert's area as the API gives it (``area`` of an alert or a preview: a
+   * GeoJSON Feature in WGS84) whatever the target type: its geometry as a path, and the
+   * map's areas named in ``properties.codes`` (CBS areas) marked. It has its own layer;
+   * ``null`` clears it.
+   */
+  showArea(feature, className = "target") {
+    this.reach.replaceChildren();
+    for (const path of this.paths.values()) path.classList.remove("reached");
+    if (!feature) return;
+    if (feature.geometry) {
+      this.reach.append(
+        svg("path", { d: this.pathOf(feature), class: className, "fill-rule": "evenodd", "stroke-width": this.unit * 2 }),
+      );
+    }
+    const codes = (feature.properties && feature.properties.codes) || [];
+    for (const f of this.features) {
+      const p = f.properties;
+      if (codes.length && [p.code, p.district_code, p.municipality_code].some((c) => c && codes.includes(c))) {
+        const path = this.paths.get(p.code || p.area_code);
+        if (path) path.classList.add("reached");
+      }
+    }
   }
 
   /** Pointer event → map coordinates. */

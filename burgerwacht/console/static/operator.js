@@ -24,6 +24,7 @@ import { analyse, closingText, describeChar, smsText } from "./sms.js";
 const MISSING = new Set(["missing_child", "amber_regional", "amber_national"]);
 const ENDED = new Set(["closed", "cancelled", "expired"]);
 const DEFAULT_RADIUS = 500;
+const DEFAULT_WIDTH = 100; // a corridor's full width in metres
 const TIP_STATUS = { new: "Nieuw", read: "Gelezen", useful: "Bruikbaar", not_useful: "Niet bruikbaar" };
 const TIP_RANK = { new: 0, read: 1, useful: 2, not_useful: 2 };
 
@@ -36,6 +37,8 @@ const state = {
   circle: null, // {lon, lat, radius}
   polygon: [], // [[lon, lat], ...]
   polygonClosed: false,
+  line: [], // a corridor's centre line, [[lon, lat], ...]
+  width: DEFAULT_WIDTH,
   codes: new Set(),
   draft: null, // {id, key, alert}
   watching: null, // {id, alert, stream, tips: Map}
@@ -168,6 +171,22 @@ function setupCompose() {
     state.polygonClosed = false;
     drawOverlay();
   });
+  $("#corridor-width").value = state.width;
+  $("#corridor-width").addEventListener("input", () => {
+    const v = Number($("#corridor-width").value);
+    if (Number.isFinite(v) && v > 0) {
+      state.width = v;
+      drawOverlay();
+    }
+  });
+  $("#line-undo").addEventListener("click", () => {
+    state.line.pop();
+    drawOverlay();
+  });
+  $("#line-clear").addEventListener("click", () => {
+    state.line = [];
+    drawOverlay();
+  });
 
   // buurten as a keyboard-friendly checkbox list beside the map
   const list = $("#buurt-list");
@@ -222,6 +241,12 @@ function setupCompose() {
       const last = state.polygon[state.polygon.length - 1];
       if (last && Math.hypot(last[0] - pt[0], last[1] - pt[1]) < 1e-5) return; // a double click
       state.polygon.push(pt);
+      drawOverlay();
+    } else if (state.mode === "corridor") {
+      const pt = map.unproject(map.toMap(event));
+      const last = state.line[state.line.length - 1];
+      if (last && Math.hypot(last[0] - pt[0], last[1] - pt[1]) < 1e-5) return; // a double click
+      state.line.push(pt);
       drawOverlay();
     } else if (state.mode === "areas") {
       const code = event.target.dataset && event.target.dataset.code;
@@ -280,10 +305,12 @@ function setMode(mode) {
     circle: "Klik op de kaart voor het midden en sleep voor de straal, of vul de velden in.",
     polygon: "Klik de hoekpunten aan; dubbelklik of ‘Veelhoek sluiten’ om af te ronden.",
     areas: "Klik buurten op de kaart aan, of vink ze aan in de lijst.",
+    corridor: "Klik de route punt voor punt aan (bijv. de weg waarlangs iemand vlucht) en kies de breedte.",
   };
   $("#mode-help").textContent = help[mode];
   show($("#circle-fields"), mode === "circle");
   show($("#polygon-tools"), mode === "polygon");
+  show($("#corridor-tools"), mode === "corridor");
   show($("#buurt-list"), mode === "areas");
   state.map.el.dataset.mode = mode;
   for (const path of state.map.paths.values()) {
@@ -303,6 +330,7 @@ function invalidatePreview() {
   show($("#preview"), false);
   $("#confirm").checked = false;
   $("#send").disabled = true;
+  if (state.map) state.map.showArea(null);
 }
 
 function drawOverlay() {
@@ -345,6 +373,25 @@ function drawOverlay() {
       : state.polygon.length
         ? `${state.polygon.length} hoekpunt(en) gekozen; sluit de veelhoek af.`
         : "Nog geen hoekpunten gekozen.";
+  } else if (state.mode === "corridor") {
+    if (state.line.length) {
+      const pts = state.line.map((p) => map.project(p).join(",")).join(" ");
+      // a round-capped stroke as wide as the corridor is exactly the band the server buffers
+      map.overlay.append(
+        svg("polyline", { points: pts, class: "corridor", "stroke-width": map.metres(state.width) }),
+        svg("polyline", { points: pts, class: "target", "stroke-width": map.unit * 2 }),
+      );
+      for (const p of state.line) {
+        const [x, y] = map.project(p);
+        map.overlay.append(svg("circle", { cx: x, cy: y, r: map.unit * 3.5, class: "vertex" }));
+      }
+    }
+    summary =
+      state.line.length >= 2
+        ? `Route met ${state.line.length} punten, ${fmtNumber(state.width)} m breed.`
+        : state.line.length
+          ? "1 punt gekozen; klik nog minstens één punt van de route aan."
+          : "Nog geen route gekozen.";
   } else if (state.mode === "areas") {
     const names = [...state.codes].map((c) => state.names.get(c) || c).sort((a, b) => a.localeCompare(b, "nl"));
     summary = names.length ? `${names.length} buurt(en): ${names.join(", ")}.` : "Nog geen buurten gekozen.";
@@ -407,6 +454,10 @@ function currentTarget() {
   if (state.mode === "polygon") {
     if (!state.polygonClosed || state.polygon.length < 3) return null;
     return { type: "polygon", coordinates: [[...state.polygon, state.polygon[0]]] };
+  }
+  if (state.mode === "corridor") {
+    if (state.line.length < 2 || !(state.width > 0)) return null;
+    return { type: "corridor", line: state.line.map((p) => [...p]), width_m: state.width };
   }
   if (!state.codes.size) return null;
   return { type: "areas", codes: [...state.codes].sort() };
@@ -506,6 +557,8 @@ function renderPreview(p) {
   $("#confirm").checked = false;
   $("#send").disabled = true;
   show($("#preview"), true);
+  // the area as the server resolved it (a corridor's band, a circle, the buurten)
+  state.map.showArea(p.area || null, "reach");
   $("#preview").focus();
   announce(`Voorbeeld: ${p.recipients.total} ontvangers.`);
 }
@@ -522,6 +575,7 @@ async function sendDraft() {
     for (const box of $$("#buurt-list input")) box.checked = false;
     state.polygon = [];
     state.polygonClosed = false;
+    state.line = [];
     setMode("circle");
     updateMeter();
     announce("De actie wordt verstuurd.");
@@ -708,22 +762,8 @@ function renderWatchMap(a) {
   const box = $("#watch-map");
   const map = new AreaMap(box, state.features, { label: "Het gebied van deze actie" });
   map.addLabels((f) => f.properties.name);
-  const t = a.target || {};
-  if (t.type === "circle") {
-    const [x, y] = map.project([t.center.lon, t.center.lat]);
-    map.overlay.append(svg("circle", { cx: x, cy: y, r: map.metres(t.radius_m), class: "target", "stroke-width": map.unit * 2 }));
-  } else if (t.type === "polygon") {
-    const pts = t.coordinates[0].map((p) => map.project(p).join(",")).join(" ");
-    map.overlay.append(svg("polygon", { points: pts, class: "target", "stroke-width": map.unit * 2 }));
-  } else if (t.type === "areas") {
-    const codes = t.codes || [];
-    for (const [c, path] of map.paths) {
-      const feature = state.features.find((f) => f.properties.code === c);
-      const props = feature ? feature.properties : {};
-      if (codes.includes(c) || codes.includes(props.district_code) || codes.includes(props.municipality_code))
-        path.classList.add("selected");
-    }
-  }
+  // the area the server gives with the alert, whatever the target type
+  map.showArea(a.area || null);
 }
 
 // ------------------------------------------------------------------ tips
