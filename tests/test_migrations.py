@@ -84,6 +84,24 @@ def test_badly_named_files_are_rejected(tmp_path):
         migrate.discover(tmp_path)
 
 
+def test_no_migrations_to_find_is_an_error(tmp_path):
+    """An install without its migrations (a wheel built without the data files) must not
+    report "applied 0 migration(s)" and carry on."""
+    with pytest.raises(migrate.MigrationError, match="no migrations found"):
+        migrate.discover(tmp_path)
+
+
+def test_the_migrate_command_fails_without_migrations(db_url, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from burgerwacht.cli import cli
+
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    result = CliRunner().invoke(cli, ["migrate"], env={"BURGERWACHT_DATABASE_URL": db_url})
+    assert result.exit_code == 1
+    assert "no migrations found" in result.output
+
+
 async def test_0011_gives_existing_signals_their_cells(empty_db_url, tmp_path):
     """Migration 0011 on a database that already holds signals: every signal gets the cell of
     its own municipality, buurt and category, nothing is marked dirty by the backfill,

@@ -65,10 +65,11 @@ def _sql_files(folder: Traversable) -> list[Traversable]:
     )
 
 
-def discover(sql_dir: Traversable = MIGRATIONS_DIR) -> list[Migration]:
+def discover(sql_dir: Traversable | None = None) -> list[Migration]:
     """The migrations in ``sql_dir``, in order. None at all is an error: the package
     is incomplete (a wheel built without its data files), and a runner that "applied 0
     migrations" to an empty database would let the service start on nothing."""
+    sql_dir = MIGRATIONS_DIR if sql_dir is None else sql_dir
     found: dict[int, Migration] = {}
     for path in _sql_files(sql_dir):
         m = _NAME.match(path.name)
@@ -123,7 +124,7 @@ def _check(migrations: list[Migration], applied: dict[int, asyncpg.Record]) -> l
     return [m for m in migrations if m.version not in applied]
 
 
-async def pending(conn: asyncpg.Connection, sql_dir: Traversable = MIGRATIONS_DIR) -> list[Migration]:
+async def pending(conn: asyncpg.Connection, sql_dir: Traversable | None = None) -> list[Migration]:
     """Migrations not yet applied (raises if an applied one was edited, or if there are
     no migrations to compare with)."""
     return _check(discover(sql_dir), await _applied(conn))
@@ -131,7 +132,7 @@ async def pending(conn: asyncpg.Connection, sql_dir: Traversable = MIGRATIONS_DI
 
 async def migrate(
     conn: asyncpg.Connection,
-    sql_dir: Traversable = MIGRATIONS_DIR,
+    sql_dir: Traversable | None = None,
     functions_dir: Traversable | None = FUNCTIONS_DIR,
 ) -> list[Migration]:
     """Apply every pending migration, then the functions files; return the migrations
@@ -163,7 +164,7 @@ async def migrate(
         await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
 
 
-async def migrate_url(url: str, sql_dir: Traversable = MIGRATIONS_DIR) -> list[Migration]:
+async def migrate_url(url: str, sql_dir: Traversable | None = None) -> list[Migration]:
     conn = await asyncpg.connect(url)
     try:
         return await migrate(conn, sql_dir)
