@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime
 
 import aiohttp
 import pytest
 
 from burgerwacht.messaging import sign
 from burgerwacht.residents import keywords
+from burgerwacht.tips.models import TipOut
 from tests.alerting import alert_body, create_and_send, enrol, settled, wait_until
 from tests.conftest import SERVICE_NUMBER, TEST_TOKEN
 
@@ -213,6 +215,26 @@ async def test_tips_arrive_on_the_event_streams_within_a_second(client, sandbox,
     assert "richting het park" in chunk and "richting het park" in feed_chunk
     alert_stream.close()
     feed.close()
+
+
+async def test_the_sql_built_live_tip_is_a_tip_out(client, sandbox, db, op, tipster):
+    """The SMS intake builds its live event in SQL (sql/functions/tips.sql) for speed;
+    it must say what TipOut says for the same tip, field for field."""
+    alert = await _alert_received(client, db, op)
+    feed = await client.get("/api/v1/tips/events", headers=op)
+    await feed.content.readuntil(b"\n\n")  # ": connected"
+    await sandbox.sms(TIPSTER, "man rent richting het park")
+    async with asyncio.timeout(5):
+        chunk = (await feed.content.readuntil(b"\n\n")).decode()
+    feed.close()
+    live = json.loads(chunk.split("data: ", 1)[1])
+    stored = await (await client.get(f"/api/v1/tips/{live['id']}", headers=op)).json()
+    assert set(live) == set(TipOut.model_fields)
+    assert datetime.fromisoformat(live.pop("received_at")) == datetime.fromisoformat(
+        stored.pop("received_at")
+    )
+    assert live == {k: stored[k] for k in live}
+    assert live["alert_id"] == alert["id"]
 
 
 async def test_scope_and_roles(client, sandbox, db, op, staff, tipster):
