@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow lint fmt bench clean install
+.PHONY: run test test-slow lint fmt bench clean install schema
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(BIN)/ruff format burgerwacht tests bench
 	$(BIN)/ruff check --fix burgerwacht tests bench
+
+# burgerwacht/sql/schema.sql: the schema of a freshly migrated database (tests/test_schema.py
+# checks it); run after changing a migration or a functions file.
+schema: $(STAMP)
+	$(BIN)/burgerwacht schema-dump --fresh --output burgerwacht/sql/schema.sql
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

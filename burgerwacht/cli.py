@@ -75,10 +75,11 @@ def _migrate_or_exit(settings: Settings) -> list[str]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="burgerwacht", prog_name="burgerwacht")
 def cli() -> None:
     """Burgerwacht: geo-targeted alerts, tips and neighbourhood signals.
 
-    Configuration: config/default.toml, the file in BURGERWACHT_CONFIG, then
+    Configuration: the package's defaults/default.toml, the file in BURGERWACHT_CONFIG, then
     BURGERWACHT_<KEY> / BURGERWACHT_<SECTION>__<KEY> environment variables.
     """
 
@@ -174,11 +175,35 @@ _serve_command(
 
 @cli.command()
 def migrate() -> None:
-    """Apply pending sql/NNNN_*.sql migrations (safe to run concurrently)."""
+    """Apply pending migrations, then the SQL functions (safe to run concurrently)."""
     settings = settings_or_exit()
     _setup_logging(settings)
     applied = _migrate_or_exit(settings)
     click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+
+
+@cli.command("schema-dump")
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Dump a scratch database migrated from empty (created and dropped on the same server) "
+    "instead of the configured one: how burgerwacht/sql/schema.sql is made.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="File (default: stdout).")
+def schema_dump(fresh: bool, output: str | None) -> None:
+    """Print the normalised schema (tables, indexes, functions, triggers) from the catalog."""
+    from burgerwacht.db import schema
+
+    settings = settings_or_exit()
+    if fresh:
+        text = asyncio.run(schema.dump_fresh(_database_url(settings)))
+    else:
+        text = with_connection(settings, schema.dump)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=False)
 
 
 @cli.command()

@@ -1,4 +1,4 @@
-"""Configuration: ``config/default.toml`` ← the file in ``BURGERWACHT_CONFIG`` ← environment.
+"""Configuration: ``burgerwacht/defaults/default.toml`` ← the file in ``BURGERWACHT_CONFIG`` ← environment.
 
 Environment variables are ``BURGERWACHT_<KEY>`` for top-level keys and
 ``BURGERWACHT_<SECTION>__<KEY>`` for keys in a section. Everything is validated by
@@ -20,8 +20,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+from burgerwacht.resources import DEFAULTS, as_path
+
+DEFAULT_CONFIG = as_path(DEFAULTS / "default.toml")  # shipped in the package (resources.py)
 ENV_PREFIX = "BURGERWACHT_"
 
 Positive = Annotated[float, Field(gt=0)]

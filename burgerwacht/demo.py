@@ -16,11 +16,12 @@ from aiohttp import web
 
 from burgerwacht.areas import service as areas
 from burgerwacht.auth import service as auth
-from burgerwacht.config import PROJECT_ROOT, Settings
+from burgerwacht.config import Settings
 from burgerwacht.db import migrate
 from burgerwacht.db.pool import init_connection, resolve_database_url
+from burgerwacht.resources import DEFAULTS, as_path
 
-DEMO_DIR = PROJECT_ROOT / "config" / "demo"
+DEMO_DIR = as_path(DEFAULTS / "demo")
 DEMO_MUNICIPALITY = "GM9999"
 DEMO_USERS = [
     ("Demo centralist", "operator"),

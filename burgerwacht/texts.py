@@ -1,4 +1,4 @@
-"""Texts residents read or hear, from ``config/messages.toml`` (Dutch, English)."""
+"""Texts residents read or hear, from ``burgerwacht/defaults/messages.toml`` (Dutch, English)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import tomllib
 from functools import cache
 from typing import Any
 
-from burgerwacht.config import PROJECT_ROOT
+from burgerwacht.resources import DEFAULTS
 
-MESSAGES = PROJECT_ROOT / "config" / "messages.toml"
+MESSAGES = DEFAULTS / "messages.toml"
 LANGUAGES = ("nl", "en")
 
 

@@ -23,7 +23,7 @@ from burgerwacht.areas.parse import (
 from burgerwacht.geo import transform_geometry
 from burgerwacht.residents.address import normalise_house_number
 
-DEMO = Path(__file__).resolve().parent.parent / "config" / "demo"
+DEMO = Path(__file__).resolve().parent.parent / "burgerwacht" / "defaults" / "demo"
 RD_CRS = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::28992"}}
 
 # a buurt in RD New: a square with a hole plus a separate square

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel
 
 from burgerwacht.config import ConfigError, Settings, load_settings
+from burgerwacht.demo import DEMO_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -263,14 +264,16 @@ def test_demo_profile(compose):
     seed = services["demo-seed"]
     assert seed["restart"] == "no"
     commands = [argv[:2] for argv in _burgerwacht_invocations(seed)]
-    assert ["import-areas", "config/demo/areas.geojson"] in commands
-    assert ["import-addresses", "config/demo/addresses.csv"] in commands
+    # the demo data ships inside the package (the image has no source tree)
+    assert ["import-areas", "$DEMO/areas.geojson"] in commands
+    assert ["import-addresses", "$DEMO/addresses.csv"] in commands
     assert ["user", "create"] in commands
     script = seed["command"] if isinstance(seed["command"], str) else "\n".join(seed["command"])
     syntax = subprocess.run(["/bin/sh", "-n", "-c", script], capture_output=True, text=True, check=False)
     assert syntax.returncode == 0, syntax.stderr
-    assert (ROOT / "config/demo/areas.geojson").is_file()
-    assert (ROOT / "config/demo/addresses.csv").is_file()
+    assert "from burgerwacht.demo import DEMO_DIR" in script
+    assert (DEMO_DIR / "areas.geojson").is_file()
+    assert (DEMO_DIR / "addresses.csv").is_file()
     # By default the provider is the simulator and the simulator calls web back.
     assert compose["x-burgerwacht-env"]["BURGERWACHT_TWILIO__API_BASE"] == "http://sandbox:8081"
     assert compose["x-burgerwacht-env"]["BURGERWACHT_PUBLIC_URL"] == "http://web:8080"
@@ -295,7 +298,10 @@ def test_burgerwacht_commands_exist(service, argv):
 def test_dockerfile():
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.M)
-    assert re.search(r"^RUN pip install \.", dockerfile, re.M)
+    # the image installs the wheel and runs from site-packages, not from a source tree
+    assert re.search(r"pip wheel --no-deps", dockerfile)
+    assert re.search(r"^RUN pip install [^\n]*\.whl", dockerfile, re.M)
+    assert "PYTHONPATH" not in dockerfile
     user = re.findall(r"^USER (\S+)", dockerfile, re.M)
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert 'ENTRYPOINT ["burgerwacht"]' in dockerfile

@@ -46,7 +46,7 @@ async def test_concurrent_runners_do_not_collide(empty_db_url):
 
 async def test_an_edited_applied_migration_is_refused(empty_db_url, tmp_path):
     sql_dir = tmp_path / "sql"
-    shutil.copytree(migrate.SQL_DIR, sql_dir)
+    shutil.copytree(migrate.MIGRATIONS_DIR, sql_dir)
     conn = await asyncpg.connect(empty_db_url)
     try:
         await migrate.migrate(conn, sql_dir)
@@ -62,7 +62,7 @@ async def test_an_edited_applied_migration_is_refused(empty_db_url, tmp_path):
 
 async def test_a_failing_migration_leaves_nothing_half_applied(empty_db_url, tmp_path):
     sql_dir = tmp_path / "sql"
-    shutil.copytree(migrate.SQL_DIR, sql_dir)
+    shutil.copytree(migrate.MIGRATIONS_DIR, sql_dir)
     (sql_dir / "9999_broken.sql").write_text(
         "CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;\n"
     )
@@ -84,18 +84,36 @@ def test_badly_named_files_are_rejected(tmp_path):
         migrate.discover(tmp_path)
 
 
+def test_no_migrations_to_find_is_an_error(tmp_path):
+    """An install without its migrations (a wheel built without the data files) must not
+    report "applied 0 migration(s)" and carry on."""
+    with pytest.raises(migrate.MigrationError, match="no migrations found"):
+        migrate.discover(tmp_path)
+
+
+def test_the_migrate_command_fails_without_migrations(db_url, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from burgerwacht.cli import cli
+
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    result = CliRunner().invoke(cli, ["migrate"], env={"BURGERWACHT_DATABASE_URL": db_url})
+    assert result.exit_code == 1
+    assert "no migrations found" in result.output
+
+
 async def test_0011_gives_existing_signals_their_cells(empty_db_url, tmp_path):
-    """sql/0011 on a database that already holds signals: every signal gets the cell of
+    """Migration 0011 on a database that already holds signals: every signal gets the cell of
     its own municipality, buurt and category, nothing is marked dirty by the backfill,
     and later writes get theirs from the trigger."""
     before = tmp_path / "sql"
     before.mkdir()
-    for path in migrate.SQL_DIR.glob("*.sql"):
+    for path in migrate.MIGRATIONS_DIR.iterdir():
         if int(path.name[:4]) < 11:
             shutil.copy(path, before / path.name)
     conn = await asyncpg.connect(empty_db_url)
     try:
-        await migrate.migrate(conn, before)
+        await migrate.migrate(conn, before, functions_dir=None)  # the functions are 0011's age
         rows = [
             (f"bs-{i}", gm, f"BU{gm[2:]}0{i % 3}0{i % 2}", cat, f"2025-03-0{1 + i % 5}")
             for i, (gm, cat) in enumerate(

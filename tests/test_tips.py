@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime
 
 import aiohttp
 import pytest
 
 from burgerwacht.messaging import sign
+from burgerwacht.residents import keywords
+from burgerwacht.tips.models import TipOut
 from tests.alerting import alert_body, create_and_send, enrol, settled, wait_until
 from tests.conftest import SERVICE_NUMBER, TEST_TOKEN
 
@@ -118,6 +121,37 @@ async def test_voice_tip_line_recording(client, sandbox, db, op, tipster):
     assert await db.fetchval("SELECT count(*) FROM tips WHERE anonymous AND phone IS NULL") == 1
 
 
+async def test_sms_and_voice_tips_link_alike(client, sandbox, db, op, tipster):
+    """Linking exists once (tip_link, sql/functions/tips.sql): with two active alerts and
+    no reference, an SMS tip and a voice tip both stay unlinked with the same candidates;
+    with none, both go to the sender's municipality."""
+    await sandbox.sms(TIPSTER, "Er staat al dagen een verdachte bus in de straat")
+    await sandbox.client.post("/sandbox/inbound/call", json={"from": TIPSTER, "record_seconds": 5})
+    a1 = await _alert_received(client, db, op)
+    a2 = await _alert_received(
+        client, db, op, title="Vermist kind", level="missing_child", family_consent=True
+    )
+    await sandbox.sms(TIPSTER, "het kind loopt bij de markt")
+    await sandbox.client.post("/sandbox/inbound/call", json={"from": TIPSTER, "record_seconds": 5})
+    rows = await db.fetch(
+        "SELECT channel, alert_id, candidate_alerts, municipalities, resident_id FROM tips ORDER BY id"
+    )
+    assert [r["channel"] for r in rows] == ["sms", "voice", "sms", "voice"]
+    assert all(r["alert_id"] is None and r["municipalities"] == ["GM9999"] for r in rows)
+    assert all(r["resident_id"] == tipster for r in rows)
+    assert rows[0]["candidate_alerts"] is None and rows[1]["candidate_alerts"] is None
+    assert rows[2]["candidate_alerts"] == rows[3]["candidate_alerts"]
+    assert sorted(rows[3]["candidate_alerts"]) == sorted([a1["id"], a2["id"]])
+
+
+async def test_the_sms_intake_records_the_command_kind(client, sandbox, db, tipster):
+    """The intake's SQL stores the kind Python names (keywords.kind), not a copy of it."""
+    await sandbox.sms(TIPSTER, "ANONIEM de man woont op nummer 12")
+    await sandbox.sms(TIPSTER, "rode auto")
+    kinds = [r["kind"] for r in await db.fetch("SELECT kind FROM inbound_messages ORDER BY received_at")]
+    assert kinds == [keywords.kind(keywords.AnonymousTip("")), keywords.kind(keywords.FreeText(""))]
+
+
 async def test_digit_2_in_an_alert_call_records_a_tip_for_that_alert(client, sandbox, db, op):
     aid = await db.fetchval("SELECT id FROM addresses WHERE buurt_code = 'BU99990101' ORDER BY id LIMIT 1")
     await enrol(db, TIPSTER, aid, channels=("voice",))
@@ -181,6 +215,26 @@ async def test_tips_arrive_on_the_event_streams_within_a_second(client, sandbox,
     assert "richting het park" in chunk and "richting het park" in feed_chunk
     alert_stream.close()
     feed.close()
+
+
+async def test_the_sql_built_live_tip_is_a_tip_out(client, sandbox, db, op, tipster):
+    """The SMS intake builds its live event in SQL (sql/functions/tips.sql) for speed;
+    it must say what TipOut says for the same tip, field for field."""
+    alert = await _alert_received(client, db, op)
+    feed = await client.get("/api/v1/tips/events", headers=op)
+    await feed.content.readuntil(b"\n\n")  # ": connected"
+    await sandbox.sms(TIPSTER, "man rent richting het park")
+    async with asyncio.timeout(5):
+        chunk = (await feed.content.readuntil(b"\n\n")).decode()
+    feed.close()
+    live = json.loads(chunk.split("data: ", 1)[1])
+    stored = await (await client.get(f"/api/v1/tips/{live['id']}", headers=op)).json()
+    assert set(live) == set(TipOut.model_fields)
+    assert datetime.fromisoformat(live.pop("received_at")) == datetime.fromisoformat(
+        stored.pop("received_at")
+    )
+    assert live == {k: stored[k] for k in live}
+    assert live["alert_id"] == alert["id"]
 
 
 async def test_scope_and_roles(client, sandbox, db, op, staff, tipster):

@@ -42,6 +42,26 @@ async def test_readyz_reports_an_edited_migration(client, db):
     assert "edited after it was applied" in (await resp.json())["error"]
 
 
+async def test_readyz_without_migrations_to_compare(client, monkeypatch, tmp_path):
+    """An incomplete install (no migrations in the package) is not ready, whatever the
+    database holds."""
+    from burgerwacht.db import migrate
+
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    assert "no migrations found" in (await resp.json())["error"]
+
+
+async def test_readyz_checks_the_schema_until_it_is_current(client, db):
+    resp = await client.get("/readyz")
+    assert resp.status == 200
+    # from then on only the database's answer is checked (cheap): migrations are not undone
+    await db.execute("DELETE FROM schema_migrations WHERE version = 1")
+    resp = await client.get("/readyz")
+    assert resp.status == 200
+
+
 async def test_unknown_route_is_problem_json(client):
     resp = await client.get("/api/v1/nothing-here")
     assert resp.status == 404

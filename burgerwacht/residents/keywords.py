@@ -57,6 +57,7 @@ __all__ = [
     "Resume",
     "Signal",
     "Stop",
+    "kind",
     "parse_sms",
     "split_reference",
 ]
@@ -103,6 +104,13 @@ class FreeText:
 
 
 Command = Enrol | Resume | Stop | Erase | Help | Signal | AnonymousTip | FreeText
+
+
+def kind(cmd: Command) -> str:
+    """The command's name as ``inbound_messages.kind`` records it ("anonymoustip",
+    "freetext", ...); the SQL tip intake gets it from here as a parameter."""
+    return type(cmd).__name__.lower()
+
 
 STOP_WORDS = frozenset(
     {"stop", "afmelden", "stoppen", "uitschrijven"}

@@ -1,4 +1,4 @@
-"""The signal taxonomy from ``config/signals.toml``: groups, categories with Dutch
+"""The signal taxonomy from ``burgerwacht/defaults/signals.toml``: groups, categories with Dutch
 keywords, gebiedsscan themes, privacy tuning and SMS texts; and the keyword classifier.
 
 The file is read once per process (``BURGERWACHT_SIGNALS_CONFIG`` names another file).
@@ -16,9 +16,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from burgerwacht.config import PROJECT_ROOT
+from burgerwacht.resources import DEFAULTS, as_path
 
-DEFAULT_FILE = PROJECT_ROOT / "config" / "signals.toml"
+DEFAULT_FILE = as_path(DEFAULTS / "signals.toml")
 ENV_FILE = "BURGERWACHT_SIGNALS_CONFIG"
 FALLBACK = "anders"
 TOTAL = "all"  # the category node "every category"

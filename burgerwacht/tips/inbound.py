@@ -44,6 +44,7 @@ async def tip_sms_fast(app: web.Application, sid: str, phone: str, cmd: keywords
             sid,
             phone,
             cmd.text,
+            kind=keywords.kind(cmd),
             anonymous=isinstance(cmd, keywords.AnonymousTip),
         )
     return None

@@ -4,14 +4,15 @@ handling, the anonymous relay, live events, erasure and retention.
 Linking: a tip belongs to the active alert its sender most recently received. With
 several active alerts, a leading reference ("B7K ...") decides; without one the tip is
 kept unlinked (with the candidates) and the sender is asked which alert it is about.
-With none it goes to the general queue of the sender's municipality.
+With none it goes to the general queue of the sender's municipality. These rules exist
+once, as the SQL function ``tip_link`` (``sql/functions/tips.sql``), which both the SMS
+intake (in the same statement) and voice recordings (:func:`recording`) use.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -27,7 +28,7 @@ from burgerwacht.events import publish
 from burgerwacht.messaging import ProviderError, TwilioProvider, analyse
 from burgerwacht.phone import number_pattern
 from burgerwacht.residents import service as residents
-from burgerwacht.residents.keywords import leading_reference, split_reference
+from burgerwacht.residents.keywords import leading_reference
 from burgerwacht.texts import text
 from burgerwacht.tips import store
 from burgerwacht.tips.models import STATUS_RANK, TipOut, TipPatch
@@ -39,37 +40,6 @@ PHONE_HASH_PURPOSE = "tip-phone"
 
 def phone_hash(settings: Settings, phone: str) -> bytes:
     return crypto.keyed_hash(settings.security.secret_key, PHONE_HASH_PURPOSE, phone)
-
-
-@dataclass(frozen=True)
-class Link:
-    alert_id: int | None
-    candidates: list[int] | None
-    municipalities: list[str]
-    text: str
-    ask: list[str] | None  # references to ask about
-
-
-async def link(
-    conn: asyncpg.Connection, phone: str | None, body: str, delivery_id: int | None = None
-) -> Link:
-    if delivery_id is not None:
-        a = await store.alert_for_delivery(conn, delivery_id)
-        if a is not None:
-            return Link(a["id"], None, list(a["municipalities"]), body, None)
-    alerts = await store.active_alerts_received(conn, phone) if phone else []
-    if len(alerts) == 1:
-        _, rest = split_reference(body, [alerts[0]["reference"]])
-        return Link(alerts[0]["id"], None, list(alerts[0]["municipalities"]), rest or body, None)
-    if len(alerts) > 1:
-        ref, rest = split_reference(body, [a["reference"] for a in alerts])
-        if ref is not None:
-            a = next(a for a in alerts if a["reference"] == ref)
-            return Link(a["id"], None, list(a["municipalities"]), rest, None)
-        munis = sorted({m for a in alerts for m in a["municipalities"]})
-        return Link(None, [a["id"] for a in alerts], munis, body, [a["reference"] for a in alerts])
-    resident = await store.resident_of(conn, phone) if phone else None
-    return Link(None, None, sorted(resident["municipalities"]) if resident else [], body, None)
 
 
 def to_out(row: asyncpg.Record | dict[str, Any]) -> TipOut:
@@ -123,6 +93,7 @@ async def intake_sms(
     phone: str,
     body: str,
     *,
+    kind: str,
     anonymous: bool,
 ) -> str | None:
     """An SMS tip, stored and linked in one round trip (shared with the tips arriving at
@@ -138,6 +109,7 @@ async def intake_sms(
         body,
         ref,
         rest,
+        kind,
         anonymous,
         cipher,
         phone_hash(settings, phone) if anonymous else None,
@@ -170,20 +142,19 @@ async def recording(
 ) -> int | None:
     ctx = await store.call_context(conn, call_sid)
     phone = ctx["phone"] if ctx else None
-    found = await link(conn, phone, "", ctx["delivery_id"] if ctx else None)
-    resident = await store.resident_of(conn, phone) if phone else None
+    found = await store.link(conn, phone, ctx["delivery_id"] if ctx else None)
     row = await store.insert_tip(
         conn,
         provider_sid=recording_sid,
-        alert_id=found.alert_id,
-        candidate_alerts=found.candidates,
-        municipalities=found.municipalities,
+        alert_id=found["alert_id"],
+        candidate_alerts=found["candidate_alerts"],
+        municipalities=found["municipalities"],
         channel="voice",
         recording_url=url,
         recording_seconds=seconds,
         anonymous=phone is None,
         phone=phone,
-        resident_id=resident["id"] if resident else None,
+        resident_id=found["resident_id"],
     )
     if row is None:
         return None

@@ -13,48 +13,21 @@ TIP_COLUMNS = """t.id, t.alert_id, a.reference, t.candidate_alerts, t.channel, t
     t.relay_id"""
 
 
-async def active_alerts_received(conn: asyncpg.Connection, phone: str) -> list[asyncpg.Record]:
-    """Active alerts this number received, most recent first."""
-    return await conn.fetch(
-        """
-        SELECT a.id, a.reference, a.municipalities, max(coalesce(d.sent_at, d.updated_at)) AS received_at
-        FROM residents r
-        JOIN deliveries d ON d.resident_id = r.id AND d.kind = 'alert' AND d.state IN ('sent', 'delivered')
-        JOIN alerts a ON a.id = d.alert_id AND a.status IN ('sending', 'active') AND a.expires_at > now()
-        WHERE r.phone = $1
-        GROUP BY a.id ORDER BY received_at DESC
-        """,
-        phone,
-    )
+async def link(conn: asyncpg.Connection, phone: str | None, delivery_id: int | None) -> asyncpg.Record:
+    """Which alert a tip from ``phone`` (on the tip line of ``delivery_id``) is about:
+    the SQL function ``tip_link`` (sql/functions/tips.sql), which the SMS intake uses too."""
+    return await conn.fetchrow("SELECT * FROM tip_link($1, NULL, $2)", phone, delivery_id)
 
 
-async def alert_for_delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT a.id, a.reference, a.municipalities FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
-        "WHERE d.id = $1",
-        delivery_id,
-    )
-
-
-async def resident_of(conn: asyncpg.Connection, phone: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """SELECT r.id, r.language, array_remove(array_agg(DISTINCT a.municipality_code), NULL) AS municipalities
-           FROM residents r LEFT JOIN resident_addresses ra ON ra.resident_id = r.id
-           LEFT JOIN addresses a ON a.id = ra.address_id
-           WHERE r.phone = $1 GROUP BY r.id""",
-        phone,
-    )
-
-
-SmsTip = tuple[str, str, str, str | None, str, bool, str | None, bytes | None, str]
-"""The arguments of one SMS tip: sid, phone, text, reference, rest, anonymous, relay
-cipher, relay hash, reply texts (JSON)."""
+SmsTip = tuple[str, str, str, str | None, str, str, bool, str | None, bytes | None, str]
+"""The arguments of one SMS tip: sid, phone, text, reference, rest, kind (the command's
+name, stored with the MessageSid), anonymous, relay cipher, relay hash, reply texts (JSON)."""
 
 
 async def sms_intake(pool: asyncpg.Pool, tip: SmsTip) -> asyncpg.Record:
-    """The whole of an SMS tip in one atomic statement (see sql/0006, sql/0010)."""
+    """The whole of an SMS tip in one atomic statement (sql/functions/tips.sql)."""
     return await pool.fetchrow(
-        "SELECT * FROM tip_sms_intake($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)", *tip
+        "SELECT * FROM tip_sms_intake($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb)", *tip
     )
 
 
@@ -64,9 +37,9 @@ async def sms_intake_batch(pool: asyncpg.Pool, tips: list[SmsTip]) -> list[async
     order = sorted(range(len(tips)), key=lambda i: tips[i][0])
     cols = list(zip(*(tips[i] for i in order), strict=True))
     rows = await pool.fetch(
-        "SELECT * FROM tip_sms_intake_batch($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)",
-        *cols[:8],
-        tips[0][8],
+        "SELECT * FROM tip_sms_intake_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb)",
+        *cols[:9],
+        tips[0][9],
     )
     results: list[asyncpg.Record | None] = [None] * len(tips)
     for row in rows:

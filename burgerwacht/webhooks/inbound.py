@@ -55,7 +55,7 @@ async def handle_sms(app: web.Application, sid: str, phone: str, body: str) -> s
         reply = await fast(app, sid, phone, cmd)
         if reply is not None:
             return reply
-    kind = type(cmd).__name__.lower()
+    kind = keywords.kind(cmd)
     msg = Inbound(sid, phone, body, app)
     async with app[POOL].acquire() as conn, conn.transaction():
         if not await store.claim_inbound(conn, sid, kind):

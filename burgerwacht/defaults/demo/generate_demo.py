@@ -1,7 +1,7 @@
 """Generate the SYNTHETIC demo data for the fictional municipality GM9999 "Demostad".
 
-    python config/demo/generate_demo.py          # (re)writes areas.geojson and addresses.csv
-    python config/demo/generate_demo.py --check  # exits 1 when the files differ from a fresh run
+    python burgerwacht/defaults/demo/generate_demo.py          # (re)writes areas.geojson and addresses.csv
+    python burgerwacht/defaults/demo/generate_demo.py --check  # exits 1 when the files differ from a fresh run
 
 Everything is fictional: the municipality, its wijken and buurten, the streets-without-
 names and the addresses. The output is deterministic (fixed seed, coordinates rounded).

@@ -1,0 +1,82 @@
+-- Targeting (0008): every enrolment carries a copy of its address's place and of its
+-- resident's status, so the recipient query is one index-only scan with no join. These
+-- triggers keep the copies right whatever writes the rows.
+
+-- New or moved enrolment: copy the address's place and the resident's status. An
+-- enrolment never moves to another resident (the sole flags would go stale).
+CREATE OR REPLACE FUNCTION resident_addresses_fill() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.resident_id IS DISTINCT FROM OLD.resident_id THEN
+        RAISE EXCEPTION 'an enrolment cannot move to another resident';
+    END IF;
+    -- FOR SHARE: an address being re-placed by an uncommitted import is read once that
+    -- commits (else this copy would keep the old place, and the import's propagation,
+    -- which cannot see this row yet, would not fix it)
+    SELECT a.location, a.buurt_code, a.wijk_code, a.municipality_code
+    INTO NEW.location, NEW.buurt_code, NEW.wijk_code, NEW.municipality_code
+    FROM addresses a WHERE a.id = NEW.address_id FOR SHARE;
+    SELECT r.status = 'active' INTO NEW.active FROM residents r WHERE r.id = NEW.resident_id;
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE TRIGGER resident_addresses_fill
+    BEFORE INSERT OR UPDATE OF address_id, resident_id ON resident_addresses
+    FOR EACH ROW EXECUTE FUNCTION resident_addresses_fill();
+
+-- Enrolments added or removed: recount the residents concerned. Their rows are locked
+-- first, so two transactions adding an enrolment for the same resident at once count
+-- one after the other (READ COMMITTED: the second count sees the first's row), and a
+-- resident never has two rows that each claim to be the only one. The status copied by
+-- the insert is checked again under that lock (a STOP committed in between).
+CREATE OR REPLACE FUNCTION resident_addresses_recount() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM residents r WHERE r.id IN (SELECT resident_id FROM changed) ORDER BY r.id FOR NO KEY UPDATE;
+    UPDATE resident_addresses ra SET sole = (c.n = 1)
+    FROM (SELECT x.resident_id, count(*) AS n FROM resident_addresses x
+          WHERE x.resident_id IN (SELECT resident_id FROM changed) GROUP BY x.resident_id) c
+    WHERE ra.resident_id = c.resident_id AND ra.sole IS DISTINCT FROM (c.n = 1);
+    IF TG_OP = 'INSERT' THEN
+        UPDATE resident_addresses ra SET active = (r.status = 'active')
+        FROM changed n JOIN residents r ON r.id = n.resident_id
+        WHERE ra.id = n.id AND ra.active IS DISTINCT FROM (r.status = 'active');
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER resident_addresses_added
+    AFTER INSERT ON resident_addresses REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
+CREATE OR REPLACE TRIGGER resident_addresses_removed
+    AFTER DELETE ON resident_addresses REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
+
+-- An address re-placed by a newer CBS map (or corrected): every enrolment there follows.
+-- Statement level with a transition table, so a re-import of 100k addresses is one join.
+CREATE OR REPLACE FUNCTION addresses_propagate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE resident_addresses ra
+    SET location = n.location, buurt_code = n.buurt_code, wijk_code = n.wijk_code,
+        municipality_code = n.municipality_code
+    FROM changed n
+    WHERE ra.address_id = n.id
+      AND (ra.location[0], ra.location[1], ra.buurt_code, ra.wijk_code, ra.municipality_code)
+          IS DISTINCT FROM (n.location[0], n.location[1], n.buurt_code, n.wijk_code, n.municipality_code);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER addresses_propagate
+    AFTER UPDATE ON addresses REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION addresses_propagate();
+
+-- STOP / START / erasure: the resident's enrolments leave or rejoin the target index.
+CREATE OR REPLACE FUNCTION residents_propagate_status() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE resident_addresses SET active = (NEW.status = 'active')
+    WHERE resident_id = NEW.id AND active IS DISTINCT FROM (NEW.status = 'active');
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER residents_propagate_status
+    AFTER UPDATE OF status ON residents
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION residents_propagate_status();

@@ -1,0 +1,823 @@
+-- The schema of a freshly migrated burgerwacht database (normalised, sorted by name).
+-- Generated from the catalog by `burgerwacht schema-dump --fresh`; do not edit by hand:
+-- change a migration or a functions file, then regenerate (see burgerwacht/db/schema.py).
+
+CREATE TABLE addresses (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    postcode text NOT NULL,
+    house_number integer NOT NULL,
+    house_letter text DEFAULT ''::text NOT NULL,
+    addition text DEFAULT ''::text NOT NULL,
+    location point NOT NULL,
+    buurt_code text,
+    wijk_code text,
+    municipality_code text
+);
+
+CREATE TABLE alerts (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    reference text NOT NULL,
+    status text DEFAULT 'draft'::text NOT NULL,
+    level text NOT NULL,
+    title text NOT NULL,
+    message text NOT NULL,
+    voice_message text,
+    target jsonb NOT NULL,
+    target_circle circle,
+    target_polygon polygon,
+    target_codes text[],
+    municipalities text[] NOT NULL,
+    channels text[] NOT NULL,
+    expires_in_minutes integer NOT NULL,
+    family_consent boolean DEFAULT false NOT NULL,
+    created_by bigint,
+    scope text[],
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone,
+    expires_at timestamp with time zone,
+    closed_at timestamp with time zone,
+    closing_message text,
+    estimate jsonb
+);
+
+CREATE TABLE areas (
+    code text NOT NULL,
+    level text NOT NULL,
+    name text NOT NULL,
+    municipality_code text NOT NULL,
+    district_code text,
+    year integer,
+    geometry jsonb NOT NULL,
+    bbox box NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE audit_log (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    actor text NOT NULL,
+    action text NOT NULL,
+    object_type text,
+    object_id text,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    prev_hash text NOT NULL,
+    hash text NOT NULL
+);
+
+CREATE TABLE code_requests (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    phone text NOT NULL,
+    ip text NOT NULL,
+    prefix text NOT NULL
+);
+
+CREATE TABLE deliveries (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    alert_id bigint NOT NULL,
+    resident_id bigint,
+    channel text NOT NULL,
+    kind text DEFAULT 'alert'::text NOT NULL,
+    level text NOT NULL,
+    state text DEFAULT 'queued'::text NOT NULL,
+    reason text,
+    not_before timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    reconcile boolean DEFAULT false NOT NULL,
+    claimed_by text,
+    claimed_at timestamp with time zone,
+    attempt_at timestamp with time zone,
+    provider_sid text,
+    error_code integer,
+    fallback_of bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE enrolments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    phone text NOT NULL,
+    phone_kind text NOT NULL,
+    address_id bigint NOT NULL,
+    label text NOT NULL,
+    channels text[] NOT NULL,
+    quiet_start time without time zone,
+    quiet_end time without time zone,
+    language text NOT NULL,
+    code_hash bytea NOT NULL,
+    code_cipher text,
+    attempts integer DEFAULT 0 NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    verified_at timestamp with time zone,
+    resident_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE gebiedsscan (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    municipality_code text NOT NULL,
+    area_code text NOT NULL,
+    theme text NOT NULL,
+    period_start date NOT NULL,
+    period_end date NOT NULL,
+    registered_count integer NOT NULL,
+    imported_at timestamp with time zone DEFAULT now() NOT NULL,
+    imported_by text NOT NULL
+);
+
+CREATE TABLE inbound_messages (
+    sid text NOT NULL,
+    kind text NOT NULL,
+    reply text,
+    received_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE job_runs (
+    job text NOT NULL,
+    period text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    process text NOT NULL,
+    result jsonb
+);
+
+CREATE TABLE open311_rate (
+    client text NOT NULL,
+    window_start timestamp with time zone NOT NULL,
+    hits integer NOT NULL
+);
+
+CREATE TABLE rate_buckets (
+    name text NOT NULL,
+    tokens double precision NOT NULL,
+    updated_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
+
+CREATE TABLE resident_addresses (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    resident_id bigint NOT NULL,
+    address_id bigint NOT NULL,
+    label text DEFAULT 'thuis'::text NOT NULL,
+    channels text[] NOT NULL,
+    quiet_start time without time zone,
+    quiet_end time without time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    location point NOT NULL,
+    buurt_code text,
+    wijk_code text,
+    municipality_code text,
+    active boolean DEFAULT true NOT NULL,
+    channel_bits smallint GENERATED ALWAYS AS ((
+CASE
+    WHEN ('sms'::text = ANY (channels)) THEN 1
+    ELSE 0
+END +
+CASE
+    WHEN ('voice'::text = ANY (channels)) THEN 2
+    ELSE 0
+END)) STORED,
+    sole boolean DEFAULT true NOT NULL
+);
+
+CREATE TABLE residents (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    phone text NOT NULL,
+    phone_kind text NOT NULL,
+    status text NOT NULL,
+    language text DEFAULT 'nl'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    stopped_at timestamp with time zone
+);
+
+CREATE TABLE schema_migrations (
+    version integer NOT NULL,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE signal_cells (
+    id integer GENERATED ALWAYS AS IDENTITY NOT NULL,
+    municipality_code text NOT NULL,
+    buurt_code text NOT NULL,
+    category text NOT NULL
+);
+
+CREATE TABLE signal_cubes (
+    municipality_code text NOT NULL,
+    year integer NOT NULL,
+    params text NOT NULL,
+    generation bigint NOT NULL,
+    areas_version text NOT NULL,
+    token text NOT NULL,
+    built_at timestamp with time zone DEFAULT now() NOT NULL,
+    build_ms integer NOT NULL,
+    payload bytea NOT NULL
+);
+
+CREATE TABLE signal_daily (
+    municipality_code text NOT NULL,
+    day date NOT NULL,
+    buurt_code text NOT NULL,
+    category text NOT NULL,
+    n integer NOT NULL,
+    n_rated integer NOT NULL,
+    severity_sum integer NOT NULL
+);
+
+CREATE TABLE signal_dirty_days (
+    municipality_code text NOT NULL,
+    day date NOT NULL
+);
+
+CREATE TABLE signal_monthly (
+    municipality_code text NOT NULL,
+    month date NOT NULL,
+    buurt_code text NOT NULL,
+    category text NOT NULL,
+    n integer NOT NULL,
+    n_rated integer NOT NULL,
+    severity_sum integer NOT NULL
+);
+
+CREATE TABLE signal_reports (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    municipality_code text NOT NULL,
+    kind text NOT NULL,
+    period_label text NOT NULL,
+    period_start date NOT NULL,
+    period_end date NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    rows integer NOT NULL,
+    content jsonb NOT NULL,
+    csv_path text
+);
+
+CREATE TABLE signal_rollup_state (
+    id boolean DEFAULT true NOT NULL,
+    last_run_at timestamp with time zone
+);
+
+CREATE TABLE signal_rollup_years (
+    municipality_code text NOT NULL,
+    year integer NOT NULL,
+    generation bigint NOT NULL
+);
+
+CREATE TABLE signals (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    public_id text NOT NULL,
+    municipality_code text NOT NULL,
+    wijk_code text,
+    buurt_code text NOT NULL,
+    category text NOT NULL,
+    severity smallint,
+    observed_on date NOT NULL,
+    source text NOT NULL,
+    text text,
+    location point,
+    status text DEFAULT 'open'::text NOT NULL,
+    status_notes text,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    text_cleared_at timestamp with time zone,
+    observed_month date GENERATED ALWAYS AS ((date_trunc('month'::text, (observed_on)::timestamp without time zone))::date) STORED,
+    cell integer NOT NULL
+);
+
+CREATE TABLE staff_tokens (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    user_id bigint NOT NULL,
+    token_hash bytea NOT NULL,
+    prefix text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    last_used_at timestamp with time zone
+);
+
+CREATE TABLE staff_users (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    name text NOT NULL,
+    role text NOT NULL,
+    municipalities text[] NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    disabled_at timestamp with time zone
+);
+
+CREATE TABLE stats_counters (
+    name text NOT NULL,
+    value bigint DEFAULT 0 NOT NULL
+);
+
+CREATE TABLE tip_calls (
+    call_sid text NOT NULL,
+    phone_hash bytea,
+    phone text,
+    delivery_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE tip_relay (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    phone_cipher text NOT NULL,
+    phone_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE tips (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    provider_sid text NOT NULL,
+    alert_id bigint,
+    candidate_alerts bigint[],
+    municipalities text[] DEFAULT '{}'::text[] NOT NULL,
+    channel text NOT NULL,
+    text text,
+    recording_url text,
+    recording_seconds integer,
+    anonymous boolean DEFAULT false NOT NULL,
+    phone text,
+    resident_id bigint,
+    relay_id bigint,
+    status text DEFAULT 'new'::text NOT NULL,
+    note text,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    erased_at timestamp with time zone
+);
+
+ALTER TABLE addresses ADD CONSTRAINT addresses_house_number_check CHECK (house_number >= 1 AND house_number <= 99999);
+ALTER TABLE addresses ADD CONSTRAINT addresses_pkey PRIMARY KEY (id);
+ALTER TABLE addresses ADD CONSTRAINT addresses_postcode_check CHECK (postcode ~ '^[1-9]\d{3}[A-Z]{2}$'::text);
+ALTER TABLE addresses ADD CONSTRAINT addresses_postcode_house_number_house_letter_addition_key UNIQUE (postcode, house_number, house_letter, addition);
+ALTER TABLE alerts ADD CONSTRAINT alerts_channels_check CHECK (channels <@ ARRAY['sms'::text, 'voice'::text] AND cardinality(channels) > 0);
+ALTER TABLE alerts ADD CONSTRAINT alerts_check CHECK (num_nonnulls(target_circle, target_polygon, target_codes) = 1);
+ALTER TABLE alerts ADD CONSTRAINT alerts_created_by_fkey FOREIGN KEY (created_by) REFERENCES staff_users(id);
+ALTER TABLE alerts ADD CONSTRAINT alerts_expires_in_minutes_check CHECK (expires_in_minutes > 0);
+ALTER TABLE alerts ADD CONSTRAINT alerts_level_check CHECK (level = ANY (ARRAY['regular'::text, 'missing_child'::text, 'amber_regional'::text, 'amber_national'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
+ALTER TABLE alerts ADD CONSTRAINT alerts_reference_check CHECK (reference ~ '^[A-Z0-9]{3,6}$'::text);
+ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
+ALTER TABLE areas ADD CONSTRAINT areas_code_check CHECK (code ~ '^(GM\d{4}|WK\d{6}|BU\d{8})$'::text);
+ALTER TABLE areas ADD CONSTRAINT areas_level_check CHECK (level = ANY (ARRAY['gemeente'::text, 'wijk'::text, 'buurt'::text]));
+ALTER TABLE areas ADD CONSTRAINT areas_pkey PRIMARY KEY (code);
+ALTER TABLE audit_log ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
+ALTER TABLE code_requests ADD CONSTRAINT code_requests_pkey PRIMARY KEY (id);
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_alert_id_resident_id_channel_kind_key UNIQUE (alert_id, resident_id, channel, kind);
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_channel_check CHECK (channel = ANY (ARRAY['sms'::text, 'voice'::text]));
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_kind_check CHECK (kind = ANY (ARRAY['alert'::text, 'closing'::text]));
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_pkey PRIMARY KEY (id);
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_check CHECK (state = ANY (ARRAY['queued'::text, 'sending'::text, 'sent'::text, 'delivered'::text, 'undelivered'::text, 'failed'::text, 'expired'::text, 'cancelled'::text, 'skipped'::text]));
+ALTER TABLE enrolments ADD CONSTRAINT enrolments_address_id_fkey FOREIGN KEY (address_id) REFERENCES addresses(id);
+ALTER TABLE enrolments ADD CONSTRAINT enrolments_pkey PRIMARY KEY (id);
+ALTER TABLE enrolments ADD CONSTRAINT enrolments_resident_id_fkey FOREIGN KEY (resident_id) REFERENCES residents(id) ON DELETE SET NULL;
+ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_area_code_theme_period_start_period_end_key UNIQUE (area_code, theme, period_start, period_end);
+ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_check CHECK (period_end >= period_start);
+ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_pkey PRIMARY KEY (id);
+ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_registered_count_check CHECK (registered_count >= 0);
+ALTER TABLE inbound_messages ADD CONSTRAINT inbound_messages_pkey PRIMARY KEY (sid);
+ALTER TABLE job_runs ADD CONSTRAINT job_runs_pkey PRIMARY KEY (job, period);
+ALTER TABLE open311_rate ADD CONSTRAINT open311_rate_pkey PRIMARY KEY (client, window_start);
+ALTER TABLE rate_buckets ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (name);
+ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_address_id_fkey FOREIGN KEY (address_id) REFERENCES addresses(id);
+ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_channels_check CHECK (cardinality(channels) > 0 AND channels <@ ARRAY['sms'::text, 'voice'::text]);
+ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_check CHECK ((quiet_start IS NULL) = (quiet_end IS NULL));
+ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_label_check CHECK (length(label) >= 1 AND length(label) <= 40);
+ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_pkey PRIMARY KEY (id);
+ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_resident_id_address_id_key UNIQUE (resident_id, address_id);
+ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_resident_id_fkey FOREIGN KEY (resident_id) REFERENCES residents(id) ON DELETE CASCADE;
+ALTER TABLE residents ADD CONSTRAINT residents_language_check CHECK (language = ANY (ARRAY['nl'::text, 'en'::text]));
+ALTER TABLE residents ADD CONSTRAINT residents_phone_check CHECK (phone ~ '^\+[1-9]\d{6,14}$'::text);
+ALTER TABLE residents ADD CONSTRAINT residents_phone_key UNIQUE (phone);
+ALTER TABLE residents ADD CONSTRAINT residents_phone_kind_check CHECK (phone_kind = ANY (ARRAY['mobile'::text, 'landline'::text, 'voip'::text, 'other'::text]));
+ALTER TABLE residents ADD CONSTRAINT residents_pkey PRIMARY KEY (id);
+ALTER TABLE residents ADD CONSTRAINT residents_status_check CHECK (status = ANY (ARRAY['active'::text, 'stopped'::text]));
+ALTER TABLE schema_migrations ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+ALTER TABLE signal_cells ADD CONSTRAINT signal_cells_municipality_code_buurt_code_category_key UNIQUE (municipality_code, buurt_code, category);
+ALTER TABLE signal_cells ADD CONSTRAINT signal_cells_pkey PRIMARY KEY (id);
+ALTER TABLE signal_cubes ADD CONSTRAINT signal_cubes_pkey PRIMARY KEY (municipality_code, year, params);
+ALTER TABLE signal_cubes ADD CONSTRAINT signal_cubes_token_key UNIQUE (token);
+ALTER TABLE signal_daily ADD CONSTRAINT signal_daily_pkey PRIMARY KEY (municipality_code, day, buurt_code, category);
+ALTER TABLE signal_dirty_days ADD CONSTRAINT signal_dirty_days_pkey PRIMARY KEY (municipality_code, day);
+ALTER TABLE signal_monthly ADD CONSTRAINT signal_monthly_pkey PRIMARY KEY (municipality_code, month, buurt_code, category);
+ALTER TABLE signal_reports ADD CONSTRAINT signal_reports_municipality_code_kind_period_label_key UNIQUE (municipality_code, kind, period_label);
+ALTER TABLE signal_reports ADD CONSTRAINT signal_reports_pkey PRIMARY KEY (id);
+ALTER TABLE signal_rollup_state ADD CONSTRAINT signal_rollup_state_id_check CHECK (id);
+ALTER TABLE signal_rollup_state ADD CONSTRAINT signal_rollup_state_pkey PRIMARY KEY (id);
+ALTER TABLE signal_rollup_years ADD CONSTRAINT signal_rollup_years_pkey PRIMARY KEY (municipality_code, year);
+ALTER TABLE signals ADD CONSTRAINT signals_buurt_code_check CHECK (buurt_code ~ '^BU\d{8}$'::text);
+ALTER TABLE signals ADD CONSTRAINT signals_category_check CHECK (category ~ '^[a-z][a-z0-9_]{0,39}$'::text);
+ALTER TABLE signals ADD CONSTRAINT signals_municipality_code_check CHECK (municipality_code ~ '^GM\d{4}$'::text);
+ALTER TABLE signals ADD CONSTRAINT signals_pkey PRIMARY KEY (id);
+ALTER TABLE signals ADD CONSTRAINT signals_public_id_key UNIQUE (public_id);
+ALTER TABLE signals ADD CONSTRAINT signals_severity_check CHECK (severity >= 1 AND severity <= 5);
+ALTER TABLE signals ADD CONSTRAINT signals_source_check CHECK (source = ANY (ARRAY['interview'::text, 'schouw'::text, 'sms'::text, 'open311'::text, 'handhaving'::text]));
+ALTER TABLE signals ADD CONSTRAINT signals_status_check CHECK (status = ANY (ARRAY['open'::text, 'closed'::text]));
+ALTER TABLE signals ADD CONSTRAINT signals_status_notes_check CHECK (length(status_notes) <= 1000);
+ALTER TABLE signals ADD CONSTRAINT signals_text_check CHECK (length(text) <= 4000);
+ALTER TABLE staff_tokens ADD CONSTRAINT staff_tokens_pkey PRIMARY KEY (id);
+ALTER TABLE staff_tokens ADD CONSTRAINT staff_tokens_token_hash_key UNIQUE (token_hash);
+ALTER TABLE staff_tokens ADD CONSTRAINT staff_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES staff_users(id) ON DELETE CASCADE;
+ALTER TABLE staff_users ADD CONSTRAINT staff_users_municipalities_check CHECK (cardinality(municipalities) > 0);
+ALTER TABLE staff_users ADD CONSTRAINT staff_users_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
+ALTER TABLE staff_users ADD CONSTRAINT staff_users_pkey PRIMARY KEY (id);
+ALTER TABLE staff_users ADD CONSTRAINT staff_users_role_check CHECK (role = ANY (ARRAY['operator'::text, 'analyst'::text, 'fieldworker'::text, 'admin'::text]));
+ALTER TABLE stats_counters ADD CONSTRAINT stats_counters_pkey PRIMARY KEY (name);
+ALTER TABLE tip_calls ADD CONSTRAINT tip_calls_pkey PRIMARY KEY (call_sid);
+ALTER TABLE tip_relay ADD CONSTRAINT tip_relay_pkey PRIMARY KEY (id);
+ALTER TABLE tips ADD CONSTRAINT tips_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE SET NULL;
+ALTER TABLE tips ADD CONSTRAINT tips_channel_check CHECK (channel = ANY (ARRAY['sms'::text, 'voice'::text]));
+ALTER TABLE tips ADD CONSTRAINT tips_check CHECK (NOT anonymous OR phone IS NULL AND resident_id IS NULL);
+ALTER TABLE tips ADD CONSTRAINT tips_pkey PRIMARY KEY (id);
+ALTER TABLE tips ADD CONSTRAINT tips_provider_sid_key UNIQUE (provider_sid);
+ALTER TABLE tips ADD CONSTRAINT tips_relay_id_fkey FOREIGN KEY (relay_id) REFERENCES tip_relay(id) ON DELETE SET NULL;
+ALTER TABLE tips ADD CONSTRAINT tips_resident_id_fkey FOREIGN KEY (resident_id) REFERENCES residents(id) ON DELETE SET NULL;
+ALTER TABLE tips ADD CONSTRAINT tips_status_check CHECK (status = ANY (ARRAY['new'::text, 'read'::text, 'useful'::text, 'not_useful'::text]));
+
+CREATE INDEX addresses_buurt ON public.addresses USING btree (buurt_code);
+CREATE INDEX addresses_location ON public.addresses USING gist (location);
+CREATE INDEX addresses_municipality ON public.addresses USING btree (municipality_code);
+CREATE INDEX addresses_wijk ON public.addresses USING btree (wijk_code);
+CREATE INDEX alerts_created ON public.alerts USING btree (created_at DESC);
+CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text]));
+CREATE INDEX alerts_municipalities ON public.alerts USING gin (municipalities);
+CREATE INDEX areas_bbox ON public.areas USING gist (bbox);
+CREATE INDEX areas_municipality ON public.areas USING btree (municipality_code, level);
+CREATE INDEX code_requests_at ON public.code_requests USING btree (at);
+CREATE INDEX code_requests_ip ON public.code_requests USING btree (ip, at);
+CREATE INDEX code_requests_phone ON public.code_requests USING btree (phone, at);
+CREATE INDEX code_requests_prefix ON public.code_requests USING btree (prefix, at);
+CREATE INDEX deliveries_alert_state ON public.deliveries USING btree (alert_id, kind, state) INCLUDE (channel);
+CREATE INDEX deliveries_claims ON public.deliveries USING btree (claimed_at) WHERE (state = 'sending'::text);
+CREATE INDEX deliveries_created ON public.deliveries USING brin (created_at);
+CREATE INDEX deliveries_fallback_of ON public.deliveries USING btree (fallback_of) WHERE (fallback_of IS NOT NULL);
+CREATE UNIQUE INDEX deliveries_provider_sid ON public.deliveries USING btree (provider_sid) WHERE (provider_sid IS NOT NULL);
+CREATE INDEX deliveries_queue ON public.deliveries USING btree (not_before, id) WHERE (state = 'queued'::text);
+CREATE INDEX deliveries_resident_recent ON public.deliveries USING btree (resident_id, created_at);
+CREATE INDEX deliveries_sent ON public.deliveries USING btree (updated_at) WHERE (state = 'sent'::text);
+CREATE INDEX enrolments_phone ON public.enrolments USING btree (phone);
+CREATE INDEX gebiedsscan_municipality ON public.gebiedsscan USING btree (municipality_code, period_start);
+CREATE INDEX resident_addresses_address ON public.resident_addresses USING btree (address_id);
+CREATE INDEX resident_addresses_buurt ON public.resident_addresses USING btree (buurt_code) WHERE active;
+CREATE INDEX resident_addresses_municipality ON public.resident_addresses USING btree (municipality_code) WHERE active;
+CREATE INDEX resident_addresses_target ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code) WHERE (active AND sole);
+CREATE INDEX resident_addresses_target_multi ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code) WHERE (active AND (NOT sole));
+CREATE INDEX resident_addresses_wijk ON public.resident_addresses USING btree (wijk_code) WHERE active;
+CREATE INDEX signals_cell_counts ON public.signals USING btree (municipality_code, observed_month, cell, severity);
+CREATE INDEX signals_municipality_day ON public.signals USING btree (municipality_code, observed_on) INCLUDE (buurt_code, category, severity);
+CREATE INDEX signals_municipality_list ON public.signals USING btree (municipality_code, id DESC);
+CREATE INDEX signals_retention ON public.signals USING btree (created_at) WHERE ((text IS NOT NULL) OR (location IS NOT NULL));
+CREATE INDEX staff_tokens_user ON public.staff_tokens USING btree (user_id);
+CREATE INDEX tip_relay_created ON public.tip_relay USING btree (created_at);
+CREATE INDEX tip_relay_phone_hash ON public.tip_relay USING btree (phone_hash);
+CREATE INDEX tips_alert ON public.tips USING btree (alert_id, received_at DESC);
+CREATE INDEX tips_municipalities ON public.tips USING gin (municipalities);
+CREATE INDEX tips_phone ON public.tips USING btree (phone) WHERE (phone IS NOT NULL);
+CREATE INDEX tips_received ON public.tips USING btree (received_at DESC);
+
+CREATE SEQUENCE signal_rollup_generation;
+
+CREATE OR REPLACE FUNCTION public.addresses_propagate()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    UPDATE resident_addresses ra
+    SET location = n.location, buurt_code = n.buurt_code, wijk_code = n.wijk_code,
+        municipality_code = n.municipality_code
+    FROM changed n
+    WHERE ra.address_id = n.id
+      AND (ra.location[0], ra.location[1], ra.buurt_code, ra.wijk_code, ra.municipality_code)
+          IS DISTINCT FROM (n.location[0], n.location[1], n.buurt_code, n.wijk_code, n.municipality_code);
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.alerts_deleted_deliveries()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    DELETE FROM deliveries WHERE alert_id IN (SELECT id FROM gone);
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.audit_append(p_actor text, p_action text, p_object_type text, p_object_id text, p_details jsonb)
+ RETURNS bigint
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    v_prev text;
+    v_at   timestamptz := clock_timestamp();
+    v_id   bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(4346177);  -- fixed key for the audit chain
+    SELECT hash INTO v_prev FROM audit_log ORDER BY id DESC LIMIT 1;
+    v_prev := coalesce(v_prev, repeat('0', 64));
+    INSERT INTO audit_log (at, actor, action, object_type, object_id, details, prev_hash, hash)
+    VALUES (v_at, p_actor, p_action, p_object_type, p_object_id, coalesce(p_details, '{}'::jsonb), v_prev,
+            audit_hash(v_prev, v_at, p_actor, p_action, p_object_type, p_object_id,
+                       coalesce(p_details, '{}'::jsonb)))
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.audit_hash(prev text, at timestamp with time zone, actor text, action text, object_type text, object_id text, details jsonb)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+    SELECT encode(sha256(convert_to(concat_ws(E'\x1f',
+        prev,
+        (extract(epoch FROM at) * 1000000)::bigint::text,
+        actor, action, coalesce(object_type, ''), coalesce(object_id, ''),
+        details::text), 'UTF8')), 'hex')
+$function$;
+
+CREATE OR REPLACE FUNCTION public.audit_log_refuse_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.deliveries_deleted_fallbacks()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    UPDATE deliveries SET fallback_of = NULL WHERE fallback_of IN (SELECT id FROM gone);
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.resident_addresses_fill()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.resident_id IS DISTINCT FROM OLD.resident_id THEN
+        RAISE EXCEPTION 'an enrolment cannot move to another resident';
+    END IF;
+    -- FOR SHARE: an address being re-placed by an uncommitted import is read once that
+    -- commits (else this copy would keep the old place, and the import's propagation,
+    -- which cannot see this row yet, would not fix it)
+    SELECT a.location, a.buurt_code, a.wijk_code, a.municipality_code
+    INTO NEW.location, NEW.buurt_code, NEW.wijk_code, NEW.municipality_code
+    FROM addresses a WHERE a.id = NEW.address_id FOR SHARE;
+    SELECT r.status = 'active' INTO NEW.active FROM residents r WHERE r.id = NEW.resident_id;
+    RETURN NEW;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.resident_addresses_recount()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM 1 FROM residents r WHERE r.id IN (SELECT resident_id FROM changed) ORDER BY r.id FOR NO KEY UPDATE;
+    UPDATE resident_addresses ra SET sole = (c.n = 1)
+    FROM (SELECT x.resident_id, count(*) AS n FROM resident_addresses x
+          WHERE x.resident_id IN (SELECT resident_id FROM changed) GROUP BY x.resident_id) c
+    WHERE ra.resident_id = c.resident_id AND ra.sole IS DISTINCT FROM (c.n = 1);
+    IF TG_OP = 'INSERT' THEN
+        UPDATE resident_addresses ra SET active = (r.status = 'active')
+        FROM changed n JOIN residents r ON r.id = n.resident_id
+        WHERE ra.id = n.id AND ra.active IS DISTINCT FROM (r.status = 'active');
+    END IF;
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.residents_erased_deliveries()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    UPDATE deliveries SET resident_id = NULL WHERE resident_id IN (SELECT id FROM gone);
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.residents_propagate_status()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    UPDATE resident_addresses SET active = (NEW.status = 'active')
+    WHERE resident_id = NEW.id AND active IS DISTINCT FROM (NEW.status = 'active');
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.signals_fill_cell()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    SELECT id INTO NEW.cell FROM signal_cells
+    WHERE municipality_code = NEW.municipality_code AND buurt_code = NEW.buurt_code
+      AND category = NEW.category;
+    IF NOT FOUND THEN
+        INSERT INTO signal_cells (municipality_code, buurt_code, category)
+        VALUES (NEW.municipality_code, NEW.buurt_code, NEW.category)
+        ON CONFLICT (municipality_code, buurt_code, category) DO UPDATE SET category = EXCLUDED.category
+        RETURNING id INTO NEW.cell;
+    END IF;
+    RETURN NEW;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.signals_mark_days(codes text[], days date[])
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    wanted integer := coalesce(cardinality(codes), 0);
+    held integer;
+BEGIN
+    IF wanted = 0 THEN
+        RETURN;  -- a statement that changed no row
+    END IF;
+    LOOP
+        INSERT INTO signal_dirty_days (municipality_code, day)
+        SELECT * FROM unnest(codes, days) ON CONFLICT DO NOTHING;
+        SELECT count(*) INTO held FROM (
+            SELECT 1 FROM signal_dirty_days s
+            JOIN unnest(codes, days) AS u(code, day) ON s.municipality_code = u.code AND s.day = u.day
+            FOR KEY SHARE OF s) locked;
+        EXIT WHEN held >= wanted;  -- else a rollup deleted one meanwhile: mark it again
+    END LOOP;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.signals_mark_dirty_both()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM signals_mark_days(array_agg(municipality_code), array_agg(observed_on))
+    FROM (SELECT municipality_code, observed_on FROM old_rows
+          UNION SELECT municipality_code, observed_on FROM new_rows) d;
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.signals_mark_dirty_new()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM signals_mark_days(array_agg(municipality_code), array_agg(observed_on))
+    FROM (SELECT DISTINCT municipality_code, observed_on FROM new_rows) d;
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.signals_mark_dirty_old()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM signals_mark_days(array_agg(municipality_code), array_agg(observed_on))
+    FROM (SELECT DISTINCT municipality_code, observed_on FROM old_rows) d;
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.tip_link(p_phone text, p_ref text, p_delivery_id bigint)
+ RETURNS TABLE(alert_id bigint, candidate_alerts bigint[], municipalities text[], refs text[], by_reference boolean, resident_id bigint, lang text)
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+DECLARE
+    v_rid   bigint;
+    v_lang  text;
+    v_ids   bigint[];
+    v_refs  text[];
+    v_alert bigint;
+    v_cands bigint[];
+    v_munis text[];
+    v_pos   integer;
+BEGIN
+    IF p_phone IS NOT NULL THEN
+        SELECT r.id, r.language INTO v_rid, v_lang FROM residents r WHERE r.phone = p_phone;
+    END IF;
+    v_lang := coalesce(v_lang, 'nl');
+
+    IF p_delivery_id IS NOT NULL THEN
+        SELECT a.id, a.municipalities INTO v_alert, v_munis
+        FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.id = p_delivery_id;
+        IF v_alert IS NOT NULL THEN
+            RETURN QUERY SELECT v_alert, NULL::bigint[], v_munis, NULL::text[], false, v_rid, v_lang;
+            RETURN;
+        END IF;
+    END IF;
+
+    SELECT array_agg(x.id ORDER BY x.received_at DESC), array_agg(x.reference ORDER BY x.received_at DESC)
+    INTO v_ids, v_refs
+    FROM (SELECT a.id, a.reference, max(coalesce(d.sent_at, d.updated_at)) AS received_at
+          FROM deliveries d
+          JOIN alerts a ON a.id = d.alert_id AND a.status IN ('sending', 'active') AND a.expires_at > now()
+          WHERE v_rid IS NOT NULL AND d.resident_id = v_rid AND d.kind = 'alert' AND d.state IN ('sent', 'delivered')
+          GROUP BY a.id, a.reference) x;
+
+    v_pos := CASE WHEN p_ref IS NULL THEN NULL ELSE array_position(v_refs, p_ref) END;
+    IF coalesce(array_length(v_ids, 1), 0) = 1 OR v_pos IS NOT NULL THEN
+        v_alert := v_ids[coalesce(v_pos, 1)];
+        SELECT a.municipalities INTO v_munis FROM alerts a WHERE a.id = v_alert;
+    ELSIF coalesce(array_length(v_ids, 1), 0) > 1 THEN
+        v_cands := v_ids;
+        SELECT array_agg(DISTINCT m) INTO v_munis FROM alerts a, unnest(a.municipalities) m WHERE a.id = ANY(v_ids);
+    ELSE
+        SELECT array_remove(array_agg(DISTINCT ad.municipality_code), NULL) INTO v_munis
+        FROM resident_addresses ra JOIN addresses ad ON ad.id = ra.address_id WHERE ra.resident_id = v_rid;
+    END IF;
+    RETURN QUERY SELECT v_alert, v_cands, coalesce(v_munis, '{}'), v_refs, v_pos IS NOT NULL, v_rid, v_lang;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.tip_sms_intake(p_sid text, p_phone text, p_text text, p_ref text, p_rest text, p_kind text, p_anonymous boolean, p_relay_cipher text, p_relay_hash bytea, p_texts jsonb)
+ RETURNS TABLE(reply text, tip_id bigint, duplicate boolean, linked boolean)
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    l           record;
+    v_text      text := p_text;
+    v_reply     text;
+    v_relay     bigint;
+    v_tip       bigint;
+    v_received  timestamptz;
+BEGIN
+    SELECT * INTO l FROM tip_link(p_phone, p_ref, NULL);
+    IF l.alert_id IS NOT NULL THEN
+        IF l.by_reference AND p_rest <> '' THEN
+            v_text := p_rest;
+        END IF;
+        v_reply := p_texts -> l.lang ->> 'thanks';
+    ELSIF l.candidate_alerts IS NOT NULL THEN
+        v_reply := replace(replace(p_texts -> l.lang ->> 'which', '{example}', l.refs[1]),
+                           '{references}', array_to_string(l.refs, ', '));
+    ELSE
+        v_reply := p_texts -> l.lang ->> 'thanks';
+    END IF;
+
+    -- claim the MessageSid together with its reply: a retry, or a concurrent duplicate
+    -- (this waits for it to commit), finds the claim taken and answers with the reply
+    -- stored then
+    INSERT INTO inbound_messages (sid, kind, reply) VALUES (p_sid, p_kind, v_reply)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT m.reply, NULL::bigint, true, false FROM inbound_messages m WHERE m.sid = p_sid;
+        RETURN;
+    END IF;
+
+    IF p_anonymous THEN
+        INSERT INTO tip_relay (phone_cipher, phone_hash) VALUES (p_relay_cipher, p_relay_hash) RETURNING id INTO v_relay;
+    END IF;
+
+    INSERT INTO tips (provider_sid, alert_id, candidate_alerts, municipalities, channel, text, anonymous, phone,
+                      resident_id, relay_id)
+    VALUES (p_sid, l.alert_id, l.candidate_alerts, l.municipalities, 'sms', left(v_text, 1600), p_anonymous,
+            CASE WHEN p_anonymous THEN NULL ELSE p_phone END, CASE WHEN p_anonymous THEN NULL ELSE l.resident_id END,
+            v_relay)
+    ON CONFLICT (provider_sid) DO NOTHING
+    RETURNING id, received_at INTO v_tip, v_received;
+
+    IF v_tip IS NOT NULL THEN
+        PERFORM pg_notify('bw_events', json_build_object(
+            'type', 'tip',
+            'topics', array['tips:*'] || array(SELECT 'tips:' || m FROM unnest(l.municipalities) m)
+                      || array(SELECT 'alert:' || i
+                               FROM unnest(array_remove(coalesce(l.candidate_alerts, '{}') || l.alert_id, NULL)) i),
+            'tip', json_build_object(
+                'id', v_tip, 'alert_id', l.alert_id,
+                'reference', (SELECT a.reference FROM alerts a WHERE a.id = l.alert_id),
+                'candidate_alerts', l.candidate_alerts, 'channel', 'sms', 'text', left(v_text, 1600),
+                'recording_url', NULL, 'recording_seconds', NULL, 'anonymous', p_anonymous,
+                'phone', CASE WHEN p_anonymous THEN NULL ELSE p_phone END, 'status', 'new', 'note', NULL,
+                'received_at', v_received, 'erased', false))::text);
+    END IF;
+    RETURN QUERY SELECT v_reply, v_tip, false, l.alert_id IS NOT NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.tip_sms_intake_batch(p_sids text[], p_phones text[], p_texts text[], p_refs text[], p_rests text[], p_kinds text[], p_anonymous boolean[], p_relay_ciphers text[], p_relay_hashes bytea[], p_reply_texts jsonb)
+ RETURNS TABLE(idx integer, reply text, tip_id bigint, duplicate boolean, linked boolean)
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    i integer;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_sids, 1), 0) LOOP
+        RETURN QUERY SELECT i, r.reply, r.tip_id, r.duplicate, r.linked
+        FROM tip_sms_intake(p_sids[i], p_phones[i], p_texts[i], p_refs[i], p_rests[i], p_kinds[i], p_anonymous[i],
+                            p_relay_ciphers[i], p_relay_hashes[i], p_reply_texts) r;
+    END LOOP;
+END $function$;
+
+CREATE TRIGGER addresses_propagate AFTER UPDATE ON addresses REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION addresses_propagate();
+CREATE TRIGGER alerts_deleted_deliveries AFTER DELETE ON alerts REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION alerts_deleted_deliveries();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
+CREATE TRIGGER audit_log_no_update_delete BEFORE DELETE OR UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change();
+CREATE TRIGGER deliveries_deleted_fallbacks AFTER DELETE ON deliveries REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION deliveries_deleted_fallbacks();
+CREATE TRIGGER resident_addresses_added AFTER INSERT ON resident_addresses REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
+CREATE TRIGGER resident_addresses_fill BEFORE INSERT OR UPDATE OF address_id, resident_id ON resident_addresses FOR EACH ROW EXECUTE FUNCTION resident_addresses_fill();
+CREATE TRIGGER resident_addresses_removed AFTER DELETE ON resident_addresses REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
+CREATE TRIGGER residents_erased_deliveries AFTER DELETE ON residents REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION residents_erased_deliveries();
+CREATE TRIGGER residents_propagate_status AFTER UPDATE OF status ON residents FOR EACH ROW WHEN (old.status IS DISTINCT FROM new.status) EXECUTE FUNCTION residents_propagate_status();
+CREATE TRIGGER signals_cell BEFORE INSERT OR UPDATE OF municipality_code, buurt_code, category, cell ON signals FOR EACH ROW EXECUTE FUNCTION signals_fill_cell();
+CREATE TRIGGER signals_dirty_delete AFTER DELETE ON signals REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION signals_mark_dirty_old();
+CREATE TRIGGER signals_dirty_insert AFTER INSERT ON signals REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION signals_mark_dirty_new();
+CREATE TRIGGER signals_dirty_update AFTER UPDATE ON signals REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION signals_mark_dirty_both();
