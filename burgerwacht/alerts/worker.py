@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -144,7 +145,10 @@ class DispatchWorker:
         self.stopping = False
         self.tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
-        self.in_flight: set[int] = set()
+        # delivery id → the claim it is held under (a new number per batch): a heartbeat
+        # compares what it asked about with the claims held when its answer is back
+        self.in_flight: dict[int, int] = {}
+        self._claim_serial = itertools.count(1)
         self.lost: set[int] = set()
         self._heartbeat_ok = time.monotonic()
         self._heartbeat_event = asyncio.Event()
@@ -216,20 +220,27 @@ class DispatchWorker:
         lease = self.settings.alerts.claim_lease_seconds
         while True:
             try:
-                mine = set(self.in_flight)  # what we hold now; later claims are checked next time
-                async with self.pool.acquire() as conn:
-                    held = await store.heartbeat(conn, self.name, sorted(mine))
-                lost = mine - held
-                if lost:
-                    log.warning("lost %d claims to another worker; they will not be sent here", len(lost))
-                    self.lost |= lost
-                self._heartbeat_ok = time.monotonic()
-                self._heartbeat_event.set()
+                await self._beat()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("claim heartbeat failed (%s)", type(exc).__name__)
             await asyncio.sleep(max(0.05, lease / 4))
+
+    async def _beat(self) -> None:
+        """One heartbeat: refresh our claims, note those taken back by another worker."""
+        mine = dict(self.in_flight)  # what we hold now; later claims are checked next time
+        async with self.pool.acquire() as conn:
+            held = await store.heartbeat(conn, self.name, sorted(mine))
+        # a claim is lost only if we still hold it, under the same claim, now that the
+        # answer is here: a batch recorded meanwhile gave its rows up itself (and may
+        # have claimed some of them again since, which the next heartbeat checks)
+        lost = {i for i, claim in mine.items() if i not in held and self.in_flight.get(i) == claim}
+        if lost:
+            log.warning("lost %d claims to another worker; they will not be sent here", len(lost))
+            self.lost |= lost
+        self._heartbeat_ok = time.monotonic()
+        self._heartbeat_event.set()
 
     async def _fresh_claims(self) -> bool:
         """True while our heartbeat is recent enough that no claim of ours can have
@@ -328,15 +339,18 @@ class DispatchWorker:
 
     async def _process(self, batch: list[asyncpg.Record]) -> None:
         ids = {d["id"] for d in batch}
-        self.in_flight |= ids
+        claim = next(self._claim_serial)
+        self.in_flight.update(dict.fromkeys(ids, claim))
         try:
             texts = await self._load_texts({d["alert_id"] for d in batch})
             outcomes = await asyncio.gather(*(self._guarded(d, texts) for d in batch))
             # a claim taken back by another worker is theirs now: record nothing for it
             await self._record([o for o in outcomes if o.id not in self.lost])
         finally:
-            self.in_flight -= ids
-            self.lost -= ids
+            for i in ids:
+                if self.in_flight.get(i) == claim:
+                    del self.in_flight[i]
+                    self.lost.discard(i)
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         for attempt in range(10):
