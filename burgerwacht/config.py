@@ -58,7 +58,9 @@ class TwilioSettings(Section):
     sms_per_second: Positive = 10.0
     calls_per_second: Positive = 1.0
     timeout_seconds: Positive = 10.0
-    max_connections: PositiveInt = 100
+    # Connections to the provider per worker: the sends in flight (alerts.dispatch_concurrency)
+    # plus the slow ones waiting for their answer (up to timeout_seconds).
+    max_connections: PositiveInt = 200
 
 
 class SecuritySettings(Section):
@@ -87,6 +89,9 @@ class AlertSettings(Section):
     regular_per_resident_per_day: PositiveInt = 3
     dispatch_batch_size: PositiveInt = 200
     dispatch_concurrency: PositiveInt = 50
+    # A provider request unanswered after this many seconds stops counting against
+    # dispatch_concurrency (a hang holds a connection of twilio.max_connections, not a slot).
+    slow_send_seconds: Positive = 1.0
     # A claim older than this is taken back (its worker crashed or hangs) and reconciled.
     claim_lease_seconds: Positive = 30.0
     # Seconds a worker may take on SIGTERM to finish or hand back what it holds.

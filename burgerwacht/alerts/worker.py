@@ -2,7 +2,9 @@
 the shared rate limit, records outcomes in batches.
 
 - Claims: ``FOR UPDATE SKIP LOCKED`` batches per channel, sized to ~2 s of the channel's
-  rate. A heartbeat keeps a live worker's claims fresh; the maintenance loop takes back
+  rate. Outcomes are recorded as sends complete, a few at a time in one transaction
+  (group commit), and a worker claims more as soon as part of what it holds is done: one
+  slow provider answer holds back its own delivery, not its batch. A heartbeat keeps a live worker's claims fresh; the maintenance loop takes back
   only claims whose heartbeat stopped (a crashed or frozen worker). A worker sends only
   while its last heartbeat is recent (less than half a lease ago) and never a delivery
   whose claim it lost, so a claim taken back is never sent twice.
@@ -55,6 +57,8 @@ log = logging.getLogger(__name__)
 
 # Batches per channel a worker has in hand at once (see DispatchWorker._channel_loop).
 PIPELINE = 2
+# Seconds an outcome waits for others to share its transaction (group commit).
+RECORD_LINGER = 0.05
 
 Texts = dict[int, asyncpg.Record]  # alert id → its texts and status, read once per batch
 
@@ -153,6 +157,8 @@ class DispatchWorker:
         self._heartbeat_ok = time.monotonic()
         self._heartbeat_event = asyncio.Event()
         self.sent = 0
+        self._pending: list[tuple[Outcome, asyncio.Future[None]]] = []  # outcomes to record
+        self._recorder: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -177,6 +183,10 @@ class DispatchWorker:
         _done, pending = await asyncio.wait(loops, timeout=grace) if loops else (set(), set())
         for task in (*pending, *self.tasks[2:]):
             task.cancel()
+        if self._recorder is not None:  # what completed is recorded; then the recorder ends
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._recorder), grace)
+            self._recorder.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -283,37 +293,49 @@ class DispatchWorker:
     # ---------------------------------------------------------------- dispatch
 
     async def _channel_loop(self, channel: str) -> None:
-        """Claim and send batches, up to ``PIPELINE`` of them at once when the channel
-        is not rate-limited: the next batch is claimed and starts sending while the last
-        sends of the previous one finish and its outcomes are recorded, so the provider
-        connection never idles between batches. The send semaphore still bounds the
-        requests in flight."""
+        """Claim and send up to ``PIPELINE`` batches' worth of deliveries at once when the
+        channel is not rate-limited: more is claimed as soon as a quarter batch of what is
+        in hand has been recorded, so the provider connection never idles between batches
+        and a slow answer keeps one delivery in hand, not a batch. The send semaphore
+        still bounds the requests in flight."""
         full = self.settings.alerts.dispatch_batch_size
         batch_size = min(full, max(1, int(self.rates[channel] * 2)))
         poll = self.settings.alerts.poll_seconds
         # under a rate limit a batch is ~2 s of tokens and the limiter sets the pace; a
         # second batch in hand would only make its alert status staler
-        slots = asyncio.Semaphore(PIPELINE if self.rates[channel] * 2 > full else 1)
+        capacity = batch_size * (PIPELINE if self.rates[channel] * 2 > full else 1)
+        least = max(1, batch_size // 4)
+        in_hand = 0
+        freed = asyncio.Event()
         running: set[asyncio.Task[None]] = set()
+
+        def free(n: int) -> None:
+            nonlocal in_hand
+            in_hand -= n
+            freed.set()
 
         def done(task: asyncio.Task[None]) -> None:
             running.discard(task)
-            slots.release()
             if not task.cancelled() and task.exception() is not None:
                 log.error("dispatch batch failed unexpectedly", exc_info=task.exception())
 
         try:
             while not self.stopping:
-                await slots.acquire()
-                batch = None if self.stopping else await self._claim(channel, batch_size)
+                room = capacity - in_hand
+                if room < least:
+                    freed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(freed.wait(), poll)
+                    continue
+                batch = await self._claim(channel, min(batch_size, room))
                 if not batch:
-                    slots.release()
                     if batch is not None:  # nothing due: wait for a NOTIFY or the next poll
                         self.wake.clear()
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self.wake.wait(), poll)
                     continue
-                task = asyncio.create_task(self._process(batch), name=f"dispatch-{channel}-batch")
+                in_hand += len(batch)
+                task = asyncio.create_task(self._process(batch, free), name=f"dispatch-{channel}-batch")
                 running.add(task)
                 task.add_done_callback(done)
             if running:  # stopping: let what is in flight finish (stop() bounds the wait)
@@ -337,20 +359,76 @@ class DispatchWorker:
         await asyncio.sleep(1.0)
         return None
 
-    async def _process(self, batch: list[asyncpg.Record]) -> None:
+    async def _process(
+        self, batch: list[asyncpg.Record], free: Callable[[int], None] = lambda _n: None
+    ) -> None:
+        """Send a batch; each outcome is recorded as soon as it is known (with whatever
+        else completed meanwhile), and ``free`` is told of every delivery done with."""
         ids = {d["id"] for d in batch}
         claim = next(self._claim_serial)
         self.in_flight.update(dict.fromkeys(ids, claim))
+        left = len(batch)
+
+        def release(delivery_id: int) -> None:
+            nonlocal left
+            left -= 1
+            free(1)
+            if self.in_flight.get(delivery_id) == claim:
+                del self.in_flight[delivery_id]
+                self.lost.discard(delivery_id)
+
+        async def one(d: asyncpg.Record, texts: Texts) -> None:
+            outcome = await self._guarded(d, texts)
+            try:
+                # a claim taken back by another worker is theirs now: record nothing for it
+                if outcome.id not in self.lost:
+                    await self._submit(outcome)
+            finally:
+                release(d["id"])
+
         try:
             texts = await self._load_texts({d["alert_id"] for d in batch})
-            outcomes = await asyncio.gather(*(self._guarded(d, texts) for d in batch))
-            # a claim taken back by another worker is theirs now: record nothing for it
-            await self._record([o for o in outcomes if o.id not in self.lost])
+            results = await asyncio.gather(*(one(d, texts) for d in batch), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         finally:
+            if left:
+                free(left)
             for i in ids:
                 if self.in_flight.get(i) == claim:
                     del self.in_flight[i]
                     self.lost.discard(i)
+
+    async def _submit(self, outcome: Outcome) -> None:
+        """Record one outcome, in one transaction with the others that completed within
+        ``RECORD_LINGER`` (group commit); returns once it is committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # retrieved here too: a sender cancelled meanwhile no longer reads its result
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._pending.append((outcome, future))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_pending(), name="dispatch-record")
+        await asyncio.shield(future)
+
+    async def _record_pending(self) -> None:
+        group_size = self.settings.alerts.dispatch_batch_size
+        while self._pending:
+            if len(self._pending) < group_size:
+                await asyncio.sleep(RECORD_LINGER)
+            group, self._pending = self._pending[:group_size], self._pending[group_size:]
+            try:
+                await self._record([o for o, _ in group])
+            except BaseException as exc:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for _, future in group:
+                    if not future.done():
+                        future.set_result(None)
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         for attempt in range(10):
@@ -394,9 +472,27 @@ class DispatchWorker:
         return {r["id"]: r for r in rows}
 
     async def _guarded(self, d: asyncpg.Record, texts: Texts) -> Outcome:
-        async with self.semaphore:
+        """Send one delivery under the concurrency bound. A provider request still
+        unanswered after ``slow_send_seconds`` gives its place to the next one (a hang
+        costs a connection, not a sending slot; the connection pool bounds those)."""
+        await self.semaphore.acquire()
+        held = True
+
+        def let_go() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self.semaphore.release()
+
+        timers: list[asyncio.TimerHandle] = []
+
+        def requesting() -> None:
+            slow = self.settings.alerts.slow_send_seconds
+            timers.append(asyncio.get_running_loop().call_later(slow, let_go))
+
+        try:
             try:
-                outcome = await self._send_one(d, texts)
+                outcome = await self._send_one(d, texts, requesting)
             except Exception:
                 log.exception("unexpected error sending delivery %s; it will be reconciled", d["id"])
                 outcome = Outcome(
@@ -407,6 +503,10 @@ class DispatchWorker:
                     not_before=datetime.now(UTC) + timedelta(seconds=5),
                     attempt_at=datetime.now(UTC),
                 )
+        finally:
+            for timer in timers:
+                timer.cancel()
+            let_go()
         outcome.alert_id, outcome.channel = d["alert_id"], d["channel"]
         return outcome
 
@@ -419,7 +519,9 @@ class DispatchWorker:
             return closing_text(alert["reference"], alert["closing_message"] or "")
         return sms_text(alert["reference"], alert["message"])
 
-    async def _send_one(self, d: asyncpg.Record, texts: Texts) -> Outcome:
+    async def _send_one(
+        self, d: asyncpg.Record, texts: Texts, requesting: Callable[[], None] = lambda: None
+    ) -> Outcome:
         now = datetime.now(UTC)
         alert = texts.get(d["alert_id"])
         if d["phone"] is None:
@@ -443,6 +545,7 @@ class DispatchWorker:
         attempt = d["attempts"] + 1
         started = datetime.now(UTC)
         base = self.settings.public_base
+        requesting()
         t0 = time.perf_counter()
         try:
             if d["channel"] == "sms":
