@@ -454,8 +454,10 @@ class DispatchWorker:
                         await store.materialise_closing(conn, alert_id, datetime.now(UTC) + CLOSING_TTL)
                     for alert_id in touched:
                         await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
-                for o in outcomes:
+                for o in outcomes:  # counted once committed
                     metrics.DELIVERIES.labels(o.state, o.channel).inc()
+                    if o.reason == "reconciled":
+                        metrics.RECONCILIATIONS.labels("found").inc()
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # the database is away: keep the outcomes and try again; the claims stay
@@ -646,9 +648,9 @@ class DispatchWorker:
                 reconcile=True,
                 not_before=datetime.now(UTC) + timedelta(seconds=5),
             )
-        metrics.RECONCILIATIONS.labels("found" if sid else "not_found").inc()
-        if sid:
+        if sid:  # counted when recorded (a failed commit reconciles it again)
             return Outcome(d["id"], "sent", max(d["attempts"], 1), sid=sid, reason="reconciled")
+        metrics.RECONCILIATIONS.labels("not_found").inc()
         return None
 
 
