@@ -41,6 +41,7 @@ from burgerwacht import metrics
 from burgerwacht.alerts import store
 from burgerwacht.alerts.service import CLOSING_TTL, DISPATCH_CHANNEL, closing_text, sms_text
 from burgerwacht.config import Settings
+from burgerwacht.db import outage
 from burgerwacht.events import publish
 from burgerwacht.messaging import (
     InvalidNumber,
@@ -124,6 +125,14 @@ class Outcome:
             self.attempts,
             self.attempt_at,
         )
+
+
+def _trouble(exc: BaseException, what: str) -> None:
+    """A failed database step that is retried: an outage is logged once, anything else each time."""
+    if outage.unavailable(exc):
+        outage.noticed(exc, what)
+    else:
+        log.warning("%s failed (%s); retrying", what, type(exc).__name__)
 
 
 def _backoff(attempt: int) -> timedelta:
@@ -223,7 +232,10 @@ class DispatchWorker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("dispatch listener lost (%s); polling until it is back", type(exc).__name__)
+                if outage.unavailable(exc):
+                    outage.noticed(exc, "dispatch listener")
+                else:
+                    log.warning("dispatch listener lost (%s); polling until it is back", type(exc).__name__)
                 await asyncio.sleep(1)
 
     async def _heartbeat_loop(self) -> None:
@@ -234,7 +246,7 @@ class DispatchWorker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("claim heartbeat failed (%s)", type(exc).__name__)
+                _trouble(exc, "claim heartbeat")
             await asyncio.sleep(max(0.05, lease / 4))
 
     async def _beat(self) -> None:
@@ -285,7 +297,7 @@ class DispatchWorker:
             except asyncio.CancelledError:
                 raise
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("dispatch maintenance failed (%s); retrying", type(exc).__name__)
+                _trouble(exc, "dispatch maintenance")
             except Exception:
                 log.exception("dispatch maintenance failed unexpectedly; retrying")
             await asyncio.sleep(1.0)
@@ -353,7 +365,7 @@ class DispatchWorker:
             async with self.pool.acquire() as conn:
                 return await store.claim(conn, self.name, channel, batch_size)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("claiming failed (%s); retrying", type(exc).__name__)
+            _trouble(exc, "claiming")
         except Exception:
             log.exception("claiming failed unexpectedly; retrying")
         await asyncio.sleep(1.0)
@@ -387,7 +399,12 @@ class DispatchWorker:
                 release(d["id"])
 
         try:
-            texts = await self._load_texts({d["alert_id"] for d in batch})
+            try:
+                texts = await self._load_texts({d["alert_id"] for d in batch})
+            except outage.UNAVAILABLE as exc:
+                # nothing was sent: the claims lapse and are taken back after the lease
+                outage.noticed(exc, "loading alert texts")
+                return
             results = await asyncio.gather(*(one(d, texts) for d in batch), return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
@@ -462,7 +479,7 @@ class DispatchWorker:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # the database is away: keep the outcomes and try again; the claims stay
                 # ours (a reaper would mark them for reconciliation, never for a blind resend)
-                log.warning("recording outcomes failed (%s), attempt %d", type(exc).__name__, attempt + 1)
+                _trouble(exc, f"recording outcomes (attempt {attempt + 1})")
                 await asyncio.sleep(min(5.0, 0.5 * 2**attempt))
         log.error("could not record %d outcomes; they will be reconciled", len(outcomes))
 
@@ -495,8 +512,11 @@ class DispatchWorker:
         try:
             try:
                 outcome = await self._send_one(d, texts, requesting)
-            except Exception:
-                log.exception("unexpected error sending delivery %s; it will be reconciled", d["id"])
+            except Exception as exc:
+                if outage.unavailable(exc):  # expected: logged once per outage
+                    outage.noticed(exc, "sending")
+                else:
+                    log.exception("unexpected error sending delivery %s; it will be reconciled", d["id"])
                 outcome = Outcome(
                     d["id"],
                     "queued",
