@@ -100,7 +100,9 @@ class AlertSettings(Section):
     poll_seconds: Positive = 0.5
     # An SMS still 'sent' this long after it went out has its status looked up at the
     # provider (its final callback may have been lost, e.g. while the database was away).
-    status_check_after_minutes: PositiveInt = 10
+    # 3 (+ the job's minute) bounds how long a callback refused during a database outage
+    # leaves a delivery 'sent'; most final statuses arrive well within it.
+    status_check_after_minutes: PositiveInt = 3
 
 
 class PrivacySettings(Section):
