@@ -94,3 +94,23 @@ def test_callbacks_lost_in_an_outage_are_repaired_within_minutes():
     settings = load_settings()
     worst = settings.alerts.status_check_after_minutes * 60 + JOBS["alerts-status-check"].seconds
     assert worst <= 4 * 60
+
+
+async def test_scheduled_jobs_during_an_outage_log_one_warning(caplog):
+    from burgerwacht.scheduler import JobSpec, run_once
+    from burgerwacht.web.keys import POOL
+
+    class AwayPool:
+        async def execute(self, *_a, **_kw):
+            raise asyncpg.CannotConnectNowError("the database system is shutting down")
+
+    async def never(_app):
+        raise AssertionError("a job runs only after its claim")
+
+    app = web.Application()
+    app[POOL] = AwayPool()
+    with caplog.at_level(logging.INFO):
+        for _ in range(5):
+            assert await run_once(app, JobSpec("outage-test", never, 60)) is False
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
