@@ -59,8 +59,9 @@ class TwilioSettings(Section):
     calls_per_second: Positive = 1.0
     timeout_seconds: Positive = 10.0
     # Connections to the provider per worker: the sends in flight (alerts.dispatch_concurrency)
-    # plus the slow ones waiting for their answer (up to timeout_seconds).
-    max_connections: PositiveInt = 200
+    # plus the slow ones waiting for their answer (up to timeout_seconds): with 5 % of
+    # answers hanging, a worker sending N/s keeps ~N × 0.05 × timeout_seconds of those.
+    max_connections: PositiveInt = 500
 
 
 class SecuritySettings(Section):

@@ -154,6 +154,10 @@ class DispatchWorker:
         }
         self.rates = {"sms": t.sms_per_second, "voice": t.calls_per_second}
         self.semaphore = asyncio.Semaphore(settings.alerts.dispatch_concurrency)
+        # slow provider requests that gave up their place: bounded by the connections
+        # the sends in flight do not need
+        self._stalled = 0
+        self._stall_limit = max(0, t.max_connections - settings.alerts.dispatch_concurrency)
         self.wake = asyncio.Event()
         self.stopping = False
         self.tasks: list[asyncio.Task[None]] = []
@@ -381,16 +385,23 @@ class DispatchWorker:
         self.in_flight.update(dict.fromkeys(ids, claim))
         left = len(batch)
 
-        def release(delivery_id: int) -> None:
+        freed: set[int] = set()  # slow sends whose place in hand was given up early
+
+        def give_up_place(delivery_id: int) -> None:
             nonlocal left
-            left -= 1
-            free(1)
+            if delivery_id not in freed:
+                freed.add(delivery_id)
+                left -= 1
+                free(1)
+
+        def release(delivery_id: int) -> None:
+            give_up_place(delivery_id)
             if self.in_flight.get(delivery_id) == claim:
                 del self.in_flight[delivery_id]
                 self.lost.discard(delivery_id)
 
         async def one(d: asyncpg.Record, texts: Texts) -> None:
-            outcome = await self._guarded(d, texts)
+            outcome = await self._guarded(d, texts, lambda: give_up_place(d["id"]))
             try:
                 # a claim taken back by another worker is theirs now: record nothing for it
                 if outcome.id not in self.lost:
@@ -490,12 +501,15 @@ class DispatchWorker:
             rows = await store.alert_texts(conn, sorted(alert_ids))
         return {r["id"]: r for r in rows}
 
-    async def _guarded(self, d: asyncpg.Record, texts: Texts) -> Outcome:
+    async def _guarded(
+        self, d: asyncpg.Record, texts: Texts, on_slow: Callable[[], None] = lambda: None
+    ) -> Outcome:
         """Send one delivery under the concurrency bound. A provider request still
-        unanswered after ``slow_send_seconds`` gives its place to the next one (a hang
-        costs a connection, not a sending slot; the connection pool bounds those)."""
+        unanswered after ``slow_send_seconds`` gives its place to the next one and
+        ``on_slow`` is told (a hang costs a connection, not a sending slot), as long as
+        the connections not needed by the sends in flight allow."""
         await self.semaphore.acquire()
-        held = True
+        held, stalled = True, False
 
         def let_go() -> None:
             nonlocal held
@@ -503,11 +517,18 @@ class DispatchWorker:
                 held = False
                 self.semaphore.release()
 
+        def slow() -> None:
+            nonlocal stalled
+            if held and self._stalled < self._stall_limit:
+                stalled = True
+                self._stalled += 1
+                let_go()
+                on_slow()
+
         timers: list[asyncio.TimerHandle] = []
 
         def requesting() -> None:
-            slow = self.settings.alerts.slow_send_seconds
-            timers.append(asyncio.get_running_loop().call_later(slow, let_go))
+            timers.append(asyncio.get_running_loop().call_later(self.settings.alerts.slow_send_seconds, slow))
 
         try:
             try:
@@ -528,6 +549,8 @@ class DispatchWorker:
         finally:
             for timer in timers:
                 timer.cancel()
+            if stalled:
+                self._stalled -= 1
             let_go()
         outcome.alert_id, outcome.channel = d["alert_id"], d["channel"]
         return outcome
