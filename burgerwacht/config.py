@@ -59,7 +59,10 @@ class TwilioSettings(Section):
     sms_per_second: Positive = 10.0
     calls_per_second: Positive = 1.0
     timeout_seconds: Positive = 10.0
-    max_connections: PositiveInt = 100
+    # Connections to the provider per worker: the sends in flight (alerts.dispatch_concurrency)
+    # plus the slow ones waiting for their answer (up to timeout_seconds): with 5 % of
+    # answers hanging, a worker sending N/s keeps ~N × 0.05 × timeout_seconds of those.
+    max_connections: PositiveInt = 500
 
 
 class SecuritySettings(Section):
@@ -88,6 +91,9 @@ class AlertSettings(Section):
     regular_per_resident_per_day: PositiveInt = 3
     dispatch_batch_size: PositiveInt = 200
     dispatch_concurrency: PositiveInt = 50
+    # A provider request unanswered after this many seconds stops counting against
+    # dispatch_concurrency (a hang holds a connection of twilio.max_connections, not a slot).
+    slow_send_seconds: Positive = 1.0
     # A claim older than this is taken back (its worker crashed or hangs) and reconciled.
     claim_lease_seconds: Positive = 30.0
     # Seconds a worker may take on SIGTERM to finish or hand back what it holds.
@@ -96,7 +102,9 @@ class AlertSettings(Section):
     poll_seconds: Positive = 0.5
     # An SMS still 'sent' this long after it went out has its status looked up at the
     # provider (its final callback may have been lost, e.g. while the database was away).
-    status_check_after_minutes: PositiveInt = 10
+    # 3 (+ the job's minute) bounds how long a callback refused during a database outage
+    # leaves a delivery 'sent'; most final statuses arrive well within it.
+    status_check_after_minutes: PositiveInt = 3
 
 
 class PrivacySettings(Section):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hmac
+import math
+import time
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from burgerwacht.web.api import Api
 from burgerwacht.web.errors import Problem
-from burgerwacht.web.keys import SETTINGS
+from burgerwacht.web.keys import POOL, SETTINGS
 
 DELIVERIES = Counter(
     "burgerwacht_deliveries_total", "Delivery outcomes recorded by workers", ["state", "channel"]
@@ -57,6 +60,52 @@ def observe_request(route: str, method: str, status: int, seconds: float | None)
         HTTP_LATENCY.labels(route, method).observe(seconds)
 
 
+# The state of dispatch as the database holds it, so any one process's scrape shows it
+# (the counters above live in the process that did the work: scrape every process).
+# The same in every process: aggregate with max(), not sum().
+DISPATCH_QUEUED = Gauge(
+    "burgerwacht_dispatch_queued", "Deliveries queued, due or deferred (from the database)", ["channel"]
+)
+DISPATCH_SENDING = Gauge(
+    "burgerwacht_dispatch_sending",
+    "Deliveries claimed by a worker, in flight (from the database)",
+    ["channel"],
+)
+DISPATCH_OLDEST = Gauge(
+    "burgerwacht_dispatch_oldest_queued_seconds",
+    "Age of the oldest due queued delivery (from the database)",
+    ["channel"],
+)
+#: Seconds a reading of the queue gauges is reused (scrapes from several Prometheus
+#: servers, or a dashboard's refreshes, cost one query per period).
+QUEUE_CACHE_SECONDS = 5.0
+_CHANNELS = ("sms", "voice")
+_queue_read_at = -math.inf
+
+
+async def refresh_queue_gauges(pool: Any) -> None:
+    """Read the queue gauges from the database unless read in the last few seconds; a
+    database that is away leaves the last values (the scrape still answers)."""
+    global _queue_read_at
+    if time.monotonic() - _queue_read_at < QUEUE_CACHE_SECONDS:
+        return
+    _queue_read_at = time.monotonic()  # set first: scrapes arriving meanwhile reuse the last values
+    from burgerwacht.alerts import store
+    from burgerwacht.db import outage
+
+    try:
+        async with pool.acquire() as conn:
+            rows = {r["channel"]: r for r in await store.queue_by_channel(conn)}
+    except outage.UNAVAILABLE as exc:
+        outage.noticed(exc, "GET /metrics")
+        return
+    for channel in _CHANNELS:
+        row = rows.get(channel)
+        DISPATCH_QUEUED.labels(channel).set(row["queued"] if row else 0)
+        DISPATCH_SENDING.labels(channel).set(row["sending"] if row else 0)
+        DISPATCH_OLDEST.labels(channel).set(float(row["oldest_age"] or 0) if row else 0.0)
+
+
 api = Api()
 
 
@@ -73,6 +122,7 @@ async def metrics(request: web.Request):
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise Problem(401, "send the metrics token as a bearer token", slug="unauthorized")
+    await refresh_queue_gauges(request.app[POOL])
     resp = web.Response(body=generate_latest())
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp

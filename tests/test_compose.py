@@ -227,8 +227,8 @@ def test_migrate_gates_everything(compose):
 def test_roles_and_commands(compose):
     services = compose["services"]
     assert services["web"]["command"] == ["web", "--host", "0.0.0.0", "--port", "8080"]
-    assert services["worker"]["command"] == ["worker"]
-    assert services["scheduler"]["command"] == ["scheduler"]
+    assert services["worker"]["command"] == ["worker", "--host", "0.0.0.0", "--port", "9100"]
+    assert services["scheduler"]["command"] == ["scheduler", "--host", "0.0.0.0", "--port", "9100"]
     assert services["sandbox"]["command"] == [
         "sandbox",
         "--host",
@@ -243,16 +243,29 @@ def test_roles_and_commands(compose):
 def test_web_and_worker_scale(compose):
     for name in ("web", "worker", "scheduler"):
         assert "container_name" not in compose["services"][name], name
-    for port in compose["services"]["web"].get("ports", []):
-        spec = str(port)
-        if ":" not in spec:
-            continue  # container port only: Docker picks a free host port per replica
-        # [IP:]HOST:CONTAINER — the host port must be a range so `--scale web=N` fits.
-        published = spec.rsplit(":", 1)[0].rsplit(":", 1)[-1]
-        assert re.fullmatch(r"\d+-\d+", published), port
-    assert "ports" not in compose["services"]["worker"]
+    for name in ("web", "worker", "scheduler"):
+        for port in compose["services"][name].get("ports", []):
+            spec = str(port)
+            if ":" not in spec:
+                continue  # container port only: Docker picks a free host port per replica
+            # [IP:]HOST:CONTAINER — the host port must be a range so `--scale web=N` fits.
+            published = spec.rsplit(":", 1)[0].rsplit(":", 1)[-1]
+            assert re.fullmatch(r"\d+-\d+", published), port
     health = " ".join(compose["services"]["web"]["healthcheck"]["test"])
     assert "/readyz" in health
+
+
+def test_every_process_exposes_its_metrics(compose):
+    """Delivery counts, provider errors and reconciliations are counted in the worker
+    processes: each long-running role listens on a port (its /metrics), and publishes it."""
+    for name in ("web", "worker", "scheduler"):
+        service = compose["services"][name]
+        command = service["command"]
+        assert "--port" in command, name
+        port = command[command.index("--port") + 1]
+        assert command[command.index("--host") + 1] == "0.0.0.0", name
+        published = [str(p) for p in service.get("ports", [])]
+        assert any(p.endswith(f":{port}") for p in published), (name, published)
 
 
 def test_demo_profile(compose):

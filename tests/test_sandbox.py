@@ -542,3 +542,53 @@ async def test_inbound_call_to_the_tipline(api: Api, service: Service) -> None:
     first = service.of("/twilio/voice/tipline")[0]
     assert (first["From"], first["To"], first["CallStatus"]) == (RESIDENT, SERVICE_NUMBER, "ringing")
     assert service.of("/twilio/voice/recording")[0]["RecordingDuration"] == "12"
+
+
+# --- faithful to Twilio's API description (issue 20) ------------------------------------
+
+
+async def test_date_sent_is_null_until_the_message_is_sent(api: Api, service: Service) -> None:
+    await api.scenario(callback_delay=0.3, full_status_callbacks=True)  # queued, then sending, …
+    status, created = await api.create_sms(StatusCallback=service.public_url + "/twilio/sms/status")
+    assert status == 201 and created["status"] == "queued"
+    assert created["date_sent"] is None and created["date_created"]
+    _, queued = await api.request("GET", created["uri"])
+    assert queued["date_sent"] is None
+    await api.flush()
+    _, delivered = await api.request("GET", created["uri"])
+    assert delivered["status"] == "delivered"
+    assert parsedate_to_datetime(delivered["date_sent"]) >= parsedate_to_datetime(delivered["date_created"])
+
+
+async def test_delivery_callbacks_carry_raw_dlr_done_date(api: Api, service: Service) -> None:
+    await api.create_sms(StatusCallback=service.public_url + "/twilio/sms/status")
+    await api.flush()
+    callbacks = {c["MessageStatus"]: c for c in service.of("/twilio/sms/status")}
+    assert re.fullmatch(r"\d{10}", callbacks["delivered"]["RawDlrDoneDate"])  # YYMMDDhhmm
+    assert "RawDlrDoneDate" not in callbacks["sent"]
+
+
+async def test_message_update_redacts_and_delete_removes(api: Api, service: Service) -> None:
+    await api.scenario(callback_delay=0.3, full_status_callbacks=True)
+    _, created = await api.create_sms(StatusCallback=service.public_url + "/twilio/sms/status")
+    uri = created["uri"]
+    # still on its way: neither redacted nor deleted, with Twilio's error document
+    status, body = await api.request("POST", uri, data={"Body": ""})
+    assert (status, body["status"]) == (400, 400) and body["code"] and body["more_info"]
+    status, body = await api.request("DELETE", uri)
+    assert (status, body["status"]) == (400, 400) and body["code"]
+    status, body = await api.request("POST", uri, data={"Status": "canceled"})  # not scheduled
+    assert status == 400 and body["code"]
+    await api.flush()
+    status, redacted = await api.request("POST", uri, data={"Body": ""})
+    assert status == 200 and redacted["body"] == "" and redacted["sid"] == created["sid"]
+    status, body = await api.request("POST", uri, data={"Body": "iets anders"})
+    assert status == 400 and body["code"] == 20001
+    async with api.session.delete(api.server.make_url(uri), headers=AUTH) as resp:
+        assert resp.status == 204
+    status, body = await api.request("GET", uri)
+    assert (status, body["code"]) == (404, 20404)
+    status, body = await api.request("DELETE", f"{API}/Messages/SM{'0' * 32}.json")
+    assert (status, body["code"]) == (404, 20404)
+    _, listed = await api.request("GET", f"{API}/Messages.json?To={RESIDENT.replace('+', '%2B')}")
+    assert listed["messages"] == []

@@ -43,10 +43,11 @@ async def apply_callback(
         )
         if row is None:
             return False  # duplicate, out of order, or an old attempt: nothing moves back
-        metrics.CALLBACK_STATES.labels(new_state, channel).inc()
         if channel == "sms" and new_state in ("undelivered", "failed") and row["resident_id"]:
             await _after_sms_failure(conn, row, error_code)
         await publish(conn, [f"alert:{row['alert_id']}"], {"type": "progress", "alert_id": row["alert_id"]})
+    # counted once committed: a commit that fails is applied again later (and counted then)
+    metrics.CALLBACK_STATES.labels(new_state, channel).inc()
     return True
 
 

@@ -4,7 +4,7 @@ up at the provider. Twilio does not retry a status callback the service could no
 for ever, the alert's progress would never complete and an undeliverable message would
 never fall back to a call.
 
-Up to BATCH per run (every 5 minutes), oldest first, only while the alert is live (after
+Up to BATCH per run (every minute), oldest first, only while the alert is live (after
 expiry nothing can follow from the answer); one the provider still reports as sent (some
 carriers never report delivery; a call still ringing or in progress) is asked again a
 period later, so it does not hold up the others."""
@@ -24,7 +24,7 @@ BATCH = 500  # per run; the next run takes the rest
 CONCURRENCY = 8  # provider lookups at once (GETs; Twilio's limits for them are generous)
 
 
-@job("alerts-status-check", seconds=300)
+@job("alerts-status-check", seconds=60)
 async def check_stale_sends(app) -> dict[str, int]:
     pool, provider = app[POOL], app[PROVIDER]
     minutes = app[SETTINGS].alerts.status_check_after_minutes

@@ -503,6 +503,18 @@ async def queue_depth(conn: asyncpg.Connection) -> asyncpg.Record:
     )
 
 
+async def queue_by_channel(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Per channel: deliveries queued (due or deferred), in flight ('sending'), and the age
+    of the oldest one that is due. Reads only the two partial queue indexes' rows."""
+    return await conn.fetch(
+        """SELECT channel, count(*) FILTER (WHERE state = 'queued') AS queued,
+                  count(*) FILTER (WHERE state = 'sending') AS sending,
+                  extract(epoch FROM now() - min(not_before) FILTER (WHERE state = 'queued'
+                                                                     AND not_before <= now())) AS oldest_age
+           FROM deliveries WHERE state IN ('queued', 'sending') GROUP BY channel"""
+    )
+
+
 # ------------------------------------------------------------------ callbacks
 
 

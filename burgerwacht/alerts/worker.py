@@ -2,7 +2,9 @@
 the shared rate limit, records outcomes in batches.
 
 - Claims: ``FOR UPDATE SKIP LOCKED`` batches per channel, sized to ~2 s of the channel's
-  rate. A heartbeat keeps a live worker's claims fresh; the maintenance loop takes back
+  rate. Outcomes are recorded as sends complete, a few at a time in one transaction
+  (group commit), and a worker claims more as soon as part of what it holds is done: one
+  slow provider answer holds back its own delivery, not its batch. A heartbeat keeps a live worker's claims fresh; the maintenance loop takes back
   only claims whose heartbeat stopped (a crashed or frozen worker). A worker sends only
   while its last heartbeat is recent (less than half a lease ago) and never a delivery
   whose claim it lost, so a claim taken back is never sent twice.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -38,6 +41,7 @@ from burgerwacht import metrics
 from burgerwacht.alerts import store
 from burgerwacht.alerts.service import CLOSING_TTL, DISPATCH_CHANNEL, closing_text, sms_text
 from burgerwacht.config import Settings
+from burgerwacht.db import outage
 from burgerwacht.events import publish
 from burgerwacht.messaging import (
     InvalidNumber,
@@ -54,6 +58,8 @@ log = logging.getLogger(__name__)
 
 # Batches per channel a worker has in hand at once (see DispatchWorker._channel_loop).
 PIPELINE = 2
+# Seconds an outcome waits for others to share its transaction (group commit).
+RECORD_LINGER = 0.05
 
 Texts = dict[int, asyncpg.Record]  # alert id → its texts and status, read once per batch
 
@@ -121,6 +127,14 @@ class Outcome:
         )
 
 
+def _trouble(exc: BaseException, what: str) -> None:
+    """A failed database step that is retried: an outage is logged once, anything else each time."""
+    if outage.unavailable(exc):
+        outage.noticed(exc, what)
+    else:
+        log.warning("%s failed (%s); retrying", what, type(exc).__name__)
+
+
 def _backoff(attempt: int) -> timedelta:
     base = min(30.0, 0.5 * 2 ** min(attempt, 6))
     return timedelta(seconds=base * random.uniform(0.5, 1.5))
@@ -140,15 +154,24 @@ class DispatchWorker:
         }
         self.rates = {"sms": t.sms_per_second, "voice": t.calls_per_second}
         self.semaphore = asyncio.Semaphore(settings.alerts.dispatch_concurrency)
+        # slow provider requests that gave up their place: bounded by the connections
+        # the sends in flight do not need
+        self._stalled = 0
+        self._stall_limit = max(0, t.max_connections - settings.alerts.dispatch_concurrency)
         self.wake = asyncio.Event()
         self.stopping = False
         self.tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
-        self.in_flight: set[int] = set()
+        # delivery id → the claim it is held under (a new number per batch): a heartbeat
+        # compares what it asked about with the claims held when its answer is back
+        self.in_flight: dict[int, int] = {}
+        self._claim_serial = itertools.count(1)
         self.lost: set[int] = set()
         self._heartbeat_ok = time.monotonic()
         self._heartbeat_event = asyncio.Event()
         self.sent = 0
+        self._pending: list[tuple[Outcome, asyncio.Future[None]]] = []  # outcomes to record
+        self._recorder: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -173,6 +196,10 @@ class DispatchWorker:
         _done, pending = await asyncio.wait(loops, timeout=grace) if loops else (set(), set())
         for task in (*pending, *self.tasks[2:]):
             task.cancel()
+        if self._recorder is not None:  # what completed is recorded; then the recorder ends
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._recorder), grace)
+            self._recorder.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -209,27 +236,37 @@ class DispatchWorker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("dispatch listener lost (%s); polling until it is back", type(exc).__name__)
+                if outage.unavailable(exc):
+                    outage.noticed(exc, "dispatch listener")
+                else:
+                    log.warning("dispatch listener lost (%s); polling until it is back", type(exc).__name__)
                 await asyncio.sleep(1)
 
     async def _heartbeat_loop(self) -> None:
         lease = self.settings.alerts.claim_lease_seconds
         while True:
             try:
-                mine = set(self.in_flight)  # what we hold now; later claims are checked next time
-                async with self.pool.acquire() as conn:
-                    held = await store.heartbeat(conn, self.name, sorted(mine))
-                lost = mine - held
-                if lost:
-                    log.warning("lost %d claims to another worker; they will not be sent here", len(lost))
-                    self.lost |= lost
-                self._heartbeat_ok = time.monotonic()
-                self._heartbeat_event.set()
+                await self._beat()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("claim heartbeat failed (%s)", type(exc).__name__)
+                _trouble(exc, "claim heartbeat")
             await asyncio.sleep(max(0.05, lease / 4))
+
+    async def _beat(self) -> None:
+        """One heartbeat: refresh our claims, note those taken back by another worker."""
+        mine = dict(self.in_flight)  # what we hold now; later claims are checked next time
+        async with self.pool.acquire() as conn:
+            held = await store.heartbeat(conn, self.name, sorted(mine))
+        # a claim is lost only if we still hold it, under the same claim, now that the
+        # answer is here: a batch recorded meanwhile gave its rows up itself (and may
+        # have claimed some of them again since, which the next heartbeat checks)
+        lost = {i for i, claim in mine.items() if i not in held and self.in_flight.get(i) == claim}
+        if lost:
+            log.warning("lost %d claims to another worker; they will not be sent here", len(lost))
+            self.lost |= lost
+        self._heartbeat_ok = time.monotonic()
+        self._heartbeat_event.set()
 
     async def _fresh_claims(self) -> bool:
         """True while our heartbeat is recent enough that no claim of ours can have
@@ -264,7 +301,7 @@ class DispatchWorker:
             except asyncio.CancelledError:
                 raise
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("dispatch maintenance failed (%s); retrying", type(exc).__name__)
+                _trouble(exc, "dispatch maintenance")
             except Exception:
                 log.exception("dispatch maintenance failed unexpectedly; retrying")
             await asyncio.sleep(1.0)
@@ -272,37 +309,49 @@ class DispatchWorker:
     # ---------------------------------------------------------------- dispatch
 
     async def _channel_loop(self, channel: str) -> None:
-        """Claim and send batches, up to ``PIPELINE`` of them at once when the channel
-        is not rate-limited: the next batch is claimed and starts sending while the last
-        sends of the previous one finish and its outcomes are recorded, so the provider
-        connection never idles between batches. The send semaphore still bounds the
-        requests in flight."""
+        """Claim and send up to ``PIPELINE`` batches' worth of deliveries at once when the
+        channel is not rate-limited: more is claimed as soon as a quarter batch of what is
+        in hand has been recorded, so the provider connection never idles between batches
+        and a slow answer keeps one delivery in hand, not a batch. The send semaphore
+        still bounds the requests in flight."""
         full = self.settings.alerts.dispatch_batch_size
         batch_size = min(full, max(1, int(self.rates[channel] * 2)))
         poll = self.settings.alerts.poll_seconds
         # under a rate limit a batch is ~2 s of tokens and the limiter sets the pace; a
         # second batch in hand would only make its alert status staler
-        slots = asyncio.Semaphore(PIPELINE if self.rates[channel] * 2 > full else 1)
+        capacity = batch_size * (PIPELINE if self.rates[channel] * 2 > full else 1)
+        least = max(1, batch_size // 4)
+        in_hand = 0
+        freed = asyncio.Event()
         running: set[asyncio.Task[None]] = set()
+
+        def free(n: int) -> None:
+            nonlocal in_hand
+            in_hand -= n
+            freed.set()
 
         def done(task: asyncio.Task[None]) -> None:
             running.discard(task)
-            slots.release()
             if not task.cancelled() and task.exception() is not None:
                 log.error("dispatch batch failed unexpectedly", exc_info=task.exception())
 
         try:
             while not self.stopping:
-                await slots.acquire()
-                batch = None if self.stopping else await self._claim(channel, batch_size)
+                room = capacity - in_hand
+                if room < least:
+                    freed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(freed.wait(), poll)
+                    continue
+                batch = await self._claim(channel, min(batch_size, room))
                 if not batch:
-                    slots.release()
                     if batch is not None:  # nothing due: wait for a NOTIFY or the next poll
                         self.wake.clear()
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self.wake.wait(), poll)
                     continue
-                task = asyncio.create_task(self._process(batch), name=f"dispatch-{channel}-batch")
+                in_hand += len(batch)
+                task = asyncio.create_task(self._process(batch, free), name=f"dispatch-{channel}-batch")
                 running.add(task)
                 task.add_done_callback(done)
             if running:  # stopping: let what is in flight finish (stop() bounds the wait)
@@ -320,23 +369,94 @@ class DispatchWorker:
             async with self.pool.acquire() as conn:
                 return await store.claim(conn, self.name, channel, batch_size)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("claiming failed (%s); retrying", type(exc).__name__)
+            _trouble(exc, "claiming")
         except Exception:
             log.exception("claiming failed unexpectedly; retrying")
         await asyncio.sleep(1.0)
         return None
 
-    async def _process(self, batch: list[asyncpg.Record]) -> None:
+    async def _process(
+        self, batch: list[asyncpg.Record], free: Callable[[int], None] = lambda _n: None
+    ) -> None:
+        """Send a batch; each outcome is recorded as soon as it is known (with whatever
+        else completed meanwhile), and ``free`` is told of every delivery done with."""
         ids = {d["id"] for d in batch}
-        self.in_flight |= ids
+        claim = next(self._claim_serial)
+        self.in_flight.update(dict.fromkeys(ids, claim))
+        left = len(batch)
+
+        freed: set[int] = set()  # slow sends whose place in hand was given up early
+
+        def give_up_place(delivery_id: int) -> None:
+            nonlocal left
+            if delivery_id not in freed:
+                freed.add(delivery_id)
+                left -= 1
+                free(1)
+
+        def release(delivery_id: int) -> None:
+            give_up_place(delivery_id)
+            if self.in_flight.get(delivery_id) == claim:
+                del self.in_flight[delivery_id]
+                self.lost.discard(delivery_id)
+
+        async def one(d: asyncpg.Record, texts: Texts) -> None:
+            outcome = await self._guarded(d, texts, lambda: give_up_place(d["id"]))
+            try:
+                # a claim taken back by another worker is theirs now: record nothing for it
+                if outcome.id not in self.lost:
+                    await self._submit(outcome)
+            finally:
+                release(d["id"])
+
         try:
-            texts = await self._load_texts({d["alert_id"] for d in batch})
-            outcomes = await asyncio.gather(*(self._guarded(d, texts) for d in batch))
-            # a claim taken back by another worker is theirs now: record nothing for it
-            await self._record([o for o in outcomes if o.id not in self.lost])
+            try:
+                texts = await self._load_texts({d["alert_id"] for d in batch})
+            except outage.UNAVAILABLE as exc:
+                # nothing was sent: the claims lapse and are taken back after the lease
+                outage.noticed(exc, "loading alert texts")
+                return
+            results = await asyncio.gather(*(one(d, texts) for d in batch), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         finally:
-            self.in_flight -= ids
-            self.lost -= ids
+            if left:
+                free(left)
+            for i in ids:
+                if self.in_flight.get(i) == claim:
+                    del self.in_flight[i]
+                    self.lost.discard(i)
+
+    async def _submit(self, outcome: Outcome) -> None:
+        """Record one outcome, in one transaction with the others that completed within
+        ``RECORD_LINGER`` (group commit); returns once it is committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # retrieved here too: a sender cancelled meanwhile no longer reads its result
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._pending.append((outcome, future))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_pending(), name="dispatch-record")
+        await asyncio.shield(future)
+
+    async def _record_pending(self) -> None:
+        group_size = self.settings.alerts.dispatch_batch_size
+        while self._pending:
+            if len(self._pending) < group_size:
+                await asyncio.sleep(RECORD_LINGER)
+            group, self._pending = self._pending[:group_size], self._pending[group_size:]
+            try:
+                await self._record([o for o, _ in group])
+            except BaseException as exc:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for _, future in group:
+                    if not future.done():
+                        future.set_result(None)
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         for attempt in range(10):
@@ -362,13 +482,15 @@ class DispatchWorker:
                         await store.materialise_closing(conn, alert_id, datetime.now(UTC) + CLOSING_TTL)
                     for alert_id in touched:
                         await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
-                for o in outcomes:
+                for o in outcomes:  # counted once committed
                     metrics.DELIVERIES.labels(o.state, o.channel).inc()
+                    if o.reason == "reconciled":
+                        metrics.RECONCILIATIONS.labels("found").inc()
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # the database is away: keep the outcomes and try again; the claims stay
                 # ours (a reaper would mark them for reconciliation, never for a blind resend)
-                log.warning("recording outcomes failed (%s), attempt %d", type(exc).__name__, attempt + 1)
+                _trouble(exc, f"recording outcomes (attempt {attempt + 1})")
                 await asyncio.sleep(min(5.0, 0.5 * 2**attempt))
         log.error("could not record %d outcomes; they will be reconciled", len(outcomes))
 
@@ -379,12 +501,43 @@ class DispatchWorker:
             rows = await store.alert_texts(conn, sorted(alert_ids))
         return {r["id"]: r for r in rows}
 
-    async def _guarded(self, d: asyncpg.Record, texts: Texts) -> Outcome:
-        async with self.semaphore:
+    async def _guarded(
+        self, d: asyncpg.Record, texts: Texts, on_slow: Callable[[], None] = lambda: None
+    ) -> Outcome:
+        """Send one delivery under the concurrency bound. A provider request still
+        unanswered after ``slow_send_seconds`` gives its place to the next one and
+        ``on_slow`` is told (a hang costs a connection, not a sending slot), as long as
+        the connections not needed by the sends in flight allow."""
+        await self.semaphore.acquire()
+        held, stalled = True, False
+
+        def let_go() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self.semaphore.release()
+
+        def slow() -> None:
+            nonlocal stalled
+            if held and self._stalled < self._stall_limit:
+                stalled = True
+                self._stalled += 1
+                let_go()
+                on_slow()
+
+        timers: list[asyncio.TimerHandle] = []
+
+        def requesting() -> None:
+            timers.append(asyncio.get_running_loop().call_later(self.settings.alerts.slow_send_seconds, slow))
+
+        try:
             try:
-                outcome = await self._send_one(d, texts)
-            except Exception:
-                log.exception("unexpected error sending delivery %s; it will be reconciled", d["id"])
+                outcome = await self._send_one(d, texts, requesting)
+            except Exception as exc:
+                if outage.unavailable(exc):  # expected: logged once per outage
+                    outage.noticed(exc, "sending")
+                else:
+                    log.exception("unexpected error sending delivery %s; it will be reconciled", d["id"])
                 outcome = Outcome(
                     d["id"],
                     "queued",
@@ -393,6 +546,12 @@ class DispatchWorker:
                     not_before=datetime.now(UTC) + timedelta(seconds=5),
                     attempt_at=datetime.now(UTC),
                 )
+        finally:
+            for timer in timers:
+                timer.cancel()
+            if stalled:
+                self._stalled -= 1
+            let_go()
         outcome.alert_id, outcome.channel = d["alert_id"], d["channel"]
         return outcome
 
@@ -405,7 +564,9 @@ class DispatchWorker:
             return closing_text(alert["reference"], alert["closing_message"] or "")
         return sms_text(alert["reference"], alert["message"])
 
-    async def _send_one(self, d: asyncpg.Record, texts: Texts) -> Outcome:
+    async def _send_one(
+        self, d: asyncpg.Record, texts: Texts, requesting: Callable[[], None] = lambda: None
+    ) -> Outcome:
         now = datetime.now(UTC)
         alert = texts.get(d["alert_id"])
         if d["phone"] is None:
@@ -429,6 +590,7 @@ class DispatchWorker:
         attempt = d["attempts"] + 1
         started = datetime.now(UTC)
         base = self.settings.public_base
+        requesting()
         t0 = time.perf_counter()
         try:
             if d["channel"] == "sms":
@@ -529,9 +691,9 @@ class DispatchWorker:
                 reconcile=True,
                 not_before=datetime.now(UTC) + timedelta(seconds=5),
             )
-        metrics.RECONCILIATIONS.labels("found" if sid else "not_found").inc()
-        if sid:
+        if sid:  # counted when recorded (a failed commit reconciles it again)
             return Outcome(d["id"], "sent", max(d["attempts"], 1), sid=sid, reason="reconciled")
+        metrics.RECONCILIATIONS.labels("not_found").inc()
         return None
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from burgerwacht.config import Settings
+from burgerwacht.db import outage
 from burgerwacht.db.embedded import start_embedded
 
 
@@ -19,7 +20,9 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
-    """jsonb/json as Python objects, so stores never call json.dumps by hand."""
+    """jsonb/json as Python objects, so stores never call json.dumps by hand. A new
+    connection also ends a database outage (logged once, see db.outage)."""
+    outage.recovered()
     for typ in ("jsonb", "json"):
         await conn.set_type_codec(
             typ, encoder=lambda v: json.dumps(v, default=str), decoder=json.loads, schema="pg_catalog"

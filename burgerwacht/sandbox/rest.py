@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from burgerwacht.sandbox.sender import CallbackJob, WebhookSender
 from burgerwacht.sandbox.state import (
     API_VERSION,
     E164,
+    FINAL_STATUSES,
     CallRecord,
     MessageRecord,
     SandboxState,
@@ -103,6 +105,8 @@ class RestApi:
             web.post(f"{base}/Messages.json", self.create_message),
             web.get(f"{base}/Messages.json", self.list_messages),
             web.get(f"{base}/Messages/{{sid}}.json", self.fetch_message),
+            web.post(f"{base}/Messages/{{sid}}.json", self.update_message),
+            web.delete(f"{base}/Messages/{{sid}}.json", self.delete_message),
             web.post(f"{base}/Calls.json", self.create_call),
             web.get(f"{base}/Calls.json", self.list_calls),
             web.get(f"{base}/Calls/{{sid}}.json", self.fetch_call),
@@ -254,6 +258,46 @@ class RestApi:
             return twilio_error(404, 20404, "The requested resource was not found")
         return _json(record.to_twilio())
 
+    async def update_message(self, request: web.Request) -> web.Response:
+        """Twilio's UpdateMessage: ``Body=""`` redacts the text of a message that reached a
+        final status; ``Status=canceled`` cancels a scheduled one (the simulator schedules
+        nothing, so there is never one to cancel)."""
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
+        record = self.state.messages.get(request.match_info["sid"])
+        if record is None:
+            return twilio_error(404, 20404, "The requested resource was not found")
+        form = await request.post()
+        if "Status" in form:
+            if form["Status"] != "canceled":
+                return twilio_error(400, 20001, "Status can only be set to canceled")
+            if record.status != "scheduled":
+                return twilio_error(400, 20001, "Only a scheduled message can be canceled")
+        if "Body" in form:
+            if form["Body"] != "":
+                return twilio_error(400, 20001, "Body can only be set to an empty string (redaction)")
+            if record.status not in FINAL_STATUSES:
+                return twilio_error(400, 20009, "Cannot redact a message that is still being delivered")
+            record.body = ""
+            record.updated_at = time.time()
+        elif "Status" not in form:
+            return twilio_error(400, 20001, "Body or Status is required")
+        return _json(record.to_twilio())
+
+    async def delete_message(self, request: web.Request) -> web.Response:
+        """Twilio's DeleteMessage: 204 for a message in a final status."""
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
+        record = self.state.messages.get(request.match_info["sid"])
+        if record is None:
+            return twilio_error(404, 20404, "The requested resource was not found")
+        if record.status not in FINAL_STATUSES:
+            return twilio_error(400, 20009, "Cannot delete a message that is still being delivered")
+        self.state.delete_message(record)
+        return web.Response(status=204)
+
     async def list_messages(self, request: web.Request) -> web.Response:
         denied = self._denied(request)
         if denied is not None:
@@ -266,9 +310,12 @@ class RestApi:
         to, from_ = query.get("To"), query.get("From")
         source = self.state.messages_by_to.get(to, []) if to else self.state.message_list
 
+        # DateSent filters on the creation time here: a message still queued has no
+        # date_sent, and Twilio's description does not say whether its filter passes it
         def matches(m: MessageRecord) -> bool:
             return (
-                (from_ is None or m.from_ == from_)
+                not m.deleted
+                and (from_ is None or m.from_ == from_)
                 and (low is None or m.created_at >= low)
                 and (high is None or m.created_at < high)
             )

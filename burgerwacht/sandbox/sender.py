@@ -221,4 +221,7 @@ def message_status_params(record: MessageRecord, status: str, error_code: int | 
     }
     if error_code is not None:
         params["ErrorCode"] = str(error_code)
+    if status in ("delivered", "undelivered"):
+        # the carrier's delivery receipt "done date", passed through (YYMMDDhhmm, UTC)
+        params["RawDlrDoneDate"] = time.strftime("%y%m%d%H%M", time.gmtime())
     return params

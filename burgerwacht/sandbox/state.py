@@ -95,6 +95,11 @@ class TokenBucket:
         return False
 
 
+#: Statuses of a message that has left Twilio (date_sent is set from then on).
+_SENT = frozenset({"sent", "delivered", "undelivered", "read"})
+#: Statuses after which nothing changes: a message may then be redacted or deleted.
+FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "received", "canceled", "read"})
+
 _STATUS_RANK = {
     "accepted": 0,
     "queued": 1,
@@ -116,11 +121,13 @@ class MessageRecord:
         "account_sid",
         "body",
         "created_at",
+        "deleted",
         "direction",
         "error_code",
         "from_",
         "history",
         "num_segments",
+        "sent_at",
         "seq",
         "sid",
         "status",
@@ -159,6 +166,11 @@ class MessageRecord:
         self.validity_period = validity_period
         self.created_at = now
         self.updated_at = now
+        # Twilio's date_sent: when an outbound message left Twilio (null while it is
+        # queued or sending, and for one that failed before leaving); for an inbound one,
+        # when the webhook request was made
+        self.sent_at: float | None = now if direction == "inbound" else None
+        self.deleted = False
         self.error_code: int | None = None
         self.history: list[tuple[str, float]] = [(status, now)]
 
@@ -166,6 +178,8 @@ class MessageRecord:
         """Record a status step; the current status only moves forward."""
         now = time.time()
         self.history.append((status, now))
+        if status in _SENT and self.sent_at is None:
+            self.sent_at = now
         if _STATUS_RANK.get(status, 0) >= _STATUS_RANK.get(self.status, 0):
             self.status = status
             self.updated_at = now
@@ -183,7 +197,7 @@ class MessageRecord:
             "api_version": API_VERSION,
             "body": self.body,
             "date_created": rfc2822(self.created_at),
-            "date_sent": rfc2822(self.created_at),
+            "date_sent": None if self.sent_at is None else rfc2822(self.sent_at),
             "date_updated": rfc2822(self.updated_at),
             "direction": self.direction,
             "error_code": self.error_code,
@@ -399,6 +413,12 @@ class SandboxState:
         self.clear()
 
     # --- records ----------------------------------------------------------------------
+
+    def delete_message(self, record: MessageRecord) -> None:
+        """DELETE of a message: gone from the REST API's fetch and list; the simulator's
+        own record (/sandbox/messages, what tests judge by) keeps it."""
+        self.messages.pop(record.sid, None)
+        record.deleted = True
 
     def add_message(self, record: MessageRecord) -> None:
         self.messages[record.sid] = record

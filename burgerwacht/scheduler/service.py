@@ -21,6 +21,7 @@ import asyncpg
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from burgerwacht.db import outage
 from burgerwacht.scheduler.store import claim_run, finish_run, forget_runs
 from burgerwacht.web.keys import POOL, SETTINGS
 
@@ -91,10 +92,13 @@ async def run_once(app: web.Application, spec: JobSpec, now: datetime | None = N
     """Run ``spec`` for the current period unless another process already did."""
     pool = app[POOL]
     period = spec.period(now or datetime.now(UTC))
-    if not await claim(pool, spec.name, period):
-        return False
     try:
+        if not await claim(pool, spec.name, period):
+            return False
         result = await spec.func(app)
+    except outage.UNAVAILABLE as exc:  # expected: one warning per outage; the next period runs it
+        outage.noticed(exc, f"job {spec.name}")
+        return False
     except Exception:
         log.exception("scheduled job %s failed", spec.name)
         await finish_run(pool, spec.name, period, {"error": True})

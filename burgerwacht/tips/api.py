@@ -254,7 +254,11 @@ async def recording(request: web.Request):
         return web.Response(status=204)
     duration = form.get("RecordingDuration", "0")
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        await service.recording(conn, sid, call_sid, url, min(parse_id(duration, INT_MAX) or 0, 86_400))
+        tip_id = await service.recording(
+            conn, sid, call_sid, url, min(parse_id(duration, INT_MAX) or 0, 86_400)
+        )
+    if tip_id is not None:  # counted once committed
+        metrics.TIPS.labels("voice").inc()
     metrics.WEBHOOKS.labels("recording", "ok").inc()
     return web.Response(status=204)
 

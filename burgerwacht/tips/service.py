@@ -158,8 +158,7 @@ async def recording(
     )
     if row is None:
         return None
-    metrics.TIPS.labels("voice").inc()
-    await _announce(conn, row["id"])
+    await _announce(conn, row["id"])  # the caller counts the tip once its transaction committed
     return row["id"]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from burgerwacht.db import outage
 from burgerwacht.errors import DomainError
 from burgerwacht.web.keys import REQUEST_ID, SETTINGS
 
@@ -124,6 +125,17 @@ async def problem_middleware(request: web.Request, handler):
         )
     except (asyncio.CancelledError, web.GracefulExit):
         raise
+    except outage.UNAVAILABLE as exc:  # expected and transient: one warning per outage, 503
+        outage.noticed(exc, f"{request.method} {request.path}")
+        return problem_response(
+            Problem(
+                503,
+                "the database is unavailable; try again shortly",
+                slug="database-unavailable",
+                headers={"Retry-After": str(outage.RETRY_AFTER)},
+            ),
+            request,
+        )
     except Exception:
         log.exception(
             "unhandled error in %s %s",

@@ -1,0 +1,57 @@
+"""The database being away (a restart, a failover, the connection limit reached) is an
+expected condition that every caller handles, by retrying or by answering 503: it is
+logged as one warning when it starts and one line when the database is back, not as an
+error with a traceback per failed operation."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import asyncpg
+
+log = logging.getLogger("burgerwacht.db")
+
+#: What a request or job meets while PostgreSQL cannot be reached or refuses connections.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,  # refused, reset, aborted (OSError subclasses from connect and the socket)
+    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExist, ConnectionFailure, ClientCannotConnect…
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+#: Seconds a client is asked to wait before trying again.
+RETRY_AFTER = 5
+
+_since: float | None = None  # monotonic start of the current outage, None while all is well
+
+
+def unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, UNAVAILABLE)
+
+
+def noticed(exc: BaseException, where: str) -> None:
+    """The database is away: one warning per episode, however many operations fail."""
+    global _since
+    if _since is None:
+        _since = time.monotonic()
+        log.warning(
+            "database unavailable (%s in %s); retrying, and answering 503 meanwhile",
+            type(exc).__name__,
+            where,
+            extra={"event": "database_unavailable"},
+        )
+
+
+def recovered() -> None:
+    """A new connection was made: the episode (if any) is over."""
+    global _since
+    if _since is not None:
+        seconds, _since = time.monotonic() - _since, None
+        log.info("database available again after %.1f s", seconds, extra={"event": "database_available"})
+
+
+def ongoing() -> bool:
+    return _since is not None
