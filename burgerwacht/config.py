@@ -12,7 +12,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -41,6 +49,11 @@ class HttpSettings(Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     max_body_bytes: PositiveInt = 1_048_576
     request_timeout: Positive = 30
+    # Reverse proxies (CIDRs) whose X-Forwarded-For is believed; empty = the peer is the client.
+    trusted_proxies: list[IPvAnyNetwork] = []
+    # Per-IP limits count a client's network: IPv4 by this prefix, IPv6 by /64 (one subscriber).
+    ipv4_limit_prefix: Annotated[int, Field(ge=8, le=32)] = 24
+    ipv6_limit_prefix: Annotated[int, Field(ge=16, le=128)] = 64
 
 
 class DatabaseSettings(Section):

@@ -210,8 +210,8 @@ async def test_max_addresses(client, sandbox, db, settings):
 
 
 @pytest.fixture
-def settings_overrides():
-    return {
+def settings_overrides(request):
+    return getattr(request, "param", None) or {
         "enrolment": {
             "codes_per_phone_per_hour": 2,
             "codes_per_ip_per_hour": 4,
@@ -250,6 +250,44 @@ async def test_limit_per_client_ip(client, sandbox):
     resp = await _request(client, "0655555555")
     assert resp.status == 429
     assert len(await sandbox.outbound()) == 4
+
+
+async def _enrol_from(client, source: str, phone: str) -> int:
+    """An enrolment request from another loopback address (Linux routes 127.0.0.0/8)."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(local_addr=(source, 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.post(client.make_url("/api/v1/enrolments"), json=enrol_body(phone)) as resp:
+            return resp.status
+
+
+async def test_limit_per_client_network(client, sandbox, db):
+    # 127.0.0.2, .3, .4 ...: one /24, one budget (each address used to get a fresh one)
+    phones = ("0611111111", "0622222222", "0633333333", "0644444444", "0655555555")
+    statuses = [await _enrol_from(client, f"127.0.0.{n}", p) for n, p in enumerate(phones, start=2)]
+    assert statuses == [202] * 4 + [429]
+    assert len(await sandbox.outbound()) == 4
+    assert await db.fetchval("SELECT array_agg(DISTINCT ip) FROM code_requests") == ["127.0.0.0/24"]
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"enrolment": {"codes_per_ip_per_hour": 2}, "http": {"trusted_proxies": ["127.0.0.1/32"]}}],
+    indirect=True,
+)
+async def test_limit_per_client_behind_a_trusted_proxy(client, sandbox, db):
+    async def enrol(phone: str, xff: str) -> int:
+        resp = await client.post(
+            "/api/v1/enrolments", json=enrol_body(phone), headers={"X-Forwarded-For": xff}
+        )
+        return resp.status
+
+    assert await enrol("0611111111", "198.51.100.7") == 202
+    assert await enrol("0622222222", "203.0.113.1, 198.51.100.8") == 202
+    assert await enrol("0633333333", "198.51.100.9") == 429  # the same /24
+    assert await enrol("0644444444", "192.0.2.1") == 202  # another client behind the proxy
+    assert await enrol("0655555555", "2001:db8::1") == 202
 
 
 async def test_daily_budget(client, sandbox, db):

@@ -196,3 +196,36 @@ async def test_a_slow_request_is_a_503_problem(settings, service_port, sandbox):
         resp = await c.get("/slow")
         assert resp.status == 503 and resp.content_type == PROBLEM_JSON
         assert resp.headers["X-Request-Id"]
+
+
+@pytest.mark.parametrize(
+    ("trusted", "peer", "xff", "ip", "bucket"),
+    [
+        ([], "198.51.100.7", None, "198.51.100.7", "198.51.100.0/24"),
+        ([], "127.0.0.1", "203.0.113.9", "127.0.0.1", "127.0.0.0/24"),  # no proxy trusted
+        (["127.0.0.1/32"], "127.0.0.1", "203.0.113.9", "203.0.113.9", "203.0.113.0/24"),
+        (["127.0.0.1/32"], "192.0.2.1", "203.0.113.9", "192.0.2.1", "192.0.2.0/24"),  # untrusted peer
+        (["127.0.0.1/32"], "127.0.0.1", "6.6.6.6, 203.0.113.9", "203.0.113.9", "203.0.113.0/24"),
+        (["127.0.0.1/32", "10.0.0.0/8"], "127.0.0.1", "6.6.6.6, 203.0.113.9, 10.0.0.2", "203.0.113.9", None),
+        (["127.0.0.1/32", "10.0.0.0/8"], "127.0.0.1", "10.0.0.3, 10.0.0.2", "10.0.0.3", None),  # all trusted
+        (["127.0.0.1/32"], "127.0.0.1", "junk", "127.0.0.1", None),
+        (["127.0.0.1/32"], "127.0.0.1", "[2001:db8:1:2:3::4]:443", "2001:db8:1:2:3::4", "2001:db8:1:2::/64"),
+        (["::1/128"], "::ffff:192.0.2.5", "203.0.113.9", "192.0.2.5", None),
+        (["127.0.0.1/32"], "127.0.0.1", "", "127.0.0.1", None),
+    ],
+)
+def test_client_address_behind_trusted_proxies(trusted, peer, xff, ip, bucket):
+    from aiohttp.test_utils import make_mocked_request
+    from aiohttp.web import Application
+
+    from burgerwacht.config import Settings
+    from burgerwacht.web.client import client_bucket, client_ip
+    from burgerwacht.web.keys import SETTINGS
+
+    app = Application()
+    app[SETTINGS] = Settings(http={"trusted_proxies": trusted})
+    headers = {"X-Forwarded-For": xff} if xff is not None else {}
+    request = make_mocked_request("GET", "/", headers=headers, app=app).clone(remote=peer)
+    assert client_ip(request) == ip
+    if bucket:
+        assert client_bucket(request) == bucket

@@ -8,7 +8,7 @@
   Listing requests without ids is refused: it would publish microdata.
 
 ``api_key`` is a fieldworker/operator token (scope: its municipalities) or the
-configured public key, rate-limited per client IP in PostgreSQL (shared by every web
+configured public key, rate-limited per client network in PostgreSQL (shared by every web
 process). Fields identifying the reporter (email, phone, names, device and account
 ids) are accepted and dropped, never stored. Errors follow GeoReport: a list of
 ``{code, description}`` (``<errors><error>`` in XML), not problem+json.
@@ -33,6 +33,7 @@ from burgerwacht.signals import service, store
 from burgerwacht.signals.service import SignalError
 from burgerwacht.signals.taxonomy import taxonomy
 from burgerwacht.web.api import Api
+from burgerwacht.web.client import client_bucket
 from burgerwacht.web.keys import POOL, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ async def _jurisdiction(request: web.Request, params: dict[str, str]) -> str | N
 
 def _client_key(request: web.Request) -> str:
     secret = request.app[SETTINGS].security.secret_key
-    return crypto.keyed_hash(secret, "open311-rate", request.remote or "unknown").hex()[:32]
+    return crypto.keyed_hash(secret, "open311-rate", client_bucket(request)).hex()[:32]
 
 
 async def _authorise(request: web.Request, api_key: str) -> tuple[str, Any]:
