@@ -234,7 +234,7 @@ async def test_xml_errors_and_unknown_paths(client):
     assert_error(resp, 404, await resp.json())
     resp = await client.post(f"{BASE}/services.json")
     assert_error(resp, 405, await resp.json())
-    assert resp.headers["Allow"] == "GET"
+    assert resp.headers["Allow"] == "GET, OPTIONS"
 
 
 async def test_public_key_is_rate_limited_per_client_in_postgres(client, db):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -229,3 +230,32 @@ def test_client_address_behind_trusted_proxies(trusted, peer, xff, ip, bucket):
     assert client_ip(request) == ip
     if bucket:
         assert client_bucket(request) == bucket
+
+
+def _example_path(template: str) -> str:
+    path = re.sub(r"{format[^}]*}", "json", template)
+    path = re.sub(r"{tail[^}]*}", "discovery.json", path)
+    path = re.sub(r"{service_code[^}]*}", "graffiti", path)
+    return re.sub(r"{[^}]+}", "1", path)
+
+
+async def test_options_and_allow_are_truthful_on_every_route(client):
+    methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
+    for path in sorted({_example_path(s.path) for s in all_specs()}):
+        resp = await client.options(path)
+        assert resp.status == 204, (path, resp.status)
+        allow = [m.strip() for m in resp.headers["Allow"].split(",")]
+        assert "OPTIONS" in allow and allow != ["OPTIONS"], path
+        for method in methods:
+            answer = await client.request(method, path)
+            if method in allow:
+                assert answer.status != 405, (path, method)
+            else:
+                assert answer.status == 405, (path, method, answer.status)
+                assert [m.strip() for m in answer.headers["Allow"].split(",")] == allow, (path, method)
+
+
+async def test_options_on_an_unknown_path_is_404(client):
+    assert (await client.options("/api/v1/nothing-here")).status == 404
+    assert (await client.options("/open311/v2/nothing.json")).status == 404
+    assert (await client.put("/open311/v2/nothing.json")).status == 404  # not a 405 with no methods

@@ -35,6 +35,7 @@ from burgerwacht.signals.taxonomy import taxonomy
 from burgerwacht.web.api import Api
 from burgerwacht.web.client import client_bucket
 from burgerwacht.web.keys import POOL, SETTINGS
+from burgerwacht.web.methods import allow_header, allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -395,22 +396,13 @@ async def get_requests(request: web.Request, fmt: str) -> web.Response:
     return render(fmt, "service_requests", "request", out)
 
 
-_KNOWN = [
-    (re.compile(rf"^{BASE}/discovery\.(json|xml)$"), "GET"),
-    (re.compile(rf"^{BASE}/services\.(json|xml)$"), "GET"),
-    (re.compile(rf"^{BASE}/services/[a-z0-9_]+\.(json|xml)$"), "GET"),
-    (re.compile(rf"^{BASE}/requests\.(json|xml)$"), "GET, POST"),
-    (re.compile(rf"^{BASE}/requests/[A-Za-z0-9_-]+\.(json|xml)$"), "GET"),
-]
-
-
 async def not_found(request: web.Request, fmt: str) -> web.Response:
-    """Anything else under /open311/v2/: a GeoReport 404 (or 405)."""
-    for pattern, allowed in _KNOWN:
-        if pattern.match(request.path) and request.method not in allowed:
-            raise GeoReportError(
-                405, f"{request.method} is not allowed here; use {allowed}", {"Allow": allowed}
-            )
+    """Anything else under /open311/v2/: a GeoReport 404 (or 405 with the methods the
+    path does answer, as OPTIONS lists them)."""
+    allowed = await allowed_methods(request)
+    if allowed:
+        listed = allow_header(allowed)
+        raise GeoReportError(405, f"{request.method} is not allowed here; use {listed}", {"Allow": listed})
     if not re.search(r"\.(json|xml)$", request.path):
         raise GeoReportError(404, "unknown resource; GeoReport paths end in .json or .xml")
     raise GeoReportError(404, "unknown resource")
@@ -451,4 +443,5 @@ def register(api: Api) -> None:
             tags=TAGS,
             content_type="application/json",
             extra_content={"text/xml": {"schema": {"type": "string"}}},
+            fallback=handler is not_found,
         )(georeport(handler))
