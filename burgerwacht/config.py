@@ -90,7 +90,9 @@ class EnrolmentSettings(Section):
     codes_per_phone_per_hour: PositiveInt = 3
     codes_per_ip_per_hour: PositiveInt = 10
     codes_per_prefix_per_hour: PositiveInt = 30
+    codes_per_wide_prefix_per_hour: PositiveInt = 100
     codes_per_day: PositiveInt = 5000
+    budget_alert_share: Annotated[float, Field(gt=0, le=1)] = 0.5
 
 
 class AlertSettings(Section):

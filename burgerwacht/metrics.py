@@ -35,6 +35,13 @@ RECONCILIATIONS = Counter(
 WEBHOOKS = Counter("burgerwacht_webhooks_total", "Provider webhooks by type and result", ["type", "result"])
 TIPS = Counter("burgerwacht_tips_total", "Tips received", ["channel"])
 SIGNALS = Counter("burgerwacht_signals_total", "Neighbourhood signals received", ["source"])
+ENROLMENT_REFUSALS = Counter(
+    "burgerwacht_enrolment_code_refusals_total", "Enrolment code requests refused, by limit", ["limit"]
+)
+ENROLMENT_BUDGET_ALERTS = Counter(
+    "burgerwacht_enrolment_budget_alerts_total",
+    "Times more than enrolment.budget_alert_share of the daily code budget went out within an hour",
+)
 
 api = Api()
 

@@ -306,6 +306,71 @@ async def test_daily_budget(client, sandbox, db):
     assert await sandbox.outbound() == []
 
 
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "enrolment": {
+                "codes_per_ip_per_hour": 100,
+                "codes_per_prefix_per_hour": 2,
+                "codes_per_wide_prefix_per_hour": 4,
+            }
+        }
+    ],
+    indirect=True,
+)
+async def test_limit_per_wider_number_prefix(client, sandbox):
+    # digits 5-8 no longer escape: +31612 3xxxxx is one wider range
+    for phone in ("0612311111", "0612322222", "0612333333", "0612344444"):
+        assert (await _request(client, phone)).status == 202
+    assert (await _request(client, "0612355555")).status == 429
+    assert (await _request(client, "0612311112")).status == 429  # and the narrow one still holds
+    assert (await _request(client, "0687654321")).status == 202  # another range still works
+    assert len(await sandbox.outbound()) == 5
+
+
+async def test_known_residents_keep_enrolling_when_the_daily_budget_is_spent(client, sandbox, db):
+    await enrol_and_verify(client, sandbox)  # a resident who proved their number before
+    for i in range(6):  # then an attacker spends the whole daily budget
+        await db.execute(
+            "INSERT INTO code_requests (phone, ip, prefix) VALUES ($1, $2, $3)",
+            f"+3161000000{i}",
+            f"10.0.{i}.0/24",
+            f"+3161000{i}",
+        )
+    assert (await _request(client, "0687654321")).status == 429  # a new number waits
+    resp = await client.post("/api/v1/enrolments", json={**enrol_body(), "house_number": 77})
+    assert resp.status == 202, await resp.text()  # the resident adds an address
+    budgeted = await db.fetchval("SELECT count(*) FROM code_requests WHERE budget")
+    assert budgeted == 7  # their second code did not use the budget (the first one did)
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"enrolment": {"codes_per_ip_per_hour": 100, "codes_per_prefix_per_hour": 100, "codes_per_day": 10}}],
+    indirect=True,
+)
+async def test_fast_burning_daily_budget_raises_an_alert(client, sandbox, caplog):
+    from prometheus_client import REGISTRY
+
+    def alerts() -> float:
+        return REGISTRY.get_sample_value("burgerwacht_enrolment_budget_alerts_total") or 0.0
+
+    before = alerts()
+    phones = [f"06123456{n:02d}" for n in range(1, 9)]
+    for phone in phones[:5]:  # half the daily budget of 10 in an hour: not yet
+        assert (await _request(client, phone)).status == 202
+    assert alerts() == before
+    with caplog.at_level("WARNING", logger="burgerwacht.residents.service"):
+        for phone in phones[5:]:
+            assert (await _request(client, phone)).status == 202
+    assert alerts() == before + 1  # once, when more than half went out within the hour
+    warnings = [r for r in caplog.records if "budget" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "6 of the daily 10" in warnings[0].getMessage()
+    assert not re.search(r"\d{6}", warnings[0].getMessage())  # no phone numbers in logs
+
+
 async def test_concurrent_code_requests_cannot_exceed_the_limit(client, sandbox, db):
     results = await asyncio.gather(*(_request(client, "0612345678") for _ in range(8)))
     assert sorted(r.status for r in results) == [202, 202] + [429] * 6
