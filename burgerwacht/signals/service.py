@@ -30,6 +30,7 @@ import numpy as np
 import shapely
 from asyncpg.types import Point
 
+from burgerwacht import csvsafe
 from burgerwacht.audit import store as audit
 from burgerwacht.config import Settings
 from burgerwacht.geo import RD_NEW, WGS84, geometry_to_geojson, rd_to_wgs84, transform_geometry, wgs84_to_rd
@@ -860,7 +861,7 @@ SUMMARY_CSV_COLUMNS = (
 
 def rows_to_csv(items: list[dict[str, Any]], columns: tuple[str, ...] = SUMMARY_CSV_COLUMNS) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csvsafe.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for item in items:
         writer.writerow(["" if item.get(c) is None else _csv_value(item.get(c)) for c in columns])
