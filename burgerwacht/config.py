@@ -36,6 +36,14 @@ Positive = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
+#: Values from the demo configuration, the simulator and docker-compose's demo profile.
+DEMO_SECRETS = {
+    "security.secret_key": {"development-only-secret-key-change-me", "demo-secret-key-not-for-production"},
+    "twilio.auth_token": {"demo-auth-token"},
+    "twilio.account_sid": {"ACdemo0000000000000000000000000000"},
+}
+
+
 class ConfigError(Exception):
     """Bad configuration; ``str()`` is a single line naming the key."""
 
@@ -192,9 +200,22 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _production_secret(self) -> Settings:
-        if self.environment == "production" and self.security.secret_key == SecuritySettings().secret_key:
-            raise ValueError("security.secret_key must be set to a random value in production")
+    def _production_secrets(self) -> Settings:
+        """Production refuses the demo values of every secret, naming each setting."""
+        if self.environment != "production":
+            return self
+        demo = [
+            key
+            for key, value in (
+                ("security.secret_key", self.security.secret_key),
+                ("twilio.auth_token", self.twilio.auth_token),
+                ("twilio.account_sid", self.twilio.account_sid),
+            )
+            if value in DEMO_SECRETS[key]
+        ]
+        if demo:
+            named = ", ".join(f"{key} [{_env_name(tuple(key.split('.')))}]" for key in demo)
+            raise ValueError(f"production needs real values, not the demo ones, for: {named}")
         return self
 
     @property
@@ -246,6 +267,9 @@ def describe_validation_error(exc: ValidationError) -> str:
             msg = "unknown setting"
         value = err.get("input")
         shown = "" if isinstance(value, dict) or err["type"] == "extra_forbidden" else f" (got {value!r})"
+        if not loc:  # a check across settings names its keys itself
+            parts.append(msg.removeprefix("Value error, "))
+            continue
         parts.append(f"{key}: {msg}{shown} [{_env_name(loc[:2])}]")
     return "configuration error: " + "; ".join(parts)
 
