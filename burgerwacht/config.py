@@ -12,7 +12,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,6 +37,14 @@ Positive = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
+#: Values from the demo configuration, the simulator and docker-compose's demo profile.
+DEMO_SECRETS = {
+    "security.secret_key": {"development-only-secret-key-change-me", "demo-secret-key-not-for-production"},
+    "twilio.auth_token": {"demo-auth-token"},
+    "twilio.account_sid": {"ACdemo0000000000000000000000000000"},
+}
+
+
 class ConfigError(Exception):
     """Bad configuration; ``str()`` is a single line naming the key."""
 
@@ -42,6 +58,11 @@ class HttpSettings(Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     max_body_bytes: PositiveInt = 1_048_576
     request_timeout: Positive = 30
+    # Reverse proxies (CIDRs) whose X-Forwarded-For is believed; empty = the peer is the client.
+    trusted_proxies: list[IPvAnyNetwork] = []
+    # Per-IP limits count a client's network: IPv4 by this prefix, IPv6 by /64 (one subscriber).
+    ipv4_limit_prefix: Annotated[int, Field(ge=8, le=32)] = 24
+    ipv6_limit_prefix: Annotated[int, Field(ge=16, le=128)] = 64
 
 
 class DatabaseSettings(Section):
@@ -81,7 +102,9 @@ class EnrolmentSettings(Section):
     codes_per_phone_per_hour: PositiveInt = 3
     codes_per_ip_per_hour: PositiveInt = 10
     codes_per_prefix_per_hour: PositiveInt = 30
+    codes_per_wide_prefix_per_hour: PositiveInt = 100
     codes_per_day: PositiveInt = 5000
+    budget_alert_share: Annotated[float, Field(gt=0, le=1)] = 0.5
 
 
 class AlertSettings(Section):
@@ -186,9 +209,22 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _production_secret(self) -> Settings:
-        if self.environment == "production" and self.security.secret_key == SecuritySettings().secret_key:
-            raise ValueError("security.secret_key must be set to a random value in production")
+    def _production_secrets(self) -> Settings:
+        """Production refuses the demo values of every secret, naming each setting."""
+        if self.environment != "production":
+            return self
+        demo = [
+            key
+            for key, value in (
+                ("security.secret_key", self.security.secret_key),
+                ("twilio.auth_token", self.twilio.auth_token),
+                ("twilio.account_sid", self.twilio.account_sid),
+            )
+            if value in DEMO_SECRETS[key]
+        ]
+        if demo:
+            named = ", ".join(f"{key} [{_env_name(tuple(key.split('.')))}]" for key in demo)
+            raise ValueError(f"production needs real values, not the demo ones, for: {named}")
         return self
 
     @property
@@ -240,6 +276,9 @@ def describe_validation_error(exc: ValidationError) -> str:
             msg = "unknown setting"
         value = err.get("input")
         shown = "" if isinstance(value, dict) or err["type"] == "extra_forbidden" else f" (got {value!r})"
+        if not loc:  # a check across settings names its keys itself
+            parts.append(msg.removeprefix("Value error, "))
+            continue
         parts.append(f"{key}: {msg}{shown} [{_env_name(loc[:2])}]")
     return "configuration error: " + "; ".join(parts)
 

@@ -105,6 +105,13 @@ async def refresh_queue_gauges(pool: Any) -> None:
         DISPATCH_SENDING.labels(channel).set(row["sending"] if row else 0)
         DISPATCH_OLDEST.labels(channel).set(float(row["oldest_age"] or 0) if row else 0.0)
 
+ENROLMENT_REFUSALS = Counter(
+    "burgerwacht_enrolment_code_refusals_total", "Enrolment code requests refused, by limit", ["limit"]
+)
+ENROLMENT_BUDGET_ALERTS = Counter(
+    "burgerwacht_enrolment_budget_alerts_total",
+    "Times more than enrolment.budget_alert_share of the daily code budget went out within an hour",
+)
 
 api = Api()
 

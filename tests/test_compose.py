@@ -347,7 +347,19 @@ def test_is_setting_rejects_unknown_names():
     assert not _is_setting("BURGERWACHT_PUBLIC_URL__X")
 
 
-@pytest.mark.parametrize("env", [REQUIRED_ENV, PRODUCTION_ENV], ids=["demo", "production"])
+DEMO_ENV = {**REQUIRED_ENV, "BURGERWACHT_ENVIRONMENT": "development"}
+
+
+def test_half_configured_production_refuses_the_demo_credentials(raw, monkeypatch):
+    values = interpolate(raw, REQUIRED_ENV)["x-burgerwacht-env"]
+    monkeypatch.delenv("BURGERWACHT_CONFIG", raising=False)
+    for key, value in values.items():
+        monkeypatch.setenv(key, str(value))
+    with pytest.raises(ConfigError, match="BURGERWACHT_TWILIO__AUTH_TOKEN"):
+        load_settings()
+
+
+@pytest.mark.parametrize("env", [DEMO_ENV, PRODUCTION_ENV], ids=["demo", "production"])
 def test_environment_loads_as_settings(raw, monkeypatch, env):
     values = interpolate(raw, env)["x-burgerwacht-env"]
     monkeypatch.delenv("BURGERWACHT_CONFIG", raising=False)
@@ -357,7 +369,7 @@ def test_environment_loads_as_settings(raw, monkeypatch, env):
         settings = load_settings()
     except ConfigError as exc:  # pragma: no cover - the failure message is the point
         pytest.fail(str(exc))
-    assert settings.environment == "production"
+    assert settings.environment == ("production" if env is PRODUCTION_ENV else "development")
     assert settings.database_url.startswith("postgresql://burgerwacht:")
     assert settings.security.secret_key == env["BURGERWACHT_SECURITY__SECRET_KEY"]
     assert settings.logging.json_format is True

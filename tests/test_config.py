@@ -71,3 +71,50 @@ def test_cli_stops_with_one_line_and_no_traceback():
     assert len(lines) == 1, proc.stderr
     assert "twilio.calls_per_second" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+REAL = {
+    "security": {"secret_key": "0123456789abcdef0123456789abcdef"},
+    "twilio": {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "f" * 32},
+}
+
+
+@pytest.mark.parametrize(
+    ("demo", "setting", "env"),
+    [
+        (
+            {"security": {"secret_key": "development-only-secret-key-change-me"}},
+            "security.secret_key",
+            "SECURITY__SECRET_KEY",
+        ),
+        (
+            {"security": {"secret_key": "demo-secret-key-not-for-production"}},
+            "security.secret_key",
+            "SECURITY__SECRET_KEY",
+        ),
+        ({"twilio": {"auth_token": "demo-auth-token"}}, "twilio.auth_token", "TWILIO__AUTH_TOKEN"),
+        (
+            {"twilio": {"account_sid": "ACdemo0000000000000000000000000000"}},
+            "twilio.account_sid",
+            "TWILIO__ACCOUNT_SID",
+        ),
+    ],
+)
+def test_production_refuses_demo_secrets_and_names_the_setting(monkeypatch, demo, setting, env):
+    monkeypatch.delenv("BURGERWACHT_CONFIG", raising=False)
+    values = {section: {**REAL[section], **demo.get(section, {})} for section in REAL}
+    load_settings(environment="production", **REAL)  # real values start
+    load_settings(environment="development", **values)  # demo values are fine outside production
+    with pytest.raises(ConfigError) as exc:
+        load_settings(environment="production", **values)
+    message = str(exc.value)
+    assert setting in message and f"BURGERWACHT_{env}" in message and "\n" not in message
+    assert demo[setting.split(".")[0]][setting.split(".")[1]] not in message  # the secret is not echoed
+
+
+def test_production_lists_every_demo_secret_at_once(monkeypatch):
+    monkeypatch.delenv("BURGERWACHT_CONFIG", raising=False)
+    with pytest.raises(ConfigError) as exc:
+        load_settings(environment="production")
+    for setting in ("security.secret_key", "twilio.auth_token", "twilio.account_sid"):
+        assert setting in str(exc.value)

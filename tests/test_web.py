@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -216,3 +217,65 @@ async def test_a_slow_request_is_a_503_problem(settings, service_port, sandbox):
         resp = await c.get("/slow")
         assert resp.status == 503 and resp.content_type == PROBLEM_JSON
         assert resp.headers["X-Request-Id"]
+
+
+@pytest.mark.parametrize(
+    ("trusted", "peer", "xff", "ip", "bucket"),
+    [
+        ([], "198.51.100.7", None, "198.51.100.7", "198.51.100.0/24"),
+        ([], "127.0.0.1", "203.0.113.9", "127.0.0.1", "127.0.0.0/24"),  # no proxy trusted
+        (["127.0.0.1/32"], "127.0.0.1", "203.0.113.9", "203.0.113.9", "203.0.113.0/24"),
+        (["127.0.0.1/32"], "192.0.2.1", "203.0.113.9", "192.0.2.1", "192.0.2.0/24"),  # untrusted peer
+        (["127.0.0.1/32"], "127.0.0.1", "6.6.6.6, 203.0.113.9", "203.0.113.9", "203.0.113.0/24"),
+        (["127.0.0.1/32", "10.0.0.0/8"], "127.0.0.1", "6.6.6.6, 203.0.113.9, 10.0.0.2", "203.0.113.9", None),
+        (["127.0.0.1/32", "10.0.0.0/8"], "127.0.0.1", "10.0.0.3, 10.0.0.2", "10.0.0.3", None),  # all trusted
+        (["127.0.0.1/32"], "127.0.0.1", "junk", "127.0.0.1", None),
+        (["127.0.0.1/32"], "127.0.0.1", "[2001:db8:1:2:3::4]:443", "2001:db8:1:2:3::4", "2001:db8:1:2::/64"),
+        (["::1/128"], "::ffff:192.0.2.5", "203.0.113.9", "192.0.2.5", None),
+        (["127.0.0.1/32"], "127.0.0.1", "", "127.0.0.1", None),
+    ],
+)
+def test_client_address_behind_trusted_proxies(trusted, peer, xff, ip, bucket):
+    from aiohttp.test_utils import make_mocked_request
+    from aiohttp.web import Application
+
+    from burgerwacht.config import Settings
+    from burgerwacht.web.client import client_bucket, client_ip
+    from burgerwacht.web.keys import SETTINGS
+
+    app = Application()
+    app[SETTINGS] = Settings(http={"trusted_proxies": trusted})
+    headers = {"X-Forwarded-For": xff} if xff is not None else {}
+    request = make_mocked_request("GET", "/", headers=headers, app=app).clone(remote=peer)
+    assert client_ip(request) == ip
+    if bucket:
+        assert client_bucket(request) == bucket
+
+
+def _example_path(template: str) -> str:
+    path = re.sub(r"{format[^}]*}", "json", template)
+    path = re.sub(r"{tail[^}]*}", "discovery.json", path)
+    path = re.sub(r"{service_code[^}]*}", "graffiti", path)
+    return re.sub(r"{[^}]+}", "1", path)
+
+
+async def test_options_and_allow_are_truthful_on_every_route(client):
+    methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
+    for path in sorted({_example_path(s.path) for s in all_specs()}):
+        resp = await client.options(path)
+        assert resp.status == 204, (path, resp.status)
+        allow = [m.strip() for m in resp.headers["Allow"].split(",")]
+        assert "OPTIONS" in allow and allow != ["OPTIONS"], path
+        for method in methods:
+            answer = await client.request(method, path)
+            if method in allow:
+                assert answer.status != 405, (path, method)
+            else:
+                assert answer.status == 405, (path, method, answer.status)
+                assert [m.strip() for m in answer.headers["Allow"].split(",")] == allow, (path, method)
+
+
+async def test_options_on_an_unknown_path_is_404(client):
+    assert (await client.options("/api/v1/nothing-here")).status == 404
+    assert (await client.options("/open311/v2/nothing.json")).status == 404
+    assert (await client.put("/open311/v2/nothing.json")).status == 404  # not a 405 with no methods

@@ -13,6 +13,7 @@ from burgerwacht.residents import service, store
 from burgerwacht.residents.models import EnrolmentIn, EnrolmentOut, ErasureOut, ResidentOut, VerifyIn
 from burgerwacht.texts import text
 from burgerwacht.web.api import Api, current_user, json_response
+from burgerwacht.web.client import client_bucket
 from burgerwacht.web.errors import LANGUAGE, Problem
 from burgerwacht.web.ids import parse_id
 from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS
@@ -43,7 +44,7 @@ async def enrol(request: web.Request, body: EnrolmentIn):
     app = request.app
     request[LANGUAGE] = body.language  # refusals are answered in the resident's language
     pending = await service.start_enrolment(
-        app[POOL], app[PROVIDER], app[SETTINGS], body, request.remote or "unknown"
+        app[POOL], app[PROVIDER], app[SETTINGS], body, client_bucket(request)
     )
     return EnrolmentOut(
         id=pending.id,

@@ -2,8 +2,9 @@
 
 Rules that matter here:
 - a number proves itself either by a one-time code (API) or by texting us (SMS);
-- code requests are limited per number, client IP and number prefix, and by a daily
-  budget (SMS-pumping fraud), exactly: issuance is serialised by an advisory lock;
+- code requests are limited per number, client network and number prefix (two
+  lengths), and by a daily budget that numbers of active residents do not use
+  (SMS-pumping fraud), exactly: issuance is serialised by an advisory lock;
 - bad input never leaves anything half-written: an enrolment whose code could not be
   sent is removed again.
 """
@@ -20,7 +21,7 @@ from uuid import UUID
 
 import asyncpg
 
-from burgerwacht import crypto
+from burgerwacht import crypto, metrics
 from burgerwacht.config import Settings
 from burgerwacht.domain import ErasureHook, ExportHook
 from burgerwacht.errors import DomainError
@@ -110,18 +111,23 @@ def _retry_after(oldest: datetime | None, now: datetime, window_s: int) -> int:
 
 
 async def _check_limits(
-    conn: asyncpg.Connection, settings: Settings, phone: str, ip: str, prefix: str
-) -> None:
+    conn: asyncpg.Connection, settings: Settings, phone: str, ip: str, *, known: bool
+) -> int:
+    """Refuse (429) when a limit is reached; a known resident's number is not held to
+    the daily budget. Returns the codes on the budget in the last hour."""
     e = settings.enrolment
-    c = await store.code_request_counts(conn, phone, ip, prefix)
+    c = await store.code_request_counts(conn, phone, ip)
     checks = [
-        (c["phone_n"] >= e.codes_per_phone_per_hour, c["phone_oldest"], 3600),
-        (c["ip_n"] >= e.codes_per_ip_per_hour, c["ip_oldest"], 3600),
-        (c["prefix_n"] >= e.codes_per_prefix_per_hour, c["prefix_oldest"], 3600),
-        (c["day_n"] >= e.codes_per_day, c["day_oldest"], 86400),
+        ("phone", c["phone_n"] >= e.codes_per_phone_per_hour, c["phone_oldest"], 3600),
+        ("ip", c["ip_n"] >= e.codes_per_ip_per_hour, c["ip_oldest"], 3600),
+        ("prefix", c["prefix_n"] >= e.codes_per_prefix_per_hour, c["prefix_oldest"], 3600),
+        ("wide_prefix", c["wide_n"] >= e.codes_per_wide_prefix_per_hour, c["wide_oldest"], 3600),
     ]
-    for hit, oldest, window in checks:
+    if not known:
+        checks.append(("day", c["day_n"] >= e.codes_per_day, c["day_oldest"], 86400))
+    for limit, hit, oldest, window in checks:
         if hit:
+            metrics.ENROLMENT_REFUSALS.labels(limit).inc()
             raise refusal(
                 429,
                 "too-many-code-requests",
@@ -129,6 +135,22 @@ async def _check_limits(
                 "Too many codes were requested. Please try again later.",
                 retry_after=_retry_after(oldest, c["now"], window),
             )
+    return c["budget_hour_n"]
+
+
+def _watch_budget(settings: Settings, last_hour: int) -> None:
+    """One warning (and a metric) when this code took the codes sent on the daily
+    budget within an hour past ``enrolment.budget_alert_share`` of it: someone may be
+    spending the budget to lock genuine residents out. Counts only, no numbers."""
+    e = settings.enrolment
+    threshold = e.codes_per_day * e.budget_alert_share
+    if last_hour - 1 <= threshold < last_hour:
+        metrics.ENROLMENT_BUDGET_ALERTS.inc()
+        log.warning(
+            "enrolment code budget burning fast: %d of the daily %d codes went out in the last hour",
+            last_hour,
+            e.codes_per_day,
+        )
 
 
 async def start_enrolment(
@@ -144,7 +166,7 @@ async def start_enrolment(
         raise refusal(422, "invalid-address", exc.message_nl, exc.message_en, field=exc.field) from None
     channels = _channels_for(phone, body.channels)
     code = f"{secrets.randbelow(10**6):06d}"
-    prefix = phone.e164[:-4]
+    budget_hour: int | None = None
 
     async with pool.acquire() as conn, conn.transaction():
         address = await store.find_address(
@@ -163,9 +185,12 @@ async def start_enrolment(
             ids = await store.address_ids(conn, existing["id"])
             if address["id"] not in ids and len(ids) >= settings.enrolment.max_addresses:
                 raise _too_many(settings)
+        # a number that proved itself before is not held to (nor counted in) the budget
+        known = existing is not None and existing["status"] == "active"
         await store.lock_code_issuance(conn)
-        await _check_limits(conn, settings, phone.e164, ip, prefix)
-        await store.record_code_request(conn, phone.e164, ip, prefix)
+        last_hour = await _check_limits(conn, settings, phone.e164, ip, known=known)
+        await store.record_code_request(conn, phone.e164, ip, budget=not known)
+        budget_hour = None if known else last_hour + 1
         by_voice = not phone.can_sms
         row = await store.create_enrolment(
             conn,
@@ -185,6 +210,8 @@ async def start_enrolment(
                 conn, row["id"], crypto.encrypt(settings.security.secret_key, CODE_PURPOSE, code)
             )
 
+    if budget_hour is not None:
+        _watch_budget(settings, budget_hour)
     try:
         if by_voice:
             await provider.start_call(phone.e164, url=f"{settings.public_base}/twilio/voice/code/{row['id']}")

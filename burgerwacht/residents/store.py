@@ -28,28 +28,42 @@ async def lock_code_issuance(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1)", ENROL_LOCK)
 
 
-async def code_request_counts(conn: asyncpg.Connection, phone: str, ip: str, prefix: str) -> asyncpg.Record:
-    """Requests in the last hour per number/IP/prefix and in the last day overall,
-    each with its oldest timestamp (for Retry-After)."""
+async def code_request_counts(conn: asyncpg.Connection, phone: str, ip: str) -> asyncpg.Record:
+    """Requests in the last hour per number, client network, and numbers sharing all
+    but the last 4 (``prefix``) or 6 (``wide``) digits; requests on the daily budget
+    in the last day and hour. Each with its oldest timestamp (for Retry-After)."""
     return await conn.fetchrow(
         """
-        SELECT count(*) FILTER (WHERE phone = $1 AND at > now() - interval '1 hour') AS phone_n,
-               min(at) FILTER (WHERE phone = $1 AND at > now() - interval '1 hour') AS phone_oldest,
-               count(*) FILTER (WHERE ip = $2 AND at > now() - interval '1 hour') AS ip_n,
-               min(at) FILTER (WHERE ip = $2 AND at > now() - interval '1 hour') AS ip_oldest,
-               count(*) FILTER (WHERE prefix = $3 AND at > now() - interval '1 hour') AS prefix_n,
-               min(at) FILTER (WHERE prefix = $3 AND at > now() - interval '1 hour') AS prefix_oldest,
-               count(*) AS day_n, min(at) AS day_oldest, now() AS now
-        FROM code_requests WHERE at > now() - interval '1 day'
+        WITH day AS (
+            SELECT *, at > now() - interval '1 hour' AS recent
+            FROM code_requests WHERE at > now() - interval '1 day'
+        )
+        SELECT count(*) FILTER (WHERE recent AND phone = $1) AS phone_n,
+               min(at) FILTER (WHERE recent AND phone = $1) AS phone_oldest,
+               count(*) FILTER (WHERE recent AND ip = $2) AS ip_n,
+               min(at) FILTER (WHERE recent AND ip = $2) AS ip_oldest,
+               count(*) FILTER (WHERE recent AND left(phone, -4) = left($1, -4)) AS prefix_n,
+               min(at) FILTER (WHERE recent AND left(phone, -4) = left($1, -4)) AS prefix_oldest,
+               count(*) FILTER (WHERE recent AND left(phone, -6) = left($1, -6)) AS wide_n,
+               min(at) FILTER (WHERE recent AND left(phone, -6) = left($1, -6)) AS wide_oldest,
+               count(*) FILTER (WHERE budget) AS day_n, min(at) FILTER (WHERE budget) AS day_oldest,
+               count(*) FILTER (WHERE budget AND recent) AS budget_hour_n, now() AS now
+        FROM day
         """,
         phone,
         ip,
-        prefix,
     )
 
 
-async def record_code_request(conn: asyncpg.Connection, phone: str, ip: str, prefix: str) -> None:
-    await conn.execute("INSERT INTO code_requests (phone, ip, prefix) VALUES ($1, $2, $3)", phone, ip, prefix)
+async def record_code_request(conn: asyncpg.Connection, phone: str, ip: str, *, budget: bool) -> None:
+    """``ip`` is the client's network; ``budget`` False for an active resident's number."""
+    await conn.execute(
+        "INSERT INTO code_requests (phone, ip, prefix, budget) VALUES ($1, $2, $3, $4)",
+        phone,
+        ip,
+        phone[:-4],
+        budget,
+    )
 
 
 async def create_enrolment(conn: asyncpg.Connection, **f: Any) -> asyncpg.Record:

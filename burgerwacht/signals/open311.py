@@ -8,7 +8,7 @@
   Listing requests without ids is refused: it would publish microdata.
 
 ``api_key`` is a fieldworker/operator token (scope: its municipalities) or the
-configured public key, rate-limited per client IP in PostgreSQL (shared by every web
+configured public key, rate-limited per client network in PostgreSQL (shared by every web
 process). Fields identifying the reporter (email, phone, names, device and account
 ids) are accepted and dropped, never stored. Errors follow GeoReport: a list of
 ``{code, description}`` (``<errors><error>`` in XML), not problem+json.
@@ -34,7 +34,9 @@ from burgerwacht.signals import intake, store
 from burgerwacht.signals.periods import today
 from burgerwacht.signals.taxonomy import taxonomy
 from burgerwacht.web.api import Api
+from burgerwacht.web.client import client_bucket
 from burgerwacht.web.keys import POOL, SETTINGS
+from burgerwacht.web.methods import allow_header, allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +195,7 @@ async def _jurisdiction(request: web.Request, params: dict[str, str]) -> str | N
 
 def _client_key(request: web.Request) -> str:
     secret = request.app[SETTINGS].security.secret_key
-    return crypto.keyed_hash(secret, "open311-rate", request.remote or "unknown").hex()[:32]
+    return crypto.keyed_hash(secret, "open311-rate", client_bucket(request)).hex()[:32]
 
 
 async def _authorise(request: web.Request, api_key: str) -> tuple[str, Any]:
@@ -393,22 +395,13 @@ async def get_requests(request: web.Request, fmt: str) -> web.Response:
     return render(fmt, "service_requests", "request", out)
 
 
-_KNOWN = [
-    (re.compile(rf"^{BASE}/discovery\.(json|xml)$"), "GET"),
-    (re.compile(rf"^{BASE}/services\.(json|xml)$"), "GET"),
-    (re.compile(rf"^{BASE}/services/[a-z0-9_]+\.(json|xml)$"), "GET"),
-    (re.compile(rf"^{BASE}/requests\.(json|xml)$"), "GET, POST"),
-    (re.compile(rf"^{BASE}/requests/[A-Za-z0-9_-]+\.(json|xml)$"), "GET"),
-]
-
-
 async def not_found(request: web.Request, fmt: str) -> web.Response:
-    """Anything else under /open311/v2/: a GeoReport 404 (or 405)."""
-    for pattern, allowed in _KNOWN:
-        if pattern.match(request.path) and request.method not in allowed:
-            raise GeoReportError(
-                405, f"{request.method} is not allowed here; use {allowed}", {"Allow": allowed}
-            )
+    """Anything else under /open311/v2/: a GeoReport 404 (or 405 with the methods the
+    path does answer, as OPTIONS lists them)."""
+    allowed = await allowed_methods(request)
+    if allowed:
+        listed = allow_header(allowed)
+        raise GeoReportError(405, f"{request.method} is not allowed here; use {listed}", {"Allow": listed})
     if not re.search(r"\.(json|xml)$", request.path):
         raise GeoReportError(404, "unknown resource; GeoReport paths end in .json or .xml")
     raise GeoReportError(404, "unknown resource")
@@ -449,4 +442,5 @@ def register(api: Api) -> None:
             tags=TAGS,
             content_type="application/json",
             extra_content={"text/xml": {"schema": {"type": "string"}}},
+            fallback=handler is not_found,
         )(georeport(handler))

@@ -9,7 +9,6 @@ of these summaries.
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +17,7 @@ from typing import Any
 import asyncpg
 import shapely
 
+from burgerwacht import csvsafe
 from burgerwacht.config import Settings
 from burgerwacht.errors import DomainError
 from burgerwacht.geo import RD_NEW, WGS84, geometry_to_geojson, transform_geometry
@@ -218,7 +218,7 @@ SUMMARY_CSV_COLUMNS = (
 
 def rows_to_csv(items: list[dict[str, Any]], columns: tuple[str, ...] = SUMMARY_CSV_COLUMNS) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csvsafe.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for item in items:
         writer.writerow(["" if item.get(c) is None else _csv_value(item.get(c)) for c in columns])

@@ -21,6 +21,7 @@ from burgerwacht.auth.models import StaffUser
 from burgerwacht.auth.service import authenticate
 from burgerwacht.web.errors import PROBLEM_JSON, Problem, validation_problem
 from burgerwacht.web.keys import POOL
+from burgerwacht.web.methods import mark_fallback
 
 USER = web.RequestKey("user", StaffUser)
 
@@ -254,10 +255,13 @@ class Api:
         extra_content: dict[str, dict[str, Any]] | None = None,
         body_content: dict[str, dict[str, Any]] | None = None,
         raw_body: bool = False,
+        fallback: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare a route. The handler gets ``request`` plus ``body=``/``query=`` when
         declared; it returns a model/dict (serialised with ``status``) or a Response.
-        ``raw_body`` leaves body parsing to the handler (declared for docs only)."""
+        ``raw_body`` leaves body parsing to the handler (declared for docs only);
+        a ``fallback`` route only answers errors for paths no other route serves (its
+        method is not listed in ``Allow``)."""
         role_set = frozenset(roles) if roles is not None else None
 
         def decorate(handler: Handler) -> Handler:
@@ -276,6 +280,8 @@ class Api:
 
             wrapped.__name__ = handler.__name__
             wrapped.__doc__ = handler.__doc__
+            if fallback:
+                mark_fallback(wrapped)
             self.specs.append(
                 RouteSpec(
                     method=method.upper(),

@@ -27,6 +27,7 @@ from burgerwacht.web.api import Api, RouteSpec, build_openapi
 from burgerwacht.web.errors import Problem, form_guard, problem_middleware, problem_response
 from burgerwacht.web.keys import BACKGROUND, LAZY, POOL, PROVIDER, READ_POOL, ROLES, SETTINGS
 from burgerwacht.web.keys import REQUEST_ID as REQUEST_ID_KEY
+from burgerwacht.web.methods import options_middleware
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("burgerwacht.access")
@@ -170,7 +171,7 @@ def create_app(
     """Build the service. ``roles`` picks what runs in this process (web routes are
     always mounted, so health checks work for worker-only processes too)."""
     app = web.Application(
-        middlewares=[request_context, problem_middleware, form_guard],
+        middlewares=[request_context, problem_middleware, options_middleware, form_guard],
         client_max_size=settings.http.max_body_bytes,
         handler_args={"max_field_size": 16384},
     )

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from burgerwacht.db import outage
 from burgerwacht.errors import DomainError
 from burgerwacht.web.keys import REQUEST_ID, SETTINGS
+from burgerwacht.web.methods import allow_header, allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,14 @@ async def problem_middleware(request: web.Request, handler):
                 f"request body is larger than the limit of {request.app[SETTINGS].http.max_body_bytes} bytes"
             )
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        status = exc.status
+        if status == 405:  # aiohttp's Allow also lists the methods of catch-alls
+            allowed = await allowed_methods(request)
+            headers["Allow"] = allow_header(allowed)
+            if not allowed:  # only a catch-all matched: nothing is here
+                status, detail, headers = 404, "Not Found", {}
         return problem_response(
-            Problem(exc.status, detail, slug=_HTTP_SLUGS.get(exc.status), headers=headers), request
+            Problem(status, detail, slug=_HTTP_SLUGS.get(status), headers=headers), request
         )
     except (asyncio.CancelledError, web.GracefulExit):
         raise
