@@ -8,6 +8,7 @@ targeting an area later is an indexed equality on ``addresses.buurt_code``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +19,29 @@ import shapely
 from asyncpg.types import Box, Point
 
 from burgerwacht.areas import store
-from burgerwacht.areas.parse import AreaFeature, ParseProblem, read_address_chunks, read_area_features
+from burgerwacht.areas.parse import (
+    AreaFeature,
+    ParseProblem,
+    Simplified,
+    limit_vertices,
+    read_address_chunks,
+    read_area_features,
+)
+from burgerwacht.config import AreaSettings
 from burgerwacht.geo import RD_NEW, WGS84, geometry_to_geojson, transform_geometry
 
 Progress = Callable[[int], None]
+
+
+@dataclass
+class Overlap:
+    """A buurt of the import overlapping a buurt of another municipality."""
+
+    code: str
+    municipality_code: str
+    other_code: str
+    other_municipality_code: str
+    area_m2: float
 
 
 @dataclass
@@ -32,6 +52,9 @@ class ImportReport:
     removed: int = 0
     reassigned: int = 0
     unplaced: int = 0
+    simplified: list[Simplified] = field(default_factory=list)
+    overlaps: list[Overlap] = field(default_factory=list)
+    refused: bool = False  # nothing was stored (file limits, or overlaps not allowed)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +63,21 @@ class ImportReport:
             "removed": self.removed,
             "reassigned": self.reassigned,
             "unplaced": self.unplaced,
+            "refused": self.refused,
+            "simplified": [
+                {"code": s.code, "vertices_before": s.vertices_before, "vertices_after": s.vertices_after}
+                for s in self.simplified
+            ],
+            "overlaps": [
+                {
+                    "code": o.code,
+                    "municipality_code": o.municipality_code,
+                    "other_code": o.other_code,
+                    "other_municipality_code": o.other_municipality_code,
+                    "area_m2": round(o.area_m2, 1),
+                }
+                for o in self.overlaps
+            ],
             "problems": [
                 {"line": p.line_or_index, "code": p.code, "message": p.message} for p in self.problems
             ],
@@ -64,21 +102,29 @@ class BuurtIndex:
             for r in rows
         )
 
-    def locate(self, xs: np.ndarray, ys: np.ndarray) -> list[int | None]:
-        """Index into ``codes`` of the buurt containing each point (None outside all)."""
+    def locate(
+        self, xs: np.ndarray, ys: np.ndarray, current: list[str | None] | None = None
+    ) -> list[int | None]:
+        """Index into ``codes`` of the buurt containing each point (None outside all).
+
+        Where buurten overlap (an import with --allow-overlap) a point keeps its
+        ``current`` buurt while that still contains it, else takes the first by code."""
         out: list[int | None] = [None] * len(xs)
         if self.tree is None or len(xs) == 0:
             return out
         points = shapely.points(xs, ys)
         pairs = self.tree.query(points, predicate="within")
         for point_i, buurt_i in zip(pairs[0].tolist(), pairs[1].tolist(), strict=True):
-            out[point_i] = buurt_i
+            had = out[point_i]
+            now = current[point_i] if current is not None else None
+            if had is None or (self.codes[had] != now and (self.codes[buurt_i] == now or buurt_i < had)):
+                out[point_i] = buurt_i
         return out
 
     def areas(
-        self, xs: np.ndarray, ys: np.ndarray
+        self, xs: np.ndarray, ys: np.ndarray, current: list[str | None] | None = None
     ) -> tuple[list[str | None], list[str | None], list[str | None]]:
-        hits = self.locate(xs, ys)
+        hits = self.locate(xs, ys, current)
         b = [self.codes[h] if h is not None else None for h in hits]
         w = [self.wk[h] if h is not None else None for h in hits]
         g = [self.gm[h] if h is not None else None for h in hits]
@@ -107,17 +153,41 @@ async def import_areas(
     crs: int | None = None,
     replace: bool = True,
     progress: Progress | None = None,
+    limits: AreaSettings | None = None,
+    allow_overlap: bool = False,
 ) -> ImportReport:
     """Upsert the file's areas; drop areas of the same municipalities and levels that the
-    new map no longer has (``replace``); re-place every address. One transaction."""
+    new map no longer has (``replace``); re-place every address. One transaction.
+
+    ``limits`` (default: the defaults of ``[areas]``): more features than
+    ``max_features`` refuses the file; an outline above ``max_vertices`` is simplified
+    within ``simplify_tolerance_m`` or skipped; a buurt overlapping another
+    municipality's buurt (stored, or in the same file) by more than
+    ``overlap_tolerance_m2`` refuses the whole import unless ``allow_overlap``
+    (the overlaps are reported either way). A refused import stores nothing."""
+    limits = limits or AreaSettings()
+    raw = data.get("features") if isinstance(data, dict) else None
+    if isinstance(raw, list) and len(raw) > limits.max_features:
+        message = f"the file has {len(raw)} features; the limit is {limits.max_features} (areas.max_features)"
+        return ImportReport(problems=[ParseProblem(-1, None, message)], refused=True)
     features, problems = read_area_features(data, crs=crs, target_epsg=RD_NEW)
+    features, simplified, too_big = limit_vertices(features, limits.max_vertices, limits.simplify_tolerance_m)
+    problems.extend(ParseProblem(f.index, f.code, message) for f, message in too_big)
+    problems.sort(key=lambda p: p.line_or_index)
     report = ImportReport(
         imported=len(features),
         skipped=len({p.line_or_index for p in problems if p.line_or_index >= 0}),
         problems=problems,
+        simplified=simplified,
     )
     conn = pool_or_conn
     async with conn.transaction():
+        if any(f.level == "buurt" for f in features):
+            report.overlaps = await find_overlaps(conn, features, replace, limits.overlap_tolerance_m2)
+            if report.overlaps and not allow_overlap:
+                report.refused = True
+                report.imported = 0
+                return report
         await store.upsert_areas(conn, [_area_row(f) for f in features])
         if replace and features:
             municipalities = sorted({f.municipality_code for f in features})
@@ -130,6 +200,37 @@ async def import_areas(
     return report
 
 
+async def find_overlaps(
+    conn: asyncpg.Connection, features: list[AreaFeature], replace: bool, tolerance_m2: float
+) -> list[Overlap]:
+    """Buurten of ``features`` that overlap a buurt of another municipality by more than
+    ``tolerance_m2``, in the map as it will be after the import: the stored buurten the
+    import keeps (not re-imported, not removed by ``replace``) and the file's own."""
+    new = [f for f in features if f.level == "buurt"]
+    codes = {f.code for f in features}
+    replaced = {f.municipality_code for f in features} if replace else set()
+    kept = [
+        r
+        for r in await store.buurten(conn)
+        if r["code"] not in codes and r["municipality_code"] not in replaced
+    ]
+    others = [(f.code, f.municipality_code, f.geometry) for f in new] + [
+        (r["code"], r["municipality_code"], shapely.geometry.shape(r["geometry"])) for r in kept
+    ]
+    tree = shapely.STRtree([g for _, _, g in others])
+    pairs = tree.query([f.geometry for f in new], predicate="intersects")
+    found: list[Overlap] = []
+    for i, j in zip(pairs[0].tolist(), pairs[1].tolist(), strict=True):
+        a, (code, gm, geom) = new[i], others[j]
+        if gm == a.municipality_code or (j < len(new) and j < i):  # same town, or a file pair seen
+            continue
+        area = float(shapely.intersection(a.geometry, geom).area)
+        if area > tolerance_m2:
+            found.append(Overlap(a.code, a.municipality_code, code, gm, area))
+    found.sort(key=lambda o: (o.code, o.other_code))
+    return found
+
+
 async def reassign_addresses(conn: asyncpg.Connection, progress: Progress | None = None) -> tuple[int, int]:
     """Put every address in the buurt that now contains it. Returns (changed, unplaced)."""
     index = await BuurtIndex.load(conn)
@@ -137,7 +238,7 @@ async def reassign_addresses(conn: asyncpg.Connection, progress: Progress | None
     async for batch in store.address_points(conn):
         xs = np.fromiter((r["location"].x for r in batch), float, len(batch))
         ys = np.fromiter((r["location"].y for r in batch), float, len(batch))
-        b, w, g = index.areas(xs, ys)
+        b, w, g = index.areas(xs, ys, [r["buurt_code"] for r in batch])
         unplaced += sum(1 for code in b if code is None)
         changed += await store.set_address_areas(conn, [r["id"] for r in batch], b, w, g)
         if progress:
@@ -189,8 +290,19 @@ async def import_addresses(
     return report
 
 
-def load_geojson(path: str) -> dict[str, Any]:
+class FileTooLarge(ValueError):
+    pass
+
+
+def load_geojson(path: str, max_bytes: int | None = None) -> dict[str, Any]:
+    """Read a GeoJSON file; a file over ``max_bytes`` raises :class:`FileTooLarge` unread."""
     with open(path, encoding="utf-8") as fh:
+        if max_bytes is not None:
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                raise FileTooLarge(
+                    f"{path} has {size} bytes; the limit is {max_bytes} (areas.max_file_bytes)"
+                )
         return json.load(fh)
 
 

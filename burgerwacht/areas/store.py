@@ -112,7 +112,9 @@ async def merge_staged_addresses(conn: asyncpg.Connection) -> int:
 async def address_points(conn: asyncpg.Connection, chunk: int = 20000) -> AsyncIterator[list[asyncpg.Record]]:
     """Every address point, in chunks (inside a transaction)."""
     batch: list[asyncpg.Record] = []
-    async for row in conn.cursor("SELECT id, location FROM addresses ORDER BY id", prefetch=chunk):
+    async for row in conn.cursor(
+        "SELECT id, location, buurt_code FROM addresses ORDER BY id", prefetch=chunk
+    ):
         batch.append(row)
         if len(batch) >= chunk:
             yield batch
