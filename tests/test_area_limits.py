@@ -4,10 +4,14 @@ cache off the event loop, and the map's scope."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 
 import pytest
 import shapely
@@ -15,7 +19,7 @@ import shapely
 from burgerwacht.areas import service
 from burgerwacht.areas.parse import read_area_features
 from burgerwacht.config import AreaSettings
-from burgerwacht.geo import RD_NEW
+from burgerwacht.geo import RD_NEW, geometry_to_geojson
 
 RD_CRS = {"type": "name", "properties": {"name": "EPSG:28992"}}
 
@@ -238,3 +242,65 @@ async def test_cli_refuses_overlap_unless_allowed(db_url, tmp_path):
     proc = subprocess.run([*cmd, "--allow-overlap"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "2 imported" in proc.stdout
+
+
+# ------------------------------------------------------------------------- the map
+
+
+async def test_areas_are_scoped_to_the_callers_municipalities(client, staff):
+    other = await staff("operator", "GM0001")
+    resp = await client.get("/api/v1/areas", params={"municipality": "GM9999"}, headers=other)
+    assert resp.status == 403
+    national = await staff("analyst", "*")
+    resp = await client.get(
+        "/api/v1/areas", params={"municipality": "GM9999", "level": "gemeente"}, headers=national
+    )
+    assert resp.status == 200
+    assert resp.content_type == "application/json"
+    assert [f["id"] for f in (await resp.json())["features"]] == ["GM9999"]
+    spec = await (await client.get("/api/v1/openapi.json")).json()
+    assert "caller's scope" in spec["paths"]["/api/v1/areas"]["get"]["summary"]
+
+
+async def test_healthz_stays_fast_while_a_large_map_is_built(client, staff, db):
+    """An outline stored before the vertex cap (or with a high cap) must not hold up the
+    event loop: its conversion runs off the loop, once, and is cached."""
+    big = shapely.Polygon(circle(150000, 450000, 3000, 200_000))
+    await db.execute(
+        "INSERT INTO areas (code, level, name, municipality_code, geometry, bbox) "
+        "VALUES ('GM9998', 'gemeente', 'Groot', 'GM9998', $1, box(point(147000, 447000), point(153000, 453000)))",
+        geometry_to_geojson(big, precision=3),
+    )
+    headers = await staff("analyst", "GM9998")
+    url = f"http://127.0.0.1:{client.port}/healthz"
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def poll() -> None:  # a real HTTP client in another thread, as a load balancer would be
+        while not done.is_set():
+            t0 = time.monotonic()
+            with urllib.request.urlopen(url, timeout=60) as r:
+                r.read()
+            latencies.append(time.monotonic() - t0)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        await asyncio.sleep(0.2)
+        timings = []
+        for _ in range(2):
+            t0 = time.monotonic()
+            resp = await client.get("/api/v1/areas", params={"municipality": "GM9998"}, headers=headers)
+            body = await resp.read()
+            timings.append(time.monotonic() - t0)
+            assert resp.status == 200
+        await asyncio.sleep(0.2)
+    finally:
+        done.set()
+        await asyncio.to_thread(thread.join, 70)
+    # parsed only now: json.loads holds the GIL, and the test's client shares the server's process
+    assert len(json.loads(body)["features"][0]["geometry"]["coordinates"][0]) == 200_001
+    assert len(latencies) > 3
+    assert max(latencies) < 1.0, (max(latencies), timings)
+    assert timings[1] < timings[0]  # the second answer comes from the cache

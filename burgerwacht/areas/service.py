@@ -7,10 +7,13 @@ targeting an area later is an indexed equality on ``addresses.buurt_code``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -306,25 +309,93 @@ def load_geojson(path: str, max_bytes: int | None = None) -> dict[str, Any]:
         return json.load(fh)
 
 
-async def area_collection(conn: asyncpg.Connection, municipality: str, level: str | None) -> dict[str, Any]:
-    """GeoJSON FeatureCollection of a municipality's areas in WGS84 (RFC 7946)."""
-    features = []
-    for r in await store.areas_of(conn, municipality, level):
-        geom = transform_geometry(shapely.geometry.shape(r["geometry"]), RD_NEW, WGS84)
-        features.append(
-            {
-                "type": "Feature",
-                "id": r["code"],
-                "geometry": geometry_to_geojson(geom, precision=7),
-                "properties": {
-                    "code": r["code"],
-                    "level": r["level"],
-                    "name": r["name"],
-                    "municipality_code": r["municipality_code"],
-                    "district_code": r["district_code"],
-                    "year": r["year"],
-                    "addresses": r["addresses"],
-                },
-            }
+class OutlineCache:
+    """WGS84 GeoJSON outlines (JSON text) per area code, for ``GET /api/v1/areas``.
+
+    An entry is valid for the area's ``updated_at``: an import that changes an area
+    changes it, so a stale outline is never served (in any process). Least recently
+    used entries go once the texts exceed ``max_bytes``. Used from the event loop only."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._entries: OrderedDict[str, tuple[datetime, str]] = OrderedDict()
+
+    def get(self, code: str, stamp: datetime) -> str | None:
+        entry = self._entries.get(code)
+        if entry is None or entry[0] != stamp:
+            return None
+        self._entries.move_to_end(code)
+        return entry[1]
+
+    def put(self, code: str, stamp: datetime, text: str) -> None:
+        old = self._entries.pop(code, None)
+        if old is not None:
+            self.size -= len(old[1])
+        if len(text) > self.max_bytes:
+            return
+        self._entries[code] = (stamp, text)
+        self.size += len(text)
+        while self.size > self.max_bytes:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.size -= len(dropped)
+
+
+def outline_to_wgs84_text(rd_geojson: str) -> str:
+    """A stored outline (GeoJSON text, RD New) → WGS84 GeoJSON text (RFC 7946, 7 decimals,
+    ≈ 1 cm). GEOS reads and writes the text (releasing the GIL, so a thread doing this
+    does not stall the event loop as json.loads/dumps of a large outline would)."""
+    geom = transform_geometry(shapely.from_geojson(rd_geojson), RD_NEW, WGS84)
+    return shapely.to_geojson(shapely.transform(geom, lambda xy: np.round(xy, 7)))
+
+
+def _collection_body(rows: list[tuple[str, dict[str, Any]]], outlines: dict[str, str]) -> bytes:
+    features = ",".join(
+        f'{{"type":"Feature","id":{json.dumps(code)},"geometry":{outlines[code]},'
+        f'"properties":{json.dumps(props, ensure_ascii=False)}}}'
+        for code, props in rows
+    )
+    return f'{{"type":"FeatureCollection","features":[{features}]}}'.encode()
+
+
+async def area_collection(
+    conn: asyncpg.Connection, municipality: str, level: str | None, cache: OutlineCache
+) -> bytes:
+    """GeoJSON FeatureCollection (UTF-8 JSON) of a municipality's areas in WGS84 (RFC 7946).
+
+    Outlines are converted from RD New once per area version and cached; the
+    conversion and the assembly of the body run in the default executor, never on the
+    event loop, so a large map does not hold up other requests."""
+    rows = await store.areas_of(conn, municipality, level)
+    outlines: dict[str, str] = {}
+    for r in rows:
+        text = cache.get(r["code"], r["updated_at"])
+        if text is not None:
+            outlines[r["code"]] = text
+    missing = [r["code"] for r in rows if r["code"] not in outlines]
+    loop = asyncio.get_running_loop()
+    if missing:
+        stored = await store.outlines_text(conn, missing)
+        texts = await loop.run_in_executor(
+            None, lambda: [outline_to_wgs84_text(g["geometry"]) for g in stored]
         )
-    return {"type": "FeatureCollection", "features": features}
+        for g, text in zip(stored, texts, strict=True):
+            cache.put(g["code"], g["updated_at"], text)
+            outlines[g["code"]] = text
+    props = [
+        (
+            r["code"],
+            {
+                "code": r["code"],
+                "level": r["level"],
+                "name": r["name"],
+                "municipality_code": r["municipality_code"],
+                "district_code": r["district_code"],
+                "year": r["year"],
+                "addresses": r["addresses"],
+            },
+        )
+        for r in rows
+        if r["code"] in outlines  # an area deleted between the two queries is left out
+    ]
+    return await loop.run_in_executor(None, _collection_body, props, outlines)
