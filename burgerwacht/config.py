@@ -130,6 +130,24 @@ class AlertSettings(Section):
     status_check_after_minutes: PositiveInt = 3
 
 
+class AreaSettings(Section):
+    """Limits of ``import-areas`` and the area map (README: "Limits")."""
+
+    # Vertices per area (all rings and parts). A larger outline is simplified within
+    # simplify_tolerance_m; one that is still larger is refused.
+    max_vertices: Annotated[int, Field(ge=4)] = 20_000
+    # Metres an outline may move when it is simplified (0 = never simplify, only refuse).
+    simplify_tolerance_m: Annotated[float, Field(ge=0)] = 1.0
+    # An area file larger than this many bytes, or with more features, is refused unread.
+    max_file_bytes: PositiveInt = 256 * 1024 * 1024
+    max_features: PositiveInt = 50_000
+    # A buurt overlapping another municipality's buurt by more than this many square
+    # metres refuses the import (unless --allow-overlap).
+    overlap_tolerance_m2: Annotated[float, Field(ge=0)] = 100.0
+    # Bytes of WGS84 GeoJSON the web process keeps for GET /api/v1/areas.
+    cache_bytes: Annotated[int, Field(ge=0)] = 128 * 1024 * 1024
+
+
 class PrivacySettings(Section):
     k: Annotated[int, Field(ge=1)] = 5
     round_to: Annotated[int, Field(ge=1)] = 5
@@ -194,6 +212,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     enrolment: EnrolmentSettings = EnrolmentSettings()
     alerts: AlertSettings = AlertSettings()
+    areas: AreaSettings = AreaSettings()
     privacy: PrivacySettings = PrivacySettings()
     signals: SignalSettings = SignalSettings()
     retention: RetentionSettings = RetentionSettings()

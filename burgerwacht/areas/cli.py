@@ -24,28 +24,66 @@ def _report(report, what: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--crs", type=int, default=None, help="EPSG code when the file has no crs member (e.g. 28992).")
 @click.option("--keep-missing", is_flag=True, help="Do not delete areas the new map no longer has.")
-def import_areas(file: Path, crs: int | None, keep_missing: bool) -> None:
+@click.option(
+    "--allow-overlap",
+    is_flag=True,
+    help="Import even if a buurt overlaps another municipality's buurt (addresses keep their buurt "
+    "while it still contains them).",
+)
+def import_areas(file: Path, crs: int | None, keep_missing: bool, allow_overlap: bool) -> None:
     """Import CBS gemeenten/wijken/buurten (GeoJSON, WGS84 or RD New) and re-place addresses."""
     from tqdm import tqdm
 
+    from burgerwacht.areas.service import FileTooLarge, load_geojson
     from burgerwacht.areas.service import import_areas as run
-    from burgerwacht.areas.service import load_geojson
 
     settings = settings_or_exit()
     _migrate_or_exit(settings)
+    limits = settings.areas
     try:
-        data = load_geojson(str(file))
+        data = load_geojson(str(file), max_bytes=limits.max_file_bytes)
+    except FileTooLarge as exc:
+        raise click.ClickException(str(exc)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{file} is not valid GeoJSON: {exc}") from None
 
     async def go(conn: asyncpg.Connection):
         with tqdm(desc="re-placing addresses", unit=" addr", file=sys.stderr, disable=None) as bar:
-            return await run(conn, data, crs=crs, replace=not keep_missing, progress=bar.update)
+            return await run(
+                conn,
+                data,
+                crs=crs,
+                replace=not keep_missing,
+                progress=bar.update,
+                limits=limits,
+                allow_overlap=allow_overlap,
+            )
 
     report = with_connection(settings, go)
     _report(report, "areas")
+    for s in report.simplified:
+        click.echo(
+            f"  simplified {s.code}: {s.vertices_before} → {s.vertices_after} vertices "
+            f"(within {limits.simplify_tolerance_m:g} m)",
+            err=True,
+        )
+    for o in report.overlaps:
+        click.echo(
+            f"  overlap: {o.code} ({o.municipality_code}) and {o.other_code} ({o.other_municipality_code}) "
+            f"share {o.area_m2:.0f} m²",
+            err=True,
+        )
+    if report.refused:
+        why = (
+            f"buurten overlap another municipality's by more than {limits.overlap_tolerance_m2:g} m² "
+            "(see above); fix the map, or import with --allow-overlap"
+            if report.overlaps
+            else "see above"
+        )
+        raise click.ClickException(f"nothing imported: {why}")
     click.echo(
-        f"areas: {report.imported} imported, {report.skipped} skipped, {report.removed} removed; "
+        f"areas: {report.imported} imported, {report.skipped} skipped, {report.removed} removed, "
+        f"{len(report.simplified)} simplified; "
         f"addresses: {report.reassigned} re-placed, {report.unplaced} outside every buurt"
     )
     if report.imported == 0:

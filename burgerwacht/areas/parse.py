@@ -66,7 +66,9 @@ __all__ = [
     "AddressRow",
     "AreaFeature",
     "ParseProblem",
+    "Simplified",
     "crs_to_epsg",
+    "limit_vertices",
     "read_address_chunks",
     "read_address_rows",
     "read_area_features",
@@ -88,6 +90,7 @@ class AreaFeature:
     district_code: str | None  # the wijk of a buurt; None for wijken and gemeenten
     geometry: shapely.Polygon | shapely.MultiPolygon  # in the target CRS
     year: int | None
+    index: int = -1  # in the file's features
 
 
 @dataclass
@@ -306,9 +309,54 @@ def read_area_features(
                 district_code=wk if level == "buurt" else None,
                 geometry=shape,
                 year=_year(props),
+                index=index,
             )
         )
     return features, problems
+
+
+@dataclass
+class Simplified:
+    code: str
+    vertices_before: int
+    vertices_after: int
+
+
+def limit_vertices(
+    features: list[AreaFeature], max_vertices: int, tolerance: float
+) -> tuple[list[AreaFeature], list[Simplified], list[tuple[AreaFeature, str]]]:
+    """Keep every outline within ``max_vertices`` (all rings and parts counted).
+
+    A larger outline is simplified (Douglas-Peucker, topology preserved) by at most
+    ``tolerance`` units of its CRS (metres in RD New); one that is still larger, or
+    would become invalid, is refused. Returns ``(kept, simplified, refused)`` where
+    ``refused`` pairs each feature with the reason."""
+    kept: list[AreaFeature] = []
+    simplified: list[Simplified] = []
+    refused: list[tuple[AreaFeature, str]] = []
+    for f in features:
+        before = int(shapely.get_num_coordinates(f.geometry))
+        if before <= max_vertices:
+            kept.append(f)
+            continue
+        after = before
+        if tolerance > 0:
+            shape = shapely.simplify(f.geometry, tolerance, preserve_topology=True)
+            after = int(shapely.get_num_coordinates(shape))
+            if after <= max_vertices and shape.is_valid and not shape.is_empty and shape.area > 0:
+                f.geometry = shape
+                kept.append(f)
+                simplified.append(Simplified(f.code, before, after))
+                continue
+        how = f"{after} after simplifying within {tolerance:g} m" if tolerance > 0 else "simplifying is off"
+        refused.append(
+            (
+                f,
+                f"too many vertices: {before} ({how}); the limit is {max_vertices} "
+                f"(areas.max_vertices, areas.simplify_tolerance_m)",
+            )
+        )
+    return kept, simplified, refused
 
 
 def _codes(props: dict[str, Any]) -> tuple[Level, str, str, str | None]:

@@ -43,9 +43,10 @@ async def buurten(conn: asyncpg.Connection) -> list[asyncpg.Record]:
 
 
 async def areas_of(conn: asyncpg.Connection, municipality: str, level: str | None) -> list[asyncpg.Record]:
+    """A municipality's areas with their address counts, without the outlines."""
     return await conn.fetch(
         """
-        SELECT a.code, a.level, a.name, a.municipality_code, a.district_code, a.year, a.geometry,
+        SELECT a.code, a.level, a.name, a.municipality_code, a.district_code, a.year, a.updated_at,
                (SELECT count(*) FROM addresses ad WHERE
                     CASE a.level WHEN 'buurt' THEN ad.buurt_code = a.code
                                  WHEN 'wijk' THEN ad.wijk_code = a.code
@@ -56,6 +57,15 @@ async def areas_of(conn: asyncpg.Connection, municipality: str, level: str | Non
         """,
         municipality,
         level,
+    )
+
+
+async def outlines_text(conn: asyncpg.Connection, codes: list[str]) -> list[asyncpg.Record]:
+    """(code, updated_at, geometry) with the GeoJSON as text: the caller decodes it off
+    the event loop (the connection's jsonb codec would decode it on the loop)."""
+    return await conn.fetch(
+        "SELECT code, updated_at, convert_to(geometry::text, 'UTF8') AS geometry FROM areas WHERE code = ANY($1)",
+        codes,
     )
 
 
@@ -112,7 +122,9 @@ async def merge_staged_addresses(conn: asyncpg.Connection) -> int:
 async def address_points(conn: asyncpg.Connection, chunk: int = 20000) -> AsyncIterator[list[asyncpg.Record]]:
     """Every address point, in chunks (inside a transaction)."""
     batch: list[asyncpg.Record] = []
-    async for row in conn.cursor("SELECT id, location FROM addresses ORDER BY id", prefetch=chunk):
+    async for row in conn.cursor(
+        "SELECT id, location, buurt_code FROM addresses ORDER BY id", prefetch=chunk
+    ):
         batch.append(row)
         if len(batch) >= chunk:
             yield batch
