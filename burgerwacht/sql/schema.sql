@@ -69,7 +69,8 @@ CREATE TABLE code_requests (
     at timestamp with time zone DEFAULT now() NOT NULL,
     phone text NOT NULL,
     ip text NOT NULL,
-    prefix text NOT NULL
+    prefix text NOT NULL,
+    budget boolean DEFAULT true NOT NULL
 );
 
 CREATE TABLE deliveries (
