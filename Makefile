@@ -33,7 +33,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff format burgerwacht tests bench
 	$(BIN)/ruff check --fix burgerwacht tests bench
 
-# burgerwacht/sql/schema.sql: the schema of a freshly migrated database (tests/test_schema.py
+# burgerwacht/sql/schema.sql: the schema of a freshly migrated database (tests/api/test_schema.py
 # checks it); run after changing a migration or a functions file.
 schema: $(STAMP)
 	$(BIN)/burgerwacht schema-dump --fresh --output burgerwacht/sql/schema.sql

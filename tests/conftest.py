@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -26,9 +25,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, unused_port
 from hypothesis import settings as hypothesis_settings
 
-from burgerwacht.config import Settings, load_settings
+from burgerwacht.config import Settings
 from burgerwacht.db import migrate
 from burgerwacht.db.pool import init_connection
+from tests.helpers.service import SERVICE_NUMBER, TEST_SID, TEST_TOKEN, make_settings, with_database
 
 # Property tests run the same examples on every run (a CI failure is reproducible, not a
 # coin flip); BURGERWACHT_FUZZ_RANDOM=1 explores new ones. Examples that found bugs are
@@ -41,16 +41,6 @@ hypothesis_settings.load_profile("burgerwacht")
 _TEST_KNOBS = ("BURGERWACHT_TEST_", "BURGERWACHT_FUZZ_", "BURGERWACHT_CHROMIUM")
 for _key in [k for k in os.environ if k.startswith("BURGERWACHT_") and not k.startswith(_TEST_KNOBS)]:
     del os.environ[_key]
-
-TEST_SID = "AC" + "test" + "0" * 28
-TEST_TOKEN = "test-auth-token-0123456789"
-SERVICE_NUMBER = "+3197010000001"
-
-
-def with_database(url: str, name: str) -> str:
-    """The same server URL pointing at another database (keeps ?host= for sockets)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 def _run(coro):
@@ -181,30 +171,6 @@ def service_port() -> int:
 @pytest.fixture
 def sandbox_port() -> int:
     return unused_port()
-
-
-def make_settings(db_url: str, service_port: int, sandbox_port: int, **overrides: Any) -> Settings:
-    base: dict[str, Any] = {
-        "database_url": db_url,
-        "public_url": f"http://127.0.0.1:{service_port}",
-        "environment": "test",
-        "twilio": {
-            "account_sid": TEST_SID,
-            "auth_token": TEST_TOKEN,
-            "api_base": f"http://127.0.0.1:{sandbox_port}",
-            "from_number": SERVICE_NUMBER,
-            "sms_per_second": 1000.0,
-            "calls_per_second": 1000.0,
-            "timeout_seconds": 2.0,
-        },
-        "logging": {"level": "INFO", "json": True},
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    return load_settings(**base)
 
 
 @pytest.fixture

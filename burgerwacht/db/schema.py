@@ -3,7 +3,7 @@
 
 Twelve migrations and the functions files say how the schema came about; this says what
 it is, in one file a reviewer can read and a diff can show. A test migrates an empty
-database and compares (tests/test_schema.py), so a migration that changes the schema
+database and compares (tests/api/test_schema.py), so a migration that changes the schema
 changes schema.sql in the same commit. Regenerate it with::
 
     burgerwacht schema-dump --fresh --output burgerwacht/sql/schema.sql   # or: make schema
