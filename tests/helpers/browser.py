@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 import pytest
 
 CHROMIUM = os.environ.get("BURGERWACHT_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("BURGERWACHT_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "artifacts")
+ARTIFACTS = Path(
+    os.environ.get("BURGERWACHT_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "artifacts"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
