@@ -130,6 +130,13 @@ class AlertSettings(Section):
     status_check_after_minutes: PositiveInt = 3
 
 
+class CapSettings(Section):
+    """CAP 1.2 import (``burgerwacht/cap``)."""
+
+    # A <circle> of radius 0 (how CAP writes a point) is taken as a circle of this radius.
+    min_radius_m: PositiveInt = 100
+
+
 class AreaSettings(Section):
     """Limits of ``import-areas`` and the area map (README: "Limits")."""
 
@@ -212,6 +219,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     enrolment: EnrolmentSettings = EnrolmentSettings()
     alerts: AlertSettings = AlertSettings()
+    cap: CapSettings = CapSettings()
     areas: AreaSettings = AreaSettings()
     privacy: PrivacySettings = PrivacySettings()
     signals: SignalSettings = SignalSettings()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -51,21 +52,31 @@ def _alert_id(request: web.Request) -> int:
     return alert_id
 
 
-async def _cap_body(request: web.Request) -> AlertIn:
+async def _cap_body(request: web.Request) -> tuple[AlertIn, dict[str, Any]]:
+    """The draft a CAP message describes, and its source (identifier, sender, sent)."""
     from burgerwacht import cap
 
     raw = await request.read()
+    settings = request.app[SETTINGS]
     try:
-        draft = cap.parse_cap(raw)
+        draft = cap.parse_cap(
+            raw,
+            min_radius_m=settings.cap.min_radius_m,
+        )
     except cap.CapError as exc:
         raise Problem(422, str(exc), slug="invalid-cap", element=getattr(exc, "element", None)) from None
+    source = {
+        "identifier": draft.get("cap_identifier"),
+        "sender": draft.get("cap_sender"),
+        "sent": draft.get("cap_sent"),
+    }
     draft = {k: v for k, v in draft.items() if k in AlertIn.model_fields}
     from pydantic import ValidationError
 
     from burgerwacht.web.errors import validation_problem
 
     try:
-        return AlertIn.model_validate(draft)
+        return AlertIn.model_validate(draft), source
     except ValidationError as exc:
         raise validation_problem(exc, location="cap") from None
 
@@ -85,12 +96,13 @@ async def create_alert(request: web.Request):
     user = current_user(request)
     from burgerwacht.web.api import parse_json_body
 
+    cap_source = None
     if request.content_type in ("application/cap+xml", "application/xml", "text/xml"):
-        body = await _cap_body(request)
+        body, cap_source = await _cap_body(request)
     else:
         body = await parse_json_body(request, AlertIn)
     pool = request.app[POOL]
-    alert_id = await service.create(pool, request.app[SETTINGS], user, body)
+    alert_id = await service.create(pool, request.app[SETTINGS], user, body, cap_source=cap_source)
     async with pool.acquire() as conn:
         out = await service.view(conn, user, alert_id, area=True)
     return json_response(out, 201, headers={"Location": f"/api/v1/alerts/{alert_id}"})
@@ -358,6 +370,11 @@ async def alert_cap(request: web.Request, query: CapQuery):
     user = current_user(request)
     async with request.app[POOL].acquire() as conn:
         out = await service.view(conn, user, _alert_id(request))
+        # The Alert message's sent is fixed at the first export of any of the alert's
+        # messages (the draft's created_at before sending, sent_at after) and reused by
+        # every later export, so an Update's references match the Alert a receiver kept.
+        first = (out.sent_at or out.created_at).replace(microsecond=0)
+        cap_sent = await store.fix_cap_sent(conn, out.id, first)
     msg_type = query.msg_type or {"closed": "Update", "cancelled": "Cancel"}.get(out.status, "Alert")
     if msg_type == "Update" and out.status != "closed":
         raise Problem(409, "an Update carries the closing message: close the alert first", slug="not-closed")
@@ -367,7 +384,9 @@ async def alert_cap(request: web.Request, query: CapQuery):
         f"burgerwacht@{request.app[SETTINGS].public_base.split('://', 1)[-1].split('/')[0].split(':')[0]}"
     )
     try:
-        xml = export_cap(out.model_dump(mode="python"), msg_type=msg_type, sender=sender)
+        xml = export_cap(
+            {**out.model_dump(mode="python"), "cap_sent": cap_sent}, msg_type=msg_type, sender=sender
+        )
     except CapError as exc:
         raise Problem(409, str(exc), slug="not-exportable") from None
     return web.Response(body=xml, content_type="application/cap+xml", charset="utf-8")

@@ -65,6 +65,14 @@ class Counts(BaseModel):
     skipped: int = 0
 
 
+class CapSource(BaseModel):
+    """The CAP message an alert was imported from (its export's ``<references>`` name it)."""
+
+    identifier: str | None
+    sender: str | None
+    sent: datetime | None
+
+
 class AlertOut(BaseModel):
     id: int
     status: AlertStatus
@@ -82,6 +90,9 @@ class AlertOut(BaseModel):
     closed_at: datetime | None
     expires_at: datetime | None
     closing_message: str | None = None
+    cap_source: CapSource | None = Field(
+        default=None, description="The CAP message the alert was imported from; null if not imported"
+    )
     counts: Counts
     # the same per channel (only channels with deliveries), for a progress bar per channel
     counts_by_channel: dict[Channel, Counts] = {}

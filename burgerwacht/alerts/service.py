@@ -18,6 +18,7 @@ from burgerwacht.alerts import store
 from burgerwacht.alerts.models import (
     AlertIn,
     AlertOut,
+    CapSource,
     Counts,
     Preview,
     QuietHoursCount,
@@ -117,7 +118,15 @@ async def _new_reference(conn: asyncpg.Connection) -> str:
     raise DomainError(503, "no-reference", "could not find a free alert reference; try again")
 
 
-async def create(pool: asyncpg.Pool, settings: Settings, user: StaffUser, body: AlertIn) -> int:
+async def create(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    user: StaffUser,
+    body: AlertIn,
+    *,
+    cap_source: dict[str, Any] | None = None,
+) -> int:
+    """A draft alert; ``cap_source`` (identifier, sender, sent) when imported from CAP."""
     if body.expires_in_minutes > settings.alerts.max_expires_minutes:
         raise DomainError(
             422,
@@ -144,6 +153,9 @@ async def create(pool: asyncpg.Pool, settings: Settings, user: StaffUser, body: 
             family_consent=body.family_consent,
             created_by=user.id,
             scope=user.scope(),
+            cap_source_identifier=(cap_source or {}).get("identifier"),
+            cap_source_sender=(cap_source or {}).get("sender"),
+            cap_source_sent=(cap_source or {}).get("sent"),
         )
         await audit.append(
             conn,
@@ -312,6 +324,11 @@ def by_alert(counts: CountsByKey) -> dict[int, CountsByKey]:
     return out
 
 
+def _cap_source(row: asyncpg.Record) -> CapSource | None:
+    source = {k: row[f"cap_source_{k}"] for k in ("identifier", "sender", "sent")}
+    return CapSource(**source) if any(v is not None for v in source.values()) else None
+
+
 def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
     closing = per_state(counts, row["id"], "closing")
     return AlertOut(
@@ -331,6 +348,7 @@ def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
         closed_at=row["closed_at"],
         expires_at=row["expires_at"],
         closing_message=row["closing_message"],
+        cap_source=_cap_source(row),
         counts=Counts(**(per_state(counts, row["id"], "alert") or {})),
         counts_by_channel={
             channel: Counts(**states)

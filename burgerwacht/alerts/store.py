@@ -195,8 +195,8 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
         """
         INSERT INTO alerts (reference, level, title, message, voice_message, target, target_circle, target_polygon,
                             target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by,
-                            scope)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                            scope, cap_source_identifier, cap_source_sender, cap_source_sent)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
         RETURNING id
         """,
         f["reference"],
@@ -214,12 +214,24 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
         f["family_consent"],
         f["created_by"],
         f["scope"],
+        f.get("cap_source_identifier"),
+        f.get("cap_source_sender"),
+        f.get("cap_source_sent"),
     )
 
 
 ALERT_COLUMNS = """id, reference, status, level, title, message, voice_message, target, target_circle, target_polygon,
     target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by, scope, created_at, sent_at,
-    expires_at, closed_at, closing_message, estimate"""
+    expires_at, closed_at, closing_message, estimate, cap_source_identifier, cap_source_sender, cap_source_sent,
+    cap_sent"""
+
+
+async def fix_cap_sent(conn: asyncpg.Connection, alert_id: int, sent: Any) -> Any:
+    """The sent of the alert's CAP Alert message: ``sent`` at its first export, the same
+    ever after (set once)."""
+    return await conn.fetchval(
+        "UPDATE alerts SET cap_sent = COALESCE(cap_sent, $2) WHERE id = $1 RETURNING cap_sent", alert_id, sent
+    )
 
 
 async def alert(conn: asyncpg.Connection, alert_id: int, *, lock: bool = False) -> asyncpg.Record | None:

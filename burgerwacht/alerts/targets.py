@@ -157,6 +157,9 @@ _PAIR = re.compile(rf"({_NUMBER}),({_NUMBER})")
 _CIRCLE = re.compile(rf"\s*({_NUMBER})\s*,\s*({_NUMBER})\s+({_NUMBER})\s*")
 _CBS_CODE = re.compile(r"BU\d{8}|WK\d{6}|GM\d{4}", re.ASCII)
 CBS_VALUE_NAMES = frozenset({"CBS", "CBS_CODE"})
+#: A CAP circle of radius 0 is a point (CAP 1.2 allows it): it is taken as a circle of
+#: at least this radius (setting ``cap.min_radius_m``).
+DEFAULT_MIN_RADIUS_M = 100
 
 
 def _coordinate(lat_text: str, lon_text: str) -> tuple[float, float]:
@@ -200,8 +203,9 @@ class TargetBase(BaseModel):
         return items
 
     @classmethod
-    def from_cap(cls, values: list[Any]) -> dict[str, Any]:
-        """The target body for CAP values; ValueError with the reason."""
+    def from_cap(cls, values: list[Any], *, min_radius_m: float = DEFAULT_MIN_RADIUS_M) -> dict[str, Any]:
+        """The target body for CAP values; ValueError with the reason. ``min_radius_m``:
+        the radius a CAP circle of radius 0 (a point) or less is taken as."""
         raise NotImplementedError
 
 
@@ -249,18 +253,20 @@ class CircleTarget(TargetBase):
         )
 
     @classmethod
-    def from_cap(cls, values: list[Any]) -> dict[str, Any]:
+    def from_cap(cls, values: list[Any], *, min_radius_m: float = DEFAULT_MIN_RADIUS_M) -> dict[str, Any]:
         text = _only_one(values)
         match = _CIRCLE.fullmatch(text)
         if not match:
             raise ValueError(f"expected 'lat,lon radius_km' (got {text!r})")
         lat, lon = _coordinate(match[1], match[2])
         radius_km = float(match[3])
-        if not (math.isfinite(radius_km) and radius_km > 0):
-            raise ValueError(f"the radius must be more than 0 km (got {match[3]})")
+        if not (math.isfinite(radius_km) and radius_km >= 0):
+            raise ValueError(f"the radius must be 0 km (a point) or more (got {match[3]})")
         radius_m = round(radius_km * 1000)
-        if radius_m < 1:  # 0.0004 km rounds to a circle of 0 m: nobody
-            raise ValueError(f"the radius must be at least 1 m (got {match[3]} km)")
+        if radius_m < 1:
+            # a point (CAP writes it as radius 0; or a radius that rounds to 0 m) reaches
+            # nobody: it is taken as a circle of the minimum radius around it
+            radius_m = math.ceil(min_radius_m)
         return {"type": "circle", "center": {"lat": lat, "lon": lon}, "radius_m": radius_m}
 
 
@@ -286,7 +292,7 @@ class PolygonTarget(TargetBase):
         return CapArea("Gebied getekend door de meldkamer", polygons=(_cap_ring(self.coordinates[0]),))
 
     @classmethod
-    def from_cap(cls, values: list[Any]) -> dict[str, Any]:
+    def from_cap(cls, values: list[Any], *, min_radius_m: float = DEFAULT_MIN_RADIUS_M) -> dict[str, Any]:
         ring: list[list[float]] = []
         for token in _only_one(values).split():
             match = _PAIR.fullmatch(token)
@@ -356,7 +362,7 @@ class AreasTarget(TargetBase):
         return codes
 
     @classmethod
-    def from_cap(cls, values: list[Any]) -> dict[str, Any]:
+    def from_cap(cls, values: list[Any], *, min_radius_m: float = DEFAULT_MIN_RADIUS_M) -> dict[str, Any]:
         return {"type": "areas", "codes": list(values)}
 
 
@@ -469,6 +475,7 @@ def stored(target: Mapping[str, Any]) -> TargetBase:
 __all__ = [
     "CIRCLE",
     "CODES",
+    "DEFAULT_MIN_RADIUS_M",
     "POLYGON",
     "TARGETS",
     "AreasTarget",

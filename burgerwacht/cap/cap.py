@@ -16,10 +16,13 @@ from typing import Any, Literal
 from xml.etree import ElementTree as ET  # only for building; parsing goes through defusedxml
 
 import defusedxml.ElementTree as DET
+import shapely
+import shapely.errors
 from defusedxml import DefusedXmlException
 from pydantic import ValidationError
 
-from burgerwacht.alerts.targets import TARGETS
+from burgerwacht.alerts.targets import DEFAULT_MIN_RADIUS_M, TARGETS, TargetBase
+from burgerwacht.geo import RD_NEW, WGS84, transform_geometry, wgs84_to_rd
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _N = f"{{{CAP_NS}}}"
@@ -29,6 +32,8 @@ MISSING_PERSON_LEVELS = frozenset({"missing_child", "amber_regional", "amber_nat
 CHANNELS = ("sms", "voice")
 DEFAULT_CHANNELS = ["sms", "voice"]
 DEFAULT_EXPIRES_MINUTES = 60
+#: ``AlertIn.title``'s maximum length: a title made from the event or description is trimmed to it
+TITLE_MAX_LENGTH = 120
 MAX_EXPIRES_MINUTES = 1440
 
 # Parameters (and eventCodes, for the level) Burgerwacht reads and writes.
@@ -190,6 +195,16 @@ def _expires_in(info: ET.Element, now: datetime, sent: datetime | None, max_minu
     return minutes
 
 
+def _fallback_title(info: ET.Element, text: str) -> str:
+    """The title of a message without the optional ``<headline>``: its ``<event>``, else
+    the first line of its description, trimmed to the title length limit."""
+    title = _text(info, "event") or next((line.strip() for line in text.splitlines() if line.strip()), text)
+    title = " ".join(title.split())
+    if len(title) > TITLE_MAX_LENGTH:
+        title = title[: TITLE_MAX_LENGTH - 1].rstrip() + "…"
+    return title
+
+
 def _one_of(words: list[str]) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
 
@@ -202,33 +217,107 @@ def _area_items(area: ET.Element, element: str) -> list[Any]:
     return [(c.text or "").strip() for c in area.findall(_N + element)]
 
 
-def _target(info: ET.Element) -> dict[str, Any]:
-    """The one target the ``<area>``s describe, read by the target type whose CAP
-    element they use (``burgerwacht/alerts/targets.py``)."""
-    readers = [cls for cls in TARGETS.values() if cls.cap_import]
-    found: dict[str, list[Any]] = {cls.cap_element: [] for cls in readers}
-    for area in info.findall(_N + "area"):
-        for element in found:
-            found[element] += _area_items(area, element)
-    values = {}
-    for cls in readers:
-        try:
-            values[cls] = cls.cap_values(found[cls.cap_element])
-        except ValueError as exc:
-            raise CapError(f"info/area/{cls.cap_element}", str(exc)) from None
-    kinds = [cls for cls in readers if values[cls]]
-    if not kinds:
-        raise CapError("info/area", f"no {_one_of([cls.cap_label for cls in readers])} to target")
-    if len(kinds) > 1:
+def _area_values(area: ET.Element, cls: type[TargetBase], where: str) -> list[Any]:
+    try:
+        return cls.cap_values(_area_items(area, cls.cap_element))
+    except ValueError as exc:
+        raise CapError(f"{where}/{cls.cap_element}", str(exc)) from None
+
+
+def _from_cap(cls: type[TargetBase], value: Any, where: str, min_radius_m: float) -> dict[str, Any]:
+    try:
+        return cls.from_cap([value], min_radius_m=min_radius_m)
+    except ValueError as exc:
+        raise CapError(f"{where}/{cls.cap_element}", str(exc)) from None
+
+
+def _shape_rd(body: dict[str, Any]) -> shapely.Geometry:
+    """A circle or polygon target body as a shapely geometry in RD New (metres)."""
+    if body["type"] == "circle":
+        x, y = wgs84_to_rd(body["center"]["lon"], body["center"]["lat"])
+        return shapely.Point(x, y).buffer(body["radius_m"], quad_segs=16)
+    return transform_geometry(shapely.Polygon(body["coordinates"][0]), WGS84, RD_NEW)
+
+
+def _union(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several circles and polygons as one polygon target: their union, when it is one
+    polygon without holes (what a target can be); else CapError saying so."""
+    try:
+        shapes = [shapely.make_valid(_shape_rd(b)) for b in bodies]
+        union = shapely.unary_union(shapes)
+    except (shapely.errors.GEOSException, ValueError) as exc:
+        raise CapError("info/area", f"cannot combine the areas' polygons and circles: {exc}") from None
+    if not isinstance(union, shapely.Polygon) or union.is_empty:
+        parts = len(union.geoms) if hasattr(union, "geoms") else 0
         raise CapError(
             "info/area",
-            f"use exactly one kind of area per alert: {_one_of([cls.cap_element for cls in readers])} "
-            f"(got {' and '.join(cls.cap_element for cls in kinds)})",
+            f"the {len(bodies)} polygons and circles of the areas do not form one connected area "
+            f"(their union has {parts} separate parts); Burgerwacht targets one area per alert: "
+            "send one alert per separate area, or CBS geocodes",
         )
-    try:
-        return kinds[0].from_cap(values[kinds[0]])
-    except ValueError as exc:
-        raise CapError(f"info/area/{kinds[0].cap_element}", str(exc)) from None
+    if union.interiors:
+        raise CapError(
+            "info/area",
+            f"the {len(bodies)} polygons and circles of the areas enclose a hole; a target has no holes: "
+            "send one polygon that covers what you mean",
+        )
+    ring = list(transform_geometry(union, RD_NEW, WGS84).exterior.coords)
+    coordinates = [[round(lon, 7), round(lat, 7)] for lon, lat in ring]
+    coordinates[-1] = coordinates[0]
+    return {"type": "polygon", "coordinates": [coordinates]}
+
+
+def _target(info: ET.Element, min_radius_m: float) -> dict[str, Any]:
+    """The one target the ``<area>``s describe, read by the target types whose CAP
+    element they use (``burgerwacht/alerts/targets.py``).
+
+    CAP 1.2: the area of an ``<info>`` is the union of its ``<area>``s, and an area's
+    ``<polygon>``s and ``<circle>``s are its extent (its ``<geocode>``s, where it has them
+    too, name the same place). So each area is its geometry, or its CBS codes when it has
+    no geometry. All areas CBS codes: one ``areas`` target with every code. All areas
+    geometry: the one circle or polygon, or the union of several as one polygon (refused
+    when the union is not a single polygon). A mix of areas known only by CBS code and
+    areas known only by geometry cannot be one target and is refused.
+    """
+    readers = [cls for cls in TARGETS.values() if cls.cap_import]
+    shapes = [cls for cls in readers if cls.cap_element != "geocode"]
+    coders = [cls for cls in readers if cls.cap_element == "geocode"]
+    geometry: list[dict[str, Any]] = []
+    codes: list[Any] = []
+    code_cls: type[TargetBase] | None = None
+    code_only = drawn = 0
+    for area in info.findall(_N + "area"):
+        where = "info/area"
+        drawn_here = [
+            _from_cap(cls, value, where, min_radius_m)
+            for cls in shapes
+            for value in _area_values(area, cls, where)
+        ]
+        codes_here = [(cls, v) for cls in coders for v in _area_values(area, cls, where)]
+        if drawn_here:
+            geometry += drawn_here
+            drawn += 1
+        elif codes_here:
+            code_only += 1
+            for cls, value in codes_here:
+                code_cls = cls
+                if value not in codes:
+                    codes.append(value)
+    if drawn and code_only:
+        raise CapError(
+            "info/area",
+            f"{code_only} area(s) have only CBS geocodes and {drawn} have a polygon or circle: "
+            "one alert targets either CBS areas or a drawn area; give every area a polygon or "
+            "circle, or only CBS geocodes",
+        )
+    if geometry:
+        return geometry[0] if len(geometry) == 1 else _union(geometry)
+    if codes and code_cls is not None:
+        try:
+            return code_cls.from_cap(codes, min_radius_m=min_radius_m)
+        except ValueError as exc:
+            raise CapError(f"info/area/{code_cls.cap_element}", str(exc)) from None
+    raise CapError("info/area", f"no {_one_of([cls.cap_label for cls in readers])} to target")
 
 
 def _parse_xml(xml: bytes | str, max_bytes: int) -> ET.Element:
@@ -254,6 +343,7 @@ def parse_cap(
     max_bytes: int = 256_000,
     now: datetime | None = None,
     max_expires_minutes: int = MAX_EXPIRES_MINUTES,
+    min_radius_m: float = DEFAULT_MIN_RADIUS_M,
 ) -> dict[str, Any]:
     """A CAP 1.2 ``Alert`` message as a Burgerwacht alert draft body.
 
@@ -284,18 +374,16 @@ def parse_cap(
 
     info = _choose_info(root)
     params = _pairs(info, "parameter")
-    title = _text(info, "headline")
-    if title is None:
-        raise CapError("info/headline", "required: it becomes the alert title")
     parts = [t for t in (_text(info, "description"), _text(info, "instruction")) if t]
     if not parts:
         raise CapError("info/description", "required: it becomes the alert message")
+    title = _text(info, "headline") or _fallback_title(info, parts[0])
     level = _level(info, params)
     draft: dict[str, Any] = {
         "level": level,
         "title": title,
         "message": "\n".join(parts),
-        "target": _target(info),
+        "target": _target(info, min_radius_m),
         "channels": _channels(params),
         "expires_in_minutes": _expires_in(info, now, sent, max_expires_minutes),
     }
@@ -308,6 +396,7 @@ def parse_cap(
     draft["cap_status"] = status
     draft["cap_identifier"] = _text(root, "identifier")
     draft["cap_sender"] = _text(root, "sender")
+    draft["cap_sent"] = sent
     return draft
 
 
@@ -386,6 +475,23 @@ def _area(info: ET.Element, alert: dict[str, Any]) -> None:
         _add_pair(area, "geocode", value_name, value)
 
 
+def _source_reference(source: Any) -> tuple[str, str, datetime] | None:
+    """The imported CAP message an alert came from (``cap_source``: identifier, sender,
+    sent) as a reference, when it has all three and they can be written in one."""
+    if not isinstance(source, dict):
+        return None
+    identifier, sender = source.get("identifier"), source.get("sender")
+    try:
+        sent = _aware(source.get("sent"), "cap_source.sent")
+    except (TypeError, ValueError):
+        return None
+    if not identifier or not sender or sent is None:
+        return None
+    if _FORBIDDEN_ID_CHARS.search(identifier) or _FORBIDDEN_ID_CHARS.search(sender):
+        return None  # CAP requires both without spaces or commas: cannot be referenced
+    return (sender, identifier, sent)
+
+
 def export_cap(
     alert: dict[str, Any],
     *,
@@ -400,6 +506,9 @@ def export_cap(
     ``Alert`` announces it, ``Update`` carries the closing message (``closing_message``,
     else ``alert["closing_message"]``), ``Cancel`` withdraws it. Update and Cancel refer to
     the original Alert message unless ``references`` (sender, identifier, sent) are given.
+    An alert imported from CAP (``alert["cap_source"]``) also refers to its source
+    message. The Alert message's ``sent`` is ``alert["cap_sent"]`` when given (the first
+    export's), else ``sent_at``, else ``created_at``.
     """
     if msg_type not in ("Alert", "Update", "Cancel"):
         raise ValueError(f"msg_type must be Alert, Update or Cancel (got {msg_type!r})")
@@ -409,13 +518,22 @@ def export_cap(
         raise CapError("info/parameter", f"unknown level {level!r}")
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     created = _aware(alert.get("created_at"), "created_at")
-    original_sent = _aware(alert.get("sent_at"), "sent_at") or created or now
+    # The Alert message's sent, as first exported (``cap_sent``, recorded by the API at the
+    # first export and reused ever after): a draft exported before sending and the same
+    # alert exported after sending are one message with one sent, so an Update's
+    # references match whichever copy a receiver kept.
+    original_sent = (
+        _aware(alert.get("cap_sent"), "cap_sent") or _aware(alert.get("sent_at"), "sent_at") or created or now
+    )
     closed = _aware(alert.get("closed_at"), "closed_at")
     expires = _aware(alert.get("expires_at"), "expires_at")
     identifier = f"burgerwacht-{alert['id']}"
 
+    source = _source_reference(alert.get("cap_source"))
     if msg_type == "Alert":
         sent = original_sent
+        if references is None and source is not None:
+            references = [source]
         headline = alert["title"]
         description = alert.get("message") or ""
     else:
@@ -423,6 +541,8 @@ def export_cap(
         identifier += "-update" if msg_type == "Update" else "-cancel"
         if references is None:
             references = [(sender, f"burgerwacht-{alert['id']}", original_sent)]
+            if source is not None:
+                references.append(source)
         if msg_type == "Update":
             description = closing_message or alert.get("closing_message")
             if not description:

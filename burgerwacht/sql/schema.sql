@@ -37,7 +37,11 @@ CREATE TABLE alerts (
     expires_at timestamp with time zone,
     closed_at timestamp with time zone,
     closing_message text,
-    estimate jsonb
+    estimate jsonb,
+    cap_source_identifier text,
+    cap_source_sender text,
+    cap_source_sent timestamp with time zone,
+    cap_sent timestamp with time zone
 );
 
 CREATE TABLE areas (

@@ -96,3 +96,75 @@ async def test_export_alert_update_and_cancel_validate(client, op):
     xml = await resp.read()
     validate_cap(xml)
     assert b"<msgType>Update</msgType>" in xml and b"Aangehouden." in xml and b"<references>" in xml
+
+
+# ------------------------------------------------------------------ issue 20, item 4
+
+
+@pytest.mark.parametrize("settings_overrides", [{"cap": {"min_radius_m": 250}}], indirect=True)
+async def test_a_point_takes_the_configured_minimum_radius(client, op):
+    doc = cap_doc("<circle>52.0486,5.7962 0</circle>")
+    resp = await client.post(
+        "/api/v1/alerts", data=doc, headers={**op, "Content-Type": "application/cap+xml"}
+    )
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["target"]["radius_m"] == 250
+
+
+async def test_cap_source_is_kept_and_named_in_the_export(client, op, db):
+    doc = cap_doc("<circle>52.0486,5.7962 1.5</circle>")
+    alert = await (
+        await client.post("/api/v1/alerts", data=doc, headers={**op, "Content-Type": "application/cap+xml"})
+    ).json()
+    assert alert["cap_source"] == {
+        "identifier": "meldkamer-2026-0042",
+        "sender": "meldkamer@politie.example",
+        "sent": "2026-11-28T09:00:00Z",
+    }
+    json_alert = await (
+        await client.post(
+            "/api/v1/alerts",
+            json={
+                k: alert[k] for k in ("level", "title", "message", "target", "channels", "expires_in_minutes")
+            },
+            headers=op,
+        )
+    ).json()
+    assert json_alert["cap_source"] is None
+    xml = await (await client.get(f"/api/v1/alerts/{alert['id']}/cap", headers=op)).read()
+    validate_cap(xml)
+    assert (
+        b"<references>meldkamer@politie.example,meldkamer-2026-0042,2026-11-28T09:00:00+00:00</references>"
+        in xml
+    )
+    row = await db.fetchrow(
+        "SELECT cap_source_identifier, cap_source_sender FROM alerts WHERE id = $1", alert["id"]
+    )
+    assert tuple(row) == ("meldkamer-2026-0042", "meldkamer@politie.example")
+
+
+def _sent(xml: bytes) -> str:
+    return xml.split(b"<sent>", 1)[1].split(b"</sent>", 1)[0].decode()
+
+
+async def test_the_alert_message_keeps_its_first_sent(client, op, db):
+    doc = cap_doc("<circle>52.0486,5.7962 1.5</circle>")
+    alert = await (
+        await client.post("/api/v1/alerts", data=doc, headers={**op, "Content-Type": "application/cap+xml"})
+    ).json()
+    # the draft was made minutes before it is sent: its export's sent differs from sent_at
+    await db.execute(
+        "UPDATE alerts SET created_at = created_at - interval '5 minutes' WHERE id = $1", alert["id"]
+    )
+    draft = await (await client.get(f"/api/v1/alerts/{alert['id']}/cap", headers=op)).read()
+    resp = await client.post(f"/api/v1/alerts/{alert['id']}/send", headers=op)
+    assert resp.status < 300, await resp.text()
+    after = await (
+        await client.get(f"/api/v1/alerts/{alert['id']}/cap", params={"msg_type": "Alert"}, headers=op)
+    ).read()
+    assert _sent(after) == _sent(draft)
+    await client.post(f"/api/v1/alerts/{alert['id']}/close", json={"message": "Aangehouden."}, headers=op)
+    update = await (await client.get(f"/api/v1/alerts/{alert['id']}/cap", headers=op)).read()
+    validate_cap(update)
+    identifier = draft.split(b"<identifier>", 1)[1].split(b"</identifier>", 1)[0].decode()
+    assert f",{identifier},{_sent(draft)}".encode() in update

@@ -52,6 +52,7 @@ def test_circle():
         "cap_status": "Actual",
         "cap_identifier": "MK-ON-2026-0042",
         "cap_sender": SENDER,
+        "cap_sent": datetime.fromisoformat(SENT),
     }
 
 
@@ -154,7 +155,6 @@ def test_str_input_and_default_clock():
 
 
 ERRORS = [
-    ("no headline", cap(info(headline=None)), "info/headline", "headline"),
     ("no text", cap(info(description=None)), "info/description", "message"),
     ("expired", cap(info(expires="2026-05-01T13:59:00+02:00")), "info/expires", "not in the future"),
     ("too long", cap(info(expires="2026-05-02T14:01:00+02:00")), "info/expires", "1440"),
@@ -174,7 +174,6 @@ ERRORS = [
         "expected 'lat,lon radius_km'",
     ),
     ("circle lat", cap(info(areas=["<circle>95.0,5.78 1</circle>"])), "info/area/circle", "WGS 84"),
-    ("circle 0 km", cap(info(areas=["<circle>52.05,5.78 0</circle>"])), "info/area/circle", "radius"),
     (
         "polygon pair",
         cap(info(areas=["<polygon>52.05 5.78 52.06 5.79</polygon>"])),
@@ -193,30 +192,18 @@ ERRORS = [
         "info/area/polygon",
         "at least 4",
     ),
+    ("circle -1 km", cap(info(areas=["<circle>52.05,5.78 -1</circle>"])), "info/area/circle", "radius"),
     (
-        "two circles",
-        cap(info(areas=[CIRCLE, CIRCLE])),
-        "info/area/circle",
-        "only one circle or polygon is supported",
-    ),
-    (
-        "two circles in one area",
-        cap(info(areas=[CIRCLE + CIRCLE])),
-        "info/area/circle",
-        "only one circle or polygon is supported",
-    ),
-    (
-        "two polygons",
-        cap(info(areas=[POLYGON, POLYGON])),
-        "info/area/polygon",
-        "only one circle or polygon is supported",
-    ),
-    ("circle and polygon", cap(info(areas=[CIRCLE, POLYGON])), "info/area", "exactly one kind"),
-    (
-        "circle and geocode",
-        cap(info(areas=[CIRCLE + geocode("BU99990101")])),
+        "two circles apart",
+        cap(info(areas=[CIRCLE, "<circle>52.2,5.9 0.3</circle>"])),
         "info/area",
-        "exactly one kind",
+        "do not form one connected area",
+    ),
+    (
+        "codes and drawn areas",
+        cap(info(areas=[geocode("BU99990101"), POLYGON])),
+        "info/area",
+        "either CBS areas or a drawn area",
     ),
     ("no area", cap(info(areas=[])), "info/area", "no circle, polygon or CBS geocode"),
     ("only other geocodes", cap(info(areas=[geocode("006037", "SAME")])), "info/area", "no circle"),
@@ -525,3 +512,85 @@ def test_parsed_draft_is_a_valid_alert_body():
     for xml in examples:
         draft = {k: v for k, v in parse(xml).items() if not k.startswith("cap_")}
         models.AlertIn.model_validate(draft)
+
+
+# ------------------------------------------------------------------ issue 20, item 4
+
+
+def test_a_point_is_a_circle_of_the_minimum_radius():
+    point = ["<circle>52.05545,5.78865 0</circle>"]
+    assert parse(cap(info(areas=point)))["target"]["radius_m"] == 100
+    assert parse(cap(info(areas=point)), min_radius_m=250)["target"]["radius_m"] == 250
+    assert parse(cap(info(areas=["<circle>52.05545,5.78865 0.0004</circle>"])))["target"]["radius_m"] == 100
+    # a real radius is kept as given, however small
+    assert parse(cap(info(areas=["<circle>52.05545,5.78865 0.01</circle>"])))["target"]["radius_m"] == 10
+
+
+def test_without_headline_the_title_is_the_event_else_the_first_line():
+    assert parse(cap(info(headline=None, event="Inbraak")))["title"] == "Inbraak"
+    no_event = cap(info(headline=None, description="Let op: inbraak.\nTwee mannen gevlucht.")).replace(
+        b"<event>Inbraak</event>", b"<event> </event>"
+    )
+    assert parse(no_event)["title"] == "Let op: inbraak."
+    long = cap(info(headline=None, description="woord " * 60)).replace(
+        b"<event>Inbraak</event>", b"<event></event>"
+    )
+    title = parse(long)["title"]
+    assert len(title) == 120 and title.endswith("…")
+
+
+def test_title_limit_is_the_alert_models():
+    from burgerwacht.alerts.models import AlertIn
+    from burgerwacht.cap.cap import TITLE_MAX_LENGTH
+
+    assert any(
+        getattr(m, "max_length", None) == TITLE_MAX_LENGTH for m in AlertIn.model_fields["title"].metadata
+    )
+
+
+def test_overlapping_circles_and_polygons_become_their_union():
+    near = "<circle>52.0600,5.8000 0.5</circle>"  # overlaps POLYGON's corner
+    draft = parse(cap(info(areas=[POLYGON, near])))
+    target = draft["target"]
+    assert target["type"] == "polygon" and len(target["coordinates"]) == 1
+    import shapely
+
+    union = shapely.Polygon(target["coordinates"][0])
+    assert union.is_valid
+    assert union.contains(shapely.Point(5.79, 52.055))  # inside the polygon
+    assert union.contains(shapely.Point(5.8040, 52.0620))  # inside the circle, outside the polygon
+    # several circles in one area too
+    draft = parse(cap(info(areas=[CIRCLE + "<circle>52.05545,5.7930 0.3</circle>"])))
+    assert draft["target"]["type"] == "polygon"
+
+
+def test_geometry_wins_over_geocodes_naming_the_same_area():
+    draft = parse(cap(info(areas=[CIRCLE + geocode("BU99990101")])))
+    assert draft["target"]["type"] == "circle"
+
+
+def test_export_names_the_source_and_keeps_the_first_sent():
+    source = parse(cap())
+    alert = {
+        "id": 7,
+        "level": "regular",
+        "title": "Inbrekers gevlucht",
+        "message": "Let op.",
+        "target": source["target"],
+        "channels": ["sms"],
+        "created_at": "2026-05-01T12:00:00+00:00",
+        "sent_at": "2026-05-01T12:05:00+00:00",
+        "cap_sent": "2026-05-01T12:00:00+00:00",
+        "closed_at": "2026-05-01T13:00:00+00:00",
+        "closing_message": "Aangehouden.",
+        "cap_source": {"identifier": source["cap_identifier"], "sender": source["cap_sender"], "sent": SENT},
+    }
+    xml = export_cap(alert, msg_type="Alert", sender="burgerwacht@example.nl")
+    validate_cap(xml)
+    assert b"<sent>2026-05-01T12:00:00+00:00</sent>" in xml  # cap_sent, not sent_at
+    assert f"<references>{SENDER},MK-ON-2026-0042,2026-05-01T14:00:00+02:00</references>".encode() in xml
+    update = export_cap(alert, msg_type="Update", sender="burgerwacht@example.nl")
+    validate_cap(update)
+    assert b"burgerwacht@example.nl,burgerwacht-7,2026-05-01T12:00:00+00:00 " in update
+    no_source = export_cap({**alert, "cap_source": None}, msg_type="Alert", sender="burgerwacht@example.nl")
+    assert b"<references>" not in no_source
