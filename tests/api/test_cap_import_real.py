@@ -12,7 +12,7 @@ import shapely
 
 from burgerwacht.cap import CapError, parse_cap, validate_cap
 
-DATA = Path(__file__).parent / "data" / "cap"
+DATA = Path(__file__).resolve().parents[1] / "data" / "cap"
 CET = timezone(timedelta(hours=1))
 NOW_NL = datetime(2026, 11, 28, 10, 6, tzinfo=CET)
 
