@@ -316,13 +316,20 @@ class TwilioProvider:
     async def find_messages(self, to: str, sent_after: datetime) -> list[SentMessage]:
         """Outbound messages to ``to`` sent at or after ``sent_after`` (whole seconds).
 
-        Used to reconcile a send whose outcome is unknown before resending it.
+        Used to reconcile a send whose outcome is unknown before resending it. Listed by
+        recipient alone (newest first) and filtered on the creation time here: Twilio's
+        DateSent filter may leave out a message still queued (it has no date_sent yet),
+        which would be resent.
         """
+        since = _utc(sent_after).replace(microsecond=0)
         with _provider_errors():
-            instances = await self._client.messages.list_async(
-                to=to, date_sent_after=_utc(sent_after), page_size=100, limit=_FIND_LIMIT
-            )
-        return [_sent_message(i) for i in instances if not (i.direction or "").startswith("inbound")]
+            instances = await self._client.messages.list_async(to=to, page_size=100, limit=_FIND_LIMIT)
+        return [
+            _sent_message(i)
+            for i in instances
+            if not (i.direction or "").startswith("inbound")
+            and (i.date_created is None or _utc(i.date_created) >= since)
+        ]
 
     async def find_calls(self, to: str, started_after: datetime) -> list[StartedCall]:
         """Outbound calls to ``to`` created at or after ``started_after``: reconciles a

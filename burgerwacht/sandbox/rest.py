@@ -310,15 +310,18 @@ class RestApi:
         to, from_ = query.get("To"), query.get("From")
         source = self.state.messages_by_to.get(to, []) if to else self.state.message_list
 
-        # DateSent filters on the creation time here: a message still queued has no
-        # date_sent, and Twilio's description does not say whether its filter passes it
+        # DateSent filters on date_sent. A message still queued has none, and Twilio's
+        # description does not say whether its filter passes it: the simulator takes the
+        # reading that hurts a client most (it does not), so a client that reconciles by
+        # DateSent and would resend a queued message fails its tests here
         def matches(m: MessageRecord) -> bool:
-            return (
-                not m.deleted
-                and (from_ is None or m.from_ == from_)
-                and (low is None or m.created_at >= low)
-                and (high is None or m.created_at < high)
-            )
+            if m.deleted or (from_ is not None and m.from_ != from_):
+                return False
+            if low is None and high is None:
+                return True
+            if m.sent_at is None:
+                return False
+            return (low is None or m.sent_at >= low) and (high is None or m.sent_at < high)
 
         return self._page(request, query, "messages", source, matches, MessageRecord.to_twilio)
 

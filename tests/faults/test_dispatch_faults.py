@@ -311,6 +311,11 @@ async def test_reconciling_finds_a_message_whose_callback_already_recorded_it(cl
     alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
     await settled(client, op, alert["id"], states=("queued", "sending", "sent"))
     assert len(await sandbox.outbound()) == 2
+
+    async def recorded():  # the worker records outcomes as they complete, in small groups
+        return await db.fetchval("SELECT count(*) = 0 FROM deliveries WHERE claimed_by IS NOT NULL")
+
+    await wait_until(recorded, timeout=10)
     # as if the send had timed out and the callback had recorded the sid meanwhile
     await db.execute(
         "UPDATE deliveries SET state = 'queued', reconcile = true, not_before = now() "
