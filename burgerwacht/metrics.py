@@ -105,6 +105,7 @@ async def refresh_queue_gauges(pool: Any) -> None:
         DISPATCH_SENDING.labels(channel).set(row["sending"] if row else 0)
         DISPATCH_OLDEST.labels(channel).set(float(row["oldest_age"] or 0) if row else 0.0)
 
+
 ENROLMENT_REFUSALS = Counter(
     "burgerwacht_enrolment_code_refusals_total", "Enrolment code requests refused, by limit", ["limit"]
 )
