@@ -46,3 +46,11 @@ IsoDateTime = Annotated[
     BeforeValidator(_iso_datetime),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": _DATETIME.pattern}),
 ]
+
+#: Texts that go out as SMS, speech and CAP XML refuse C0/C1 control characters except
+#: tab and line breaks (alerts.models.no_control_characters); the document says so.
+_CONTROL_CLASS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+NO_CONTROL_PATTERN = rf"^[^{_CONTROL_CLASS}]*$"
+#: The same, for a required text whose surrounding whitespace is stripped: at least one
+#: character that is neither whitespace nor a control character.
+VISIBLE_TEXT_PATTERN = rf"^[^{_CONTROL_CLASS}]*[^\s{_CONTROL_CLASS}][^{_CONTROL_CLASS}]*$"

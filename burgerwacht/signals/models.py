@@ -13,6 +13,10 @@ from burgerwacht.patch import PatchModel
 Source = Literal["interview", "schouw", "sms", "open311", "handhaving"]
 Level = Literal["buurt", "wijk", "gemeente"]
 GM = r"^GM\d{4}$"
+#: What periods.parse_period accepts (years 2000-2100): 2025, 2025-Q1 (or 2025Q1), 2025-03.
+PERIOD = r"^(20\d{2}|2100)(-(0[1-9]|1[0-2])|-?[Qq][1-4])?$"
+MONTH = r"^(20\d{2}|2100)-(0[1-9]|1[0-2])$"
+_XOR = "Give category or group, not both (both is a 422)."
 
 
 class LatLon(BaseModel):
@@ -24,7 +28,17 @@ class LatLon(BaseModel):
 class SignalIn(BaseModel):
     """A Buurtsignaal from an interview, a street walk (schouw) or enforcement."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        # exactly one of area_code and point (null is absent)
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["area_code"], "properties": {"area_code": {"type": "string"}}},
+                {"required": ["point"], "properties": {"point": {"type": "object"}}},
+            ]
+        },
+    )
     area_code: str | None = Field(
         default=None, pattern=r"^(?i:BU\d{8}|WK\d{6}|GM\d{4})$", examples=["BU99990101"]
     )
@@ -103,16 +117,20 @@ class SummaryQuery(BaseModel):
     level: Level = "buurt"
     period: str | None = Field(
         default=None,
-        description="2025 | 2025-Q1 | 2025-03; default the last complete month",
+        json_schema_extra={"pattern": PERIOD},
+        description="2025 | 2025-Q1 | 2025-03; default the last complete month. "
+        "Not with from/to (both is a 422).",
         examples=["2025-03"],
     )
     from_: IsoDate | None = Field(
-        default=None, alias="from", description="With 'to': one whole month, quarter or year"
+        default=None,
+        alias="from",
+        description="With 'to' (one without the other is a 422): one whole month, quarter or year",
     )
-    to: IsoDate | None = None
-    category: str | None = Field(default=None, max_length=40)
+    to: IsoDate | None = Field(default=None, description="With 'from': the last day, inclusive")
+    category: str | None = Field(default=None, max_length=40, description=_XOR)
     group: str | None = Field(
-        default=None, max_length=40, description="A group code, or 'all' for every category"
+        default=None, max_length=40, description="A group code, or 'all' for every category. " + _XOR
     )
     compare: Literal["previous", "none"] = "previous"
     format: Literal["json", "csv", "geojson"] | None = None
@@ -177,12 +195,15 @@ class TrendQuery(BaseModel):
         description="A buurt or wijk of the municipality, or the municipality itself (the default)",
         examples=["BU99990101"],
     )
-    category: str | None = Field(default=None, max_length=40)
+    category: str | None = Field(default=None, max_length=40, description=_XOR)
     group: str | None = Field(
-        default=None, max_length=40, description="A group code, or 'all' (the default) for every category"
+        default=None,
+        max_length=40,
+        description="A group code, or 'all' (the default) for every category. " + _XOR,
     )
     to: str | None = Field(
         default=None,
+        json_schema_extra={"pattern": MONTH},
         description="The last month, YYYY-MM; default the last complete month",
         examples=["2025-03"],
     )
@@ -226,7 +247,7 @@ class GebiedsscanOut(BaseModel):
 class InformatiepositieQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     municipality: str = Field(pattern=GM, examples=["GM9999"])
-    period: str = Field(examples=["2025", "2025-Q1", "2025-03"])
+    period: str = Field(json_schema_extra={"pattern": PERIOD}, examples=["2025", "2025-Q1", "2025-03"])
     limit: int = Field(default=20, ge=1, le=200, description="Length of the priority list")
 
 

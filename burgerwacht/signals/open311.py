@@ -33,7 +33,7 @@ from burgerwacht.residents.address import parse_address_text
 from burgerwacht.signals import intake, store
 from burgerwacht.signals.periods import today
 from burgerwacht.signals.taxonomy import taxonomy
-from burgerwacht.web.api import Api
+from burgerwacht.web.api import Api, _bad_text
 from burgerwacht.web.client import client_bucket
 from burgerwacht.web.keys import POOL, SETTINGS
 from burgerwacht.web.methods import allow_header, allowed_methods
@@ -119,6 +119,9 @@ def georeport(handler):
     async def wrapped(request: web.Request) -> web.Response:
         fmt = _fmt(request)
         try:
+            bad = _bad_text([*request.query.keys(), *request.query.values()])
+            if bad:  # PostgreSQL text cannot hold these: a 400 here, not a 500 later
+                raise GeoReportError(400, bad)
             return await handler(request, fmt)
         except GeoReportError as exc:
             return error_response(fmt, exc.status, exc.description, exc.headers)
@@ -162,6 +165,9 @@ async def _params(request: web.Request) -> dict[str, str]:
         out.update({k: v for k, v in form.items() if isinstance(v, str)})
     else:
         raise GeoReportError(400, f"send the request as application/x-www-form-urlencoded, not {ctype}")
+    bad = _bad_text([*out.keys(), *out.values()])
+    if bad:
+        raise GeoReportError(400, bad)
     return out
 
 
@@ -407,40 +413,170 @@ async def not_found(request: web.Request, fmt: str) -> web.Response:
     raise GeoReportError(404, "unknown resource")
 
 
+#: GeoReport errors: a list of {code, description}, or <errors><error> in XML.
+ERRORS_JSON = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+    },
+}
+ERROR_CONTENT = {"application/json": {"schema": ERRORS_JSON}, "text/xml": {"schema": {"type": "string"}}}
+_OBJECT = {"type": "object"}
+_LIST = {"type": "array", "items": {"type": "object"}}
+_JURISDICTION = {
+    "name": "jurisdiction_id",
+    "in": "query",
+    "required": False,
+    "description": "A municipality code (GM0363); an unknown one is a 404",
+    "schema": {"type": "string"},
+}
+_TEXT = r"^[^\u0000]*$"
+#: The fields of POST requests.{format}, form-encoded or as a JSON object. Fields that
+#: would identify the reporter (email, phone, names, device and account ids) are
+#: accepted and dropped. A location is required: lat and long, or address_string.
+REQUEST_FIELDS: dict[str, Any] = {
+    "type": "object",
+    "required": ["api_key", "service_code"],
+    "properties": {
+        "api_key": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": _TEXT,
+            "description": "A fieldworker/operator token or the public key",
+        },
+        "service_code": {"type": "string", "minLength": 1, "pattern": r"^[a-z0-9_]+$"},
+        "jurisdiction_id": {"type": "string", "pattern": r"^GM\d{4}$"},
+        "lat": {"type": "number", "minimum": 50.5, "maximum": 53.8, "description": "WGS84, with long"},
+        "long": {"type": "number", "minimum": 3.0, "maximum": 7.5, "description": "WGS84, with lat"},
+        "address_string": {
+            "type": "string",
+            "pattern": _TEXT,
+            "description": "A postcode and house number, e.g. 1234 AB 5 (instead of lat/long)",
+        },
+        "description": {"type": "string", "maxLength": 4000, "pattern": _TEXT},
+        "media_url": {"type": "string", "pattern": _TEXT, "description": "Accepted, not stored"},
+        "address_id": {"type": "string", "pattern": _TEXT},
+        "email": {"type": "string", "pattern": _TEXT, "description": "Accepted, never stored"},
+        "device_id": {"type": "string", "pattern": _TEXT, "description": "Accepted, never stored"},
+        "account_id": {"type": "string", "pattern": _TEXT, "description": "Accepted, never stored"},
+        "first_name": {"type": "string", "pattern": _TEXT, "description": "Accepted, never stored"},
+        "last_name": {"type": "string", "pattern": _TEXT, "description": "Accepted, never stored"},
+        "phone": {"type": "string", "pattern": _TEXT, "description": "Accepted, never stored"},
+    },
+    "anyOf": [{"required": ["lat", "long"]}, {"required": ["address_string"]}],
+}
+
+
 def register(api: Api) -> None:
     """Add the Open311 routes to the signals route collection."""
+    ids = {
+        "name": "service_request_id",
+        "in": "query",
+        "required": True,
+        "description": f"Comma-separated request ids, at most {MAX_IDS}",
+        "schema": {"type": "string", "minLength": 1, "pattern": r"^[^\u0000]*[^\s,\u0000][^\u0000]*$"},
+    }
+    # (method, path, handler, summary, JSON success schema, documented errors, extra params)
     routes = [
-        ("GET", f"{BASE}/discovery.{FMT}", discovery, "GeoReport service discovery"),
-        ("GET", f"{BASE}/services.{FMT}", services, "GeoReport services: the signal taxonomy"),
+        (
+            "GET",
+            f"{BASE}/discovery.{FMT}",
+            discovery,
+            "GeoReport service discovery",
+            _OBJECT,
+            {404: "Unknown format"},
+            [],
+        ),
+        (
+            "GET",
+            f"{BASE}/services.{FMT}",
+            services,
+            "GeoReport services: the signal taxonomy",
+            _LIST,
+            {404: "Unknown format or jurisdiction_id"},
+            [_JURISDICTION],
+        ),
         (
             "GET",
             f"{BASE}/services/{{service_code:[a-z0-9_]+}}.{FMT}",
             service_definition,
             "GeoReport service definition",
+            _OBJECT,
+            {404: "Unknown service_code, format or jurisdiction_id"},
+            [_JURISDICTION],
         ),
         (
             "POST",
             f"{BASE}/requests.{FMT}",
             post_request,
             "GeoReport: submit a service request (creates a signal)",
+            _LIST,
+            {
+                400: "A missing or invalid field, or a location outside every known buurt",
+                403: "api_key missing or invalid, or outside its municipalities",
+                404: "Unknown format or jurisdiction_id",
+                413: "Body too large",
+                429: "Rate limit of the public key exceeded (see Retry-After)",
+            },
+            [],
         ),
-        ("GET", f"{BASE}/requests.{FMT}", get_requests, "GeoReport: status of requests by id"),
+        (
+            "GET",
+            f"{BASE}/requests.{FMT}",
+            get_requests,
+            "GeoReport: status of requests by id",
+            _LIST,
+            {400: "service_request_id missing or too many ids", 404: "Unknown format"},
+            [ids],
+        ),
         (
             "GET",
             f"{BASE}/requests/{{service_request_id:[A-Za-z0-9_-]+}}.{FMT}",
             get_request,
             "GeoReport: status of one request (no personal data)",
+            _LIST,
+            {404: "Unknown service_request_id or format"},
+            [],
         ),
-        ("GET", f"{BASE}/{{tail:.*}}", not_found, "GeoReport error for unknown paths"),
-        ("POST", f"{BASE}/{{tail:.*}}", not_found, "GeoReport error for unknown paths"),
+        (
+            "GET",
+            f"{BASE}/{{tail:.*}}",
+            not_found,
+            "GeoReport error for unknown paths",
+            None,
+            {404: "Unknown resource", 405: "Method not allowed"},
+            [],
+        ),
+        (
+            "POST",
+            f"{BASE}/{{tail:.*}}",
+            not_found,
+            "GeoReport error for unknown paths",
+            None,
+            {404: "Unknown resource", 405: "Method not allowed"},
+            [],
+        ),
     ]
-    for method, path, handler, summary in routes:
+    body = {
+        "application/x-www-form-urlencoded": {"schema": REQUEST_FIELDS},
+        "application/json": {"schema": REQUEST_FIELDS},
+    }
+    for method, path, handler, summary, ok_schema, errors, params in routes:
         api.route(
             method,
             path,
             summary=summary,
             tags=TAGS,
             content_type="application/json",
-            extra_content={"text/xml": {"schema": {"type": "string"}}},
+            extra_content={
+                "application/json": {"schema": ok_schema or {}},
+                "text/xml": {"schema": {"type": "string"}},
+            },
+            body_content=body if handler is post_request else None,
+            responses={400: "A parameter holds NUL or a lone surrogate", **errors},
+            error_content=ERROR_CONTENT,
+            doc_params=params,
             fallback=handler is not_found,
         )(georeport(handler))

@@ -46,6 +46,12 @@ class RouteSpec:
     extra_content: dict[str, dict[str, Any]] = field(default_factory=dict)
     body_content: dict[str, dict[str, Any]] = field(default_factory=dict)
     public: bool = True
+    #: Content of the error responses instead of problem+json (Open311 has its own).
+    error_content: dict[str, dict[str, Any]] | None = None
+    #: Extra parameters for the document only (routes that read them themselves).
+    doc_params: list[dict[str, Any]] = field(default_factory=list)
+    #: Answers only errors (see ``fallback`` in :meth:`Api.route`): no success response.
+    fallback: bool = False
 
 
 def _json_default(value: Any) -> Any:
@@ -256,6 +262,8 @@ class Api:
         body_content: dict[str, dict[str, Any]] | None = None,
         raw_body: bool = False,
         fallback: bool = False,
+        error_content: dict[str, dict[str, Any]] | None = None,
+        doc_params: list[dict[str, Any]] | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a route. The handler gets ``request`` plus ``body=``/``query=`` when
         declared; it returns a model/dict (serialised with ``status``) or a Response.
@@ -299,6 +307,9 @@ class Api:
                     content_type=content_type,
                     extra_content=dict(extra_content or {}),
                     body_content=dict(body_content or {}),
+                    error_content=error_content,
+                    doc_params=list(doc_params or []),
+                    fallback=fallback,
                 )
             )
             return handler
@@ -325,6 +336,7 @@ class Api:
 # --------------------------------------------------------------------------- OpenAPI
 
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+_PARAM_PATTERN = re.compile(r"{([^}:]+)(?::([^}]*))?}")
 #: Paths whose errors are problem documents (Open311 answers GeoReport errors of its own).
 _PROBLEM_PREFIXES = ("/api/", "/twilio/")
 _DEFAULT_ERRORS = {
@@ -336,6 +348,33 @@ _DEFAULT_ERRORS = {
     415: "Body is not application/json",
     422: "Validation failed",
 }
+
+
+#: No string the service stores may hold NUL (PostgreSQL text cannot; see _bad_text).
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+
+
+def _path_param_schema(pattern: str | None) -> dict[str, Any]:
+    """The schema of a path parameter from its aiohttp pattern: an enum for a list of
+    literal words (``json|xml``), else the pattern anchored (``.*`` is any string)."""
+    if not pattern or pattern in (".*", ".+"):
+        return {"type": "string"} if pattern != ".+" else {"type": "string", "minLength": 1}
+    if re.fullmatch(r"\w+(\|\w+)*", pattern):
+        return {"type": "string", "enum": pattern.split("|")}
+    return {"type": "string", "pattern": f"^(?:{pattern})$"}
+
+
+def _no_nul_strings(node: Any) -> None:
+    """Add NO_NUL_PATTERN to every free string schema (no pattern, enum, const or
+    format of its own): the service refuses NUL in any text with a 422."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not {"pattern", "enum", "const", "format"} & node.keys():
+            node["pattern"] = NO_NUL_PATTERN
+        for value in node.values():
+            _no_nul_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            _no_nul_strings(value)
 
 
 def _is_model(t: Any) -> bool:
@@ -393,14 +432,18 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str, server_ur
             "tags": list(s.tags),
         }
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _PARAM.findall(s.path)
+            {"name": name, "in": "path", "required": True, "schema": _path_param_schema(pattern)}
+            for name, pattern in _PARAM_PATTERN.findall(s.path)
         ]
         if s.query is not None:
             q_schema = s.query.model_json_schema(ref_template="#/components/schemas/{model}")
             required = set(q_schema.get("required", []))
             for name, prop in q_schema.get("properties", {}).items():
-                params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+                param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+                if "description" in prop:
+                    param["description"] = prop["description"]
+                params.append(param)
+        params.extend(s.doc_params)
         if params:
             op["parameters"] = params
         if s.body is not None:
@@ -422,7 +465,7 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str, server_ur
             ok["content"] = {s.content_type: {"schema": {"type": "string"}}}
         if s.extra_content:
             ok.setdefault("content", {}).update(s.extra_content)
-        responses: dict[str, Any] = {str(s.status): ok}
+        responses: dict[str, Any] = {} if s.fallback else {str(s.status): ok}
         errors = dict(s.responses)
         if s.body is not None or s.query is not None:
             errors.setdefault(422, _DEFAULT_ERRORS[422])
@@ -436,16 +479,18 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str, server_ur
             errors.setdefault(401, _DEFAULT_ERRORS[401])
             errors.setdefault(403, _DEFAULT_ERRORS[403])
             op["security"] = [{"bearer": []}]
+        error_content = s.error_content or {
+            PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
         for code, desc in sorted(errors.items()):
-            responses[str(code)] = {
-                "description": desc,
-                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-            }
+            responses[str(code)] = {"description": desc, "content": error_content}
         if s.roles is not None:
             op["description"] = f"Roles: {', '.join(sorted(s.roles))}."
         op["responses"] = responses
         paths.setdefault(oa_path, {})[s.method.lower()] = op
 
+    _no_nul_strings(paths)
+    _no_nul_strings(schemas)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -27,12 +27,8 @@ import schemathesis
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.config import SchemathesisConfig
 
 from burgerwacht.db.pool import init_connection
 from tests.helpers.service import SERVICE_NUMBER, TEST_SID, TEST_TOKEN, make_settings, with_database
@@ -198,9 +194,51 @@ def _document() -> dict[str, Any]:
     return build_openapi(all_specs(), title="Burgerwacht", version=__version__, server_url="http://127.0.0.1")
 
 
+load_all_checks()
+#: Every check the installed schemathesis has, passed explicitly (the default set may
+#: leave some out); the test below checks that none is missing.
+ALL_CHECKS = CHECKS.get_all()
 DOCUMENT = _document()
+#: Schema-valid requests that the service rightly refuses for what no schema can say:
+#: positive_data_acceptance still runs on these operations, with 422 (or GeoReport's 400)
+#: among the statuses it accepts, and only there.
+#: - an enrolment names an address that must exist in the address register;
+#: - an alert may be sent as CAP XML (application/cap+xml), a string whose XML must be a
+#:   CAP 1.2 alert, which JSON Schema cannot describe;
+#: - a signal's category must be one of its municipality's taxonomy (which can differ
+#:   per municipality, so the document cannot list it as an enum);
+#: - a gebiedsscan is a CSV file whose header and lines are checked row by row;
+#: - summary and trend take category xor group (and summary period xor from+to, the two
+#:   together covering one whole month, quarter or year): OpenAPI has no way to relate
+#:   query parameters, so the parameter descriptions say it and the answer is a 422;
+#: - informatiepositie's period must be one for which the cube can be built;
+#: - an Open311 request must lie in a known buurt / name an existing address and a
+#:   service_code of the taxonomy, answered with GeoReport's 400.
+SEMANTIC_REJECTIONS = [
+    ("POST", r"^/api/v1/enrolments$", ["422"]),
+    ("POST", r"^/api/v1/signals$", ["422"]),
+    ("PATCH", r"^/api/v1/signals/\{signal_id\}$", ["422"]),
+    ("POST", r"^/api/v1/alerts$", ["422"]),
+    ("POST", r"^/api/v1/gebiedsscan$", ["422"]),
+    ("GET", r"^/api/v1/signals/(summary|trend)$", ["422"]),
+    ("GET", r"^/api/v1/informatiepositie$", ["422"]),
+    ("POST", r"^/open311/v2/requests\.\{format\}$", ["400"]),
+]
+_POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "operations": [
+            {
+                "include-method": method,
+                "include-path-regex": path,
+                "checks": {"positive_data_acceptance": {"expected-statuses": _POSITIVE + extra}},
+            }
+            for method, path, extra in SEMANTIC_REJECTIONS
+        ]
+    }
+)
 # server-sent event streams never end: they have their own tests
-schema = schemathesis.openapi.from_dict(DOCUMENT).exclude(path_regex=r"/events$")
+schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG).exclude(path_regex=r"/events$")
 
 
 @schema.parametrize()
@@ -213,13 +251,10 @@ schema = schemathesis.openapi.from_dict(DOCUMENT).exclude(path_regex=r"/events$"
 )
 def test_no_server_errors_and_responses_match_their_schemas(case, live):
     service, tokens = live
-    checks = [not_a_server_error, response_schema_conformance]
-    if not case.path.startswith("/open311/"):  # GeoReport errors are not in the document (see report)
-        checks += [status_code_conformance, content_type_conformance]
     case.call_and_validate(
         base_url=service.base,
         headers=auth_for(tokens, case.method, case.path),
-        checks=checks,
+        checks=ALL_CHECKS,
         timeout=15,
     )
 
