@@ -54,3 +54,16 @@ NO_CONTROL_PATTERN = rf"^[^{_CONTROL_CLASS}]*$"
 #: The same, for a required text whose surrounding whitespace is stripped: at least one
 #: character that is neither whitespace nor a control character.
 VISIBLE_TEXT_PATTERN = rf"^[^{_CONTROL_CLASS}]*[^\s{_CONTROL_CLASS}][^{_CONTROL_CLASS}]*$"
+
+
+def string_pattern(pattern: str) -> Any:
+    """``json_schema_extra`` that documents a ``pattern`` the code checks itself (so its
+    error stays the validator's): on the string branch of an optional field, where
+    generators look for it, else on the field."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        branches = [b for b in schema.get("anyOf", []) if b.get("type") == "string"]
+        for target in branches or [schema]:
+            target["pattern"] = pattern
+
+    return extra

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from burgerwacht.alerts.targets import Target  # the target types, one class each
-from burgerwacht.fields import NO_CONTROL_PATTERN, VISIBLE_TEXT_PATTERN
+from burgerwacht.fields import NO_CONTROL_PATTERN, VISIBLE_TEXT_PATTERN, string_pattern
 
 Level = Literal["regular", "missing_child", "amber_regional", "amber_national"]
 Channel = Literal["sms", "voice"]
@@ -32,15 +32,15 @@ def no_control_characters(value: str | None) -> str | None:
 class AlertIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     level: Level
-    title: str = Field(min_length=1, max_length=120, json_schema_extra={"pattern": VISIBLE_TEXT_PATTERN})
+    title: str = Field(min_length=1, max_length=120, json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN))
     message: str = Field(
         min_length=1,
         max_length=640,
         description="SMS text; the reference is put in front",
-        json_schema_extra={"pattern": VISIBLE_TEXT_PATTERN},
+        json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN),
     )
     voice_message: str | None = Field(
-        default=None, max_length=1500, json_schema_extra={"pattern": NO_CONTROL_PATTERN}
+        default=None, max_length=1500, json_schema_extra=string_pattern(NO_CONTROL_PATTERN)
     )
     target: Target
     channels: list[Channel] = Field(min_length=1, max_length=2)
@@ -168,7 +168,7 @@ class Preview(BaseModel):
 
 class CloseIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    message: str = Field(min_length=1, max_length=640, json_schema_extra={"pattern": VISIBLE_TEXT_PATTERN})
+    message: str = Field(min_length=1, max_length=640, json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN))
 
     _text = field_validator("message")(no_control_characters)
 

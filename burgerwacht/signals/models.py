@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from burgerwacht.fields import IsoDate
+from burgerwacht.fields import IsoDate, string_pattern
 from burgerwacht.patch import PatchModel
 
 Source = Literal["interview", "schouw", "sms", "open311", "handhaving"]
@@ -117,7 +117,7 @@ class SummaryQuery(BaseModel):
     level: Level = "buurt"
     period: str | None = Field(
         default=None,
-        json_schema_extra={"pattern": PERIOD},
+        json_schema_extra=string_pattern(PERIOD),
         description="2025 | 2025-Q1 | 2025-03; default the last complete month. "
         "Not with from/to (both is a 422).",
         examples=["2025-03"],
@@ -203,7 +203,7 @@ class TrendQuery(BaseModel):
     )
     to: str | None = Field(
         default=None,
-        json_schema_extra={"pattern": MONTH},
+        json_schema_extra=string_pattern(MONTH),
         description="The last month, YYYY-MM; default the last complete month",
         examples=["2025-03"],
     )
@@ -247,7 +247,7 @@ class GebiedsscanOut(BaseModel):
 class InformatiepositieQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     municipality: str = Field(pattern=GM, examples=["GM9999"])
-    period: str = Field(json_schema_extra={"pattern": PERIOD}, examples=["2025", "2025-Q1", "2025-03"])
+    period: str = Field(json_schema_extra=string_pattern(PERIOD), examples=["2025", "2025-Q1", "2025-03"])
     limit: int = Field(default=20, ge=1, le=200, description="Length of the priority list")
 
 

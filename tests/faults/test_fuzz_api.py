@@ -269,3 +269,60 @@ def test_every_documented_operation_is_fuzzed(live):
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     assert documented == {op for op in ROLES}, "the document and the route table disagree"
     assert len([op for op in documented if not op[1].endswith("/events")]) >= 40
+
+
+def test_every_check_runs():
+    """The fuzz test passes every check the installed schemathesis registers."""
+    names = {check.__name__ for check in ALL_CHECKS}
+    assert {"positive_data_acceptance", "negative_data_rejection", "use_after_free", "ignored_auth"} <= names
+    assert names == set(CHECKS.get_all_names())
+
+
+def test_document_says_what_the_service_enforces():
+    paths, schemas = DOCUMENT["paths"], DOCUMENT["components"]["schemas"]
+    post = paths["/open311/v2/requests.{format}"]["post"]
+    assert set(post["requestBody"]["content"]) == {"application/x-www-form-urlencoded", "application/json"}
+    fields = post["requestBody"]["content"]["application/json"]["schema"]
+    assert {"service_code", "lat", "long", "address_string", "api_key", "description", "media_url"} <= set(
+        fields["properties"]
+    )
+    assert set(post["responses"]["200"]["content"]) == {"application/json", "text/xml"}
+    assert {"400", "403", "404", "429"} <= set(post["responses"])
+    assert set(post["responses"]["403"]["content"]) == {"application/json", "text/xml"}
+    formats = 0
+    for path, ops in paths.items():
+        for op in ops.values():
+            for p in op.get("parameters", []):
+                if p["name"] == "format" and p["in"] == "path":
+                    assert p["schema"]["enum"] == ["json", "xml"], path
+                    formats += 1
+    assert formats == 6
+    assert len(schemas["SignalIn"]["oneOf"]) == 2  # area_code xor point
+    for name in ("SummaryQuery", "TrendQuery"):
+        assert "not both" in schemas[name]["properties"]["group"]["description"]
+    summary = {p["name"]: p for p in paths["/api/v1/signals/summary"]["get"]["parameters"]}
+    period = re.compile(summary["period"]["schema"]["anyOf"][0]["pattern"])
+    assert all(period.match(p) for p in ("2025", "2025-Q1", "2025Q4", "2025-03", "2025-12"))
+    assert not any(period.match(p) for p in ("2025-13", "2025-Q5", "1999", "25", "2025-3"))
+    assert schemas["SignalPatch"]["minProperties"] == 1
+    close = re.compile(schemas["CloseIn"]["properties"]["message"]["pattern"])
+    assert close.match("Opgeheven.\nDank\tu") and not close.match("bel\x07") and not close.match("  ")
+
+
+def test_what_the_document_promises(live):
+    """Other formats are a 404 (the enum), category with group a 422 (the description)."""
+    import requests
+
+    service, tokens = live
+    r = requests.get(f"{service.base}/open311/v2/discovery.txt", timeout=10)
+    assert r.status_code == 404 and r.json()[0]["code"] == 404
+    r = requests.post(f"{service.base}/open311/v2/requests.yaml", data={"api_key": "x"}, timeout=10)
+    assert r.status_code == 404
+    for path in ("summary", "trend"):
+        r = requests.get(
+            f"{service.base}/api/v1/signals/{path}",
+            params={"municipality": "GM9999", "category": "graffiti", "group": "all"},
+            headers=tokens["analyst"],
+            timeout=10,
+        )
+        assert r.status_code == 422, r.text
