@@ -210,8 +210,6 @@ async def patch_signal(
         raise DomainError(
             422, "unknown-category", f"unknown category {changes['category']!r}", field="category"
         )
-    if changes.get("category") is None:
-        changes.pop("category", None)
     row = await store.update_signal(conn, row["id"], changes)
     await audit.append(
         conn,

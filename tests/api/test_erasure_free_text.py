@@ -12,22 +12,15 @@ import pytest
 
 from burgerwacht.phone import number_pattern
 from tests.helpers.alerting import enrol
+from tests.helpers.snapshot import all_text
 
 PHONE = "+31612345678"
 DIGITS = "12345678"  # the number's last eight digits: in no notation may they survive
 
 
 async def _all_text(db) -> str:
-    """Every text/json column of every table, digits only between separators removed."""
-    cols = await db.fetch(
-        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
-        "AND data_type IN ('text', 'jsonb', 'json', 'character varying', 'ARRAY')"
-    )
-    parts = []
-    for c in cols:
-        rows = await db.fetch(f'SELECT "{c["column_name"]}"::text AS v FROM "{c["table_name"]}"')
-        parts += [r["v"] for r in rows if r["v"]]
-    return re.sub(r"[ ./()\-]", "", "\n".join(parts))
+    """All stored text with the separators people put between digits removed."""
+    return re.sub(r"[ ./()\-]", "", await all_text(db))
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from burgerwacht.signals import cube, jobs, periods, store
 from burgerwacht.signals.periods import Period, PeriodError, from_dates, parse_period
 from burgerwacht.signals.taxonomy import TaxonomyError, parse, taxonomy, tokenize
 from tests.helpers.signals import BINNENSTAD, EILAND, MARCH, insert, seed
+from tests.helpers.snapshot import all_text
 
 PHONE = "+31612345678"
 
@@ -239,19 +240,6 @@ async def test_intake_roles_and_scope(client, staff, db):
 # ------------------------------------------------------------------ intake: SMS
 
 
-async def _all_text(db) -> str:
-    """Every text/json column of every table, as one string (to search for numbers)."""
-    cols = await db.fetch(
-        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
-        "AND data_type IN ('text', 'jsonb', 'json', 'character varying', 'ARRAY')"
-    )
-    parts = []
-    for c in cols:
-        rows = await db.fetch(f'SELECT "{c["column_name"]}"::text AS v FROM "{c["table_name"]}"')
-        parts += [r["v"] for r in rows if r["v"]]
-    return "\n".join(parts)
-
-
 async def test_signal_by_sms_home_buurt_address_and_erasure(client, sandbox, db):
     await sandbox.sms(PHONE, "AANMELDEN 9991AA 75")  # Binnenstad
     result = await sandbox.sms(PHONE, "SIGNAAL er wordt elke avond gedeald bij het speeltuintje")
@@ -273,7 +261,7 @@ async def test_signal_by_sms_home_buurt_address_and_erasure(client, sandbox, db)
     # erasure: the number is nowhere, the signals (counts) stay
     await sandbox.sms(PHONE, "VERWIJDER")
     assert await db.fetchval("SELECT count(*) FROM signals") == 2
-    everything = await _all_text(db)
+    everything = await all_text(db)
     assert PHONE not in everything and PHONE[3:] not in everything
 
 
