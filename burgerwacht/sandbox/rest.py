@@ -250,24 +250,18 @@ class RestApi:
         self.sender.enqueue(CallbackJob(record.status_callback, record, steps, state.generation))
 
     async def fetch_message(self, request: web.Request) -> web.Response:
-        denied = self._denied(request)
-        if denied is not None:
-            return denied
-        record = self.state.messages.get(request.match_info["sid"])
-        if record is None:
-            return twilio_error(404, 20404, "The requested resource was not found")
+        record = self._found(request, self.state.messages)
+        if isinstance(record, web.Response):
+            return record
         return _json(record.to_twilio())
 
     async def update_message(self, request: web.Request) -> web.Response:
         """Twilio's UpdateMessage: ``Body=""`` redacts the text of a message that reached a
         final status; ``Status=canceled`` cancels a scheduled one (the simulator schedules
         nothing, so there is never one to cancel)."""
-        denied = self._denied(request)
-        if denied is not None:
-            return denied
-        record = self.state.messages.get(request.match_info["sid"])
-        if record is None:
-            return twilio_error(404, 20404, "The requested resource was not found")
+        record = self._found(request, self.state.messages)
+        if isinstance(record, web.Response):
+            return record
         form = await request.post()
         if "Status" in form:
             if form["Status"] != "canceled":
@@ -287,12 +281,9 @@ class RestApi:
 
     async def delete_message(self, request: web.Request) -> web.Response:
         """Twilio's DeleteMessage: 204 for a message in a final status."""
-        denied = self._denied(request)
-        if denied is not None:
-            return denied
-        record = self.state.messages.get(request.match_info["sid"])
-        if record is None:
-            return twilio_error(404, 20404, "The requested resource was not found")
+        record = self._found(request, self.state.messages)
+        if isinstance(record, web.Response):
+            return record
         if record.status not in FINAL_STATUSES:
             return twilio_error(400, 20009, "Cannot delete a message that is still being delivered")
         self.state.delete_message(record)
@@ -386,12 +377,9 @@ class RestApi:
         return await self._created(payload, fault)
 
     async def fetch_call(self, request: web.Request) -> web.Response:
-        denied = self._denied(request)
-        if denied is not None:
-            return denied
-        call = self.state.calls.get(request.match_info["sid"])
-        if call is None:
-            return twilio_error(404, 20404, "The requested resource was not found")
+        call = self._found(request, self.state.calls)
+        if isinstance(call, web.Response):
+            return call
         return _json(call.to_twilio())
 
     async def list_calls(self, request: web.Request) -> web.Response:
@@ -407,6 +395,17 @@ class RestApi:
         return self._page(
             request, query, "calls", list(self.state.calls.values()), matches, CallRecord.to_twilio
         )
+
+    def _found(self, request: web.Request, records: dict[str, Any]) -> Any:
+        """The record named by the path's ``sid``, or the answer refusing the request
+        (bad credentials 401, unknown SID 404) as Twilio gives it."""
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
+        record = records.get(request.match_info["sid"])
+        if record is None:
+            return twilio_error(404, 20404, "The requested resource was not found")
+        return record
 
     # --- paging ---------------------------------------------------------------------------
 
