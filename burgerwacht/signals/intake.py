@@ -23,6 +23,7 @@ from asyncpg.types import Point
 from burgerwacht.audit import store as audit
 from burgerwacht.errors import DomainError
 from burgerwacht.geo import rd_to_wgs84, wgs84_to_rd
+from burgerwacht.phone import mask_phones_in
 from burgerwacht.residents import service as residents
 from burgerwacht.residents.address import parse_address_text
 from burgerwacht.signals import store
@@ -111,7 +112,9 @@ async def create_signal(
     audit_actor: str | None = None,
 ) -> asyncpg.Record:
     """Store a signal; with ``audit_actor`` (a staff member's actor name) it is also
-    written to the audit log, in the caller's transaction."""
+    written to the audit log, in the caller's transaction. Phone numbers in the text are
+    masked whatever the source (SMS, Open311, the API): a number never needs to be in a
+    signal, and a masked one cannot outlive its owner's erasure."""
     tax = taxonomy()
     if tax.category(category, place.municipality_code) is None:
         raise DomainError(
@@ -136,7 +139,7 @@ async def create_signal(
         severity=severity,
         observed_on=observed_on,
         source=source,
-        text=(text or None),
+        text=(mask_phones_in(text) if text else None),
         location=Point(*location) if location else None,
         created_by=created_by,
     )

@@ -38,10 +38,11 @@ def _handlers() -> tuple[tuple[FastSmsHandler, ...], tuple[SmsHandler, ...]]:
 
 
 def _masked(cmd: keywords.Command) -> keywords.Command:
-    """Free text (tips, signals) is stored with phone numbers masked: the sender's own
-    number (``SIGNAAL +316… belt mij``) would otherwise outlive VERWIJDER, and a
-    third party's number has no place in a stored text either."""
-    if isinstance(cmd, keywords.Signal | keywords.AnonymousTip | keywords.FreeText):
+    """A tip's text is stored with phone numbers masked: the sender's own number would
+    otherwise outlive VERWIJDER, and a third party's has no place in it either. (The
+    tip's SQL intake stores the text as given; signals mask in ``signals/intake.py``,
+    whatever their source.)"""
+    if isinstance(cmd, keywords.AnonymousTip | keywords.FreeText):
         masked = mask_phones_in(cmd.text)
         if masked != cmd.text:
             return replace(cmd, text=masked)

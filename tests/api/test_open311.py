@@ -307,3 +307,20 @@ async def test_rate_limit_behind_a_trusted_proxy_uses_x_forwarded_for(client, db
     assert await post("2001:db8::1") == 200  # another client behind the same proxy
     assert await post("2001:db8::ffff:1") == 200  # the same /64 ...
     assert await db.fetchval("SELECT count(*) FROM open311_rate") == 2  # ... and the same budget
+
+
+async def test_phone_numbers_in_a_description_are_masked_on_arrival(client, db):
+    resp = await client.post(
+        f"{BASE}/requests.json",
+        data={
+            "api_key": PUBLIC_KEY,
+            "service_code": "graffiti",
+            **BINNENSTAD_LATLON,
+            "description": "Tags op de gevel, bel mij op 06-12345678 of +31 6 8765 4321",
+        },
+    )
+    assert resp.status == 200, await resp.text()
+    stored = await db.fetchval("SELECT text FROM signals")
+    digits = "".join(ch for ch in stored if ch.isdigit())
+    assert "Tags op de gevel" in stored
+    assert "12345678" not in digits and "87654321" not in digits
