@@ -12,7 +12,7 @@ import pytest
 
 from burgerwacht.signals import cube, jobs, store, summary
 from burgerwacht.signals.periods import parse_period
-from tests.helpers.signals import BINNENSTAD, EILAND, insert, seed
+from tests.helpers.signals import BINNENSTAD, EILAND, insert, possible, seed
 
 YEAR_START, YEAR_END = date(2025, 1, 1), date(2026, 1, 1)
 
@@ -96,7 +96,8 @@ async def test_a_year_mostly_dirty_is_counted_live(client, db, settings, monkeyp
     monkeypatch.setattr(store, "month_count_columns", spy)
     many = await published(db, settings, live=False, period="2025-Q1")
     assert counted == [True, False]  # 2025 live; its previous quarter's 2024 (clean) through the rollups
-    assert many[(EILAND, "drugs")][0] == 5 and many[(BINNENSTAD, "graffiti")][0] == 30  # 7 and 32
+    # 7 and 32 signals (the published values carry the cell-key noise)
+    assert many[(EILAND, "drugs")][0] in possible(7) and many[(BINNENSTAD, "graffiti")][0] in possible(32)
     await jobs.run_rollup(db)
     await insert(db, [(EILAND, "drugs", date(2025, 3, 3), 2, 1)])  # one dirty day: through the rollups
     forget_process_caches()
@@ -104,7 +105,7 @@ async def test_a_year_mostly_dirty_is_counted_live(client, db, settings, monkeyp
     few = await published(db, settings, live=False, period="2025-Q1")
     assert counted == [False, False]
     assert few == await published(db, settings, live=True, period="2025-Q1")
-    assert few[(EILAND, "drugs")][0] == 10  # 8
+    assert few[(EILAND, "drugs")][0] in possible(8)
 
 
 async def test_a_category_no_longer_configured_counts_as_the_fallback(client, db, settings):
@@ -113,11 +114,14 @@ async def test_a_category_no_longer_configured_counts_as_the_fallback(client, db
     await insert(
         db, [(BINNENSTAD, "vuurwerk", date(2025, 3, 5), 2, 7), (BINNENSTAD, "anders", date(2025, 3, 6), 2, 4)]
     )
+    seen = []
     for live in (True, False):
         forget_process_caches()
         rows = await published(db, settings, live=live)
-        assert rows[(BINNENSTAD, "anders")][0] == 10  # 11 signals
+        seen.append(rows[(BINNENSTAD, "anders")][0])
+        assert seen[-1] in possible(11) - {None}  # 11 signals
         assert (BINNENSTAD, "vuurwerk") not in rows
+    assert seen[0] == seen[1]  # the same records, the same cell key: the same value
 
 
 async def test_stored_cube_is_used_only_while_exact(client, db, settings):
