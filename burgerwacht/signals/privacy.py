@@ -13,10 +13,11 @@ Rules, applied in this order (docs/signals.md explains why):
    of its records' keys modulo :data:`KEY_MODULUS`, and its noise a fixed function of
    that key (a p-table: :class:`Noise`). The same cell always gets the same noise; one
    record more or less is a fresh draw (see :func:`perturb`).
-1. **Primary suppression**: a cell whose true count is below ``k`` is hidden (zero
-   included, so "hidden" never tells "at least one"), and so is a cell whose count plus
-   noise is below ``k`` (so the step from hidden to published does not happen exactly
-   at ``k``).
+1. **Primary suppression**: a cell is published only when its count plus noise is at
+   least ``k + D`` (D: the largest noise), which implies a true count of at least ``k``;
+   every other cell is hidden (zero included, so "hidden" never tells "at least one").
+   The step from hidden to published thus happens anywhere between true counts ``k``
+   and ``k + 2D``, not exactly at ``k`` (docs/signals.md argues the margin).
 2. **Rounding**: a published count is its true count plus noise, rounded to the nearest
    multiple of ``round_to`` (halves up), and never shown below ``round_to``.
 3. **Complementary suppression**: in every relation parent = Σ children (along any of
@@ -25,7 +26,7 @@ Rules, applied in this order (docs/signals.md explains why):
 4. **Audit**: two attackers who know the algorithm, ``k`` and ``round_to`` derive
    bounds for every cell from every published figure, by interval propagation over
    all relations until nothing changes. One is told which hidden cells are primary
-   (so those are below k, or below k + the largest noise); the other assumes that
+   (so those are below k + 2D); the other assumes that
    *every* hidden cell is (what a real attacker would guess). A published value tells
    them its rounding interval widened by the largest noise either way. Every hidden cell with a true count 1..k-1 must keep
    at least ``protection`` + 1 possible values for both, unless the attacker's range
@@ -107,13 +108,16 @@ def perturb(
     """The cell-key method for any table of counts: true counts and the cells' keys
     (same shape) → published counts, -1 where primary suppression hides the cell.
 
-    A cell is published only when its true count and its count plus noise are both at
-    least ``k``; the published value is the count plus noise, rounded to ``round_to``
-    (halves up, at least ``round_to``). Same count and key, same value. Complementary
-    suppression is the caller's next step (:func:`protect` for the signal cube)."""
+    A cell is published only when its count plus noise is at least ``k + D`` (D:
+    ``noise.max``), so its true count is at least ``k``; the published value is the
+    count plus noise, rounded to ``round_to`` (halves up, at least ``round_to``). Same
+    count and key, same value. With :data:`NO_NOISE` this is the plain k rule and
+    rounding. Complementary suppression is the caller's next step (:func:`protect` for
+    the signal cube)."""
     true = np.asarray(true, dtype=np.int64)
     noisy = true + noise.offsets(cell_keys)
-    return np.where((true < k) | (noisy < k), -1, round_count(np.maximum(noisy, 0), round_to))
+    hide = (true < k) | (noisy < k + noise.max)
+    return np.where(hide, -1, round_count(np.maximum(noisy, 0), round_to))
 
 
 @dataclass
@@ -282,9 +286,9 @@ def round_count(n: np.ndarray, r: int) -> np.ndarray:
 
 def published_bounds(p: np.ndarray, k: int, r: int, d: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The true counts an attacker knows can lie behind published value(s) ``p``, with
-    noise of at most ``d`` either way (count plus noise was at least k, and so was the
-    count)."""
-    lo = np.where(p <= r, k, np.maximum(k, p - r // 2))
+    noise of at most ``d`` either way (count plus noise was at least k + d, so the count
+    was at least k; see :func:`perturb`)."""
+    lo = np.where(p <= r, k + d, np.maximum(k + d, p - r // 2))
     hi = p + (r - 1) // 2
     return np.maximum(lo - d, k).astype(float), (hi + d).astype(float)
 
@@ -322,11 +326,11 @@ def attacker_bounds(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bounds on every cell's true count from everything published, by propagation of
     intervals through every relation until nothing changes. Hidden cells in ``small``
-    are taken to be below k (+ ``d``, the largest noise), other hidden cells only to be
-    at least 0. ``published`` holds the published values (noise and rounding applied)."""
+    are taken to be below k + 2d (``d``: the largest noise; :func:`perturb`), other
+    hidden cells only to be at least 0. ``published`` holds the published values (noise and rounding applied)."""
     lo_p, hi_p = published_bounds(np.where(hidden, r, published), k, r, d)
     lb = np.where(hidden, 0.0, lo_p)
-    ub = np.where(hidden, np.where(small, float(k - 1 + d), BIG), hi_p)
+    ub = np.where(hidden, np.where(small, float(k - 1 + 2 * d), BIG), hi_p)
     for _ in range(max_passes):
         changed = False
         for i, ax in enumerate(axes):

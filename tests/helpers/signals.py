@@ -85,5 +85,6 @@ def possible(true: int) -> set[int | None]:
     out: set[int | None] = set()
     for offset in range(-d, d + 1):
         v = true + offset
-        out.add(None if true < conf.k or v < conf.k else int(round_count(np.array([v]), conf.round_to)[0]))
+        hidden = true < conf.k or v < conf.k + d
+        out.add(None if hidden else int(round_count(np.array([v]), conf.round_to)[0]))
     return out

@@ -107,7 +107,7 @@ def test_never_published_below_k_and_always_rounded():
     out = perturb(true, keys, k=K, round_to=R, noise=NOISE)
     shown = out >= 0
     assert (true[shown] >= K).all() and (out[shown] % R == 0).all() and (out[shown] >= R).all()
-    assert (true[~shown] < K + NOISE.max).all()  # hidden: below k, or count plus noise below k
+    assert (true[~shown] < K + 2 * NOISE.max).all()  # hidden: count plus noise below k + D
     assert (np.abs(out[shown] - true[shown]) <= NOISE.max + R // 2).all()
     # without noise: exactly the old rule (hide below k, round)
     plain = perturb(true, keys, k=K, round_to=R, noise=NO_NOISE)
@@ -125,7 +125,7 @@ def test_published_bounds_hold_every_count_behind_a_value():
 
 def test_the_hidden_to_published_step_no_longer_happens_exactly_at_k():
     """The issue's attack: a hidden cell that turns into 5 after one more record was 4.
-    With noise, cells of 4, 5 and 6 all take that step, so it names no count."""
+    With noise, cells of 4 up to 8 all take that step, so it names no count."""
     rng = np.random.default_rng(6)
     takes_the_step: set[int] = set()
     for t in range(0, 12):
@@ -135,7 +135,7 @@ def test_the_hidden_to_published_step_no_longer_happens_exactly_at_k():
         after = perturb(np.full(5_000, t + 1), keys + added, k=K, round_to=R, noise=NOISE)
         if ((before < 0) & (after == R)).any():
             takes_the_step.add(t)
-    assert takes_the_step == {4, 5, 6}
+    assert takes_the_step == {4, 5, 6, 7, 8}
 
 
 def small_axes() -> list[Axis]:
