@@ -639,7 +639,8 @@ async def test_informatiepositie_side_by_side_with_mismatch_and_priorities(clien
             (BINNENSTAD, "woninginbraak", MARCH, 5, 30),  # many signals, few registrations
             ("BU99990102", "woninginbraak", MARCH, 4, 2),  # few signals, many registrations
             ("BU99990103", "woninginbraak", MARCH, 4, 10),
-            (BINNENSTAD, "drugs", MARCH, 4, 8),
+            # 10, not 8: published as 10 whatever the cell-key noise (8 could be hidden)
+            (BINNENSTAD, "drugs", MARCH, 4, 10),
         ],
     )
     headers = await staff("analyst", "GM9999")

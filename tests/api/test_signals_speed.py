@@ -56,18 +56,19 @@ async def test_summary_right_after_new_signals_includes_them(client, db, setting
     await jobs.run_rollup(db)
     assert await cube.prebuild_cubes(db, settings) == 1
     before = await published(db, settings, live=False)
-    assert before[(BINNENSTAD, "graffiti")][0] == 25  # 23 signals
+    assert before[(BINNENSTAD, "graffiti")][0] in possible(23) - {None}  # 23 signals
     # five more graffiti signals in March, committed just now: no rollup has run
     await insert(db, [(BINNENSTAD, "graffiti", date(2025, 3, 20), 2, 5)])
     after = await published(db, settings, live=False)
-    assert after[(BINNENSTAD, "graffiti")][0] == 30  # 28
+    assert after[(BINNENSTAD, "graffiti")][0] in possible(28) - {None}  # 28
     assert after == await published(db, settings, live=True)
     # a reclassification and a deletion are exact at once too
     await db.execute("UPDATE signals SET category = 'vernieling' WHERE category = 'drugs'")
     await db.execute("DELETE FROM signals WHERE buurt_code = 'BU99990102'")
     changed = await published(db, settings, live=False)
     assert changed == await published(db, settings, live=True)
-    assert changed[(BINNENSTAD, "drugs")][0] is None and changed[(BINNENSTAD, "vernieling")][0] == 10
+    assert changed[(BINNENSTAD, "drugs")][0] is None
+    assert changed[(BINNENSTAD, "vernieling")][0] in possible(12) - {None}  # the 12 drugs signals
     # the rollup job catches up and rebuilds; the stored cube is exact again
     await jobs.run_rollup(db)
     assert await cube.prebuild_cubes(db, settings) == 1
