@@ -23,12 +23,12 @@ Rules, applied in this order (docs/signals.md explains why):
 3. **Complementary suppression**: in every relation parent = Σ children (along any of
    the three axes) whose parent is published, a lone hidden child gets company: the
    smallest published sibling is hidden too. Repeated until stable.
-4. **Audit**: two attackers who know the algorithm, ``k`` and ``round_to`` derive
+4. **Audit**: two attackers who know the algorithm, ``k``, ``round_to`` and D derive
    bounds for every cell from every published figure, by interval propagation over
    all relations until nothing changes. One is told which hidden cells are primary
-   (so those are below k + 2D); the other assumes that
-   *every* hidden cell is (what a real attacker would guess). A published value tells
-   them its rounding interval widened by the largest noise either way. Every hidden cell with a true count 1..k-1 must keep
+   (so those are below k + 2D); the other assumes that *every* hidden cell is (what a
+   real attacker would guess). A published value tells them its rounding interval
+   widened by D either way. Every hidden cell with a true count 1..k-1 must keep
    at least ``protection`` + 1 possible values for both, unless the attacker's range
    is wrong (excludes the true count). Otherwise the smallest published cell next to
    it is hidden too and the audit runs again. It terminates: with nothing published
@@ -327,7 +327,8 @@ def attacker_bounds(
     """Bounds on every cell's true count from everything published, by propagation of
     intervals through every relation until nothing changes. Hidden cells in ``small``
     are taken to be below k + 2d (``d``: the largest noise; :func:`perturb`), other
-    hidden cells only to be at least 0. ``published`` holds the published values (noise and rounding applied)."""
+    hidden cells only to be at least 0. ``published`` holds the published values
+    (noise and rounding applied)."""
     lo_p, hi_p = published_bounds(np.where(hidden, r, published), k, r, d)
     lb = np.where(hidden, 0.0, lo_p)
     ub = np.where(hidden, np.where(small, float(k - 1 + 2 * d), BIG), hi_p)
