@@ -158,6 +158,17 @@ class AreaSettings(Section):
 class PrivacySettings(Section):
     k: Annotated[int, Field(ge=1)] = 5
     round_to: Annotated[int, Field(ge=1)] = 5
+    # Cell-key perturbation (docs/signals.md): the probabilities of the noise offsets
+    # -D..D added to a published count before rounding (odd length, symmetric).
+    noise: list[Annotated[float, Field(ge=0, le=1)]] = [0.15, 0.2, 0.3, 0.2, 0.15]
+
+    @field_validator("noise")
+    @classmethod
+    def _ptable(cls, value: list[float]) -> list[float]:
+        from burgerwacht.signals.privacy import Noise
+
+        Noise(tuple(value))  # raises ValueError with the reason
+        return value
 
 
 class SignalSettings(Section):
@@ -165,6 +176,9 @@ class SignalSettings(Section):
     open311_public_key: str = ""
     open311_requests_per_minute: PositiveInt = 30
     rollup_interval_seconds: PositiveInt = 60
+    # A signal observed more than this many days ago is refused (422) unless an admin
+    # records it: backdating into old, hidden cells is a differencing tool.
+    max_backdate_days: Annotated[int, Field(ge=0)] = 31
 
 
 class RetentionSettings(Section):

@@ -67,7 +67,7 @@ def _csv_response(text: str, filename: str) -> web.Response:
     "/api/v1/signals",
     summary="Record a Buurtsignaal (interview, schouw, handhaving): buurt or point, category, severity",
     tags=TAGS,
-    roles=FIELD,
+    roles=FIELD | {"admin"},
     body=SignalIn,
     response=SignalOut,
     status=201,
@@ -89,6 +89,9 @@ async def create_signal(request: web.Request, body: SignalIn):
             location=location,
             created_by=user.actor,
             audit_actor=user.actor,
+            max_backdate_days=(
+                None if user.role == "admin" else request.app[SETTINGS].signals.max_backdate_days
+            ),
         )
     return json_response(intake.signal_view(row, {place.buurt_code: place.buurt_name}), 201)
 

@@ -30,7 +30,7 @@ import numpy as np
 from burgerwacht.config import Settings
 from burgerwacht.signals import store
 from burgerwacht.signals.periods import Period, time_relations, year_periods
-from burgerwacht.signals.privacy import Axis, Protected, protect
+from burgerwacht.signals.privacy import KEY_MODULUS, Axis, Noise, Protected, protect
 from burgerwacht.signals.taxonomy import FALLBACK, TOTAL, Taxonomy, taxonomy
 
 log = logging.getLogger(__name__)
@@ -187,20 +187,30 @@ def _remember(cache: OrderedDict, key: Any, value: Cube) -> None:
         cache.popitem(last=False)
 
 
-_PARAMS: dict[tuple[int, str, int, int], tuple[Taxonomy, str]] = {}
+_PARAMS: dict[tuple[Any, ...], tuple[Taxonomy, str]] = {}
+
+
+def noise_of(settings: Settings) -> Noise:
+    """The configured p-table (``privacy.noise``)."""
+    return Noise(tuple(settings.privacy.noise))
 
 
 def cube_params(settings: Settings, municipality: str) -> str:
     """What a protected cube depends on besides the counts and the areas: k, rounding,
-    the protection margin and the municipality's category tree (configuration)."""
+    the noise's p-table, the protection margin and the municipality's category tree
+    (configuration)."""
     tax = taxonomy()
-    key = (id(tax), municipality, settings.privacy.k, settings.privacy.round_to)
+    noise = tuple(settings.privacy.noise)
+    key = (id(tax), municipality, settings.privacy.k, settings.privacy.round_to, noise)
     known = _PARAMS.get(key)
     if known is not None and known[0] is tax:
         return known[1]
     nodes = _node_axis(tax, municipality)
     tree = hashlib.sha256(repr((nodes.labels, nodes.leaves, nodes.relations)).encode()).hexdigest()[:16]
-    params = f"k={settings.privacy.k};r={settings.privacy.round_to};p={tax.protection};nodes={tree}"
+    params = (
+        f"k={settings.privacy.k};r={settings.privacy.round_to};p={tax.protection};"
+        f"noise={','.join(repr(float(x)) for x in noise)};nodes={tree}"
+    )
     _PARAMS[key] = (tax, params)
     return params
 
@@ -220,10 +230,11 @@ def _cells_used(counts: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
 
 def _leaf_arrays(
     counts: dict[str, Any], pos: np.ndarray, areas: Axis, nodes: Axis
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact counts per buurt × category × month (categories unknown here count as the
-    fallback category). Rows come by cell (``pos``: from :func:`_cells_used`): each of
-    the municipality's ~1,000 cells is placed once, the rows by array lookups."""
+    fallback category), and the sum of their records' keys (mod KEY_MODULUS). Rows come
+    by cell (``pos``: from :func:`_cells_used`): each of the municipality's ~1,000 cells
+    is placed once, the rows by array lookups."""
     shape = (areas.leaves, nodes.leaves, 12)
     fallback = nodes.index[FALLBACK]
     cells = counts["cells"]
@@ -246,7 +257,12 @@ def _leaf_arrays(
         # float64 weights are exact far beyond any count here (2**53)
         summed = np.bincount(flat, weights=np.asarray(counts[name], dtype=np.float64), minlength=size)
         out.append(summed.astype(np.int64).reshape(shape))
-    return out[0], out[1], out[2]
+    # key sums are below 2**31 per row and few rows share a leaf (categories unknown
+    # here): exact in int64 with add.at, reduced mod KEY_MODULUS afterwards
+    keys = np.zeros(size, dtype=np.int64)
+    np.add.at(keys, flat, np.asarray(counts.get("key_sum", [0] * len(flat)), dtype=np.int64))
+    out.append(np.mod(keys, KEY_MODULUS).reshape(shape))
+    return out[0], out[1], out[2], out[3]
 
 
 async def _build(
@@ -266,12 +282,17 @@ async def _build(
     areas, levels, names = _area_axis(municipality, area_rows, extra)
     nodes = _node_axis(tax, municipality)
     periods = _period_axis(year)
-    leaf_n, leaf_rated, leaf_sev = _leaf_arrays(counts, pos, areas, nodes)
+    leaf_n, leaf_rated, leaf_sev, leaf_keys = _leaf_arrays(counts, pos, areas, nodes)
+    noise = noise_of(settings)
     digest = hashlib.sha256()
-    for part in (areas.labels, nodes.labels, [str(x) for x in (k, rnd, tax.protection)]):
+    for part in (
+        areas.labels,
+        nodes.labels,
+        [str(x) for x in (k, rnd, tax.protection, *noise.probabilities)],
+    ):
         digest.update("\x1f".join(part).encode())
     digest.update(repr((areas.relations, sorted(names.items()), nodes.relations)).encode())
-    for arr in (leaf_n, leaf_rated, leaf_sev):
+    for arr in (leaf_n, leaf_rated, leaf_sev, leaf_keys):
         digest.update(arr.tobytes())
     key = (municipality, year, digest.hexdigest())
     hit = _CACHE.get(key)
@@ -291,6 +312,8 @@ async def _build(
                 protection=tax.protection,
                 leaf_rated=leaf_rated,
                 leaf_severity=leaf_sev,
+                leaf_keys=leaf_keys,
+                noise=noise,
             )
             result = Cube(municipality, year, areas, nodes, periods, levels, names, protected)
             _remember(_CACHE, key, result)

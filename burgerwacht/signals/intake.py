@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -25,7 +25,6 @@ from burgerwacht.errors import DomainError
 from burgerwacht.geo import rd_to_wgs84, wgs84_to_rd
 from burgerwacht.phone import mask_phones_in
 from burgerwacht.residents import service as residents
-from burgerwacht.residents.address import parse_address_text
 from burgerwacht.signals import store
 from burgerwacht.signals.periods import today
 from burgerwacht.signals.taxonomy import taxonomy
@@ -110,11 +109,16 @@ async def create_signal(
     location: tuple[float, float] | None,
     created_by: str,
     audit_actor: str | None = None,
+    max_backdate_days: int | None = None,
 ) -> asyncpg.Record:
     """Store a signal; with ``audit_actor`` (a staff member's actor name) it is also
-    written to the audit log, in the caller's transaction. Phone numbers in the text are
-    masked whatever the source (SMS, Open311, the API): a number never needs to be in a
-    signal, and a masked one cannot outlive its owner's erasure."""
+    written to the audit log (with its buurt and observed_on), in the caller's
+    transaction. Phone numbers in the text are masked whatever the source (SMS, Open311,
+    the API): a number never needs to be in a signal, and a masked one cannot outlive its
+    owner's erasure. ``max_backdate_days`` (None: no limit, for admins) refuses an
+    ``observed_on`` further back: adding a record to an old, long-published cell and
+    comparing is the differencing attack the cell-key noise and this limit work against
+    (docs/signals.md)."""
     tax = taxonomy()
     if tax.category(category, place.municipality_code) is None:
         raise DomainError(
@@ -127,8 +131,18 @@ async def create_signal(
         raise DomainError(
             422, "unknown-source", f"source must be one of {', '.join(SOURCES)}", field="source"
         )
-    if observed_on > today():
+    now = today()
+    if observed_on > now:
         raise DomainError(422, "future-date", "observed_on lies in the future", field="observed_on")
+    if max_backdate_days is not None and observed_on < now - timedelta(days=max_backdate_days):
+        raise DomainError(
+            422,
+            "backdated-too-far",
+            f"observed_on may lie at most {max_backdate_days} days in the past "
+            f"(on or after {(now - timedelta(days=max_backdate_days)).isoformat()}); an admin can record older "
+            "signals",
+            field="observed_on",
+        )
     row = await store.insert_signal(
         conn,
         public_id=new_public_id(),
@@ -150,7 +164,13 @@ async def create_signal(
             "signal.create",
             "signal",
             row["id"],
-            {"municipality": place.municipality_code, "category": category, "source": source},
+            {
+                "municipality": place.municipality_code,
+                "buurt": place.buurt_code,
+                "category": category,
+                "source": source,
+                "observed_on": observed_on.isoformat(),
+            },
         )
     return row
 
@@ -163,7 +183,13 @@ def _sms_safe(name: str) -> str:
 
 async def sms_signal(conn: asyncpg.Connection, phone: str, body: str) -> str:
     """``SIGNAAL <tekst>`` from a resident. Stores area, category, date, source and the
-    text; never the number (so VERWIJDER has nothing to find here)."""
+    text; never the number (so VERWIJDER has nothing to find here).
+
+    The signal counts in the sender's own buurt: the buurt of their home address (the
+    address labelled ``thuis``, else the first they enrolled), once, whatever else they
+    enrolled. An address or postcode in the text does not move it: a resident could
+    otherwise place signals in any buurt and, comparing the published counts before and
+    after, learn a hidden count there (issue 18). The reply names the buurt."""
     tax = taxonomy()
     resident = await residents.resident_by_phone(conn, phone)
     if resident is None:
@@ -172,15 +198,7 @@ async def sms_signal(conn: asyncpg.Connection, phone: str, body: str) -> str:
     body = (body or "").strip()
     if not body:
         return tax.text("usage", lang)
-    place: Place | None = None
-    query = parse_address_text(body)
-    if query is not None:
-        address = await residents.find_address(conn, query)
-        if address is None:
-            return tax.text("address_unknown", lang, address=query.label)
-        place = await place_of_buurt(conn, address["buurt_code"])
-    else:
-        place = await place_of_buurt(conn, await residents.home_buurt(conn, resident["id"]))
+    place = await place_of_buurt(conn, await residents.home_buurt(conn, resident["id"]))
     if place is None:
         return tax.text("no_area", lang)
     category = tax.classify(body, place.municipality_code)

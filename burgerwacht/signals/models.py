@@ -47,7 +47,13 @@ class SignalIn(BaseModel):
     )
     category: str = Field(min_length=1, max_length=40, examples=["graffiti"])
     severity: int = Field(ge=1, le=5, description="Impact on the feeling of safety, 1 (little) to 5 (great)")
-    observed_on: IsoDate | None = Field(default=None, description="Default: today (Europe/Amsterdam)")
+    observed_on: IsoDate | None = Field(
+        default=None,
+        description=(
+            "Default: today (Europe/Amsterdam). At most `signals.max_backdate_days` days back (default 31; "
+            "older is a 422), except for admins"
+        ),
+    )
     source: Source
     text: str | None = Field(default=None, max_length=4000, description="Fieldworkers/operators only")
 
@@ -170,10 +176,16 @@ class PeriodOut(BaseModel):
     to: date
 
 
+class NoiseOut(BaseModel):
+    max: int = Field(description="Largest cell-key noise either way, added before rounding")
+    variance: float
+
+
 class PrivacyOut(BaseModel):
     k: int
     round_to: int
     protection: int | None = None
+    noise: NoiseOut | None = None
 
 
 class SummaryOut(BaseModel):

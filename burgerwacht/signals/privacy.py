@@ -9,18 +9,26 @@ always published or hidden the same way (the protection is query-independent).
 
 Rules, applied in this order (docs/signals.md explains why):
 
-1. **Primary suppression**: a cell whose true count is below ``k`` is hidden (zero
-   included, so "hidden" never tells "at least one").
-2. **Rounding**: a published count is rounded to the nearest multiple of ``round_to``
-   (halves up), and never shown below ``round_to``.
+0. **Cell-key noise**: every record carries a fixed random key; a cell's key is the sum
+   of its records' keys modulo :data:`KEY_MODULUS`, and its noise a fixed function of
+   that key (a p-table: :class:`Noise`). The same cell always gets the same noise; one
+   record more or less is a fresh draw (see :func:`perturb`).
+1. **Primary suppression**: a cell is published only when its count plus noise is at
+   least ``k + D`` (D: the largest noise), which implies a true count of at least ``k``;
+   every other cell is hidden (zero included, so "hidden" never tells "at least one").
+   The step from hidden to published thus happens anywhere between true counts ``k``
+   and ``k + 2D``, not exactly at ``k`` (docs/signals.md argues the margin).
+2. **Rounding**: a published count is its true count plus noise, rounded to the nearest
+   multiple of ``round_to`` (halves up), and never shown below ``round_to``.
 3. **Complementary suppression**: in every relation parent = Σ children (along any of
    the three axes) whose parent is published, a lone hidden child gets company: the
    smallest published sibling is hidden too. Repeated until stable.
-4. **Audit**: two attackers who know the algorithm, ``k`` and ``round_to`` derive
+4. **Audit**: two attackers who know the algorithm, ``k``, ``round_to`` and D derive
    bounds for every cell from every published figure, by interval propagation over
    all relations until nothing changes. One is told which hidden cells are primary
-   (so those are below k); the other assumes that *every* hidden cell is below k (what
-   a real attacker would guess). Every hidden cell with a true count 1..k-1 must keep
+   (so those are below k + 2D); the other assumes that *every* hidden cell is (what a
+   real attacker would guess). A published value tells them its rounding interval
+   widened by D either way. Every hidden cell with a true count 1..k-1 must keep
    at least ``protection`` + 1 possible values for both, unless the attacker's range
    is wrong (excludes the true count). Otherwise the smallest published cell next to
    it is hidden too and the audit runs again. It terminates: with nothing published
@@ -39,6 +47,77 @@ from dataclasses import dataclass, field
 import numpy as np
 
 BIG = 1e12  # "unbounded" in the attacker's bounds (exact in float64 arithmetic)
+
+#: Record keys are integers in [0, KEY_MODULUS) (signals.ckey, sql/0015); a cell's key
+#: is the sum of its records' keys modulo KEY_MODULUS, so it is uniform whatever the
+#: number of records, and one record more or less moves it to a fresh random position.
+KEY_MODULUS = 2**31
+
+
+@dataclass(frozen=True)
+class Noise:
+    """A p-table: the probabilities of the noise offsets ``-D..D`` (odd length,
+    symmetric, so the mean is zero). A cell key is mapped to its offset by cutting the
+    key range into consecutive intervals of these sizes (integer thresholds: the same
+    key gives the same offset on every machine)."""
+
+    probabilities: tuple[float, ...] = (1.0,)
+
+    def __post_init__(self) -> None:
+        p = np.asarray(self.probabilities, dtype=float)
+        if len(p) % 2 != 1 or (p < 0).any() or abs(p.sum() - 1.0) > 1e-9:
+            raise ValueError("a p-table has an odd number of probabilities summing to 1")
+        if not np.allclose(p, p[::-1]):
+            raise ValueError("a p-table is symmetric (zero mean)")
+        if p[0] <= 0:
+            raise ValueError("the largest offsets need a probability above zero")
+
+    @property
+    def max(self) -> int:
+        """D: the largest offset either way."""
+        return len(self.probabilities) // 2
+
+    @property
+    def variance(self) -> float:
+        d = np.arange(-self.max, self.max + 1)
+        return float((np.asarray(self.probabilities) * d * d).sum())
+
+    def thresholds(self) -> np.ndarray:
+        cum = np.cumsum(np.asarray(self.probabilities, dtype=float))[:-1]
+        return np.round(cum * KEY_MODULUS).astype(np.int64)
+
+    def offsets(self, cell_keys: np.ndarray) -> np.ndarray:
+        """The noise of each cell key (deterministic)."""
+        keys = np.mod(np.asarray(cell_keys, dtype=np.int64), KEY_MODULUS)
+        return np.searchsorted(self.thresholds(), keys, side="right").astype(np.int64) - self.max
+
+
+NO_NOISE = Noise()
+
+
+def cell_keys(leaf_key_sums: np.ndarray, axes: Sequence[Axis]) -> np.ndarray:
+    """Leaf key sums (each mod :data:`KEY_MODULUS`) → the key of every cube cell: the
+    sum of its records' keys mod KEY_MODULUS (exact in int64: ~2**31 per leaf times at
+    most millions of leaves)."""
+    return np.mod(aggregate(np.mod(leaf_key_sums, KEY_MODULUS), axes), KEY_MODULUS)
+
+
+def perturb(
+    true: np.ndarray, cell_keys: np.ndarray, *, k: int, round_to: int, noise: Noise = NO_NOISE
+) -> np.ndarray:
+    """The cell-key method for any table of counts: true counts and the cells' keys
+    (same shape) → published counts, -1 where primary suppression hides the cell.
+
+    A cell is published only when its count plus noise is at least ``k + D`` (D:
+    ``noise.max``), so its true count is at least ``k``; the published value is the
+    count plus noise, rounded to ``round_to`` (halves up, at least ``round_to``). Same
+    count and key, same value. With :data:`NO_NOISE` this is the plain k rule and
+    rounding. Complementary suppression is the caller's next step (:func:`protect` for
+    the signal cube)."""
+    true = np.asarray(true, dtype=np.int64)
+    noisy = true + noise.offsets(cell_keys)
+    hide = (true < k) | (noisy < k + noise.max)
+    return np.where(hide, -1, round_count(np.maximum(noisy, 0), round_to))
 
 
 @dataclass
@@ -205,11 +284,13 @@ def round_count(n: np.ndarray, r: int) -> np.ndarray:
     return np.maximum(((2 * n + r) // (2 * r)) * r, r)
 
 
-def published_bounds(p: np.ndarray, k: int, r: int) -> tuple[np.ndarray, np.ndarray]:
-    """The true counts an attacker knows can lie behind published value(s) ``p``."""
-    lo = np.where(p <= r, k, np.maximum(k, p - r // 2))
+def published_bounds(p: np.ndarray, k: int, r: int, d: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The true counts an attacker knows can lie behind published value(s) ``p``, with
+    noise of at most ``d`` either way (count plus noise was at least k + d, so the count
+    was at least k; see :func:`perturb`)."""
+    lo = np.where(p <= r, k + d, np.maximum(k + d, p - r // 2))
     hi = p + (r - 1) // 2
-    return lo.astype(float), hi.astype(float)
+    return np.maximum(lo - d, k).astype(float), (hi + d).astype(float)
 
 
 def aggregate(leaf: np.ndarray, axes: Sequence[Axis]) -> np.ndarray:
@@ -241,13 +322,16 @@ def attacker_bounds(
     k: int,
     r: int,
     max_passes: int = 60,
+    d: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bounds on every cell's true count from everything published, by propagation of
     intervals through every relation until nothing changes. Hidden cells in ``small``
-    are taken to be below k, other hidden cells only to be at least 0."""
-    lo_p, hi_p = published_bounds(np.where(hidden, r, published), k, r)
+    are taken to be below k + 2d (``d``: the largest noise; :func:`perturb`), other
+    hidden cells only to be at least 0. ``published`` holds the published values
+    (noise and rounding applied)."""
+    lo_p, hi_p = published_bounds(np.where(hidden, r, published), k, r, d)
     lb = np.where(hidden, 0.0, lo_p)
-    ub = np.where(hidden, np.where(small, float(k - 1), BIG), hi_p)
+    ub = np.where(hidden, np.where(small, float(k - 1 + 2 * d), BIG), hi_p)
     for _ in range(max_passes):
         changed = False
         for i, ax in enumerate(axes):
@@ -417,22 +501,36 @@ def protect(
     protection: int = 2,
     leaf_rated: np.ndarray | None = None,
     leaf_severity: np.ndarray | None = None,
+    leaf_keys: np.ndarray | None = None,
+    noise: Noise = NO_NOISE,
     max_rounds: int = 500,
 ) -> Protected:
-    """Build and protect the cube from exact leaf counts (rules 1-5 above)."""
+    """Build and protect the cube from exact leaf counts (rules 0-5 above).
+    ``leaf_keys``: the sum of the records' keys per leaf (mod :data:`KEY_MODULUS`);
+    without them (or with :data:`NO_NOISE`) no noise is added."""
     true = aggregate(leaf_n, axes)
-    primary = _sync_aliases(true < k, axes)  # aliases share a count, so this is a no-op
+    if leaf_keys is None:
+        keys = np.zeros_like(true)
+        noise = NO_NOISE
+    else:
+        keys = cell_keys(leaf_keys, axes)
+    d = noise.max
+    first = perturb(true, keys, k=k, round_to=round_to, noise=noise)
+    # aliases share their records, so their keys and values: the sync is a no-op
+    primary = _sync_aliases(first < 0, axes)
     hidden = primary.copy()
     need = min(protection, k - 1)
     rounds = 0
-    rounded = round_count(true, round_to)
-    sensitive = primary & (true >= 1)
+    # the published value of every cell that is not hidden (noise and rounding applied)
+    rounded = np.where(primary, round_to, first)
+    # only true counts below k need protecting (cells hidden by noise alone have >= k)
+    sensitive = primary & (true >= 1) & (true < k)
     if need > 0 and sensitive.any():
         while rounds < max_rounds:
             rounds += 1
             weak = np.zeros_like(hidden)
             for small in (hidden, primary):  # the guessing attacker first: usually the stronger
-                lb, ub = attacker_bounds(hidden, small, rounded, axes, k, round_to)
+                lb, ub = attacker_bounds(hidden, small, rounded, axes, k, round_to, d=d)
                 weak |= sensitive & ((ub - lb) < need) & (lb <= true) & (true <= ub)
                 if weak.any():
                     break  # more will be hidden anyway; both attackers check the final state

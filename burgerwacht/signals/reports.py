@@ -19,7 +19,7 @@ import asyncpg
 from burgerwacht.config import Settings
 from burgerwacht.signals import store
 from burgerwacht.signals.periods import AMSTERDAM, last_complete_month
-from burgerwacht.signals.summary import SummaryRequest, rows_to_csv, summary
+from burgerwacht.signals.summary import SummaryRequest, privacy_info, rows_to_csv, summary
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ async def build_report(
         "period": period.as_dict(),
         "previous_period": period.previous().as_dict(),
         "generated_at": now.isoformat(),
-        "privacy": {"k": settings.privacy.k, "round_to": settings.privacy.round_to},
+        "privacy": privacy_info(settings),
         "items": items,
     }
     return await store.save_report(

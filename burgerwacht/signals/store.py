@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from burgerwacht.phone import ERASED
+from burgerwacht.signals.privacy import KEY_MODULUS
 
 ROLLUP_LOCK = 0x5349_4752  # "SIGR": serialises rollup runs
 
@@ -183,24 +184,29 @@ JOIN signal_cells c ON c.id = q.cell AND c.municipality_code = $1
 
 # Rolled-up months, minus the rolled-up part of dirty days, plus those days read live:
 # one statement, so one snapshot, so always equal to the live count.
-_ROLLED = """
+_ROLLED = f"""
 WITH dirty AS (
     SELECT day FROM signal_dirty_days WHERE municipality_code = $1 AND day >= $2 AND day < $3
 ), parts AS (
-    SELECT buurt_code, category, month, n, n_rated, severity_sum
+    SELECT buurt_code, category, month, n, n_rated, severity_sum, key_sum
     FROM signal_monthly WHERE municipality_code = $1 AND month >= $2 AND month < $3
     UNION ALL
-    SELECT d.buurt_code, d.category, date_trunc('month', d.day)::date, -d.n, -d.n_rated, -d.severity_sum
+    SELECT d.buurt_code, d.category, date_trunc('month', d.day)::date, -d.n, -d.n_rated, -d.severity_sum,
+           -d.key_sum
     FROM signal_daily d JOIN dirty USING (day) WHERE d.municipality_code = $1
     UNION ALL
     SELECT s.buurt_code, s.category, date_trunc('month', s.observed_on)::date, 1,
-           (s.severity IS NOT NULL)::int, coalesce(s.severity, 0)
+           (s.severity IS NOT NULL)::int, coalesce(s.severity, 0), s.ckey::bigint
     FROM signals s JOIN dirty ON dirty.day = s.observed_on WHERE s.municipality_code = $1
 )
 SELECT buurt_code, category, (extract(month FROM month))::int AS month,
-       sum(n)::int AS n, sum(n_rated)::int AS n_rated, sum(severity_sum)::int AS severity_sum
+       sum(n)::int AS n, sum(n_rated)::int AS n_rated, sum(severity_sum)::int AS severity_sum,
+       ((sum(key_sum) % {KEY_MODULUS}) + {KEY_MODULUS}) % {KEY_MODULUS} AS key_sum
 FROM parts GROUP BY 1, 2, 3 HAVING sum(n) <> 0
 """
+
+
+_RECORD_COLUMNS = ("buurt_code", "category", "month", "n", "n_rated", "severity_sum")
 
 
 def _whole_months(start: date, end_exclusive: date) -> None:
@@ -214,19 +220,24 @@ async def month_counts(
     """Exact counts per buurt, category and month in [start, end_exclusive) (whole
     months) as records (checks and tests; cubes use :func:`month_count_columns`)."""
     _whole_months(start, end_exclusive)
-    return await conn.fetch(_LIVE if live else _ROLLED, municipality, start, end_exclusive)
+    sql = _LIVE if live else f"SELECT {', '.join(_RECORD_COLUMNS)} FROM ({_ROLLED}) r"
+    return await conn.fetch(sql, municipality, start, end_exclusive)
 
 
 COUNT_COLUMNS = ("cell", "month", "n", "n_rated", "severity_sum")
+# beside the counts: the sum of the cell's record keys mod KEY_MODULUS (sql/0015), from
+# which the cube derives every published cell's key (burgerwacht.signals.privacy)
+KEY_COLUMN = "key_sum"
 
 # The counts of a year by cell (signal_cells, sql/0011), and the municipality's cells
 # to name them, from one statement (one snapshot). The live count leaves its groups as
 # cells: naming every group by a join and sending its two codes as text was a
 # measurable part of the query's time (BENCHMARKS.md); burgerwacht.signals.cube maps
 # the municipality's cells itself.
-_LIVE_CELLS = """
+_LIVE_CELLS = f"""
 SELECT (extract(month FROM observed_month))::int AS month, cell, count(*)::int AS n,
-       count(severity)::int AS n_rated, coalesce(sum(severity), 0)::int AS severity_sum
+       count(severity)::int AS n_rated, coalesce(sum(severity), 0)::int AS severity_sum,
+       sum(ckey::bigint) % {KEY_MODULUS} AS key_sum
 FROM signals
 WHERE municipality_code = $1 AND observed_month >= $2 AND observed_month < $3
 GROUP BY observed_month, cell
@@ -234,7 +245,7 @@ GROUP BY observed_month, cell
 # Every (buurt, category) in the rollups came from a signal, and every signal has its
 # cell: the join loses nothing.
 _ROLLED_CELLS = f"""
-SELECT c.id AS cell, r.month, r.n, r.n_rated, r.severity_sum
+SELECT c.id AS cell, r.month, r.n, r.n_rated, r.severity_sum, r.key_sum
 FROM ({_ROLLED}) r
 JOIN signal_cells c ON c.municipality_code = $1 AND c.buurt_code = r.buurt_code AND c.category = r.category
 """
@@ -250,7 +261,7 @@ async def month_count_columns(
     collections were the slow outliers; BENCHMARKS.md)."""
     _whole_months(start, end_exclusive)
     row = await conn.fetchrow(count_columns_sql(live), municipality, start, end_exclusive)
-    counts: dict[str, Any] = {c: row[c] for c in COUNT_COLUMNS}
+    counts: dict[str, Any] = {c: row[c] for c in (*COUNT_COLUMNS, KEY_COLUMN)}
     counts["cells"] = {
         "id": row["cell_ids"],
         "buurt_code": row["cell_buurten"],
@@ -261,7 +272,7 @@ async def month_count_columns(
 
 def count_columns_sql(live: bool) -> str:
     """The statement :func:`month_count_columns` runs (the benchmark explains it)."""
-    aggs = ", ".join(f"coalesce(array_agg({c}), '{{}}') AS {c}" for c in COUNT_COLUMNS)
+    aggs = ", ".join(f"coalesce(array_agg({c}), '{{}}') AS {c}" for c in (*COUNT_COLUMNS, KEY_COLUMN))
     cells = ", ".join(
         f"coalesce(array_agg({col} ORDER BY id), '{{}}') AS {name}"
         for col, name in (("id", "cell_ids"), ("buurt_code", "cell_buurten"), ("category", "cell_categories"))
@@ -349,10 +360,11 @@ async def rollup(conn: asyncpg.Connection, limit_days: int = 5000) -> dict[str, 
             "WHERE d.municipality_code = r.municipality_code AND d.day = r.day"
         )
         await conn.execute(
-            """
-            INSERT INTO signal_daily (municipality_code, day, buurt_code, category, n, n_rated, severity_sum)
+            f"""
+            INSERT INTO signal_daily (municipality_code, day, buurt_code, category, n, n_rated, severity_sum,
+                                      key_sum)
             SELECT s.municipality_code, s.observed_on, s.buurt_code, s.category, count(*), count(s.severity),
-                   coalesce(sum(s.severity), 0)
+                   coalesce(sum(s.severity), 0), sum(s.ckey::bigint) % {KEY_MODULUS}
             FROM signals s JOIN rollup_days r
               ON r.municipality_code = s.municipality_code AND r.day = s.observed_on
             GROUP BY 1, 2, 3, 4
@@ -374,10 +386,11 @@ async def rollup(conn: asyncpg.Connection, limit_days: int = 5000) -> dict[str, 
             "WHERE m.municipality_code = r.municipality_code AND m.month = r.month"
         )
         await conn.execute(
-            """
-            INSERT INTO signal_monthly (municipality_code, month, buurt_code, category, n, n_rated, severity_sum)
+            f"""
+            INSERT INTO signal_monthly (municipality_code, month, buurt_code, category, n, n_rated, severity_sum,
+                                        key_sum)
             SELECT d.municipality_code, r.month, d.buurt_code, d.category, sum(d.n), sum(d.n_rated),
-                   sum(d.severity_sum)
+                   sum(d.severity_sum), sum(d.key_sum) % {KEY_MODULUS}
             FROM signal_daily d JOIN rollup_months r
               ON r.municipality_code = d.municipality_code
              AND d.day >= r.month AND d.day < (r.month + interval '1 month')

@@ -22,7 +22,7 @@ from burgerwacht.config import Settings
 from burgerwacht.errors import DomainError
 from burgerwacht.geo import RD_NEW, WGS84, geometry_to_geojson, transform_geometry
 from burgerwacht.signals import store
-from burgerwacht.signals.cube import Cube, cube
+from burgerwacht.signals.cube import Cube, cube, noise_of
 from burgerwacht.signals.periods import (
     Period,
     PeriodError,
@@ -55,6 +55,18 @@ def requested_period(
     except PeriodError as exc:
         raise invalid_period(str(exc), loc) from None
     return last_complete_month(today())
+
+
+def privacy_info(settings: Settings) -> dict[str, Any]:
+    """The published rules: k, rounding, the audit's margin and the noise's size (the
+    p-table itself is configuration, not a secret; the record keys are)."""
+    noise = noise_of(settings)
+    return {
+        "k": settings.privacy.k,
+        "round_to": settings.privacy.round_to,
+        "protection": taxonomy().protection,
+        "noise": {"max": noise.max, "variance": round(noise.variance, 3)},
+    }
 
 
 @dataclass(frozen=True)
@@ -138,11 +150,7 @@ async def summary(
         "level": req.level,
         "period": req.period.as_dict(),
         "previous_period": prev_period.as_dict() if prev_period else None,
-        "privacy": {
-            "k": settings.privacy.k,
-            "round_to": settings.privacy.round_to,
-            "protection": taxonomy().protection,
-        },
+        "privacy": privacy_info(settings),
         "items": items,
         "next": None,
     }
@@ -190,11 +198,7 @@ async def trend(
         "level": latest.area_level[code],
         "category": node,
         "group": _node_group(node),
-        "privacy": {
-            "k": settings.privacy.k,
-            "round_to": settings.privacy.round_to,
-            "protection": taxonomy().protection,
-        },
+        "privacy": privacy_info(settings),
         "points": points,
     }
 

@@ -200,7 +200,7 @@ def parse(data: dict[str, Any]) -> Taxonomy:
     if "nl" not in texts:
         raise TaxonomyError("texts.nl: the Dutch texts are required")
     for lang, table in texts.items():
-        missing = {"received", "usage", "not_enrolled", "address_unknown", "no_area"} - set(table)
+        missing = {"received", "usage", "not_enrolled", "no_area"} - set(table)
         if missing:
             raise TaxonomyError(f"texts.{lang}: missing {sorted(missing)}")
     tax = Taxonomy(groups, categories, themes, protection, retention, texts)

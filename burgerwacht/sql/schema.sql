@@ -229,7 +229,8 @@ CREATE TABLE signal_daily (
     category text NOT NULL,
     n integer NOT NULL,
     n_rated integer NOT NULL,
-    severity_sum integer NOT NULL
+    severity_sum integer NOT NULL,
+    key_sum bigint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE signal_dirty_days (
@@ -244,7 +245,8 @@ CREATE TABLE signal_monthly (
     category text NOT NULL,
     n integer NOT NULL,
     n_rated integer NOT NULL,
-    severity_sum integer NOT NULL
+    severity_sum integer NOT NULL,
+    key_sum bigint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE signal_reports (
@@ -290,7 +292,8 @@ CREATE TABLE signals (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     text_cleared_at timestamp with time zone,
     observed_month date GENERATED ALWAYS AS ((date_trunc('month'::text, (observed_on)::timestamp without time zone))::date) STORED,
-    cell integer NOT NULL
+    cell integer NOT NULL,
+    ckey integer DEFAULT (((('x'::text || substr((gen_random_uuid())::text, 1, 8)))::bit(32))::integer & 2147483647) NOT NULL
 );
 
 CREATE TABLE staff_tokens (
@@ -414,6 +417,7 @@ ALTER TABLE signal_rollup_state ADD CONSTRAINT signal_rollup_state_pkey PRIMARY 
 ALTER TABLE signal_rollup_years ADD CONSTRAINT signal_rollup_years_pkey PRIMARY KEY (municipality_code, year);
 ALTER TABLE signals ADD CONSTRAINT signals_buurt_code_check CHECK (buurt_code ~ '^BU\d{8}$'::text);
 ALTER TABLE signals ADD CONSTRAINT signals_category_check CHECK (category ~ '^[a-z][a-z0-9_]{0,39}$'::text);
+ALTER TABLE signals ADD CONSTRAINT signals_ckey_check CHECK (ckey >= 0);
 ALTER TABLE signals ADD CONSTRAINT signals_municipality_code_check CHECK (municipality_code ~ '^GM\d{4}$'::text);
 ALTER TABLE signals ADD CONSTRAINT signals_pkey PRIMARY KEY (id);
 ALTER TABLE signals ADD CONSTRAINT signals_public_id_key UNIQUE (public_id);
@@ -470,7 +474,7 @@ CREATE INDEX resident_addresses_municipality ON public.resident_addresses USING 
 CREATE INDEX resident_addresses_target ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code) WHERE (active AND sole);
 CREATE INDEX resident_addresses_target_multi ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code) WHERE (active AND (NOT sole));
 CREATE INDEX resident_addresses_wijk ON public.resident_addresses USING btree (wijk_code) WHERE active;
-CREATE INDEX signals_cell_counts ON public.signals USING btree (municipality_code, observed_month, cell, severity);
+CREATE INDEX signals_cell_counts ON public.signals USING btree (municipality_code, observed_month, cell, severity, ckey);
 CREATE INDEX signals_municipality_day ON public.signals USING btree (municipality_code, observed_on) INCLUDE (buurt_code, category, severity);
 CREATE INDEX signals_municipality_list ON public.signals USING btree (municipality_code, id DESC);
 CREATE INDEX signals_retention ON public.signals USING btree (created_at) WHERE ((text IS NOT NULL) OR (location IS NOT NULL));
@@ -627,6 +631,15 @@ BEGIN
         ON CONFLICT (municipality_code, buurt_code, category) DO UPDATE SET category = EXCLUDED.category
         RETURNING id INTO NEW.cell;
     END IF;
+    RETURN NEW;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.signals_keep_ckey()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    NEW.ckey := OLD.ckey;
     RETURN NEW;
 END $function$;
 
@@ -823,6 +836,7 @@ CREATE TRIGGER resident_addresses_removed AFTER DELETE ON resident_addresses REF
 CREATE TRIGGER residents_erased_deliveries AFTER DELETE ON residents REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION residents_erased_deliveries();
 CREATE TRIGGER residents_propagate_status AFTER UPDATE OF status ON residents FOR EACH ROW WHEN (old.status IS DISTINCT FROM new.status) EXECUTE FUNCTION residents_propagate_status();
 CREATE TRIGGER signals_cell BEFORE INSERT OR UPDATE OF municipality_code, buurt_code, category, cell ON signals FOR EACH ROW EXECUTE FUNCTION signals_fill_cell();
+CREATE TRIGGER signals_ckey BEFORE UPDATE OF ckey ON signals FOR EACH ROW EXECUTE FUNCTION signals_keep_ckey();
 CREATE TRIGGER signals_dirty_delete AFTER DELETE ON signals REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION signals_mark_dirty_old();
 CREATE TRIGGER signals_dirty_insert AFTER INSERT ON signals REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION signals_mark_dirty_new();
 CREATE TRIGGER signals_dirty_update AFTER UPDATE ON signals REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION signals_mark_dirty_both();

@@ -16,7 +16,7 @@ from burgerwacht.messaging import analyse
 from burgerwacht.signals import cube, jobs, periods, store
 from burgerwacht.signals.periods import Period, PeriodError, from_dates, parse_period
 from burgerwacht.signals.taxonomy import TaxonomyError, parse, taxonomy, tokenize
-from tests.helpers.signals import BINNENSTAD, EILAND, MARCH, insert, seed
+from tests.helpers.signals import BINNENSTAD, EILAND, MARCH, insert, possible, seed
 from tests.helpers.snapshot import all_text
 
 PHONE = "+31612345678"
@@ -123,7 +123,7 @@ async def test_fieldworker_records_signals_by_buurt_and_by_point(client, staff, 
             "category": "graffiti",
             "severity": 3,
             "source": "schouw",
-            "observed_on": "2025-03-04",
+            "observed_on": (periods.today() - timedelta(days=3)).isoformat(),
             "text": "Tags op de gevel van nummer 12",
         },
         headers=headers,
@@ -250,17 +250,18 @@ async def test_signal_by_sms_home_buurt_address_and_erasure(client, sandbox, db)
     row = await db.fetchrow("SELECT * FROM signals")
     assert row["buurt_code"] == BINNENSTAD and row["category"] == "drugs" and row["source"] == "sms"
     assert row["location"] is None and row["severity"] is None and row["created_by"] == "resident"
-    # an address in the text places the signal there
-    await sandbox.sms(PHONE, "signaal: graffiti op de muur bij 9993 BL 12")
+    # an address in the text does not move it: it counts in the sender's own buurt
+    # (issue 18: a postcode in the text let anyone place signals in any buurt)
+    reply = (await sandbox.sms(PHONE, "signaal: graffiti op de muur bij 9993 BL 12"))["reply"]
     row = await db.fetchrow("SELECT * FROM signals ORDER BY id DESC LIMIT 1")
-    assert row["buurt_code"] == EILAND and row["category"] == "graffiti"
-    # unknown address, empty signal
-    assert "niet gevonden" in (await sandbox.sms(PHONE, "SIGNAAL troep bij 9991 ZZ 999"))["reply"]
+    assert row["buurt_code"] == BINNENSTAD and row["category"] == "graffiti" and "Binnenstad" in reply
+    # an unknown address is only text; an empty signal gets the usage
+    assert "Bedankt" in (await sandbox.sms(PHONE, "SIGNAAL troep bij 9991 ZZ 999"))["reply"]
     assert "Stuur SIGNAAL gevolgd door" in (await sandbox.sms(PHONE, "SIGNAAL"))["reply"]
-    assert await db.fetchval("SELECT count(*) FROM signals") == 2
+    assert await db.fetchval("SELECT count(*) FROM signals WHERE buurt_code = $1", BINNENSTAD) == 3
     # erasure: the number is nowhere, the signals (counts) stay
     await sandbox.sms(PHONE, "VERWIJDER")
-    assert await db.fetchval("SELECT count(*) FROM signals") == 2
+    assert await db.fetchval("SELECT count(*) FROM signals") == 3
     everything = await all_text(db)
     assert PHONE not in everything and PHONE[3:] not in everything
 
@@ -295,8 +296,10 @@ async def test_summary_suppresses_rounds_and_compares(client, staff, db):
     rows = {r["area_code"]: r for r in doc["items"]}
     assert len(rows) == 12
     b = rows[BINNENSTAD]
-    assert b["count"] == 25 and not b["suppressed"]  # 23 rounded to 25
-    assert b["previous_count"] == 15 and b["change"] == 10 and b["change_pct"] == 66.7
+    # 23 and 14 signals: with the cell-key noise (-2..+2) before rounding, 20 or 25 and 10 or 15
+    assert b["count"] in possible(23) - {None} and not b["suppressed"]
+    assert b["previous_count"] in possible(14) - {None} and b["change"] == b["count"] - b["previous_count"]
+    assert b["change_pct"] == round(100.0 * b["change"] / b["previous_count"], 1)
     assert b["mean_severity"] == 3.0
     small = rows["BU99990103"]
     assert small["count"] is None and small["suppressed"]
@@ -331,7 +334,10 @@ async def test_summary_suppresses_rounds_and_compares(client, staff, db):
     assert resp.status == 200
     gm = (await resp.json())["items"][0]
     assert (
-        gm["area_code"] == "GM9999" and gm["category"] == "all" and gm["count"] == 65 and gm["share"] == 1.0
+        gm["area_code"] == "GM9999"
+        and gm["category"] == "all"
+        and gm["count"] in possible(64)
+        and gm["share"] == 1.0
     )
     resp = await client.get(
         "/api/v1/signals/summary?municipality=GM9999&from=2025-03-01&to=2025-03-15", headers=headers
@@ -423,7 +429,7 @@ async def test_trend_points_are_the_monthly_summary_rows(client, staff, db):
     # the default: the whole municipality, every category, the last 12 months
     total = await (await client.get(f"{base}&to=2025-03", headers=headers)).json()
     assert (total["area_code"], total["level"], total["category"]) == ("GM9999", "gemeente", "all")
-    assert len(total["points"]) == 12 and total["points"][-1]["count"] == 50  # 50 signals in March
+    assert len(total["points"]) == 12 and total["points"][-1]["count"] in possible(50)  # 50 signals in March
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'signals.trend'") == 2
     # a buurt no longer in the area data has a trend in the years it has signals
     await db.execute(
@@ -633,7 +639,8 @@ async def test_informatiepositie_side_by_side_with_mismatch_and_priorities(clien
             (BINNENSTAD, "woninginbraak", MARCH, 5, 30),  # many signals, few registrations
             ("BU99990102", "woninginbraak", MARCH, 4, 2),  # few signals, many registrations
             ("BU99990103", "woninginbraak", MARCH, 4, 10),
-            (BINNENSTAD, "drugs", MARCH, 4, 8),
+            # 10, not 8: published as 10 whatever the cell-key noise (8 could be hidden)
+            (BINNENSTAD, "drugs", MARCH, 4, 10),
         ],
     )
     headers = await staff("analyst", "GM9999")
@@ -696,7 +703,7 @@ async def test_weekly_report_is_stored_written_and_listed(client, staff, db, set
     detail = await (await client.get(f"/api/v1/reports/{rep['id']}", headers=headers)).json()
     items = detail["content"]["items"]
     b = next(i for i in items if i["area_code"] == BINNENSTAD and i["category"] == "graffiti")
-    assert b["count"] == 10
+    assert b["count"] in possible(12) - {None}
     files = list((settings.signals.export_dir / "GM9999").glob("*.csv"))
     assert len(files) == 1 and files[0].name == rep["csv_file"]
     text = files[0].read_text(encoding="utf-8")

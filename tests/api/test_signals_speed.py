@@ -12,7 +12,7 @@ import pytest
 
 from burgerwacht.signals import cube, jobs, store, summary
 from burgerwacht.signals.periods import parse_period
-from tests.helpers.signals import BINNENSTAD, EILAND, insert, seed
+from tests.helpers.signals import BINNENSTAD, EILAND, insert, possible, seed
 
 YEAR_START, YEAR_END = date(2025, 1, 1), date(2026, 1, 1)
 
@@ -56,18 +56,19 @@ async def test_summary_right_after_new_signals_includes_them(client, db, setting
     await jobs.run_rollup(db)
     assert await cube.prebuild_cubes(db, settings) == 1
     before = await published(db, settings, live=False)
-    assert before[(BINNENSTAD, "graffiti")][0] == 25  # 23 signals
+    assert before[(BINNENSTAD, "graffiti")][0] in possible(23) - {None}  # 23 signals
     # five more graffiti signals in March, committed just now: no rollup has run
     await insert(db, [(BINNENSTAD, "graffiti", date(2025, 3, 20), 2, 5)])
     after = await published(db, settings, live=False)
-    assert after[(BINNENSTAD, "graffiti")][0] == 30  # 28
+    assert after[(BINNENSTAD, "graffiti")][0] in possible(28) - {None}  # 28
     assert after == await published(db, settings, live=True)
     # a reclassification and a deletion are exact at once too
     await db.execute("UPDATE signals SET category = 'vernieling' WHERE category = 'drugs'")
     await db.execute("DELETE FROM signals WHERE buurt_code = 'BU99990102'")
     changed = await published(db, settings, live=False)
     assert changed == await published(db, settings, live=True)
-    assert changed[(BINNENSTAD, "drugs")][0] is None and changed[(BINNENSTAD, "vernieling")][0] == 10
+    assert changed[(BINNENSTAD, "drugs")][0] is None
+    assert changed[(BINNENSTAD, "vernieling")][0] in possible(12) - {None}  # the 12 drugs signals
     # the rollup job catches up and rebuilds; the stored cube is exact again
     await jobs.run_rollup(db)
     assert await cube.prebuild_cubes(db, settings) == 1
@@ -96,7 +97,8 @@ async def test_a_year_mostly_dirty_is_counted_live(client, db, settings, monkeyp
     monkeypatch.setattr(store, "month_count_columns", spy)
     many = await published(db, settings, live=False, period="2025-Q1")
     assert counted == [True, False]  # 2025 live; its previous quarter's 2024 (clean) through the rollups
-    assert many[(EILAND, "drugs")][0] == 5 and many[(BINNENSTAD, "graffiti")][0] == 30  # 7 and 32
+    # 7 and 32 signals (the published values carry the cell-key noise)
+    assert many[(EILAND, "drugs")][0] in possible(7) and many[(BINNENSTAD, "graffiti")][0] in possible(32)
     await jobs.run_rollup(db)
     await insert(db, [(EILAND, "drugs", date(2025, 3, 3), 2, 1)])  # one dirty day: through the rollups
     forget_process_caches()
@@ -104,7 +106,7 @@ async def test_a_year_mostly_dirty_is_counted_live(client, db, settings, monkeyp
     few = await published(db, settings, live=False, period="2025-Q1")
     assert counted == [False, False]
     assert few == await published(db, settings, live=True, period="2025-Q1")
-    assert few[(EILAND, "drugs")][0] == 10  # 8
+    assert few[(EILAND, "drugs")][0] in possible(8)
 
 
 async def test_a_category_no_longer_configured_counts_as_the_fallback(client, db, settings):
@@ -113,11 +115,14 @@ async def test_a_category_no_longer_configured_counts_as_the_fallback(client, db
     await insert(
         db, [(BINNENSTAD, "vuurwerk", date(2025, 3, 5), 2, 7), (BINNENSTAD, "anders", date(2025, 3, 6), 2, 4)]
     )
+    seen = []
     for live in (True, False):
         forget_process_caches()
         rows = await published(db, settings, live=live)
-        assert rows[(BINNENSTAD, "anders")][0] == 10  # 11 signals
+        seen.append(rows[(BINNENSTAD, "anders")][0])
+        assert seen[-1] in possible(11) - {None}  # 11 signals
         assert (BINNENSTAD, "vuurwerk") not in rows
+    assert seen[0] == seen[1]  # the same records, the same cell key: the same value
 
 
 async def test_stored_cube_is_used_only_while_exact(client, db, settings):

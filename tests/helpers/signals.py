@@ -69,3 +69,22 @@ async def seed(db):
             (EILAND, "woninginbraak", MARCH, 5, 1),  # a single burglary: never visible
         ],
     )
+
+
+def possible(true: int) -> set[int | None]:
+    """Every value a summary can publish for a cell of ``true`` signals under the default
+    cell-key noise (None: hidden). Which one a cell shows depends on its records' random
+    keys (burgerwacht.signals.privacy), so exact expectations name this set."""
+    import numpy as np
+
+    from burgerwacht.config import PrivacySettings
+    from burgerwacht.signals.privacy import Noise, round_count
+
+    conf = PrivacySettings()
+    d = Noise(tuple(conf.noise)).max
+    out: set[int | None] = set()
+    for offset in range(-d, d + 1):
+        v = true + offset
+        hidden = true < conf.k or v < conf.k + d
+        out.add(None if hidden else int(round_count(np.array([v]), conf.round_to)[0]))
+    return out

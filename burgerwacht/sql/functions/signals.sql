@@ -79,3 +79,14 @@ END $$;
 
 CREATE OR REPLACE TRIGGER signals_cell BEFORE INSERT OR UPDATE OF municipality_code, buurt_code, category, cell
     ON signals FOR EACH ROW EXECUTE FUNCTION signals_fill_cell();
+
+-- Record keys never change (0015): a new key would be a fresh noise draw for every cell
+-- holding the record, and comparing releases would average the noise away.
+CREATE OR REPLACE FUNCTION signals_keep_ckey() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.ckey := OLD.ckey;
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE TRIGGER signals_ckey BEFORE UPDATE OF ckey ON signals
+    FOR EACH ROW EXECUTE FUNCTION signals_keep_ckey();
