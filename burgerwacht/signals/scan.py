@@ -141,33 +141,39 @@ def _span(start: date, end: date) -> str:
 
 
 def _overlaps_in_file(rows: list[dict[str, Any]]) -> list[LineError]:
-    """Rows of one area and theme whose dates overlap an earlier line of the file."""
-    errors: list[LineError] = []
+    """Rows of one area and theme whose dates overlap another line of the file (one
+    error on the later line of each pair found, at most one per line)."""
+    found: dict[int, LineError] = {}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["area_code"], r["theme"]), []).append(r)
     for group in groups.values():
         if len(group) < 2:
             continue
-        group.sort(key=lambda r: (r["period_start"], r["line"]))
+        first_of: dict[tuple[date, date], int] = {}
+        for r in sorted(group, key=lambda r: r["line"]):
+            span = (r["period_start"], r["period_end"])
+            if span in first_of:
+                found.setdefault(
+                    r["line"], LineError(r["line"], "period_start", f"duplicate of line {first_of[span]}")
+                )
+            first_of.setdefault(span, r["line"])
         reach: dict[str, Any] | None = None  # the row reaching furthest so far
-        for r in group:
+        for r in sorted(group, key=lambda r: (r["period_start"], r["line"])):
             if reach is not None and r["period_start"] <= reach["period_end"]:
                 first, later = sorted((reach, r), key=lambda x: x["line"])
-                same = (first["period_start"], first["period_end"]) == (
-                    later["period_start"],
-                    later["period_end"],
+                found.setdefault(
+                    later["line"],
+                    LineError(
+                        later["line"],
+                        "period_start",
+                        f"overlaps line {first['line']} ({first['area_code']}, {first['theme']}, "
+                        f"{_span(first['period_start'], first['period_end'])})",
+                    ),
                 )
-                what = (
-                    f"duplicate of line {first['line']}"
-                    if same
-                    else f"overlaps line {first['line']} ({first['area_code']}, {first['theme']}, "
-                    f"{_span(first['period_start'], first['period_end'])})"
-                )
-                errors.append(LineError(later["line"], "period_start", what))
             if reach is None or r["period_end"] > reach["period_end"]:
                 reach = r
-    return errors
+    return list(found.values())
 
 
 async def import_gebiedsscan(
@@ -192,17 +198,14 @@ async def import_gebiedsscan(
         r["municipality_code"] = area["municipality_code"]
         good.append(r)
     errors += _overlaps_in_file(good)
-    if errors:
-        errors.sort(key=lambda e: e.line)
-        return {}, errors
-    if not good:
+    if not good and not errors:
         return {}, [LineError(2, None, "the file has no data lines")]
     keys = [(r["area_code"], r["theme"], r["period_start"], r["period_end"]) for r in good]
     municipalities = sorted({r["municipality_code"] for r in good})
     async with conn.transaction():
         await store.lock_gebiedsscan(conn, municipalities)
         stored = await store.overlapping_registrations(conn, keys)
-        if stored and not replace:
+        if not replace:
             for s in stored:
                 r = good[s["n"]]
                 same = (s["period_start"], s["period_end"]) == (r["period_start"], r["period_end"])
@@ -210,11 +213,12 @@ async def import_gebiedsscan(
                     LineError(
                         r["line"],
                         "period_start",
-                        ("the same" if same else "overlaps a")
-                        + f" stored row ({s['area_code']}, {s['theme']}, {_span(s['period_start'], s['period_end'])}); "
-                        "import with replace=true to replace it",
+                        ("the same period as" if same else "overlaps")
+                        + f" a stored row ({s['area_code']}, {s['theme']}, "
+                        f"{_span(s['period_start'], s['period_end'])}); import with replace=true to replace it",
                     )
                 )
+        if errors:
             errors.sort(key=lambda e: e.line)
             return {}, errors
         ids = sorted({s["id"] for s in stored})
@@ -289,8 +293,7 @@ async def informatiepositie(
         node = THEME_PREFIX + theme
         if node not in c.nodes.index:
             continue
-        grain = police.themes[theme].area_grain
-        for level in LEVELS[LEVELS.index(grain) :]:
+        for level in LEVELS:  # levels finer than the data say so (registered_status)
             areas = [a for a in c.areas.labels if c.area_level[a] == level]
             values = {a: c.value(a, node, period)[0] for a in areas}
             figures = {a: police.figure(a, theme, period) for a in areas}

@@ -750,13 +750,14 @@ async def test_import_gebiedsscan_command(db, db_url, tmp_path):
     env["BURGERWACHT_DATABASE_URL"] = db_url
     code = "from burgerwacht.cli import main; main()"
 
-    async def run(path):
+    async def run(path, *extra):
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             code,
             "import-gebiedsscan",
             str(path),
+            *extra,
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -768,5 +769,12 @@ async def test_import_gebiedsscan_command(db, db_url, tmp_path):
     assert rc == 1 and "line 2: theme" in err and "nothing imported" in err
     rc, out, err = await run(good)
     assert rc == 0, err
-    assert "1 rows (1 new, 0 updated) for GM9999" in out
+    assert "1 rows (1 new, 0 updated, 0 stored rows replaced) for GM9999" in out
     assert await db.fetchval("SELECT registered_count FROM gebiedsscan") == 17
+    # the same period again: refused unless --replace
+    good.write_text(good.read_text(encoding="utf-8").replace(",17", ",21"), encoding="utf-8")
+    rc, out, err = await run(good)
+    assert rc == 1 and "line 2: period_start" in err and "replace" in err
+    rc, out, err = await run(good, "--replace")
+    assert rc == 0 and "1 rows (0 new, 1 updated, 1 stored rows replaced)" in out, err
+    assert await db.fetch("SELECT registered_count FROM gebiedsscan") == [(21,)]
