@@ -344,7 +344,7 @@ async def get_informatiepositie(request: web.Request, query: InformatiepositieQu
     return doc
 
 
-PRIORITIES_PATH = r"/api/v1/municipalities/{code:GM\d{4}}/priorities"
+PRIORITIES_PATH = r"/api/v1/municipalities/{code:GM[0-9][0-9][0-9][0-9]}/priorities"
 
 
 @api.get(
