@@ -381,9 +381,16 @@ class PriorityItemOut(BaseModel):
     baseline_year: int | None
 
 
+class ThemeOut(BaseModel):
+    theme: str
+    theme_name: str
+    default_weight: float
+
+
 class PrioritiesOut(BaseModel):
     municipality: str
     items: list[PriorityItemOut]
+    themes: list[ThemeOut] = Field(description="Every gebiedsscan theme of the configuration")
     default_weights: dict[str, float]
     weights: dict[str, float]
     updated_at: datetime | None

@@ -46,6 +46,10 @@ async def get(conn: asyncpg.Connection, municipality: str) -> dict[str, Any]:
     return {
         "municipality": municipality,
         "items": items,
+        "themes": [
+            {"theme": code, "theme_name": t.name, "default_weight": t.weight}
+            for code, t in tax.themes.items()
+        ],
         "default_weights": defaults,
         "weights": {**defaults, **{i["theme"]: i["weight"] for i in items}},
         "updated_at": max((r["updated_at"] for r in rows), default=None),
