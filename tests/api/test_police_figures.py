@@ -12,6 +12,7 @@ from datetime import date
 import pytest
 
 from burgerwacht.signals import scan
+from burgerwacht.signals.models import InformatiepositieOut, PrioritiesOut
 from tests.helpers.signals import BINNENSTAD, MARCH, insert
 
 HEADER = "area_code,theme,period_start,period_end,registered_count\n"
@@ -28,7 +29,9 @@ async def post_scan(client, headers, lines, *, replace: bool = False):
 async def informatie(client, headers, period: str) -> dict:
     resp = await client.get(f"/api/v1/informatiepositie?municipality=GM9999&period={period}", headers=headers)
     assert resp.status == 200, await resp.text()
-    return await resp.json()
+    doc = await resp.json()
+    InformatiepositieOut.model_validate(doc)  # the documented shape
+    return doc
 
 
 def by_key(doc) -> dict:
@@ -216,6 +219,7 @@ async def test_priorities_crud_scope_and_audit(client, staff, db):
     resp = await client.put(url, json=body, headers=analyst)
     assert resp.status == 200, await resp.text()
     doc = await (await client.get(url, headers=analyst)).json()
+    PrioritiesOut.model_validate(doc)
     assert [(i["theme"], i["weight"], i["target_change_pct"], i["baseline_year"]) for i in doc["items"]] == [
         ("woninginbraak", 3.5, -10, None),
         ("drugsoverlast", 0, None, 2023),
