@@ -7,11 +7,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from burgerwacht.audit import store as audit
-from burgerwacht.signals import intake, open311, reports, scan, store, summary
+from burgerwacht.signals import intake, open311, priorities, reports, scan, store, summary
 from burgerwacht.signals.models import (
     GebiedsscanOut,
+    GebiedsscanQuery,
     InformatiepositieOut,
     InformatiepositieQuery,
+    PrioritiesIn,
+    PrioritiesOut,
     ReportDetail,
     ReportList,
     ReportsQuery,
@@ -274,11 +277,16 @@ async def signal_trend(request: web.Request, query: TrendQuery):
     summary="Import police registrations per area, theme and period (CSV); all lines or none",
     tags=TAGS,
     roles=ANALYSTS,
+    query=GebiedsscanQuery,
     response=GebiedsscanOut,
     body_content={"text/csv": {"schema": {"type": "string"}}},
-    responses={415: "Not CSV", 422: "Lines with errors (errors[].line)"},
+    responses={
+        415: "Not CSV",
+        422: "Lines with errors (errors[].line), including lines overlapping another line or "
+        "(without replace=true) a stored row of the same area and theme",
+    },
 )
-async def import_gebiedsscan(request: web.Request):
+async def import_gebiedsscan(request: web.Request, query: GebiedsscanQuery):
     user = current_user(request)
     if request.content_type not in ("text/csv", "text/plain", "application/csv"):
         raise Problem(
@@ -290,7 +298,7 @@ async def import_gebiedsscan(request: web.Request):
         raise Problem(400, "the file is not UTF-8 text", slug="invalid-encoding") from None
     async with request.app[POOL].acquire() as conn:
         result, errors = await scan.import_gebiedsscan(
-            conn, text, actor=user.actor, can_access=user.can_access
+            conn, text, actor=user.actor, can_access=user.can_access, replace=query.replace
         )
         if errors:
             shown = [e.as_dict() for e in errors[:1000]]
@@ -301,17 +309,21 @@ async def import_gebiedsscan(request: web.Request):
                 title="Validation failed",
                 errors=shown,
             )
-        await audit.append(conn, user.actor, "gebiedsscan.import", "gebiedsscan", None, result)
+        await audit.append(
+            conn, user.actor, "gebiedsscan.import", "gebiedsscan", None, {**result, "replace": query.replace}
+        )
     return result
 
 
 @api.get(
     "/api/v1/informatiepositie",
-    summary="Signals (straatkennis) next to police registrations (systeemkennis) per area and theme",
+    summary="Signals (straatkennis) next to police registrations (systeemkennis) per area and theme, "
+    "both protected; priorities with progress (JSON or CSV)",
     tags=TAGS,
     roles=ANALYSTS,
     query=InformatiepositieQuery,
     response=InformatiepositieOut,
+    extra_content={"text/csv": {"schema": {"type": "string"}}},
 )
 async def get_informatiepositie(request: web.Request, query: InformatiepositieQuery):
     user = current_user(request)
@@ -327,9 +339,53 @@ async def get_informatiepositie(request: web.Request, query: InformatiepositieQu
         "informatiepositie.view",
         "municipality",
         query.municipality,
-        {"period": period.label},
+        {"period": period.label, "format": "csv" if _wants_csv(request, query.format) else "json"},
     )
+    if _wants_csv(request, query.format):
+        name = f"informatiepositie-{query.municipality}-{period.label}.csv"
+        return _csv_response(summary.rows_to_csv(doc["items"], scan.INFORMATIEPOSITIE_CSV_COLUMNS), name)
     return doc
+
+
+PRIORITIES_PATH = r"/api/v1/municipalities/{code:GM[0-9][0-9][0-9][0-9]}/priorities"
+
+
+@api.get(
+    PRIORITIES_PATH,
+    summary="A municipality's theme priorities: weights (default: defaults/signals.toml) and targets",
+    tags=TAGS,
+    roles=ANALYSTS,
+    response=PrioritiesOut,
+    responses={404: "Unknown municipality"},
+)
+async def get_priorities(request: web.Request):
+    user = current_user(request)
+    code = request.match_info["code"]
+    check_scope(user, [code])
+    async with request.app[READ_POOL].acquire() as conn:
+        if not await store.municipality_exists(conn, code):
+            raise Problem(404, f"no municipality {code}", slug="not-found")
+        return await priorities.get(conn, code)
+
+
+@api.route(
+    "PUT",
+    PRIORITIES_PATH,
+    summary="Set a municipality's theme priorities (the whole list): weight 0-10, target change in % "
+    "against a baseline year; audited",
+    tags=TAGS,
+    roles=ANALYSTS,
+    body=PrioritiesIn,
+    response=PrioritiesOut,
+    responses={404: "Unknown municipality", 422: "Unknown or repeated theme, weight or target out of range"},
+)
+async def put_priorities(request: web.Request, body: PrioritiesIn):
+    user = current_user(request)
+    code = request.match_info["code"]
+    check_scope(user, [code])
+    items = [i.model_dump() for i in body.items]
+    async with request.app[POOL].acquire() as conn:
+        return await priorities.put(conn, code, items, actor=user.actor)
 
 
 @api.get(

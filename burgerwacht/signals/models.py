@@ -251,9 +251,19 @@ class TrendOut(BaseModel):
 
 class GebiedsscanOut(BaseModel):
     rows: int
-    inserted: int
-    updated: int
+    inserted: int = Field(description="Rows for an area, theme and period that had none")
+    updated: int = Field(description="Rows that replaced a stored row of exactly the same period")
+    replaced: int = Field(description="Stored rows deleted because a line overlapped them (replace=true)")
     municipalities: list[str]
+
+
+class GebiedsscanQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    replace: bool = Field(
+        default=False,
+        description="Replace stored rows of the same area and theme whose dates overlap a line "
+        "(atomically, with the import); without it such a line is a 422",
+    )
 
 
 class InformatiepositieQuery(BaseModel):
@@ -261,6 +271,17 @@ class InformatiepositieQuery(BaseModel):
     municipality: str = Field(pattern=GM, examples=["GM9999"])
     period: str = Field(json_schema_extra=string_pattern(PERIOD), examples=["2025", "2025-Q1", "2025-03"])
     limit: int = Field(default=20, ge=1, le=200, description="Length of the priority list")
+    format: Literal["json", "csv"] | None = Field(default=None, description="csv: the items as CSV")
+
+
+RegisteredStatus = Literal["published", "suppressed", "coarser_period", "coarser_area", "not_delivered"]
+Mismatch = Literal[
+    "possible_underreporting",
+    "not_bothered_or_not_reached",
+    "in_line",
+    "no_signals_or_registrations",
+    "insufficient_data",
+]
 
 
 class InformatieRow(BaseModel):
@@ -272,13 +293,23 @@ class InformatieRow(BaseModel):
     categories: list[str]
     signals: int | None
     signals_suppressed: bool
-    registered: int
+    registered: int | None = Field(
+        description="Police registrations, protected like the signals (k rule, rounded); null when "
+        "suppressed or when the data cannot answer this period or area (registered_status says which)"
+    )
+    registered_suppressed: bool
+    registered_status: RegisteredStatus
+    granularity: Literal["month", "quarter", "year"] | None = Field(
+        description="With registered_status coarser_period: the period kind the police data comes in"
+    )
+    area_granularity: Level | None = Field(
+        description="With registered_status coarser_area: the area level the police data comes in"
+    )
     signal_share: float
-    registered_share: float
-    mismatch: Literal[
-        "possible_underreporting", "not_bothered_or_not_reached", "in_line", "no_signals_or_registrations"
-    ]
+    registered_share: float | None
+    mismatch: Mismatch = Field(description="From the published figures only")
     score: float
+    weight: float
 
 
 class Priority(BaseModel):
@@ -288,8 +319,37 @@ class Priority(BaseModel):
     level: Level
     theme: str
     score: float
-    mismatch: str
+    mismatch: Mismatch
     reason: str
+
+
+class Span(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    from_: date = Field(alias="from")
+    to: date
+
+
+class ProgressSide(BaseModel):
+    span: Span | None = Field(description="This year's months compared (from January)")
+    current: int | None = Field(description="Sum of the published figures of the span")
+    baseline: int | None = Field(description="The same months of the baseline year")
+    change_pct: float | None
+    reason: str | None = Field(
+        default=None,
+        description="Why a figure is null: suppressed, not_delivered, granularity_<kind>, no_data, "
+        "year_not_started",
+    )
+
+
+class ProgressOut(BaseModel):
+    theme: str
+    theme_name: str
+    weight: float
+    target_change_pct: float | None
+    baseline_year: int
+    registrations: ProgressSide
+    signals: ProgressSide
+    on_track: bool | None = Field(description="registrations.change_pct <= target_change_pct")
 
 
 class InformatiepositieOut(BaseModel):
@@ -298,7 +358,54 @@ class InformatiepositieOut(BaseModel):
     privacy: PrivacyOut
     items: list[InformatieRow]
     priorities: list[Priority]
+    weights: dict[str, float] = Field(description="Theme weights used: the municipality's, else the defaults")
+    progress: list[ProgressOut]
     next: str | None
+
+
+class PriorityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    theme: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["woninginbraak"])
+    weight: float = Field(ge=0, le=10, allow_inf_nan=False, examples=[2.0])
+    target_change_pct: float | None = Field(
+        default=None,
+        ge=-100,
+        le=1000,
+        allow_inf_nan=False,
+        description="Target change against the baseline year in %, e.g. -10",
+        examples=[-10],
+    )
+    baseline_year: int | None = Field(
+        default=None, ge=2000, le=2100, description="Default: the year before the one looked at"
+    )
+
+
+class PrioritiesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[PriorityIn] = Field(max_length=50, description="The whole list; [] returns to the defaults")
+
+
+class PriorityItemOut(BaseModel):
+    theme: str
+    theme_name: str
+    weight: float
+    target_change_pct: float | None
+    baseline_year: int | None
+
+
+class ThemeOut(BaseModel):
+    theme: str
+    theme_name: str
+    default_weight: float
+
+
+class PrioritiesOut(BaseModel):
+    municipality: str
+    items: list[PriorityItemOut]
+    themes: list[ThemeOut] = Field(description="Every gebiedsscan theme of the configuration")
+    default_weights: dict[str, float]
+    weights: dict[str, float]
+    updated_at: datetime | None
 
 
 class ReportsQuery(BaseModel):

@@ -525,18 +525,50 @@ async def dirty_day_count(conn: asyncpg.Connection) -> int:
 # ------------------------------------------------------------------- gebiedsscan
 
 
-async def upsert_registrations(conn: asyncpg.Connection, rows: list[tuple[Any, ...]], actor: str) -> int:
-    """rows: (municipality_code, area_code, theme, period_start, period_end, registered_count)."""
-    result = await conn.fetch(
+async def lock_gebiedsscan(conn: asyncpg.Connection, municipalities: list[str]) -> None:
+    """Serialise imports per municipality (inside the caller's transaction), so two
+    imports cannot both find no overlap and then store overlapping rows."""
+    for m in sorted(set(municipalities)):
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('gebiedsscan:' || $1))", m)
+
+
+async def overlapping_registrations(
+    conn: asyncpg.Connection, rows: list[tuple[Any, ...]]
+) -> list[asyncpg.Record]:
+    """Stored rows of the same area and theme whose dates overlap those of ``rows``
+    ((area_code, theme, period_start, period_end) each): ``n`` is the position in
+    ``rows`` (0-based)."""
+    if not rows:
+        return []
+    return await conn.fetch(
+        """
+        SELECT u.n - 1 AS n, g.id, g.area_code, g.theme, g.period_start, g.period_end, g.imported_at
+        FROM unnest($1::text[], $2::text[], $3::date[], $4::date[]) WITH ORDINALITY AS u(a, t, s, e, n)
+        JOIN gebiedsscan g ON g.area_code = u.a AND g.theme = u.t
+                          AND g.period_start <= u.e AND g.period_end >= u.s
+        ORDER BY u.n, g.period_start
+        """,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+    )
+
+
+async def delete_registrations(conn: asyncpg.Connection, ids: list[int]) -> int:
+    result = await conn.execute("DELETE FROM gebiedsscan WHERE id = ANY($1::bigint[])", ids)
+    return int(result.split()[-1])
+
+
+async def insert_registrations(conn: asyncpg.Connection, rows: list[tuple[Any, ...]], actor: str) -> int:
+    """rows: (municipality_code, area_code, theme, period_start, period_end, registered_count);
+    none of them overlaps a stored row (the caller checked, under :func:`lock_gebiedsscan`)."""
+    result = await conn.execute(
         """
         INSERT INTO gebiedsscan (municipality_code, area_code, theme, period_start, period_end,
                                  registered_count, imported_by)
         SELECT m, a, t, s, e, c, $7 FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::date[],
                                                  $6::int[]) AS u(m, a, t, s, e, c)
-        ON CONFLICT (area_code, theme, period_start, period_end) DO UPDATE SET
-            registered_count = EXCLUDED.registered_count, imported_at = now(), imported_by = EXCLUDED.imported_by,
-            municipality_code = EXCLUDED.municipality_code
-        RETURNING (xmax = 0) AS inserted
         """,
         [r[0] for r in rows],
         [r[1] for r in rows],
@@ -546,23 +578,66 @@ async def upsert_registrations(conn: asyncpg.Connection, rows: list[tuple[Any, .
         [r[5] for r in rows],
         actor,
     )
-    return sum(1 for r in result if r["inserted"])
+    return int(result.split()[-1])
 
 
-async def registrations(
-    conn: asyncpg.Connection, municipality: str, start: date, end: date
+async def registrations_of_year(
+    conn: asyncpg.Connection, municipality: str, year: int
 ) -> list[asyncpg.Record]:
-    """Registered counts per area and theme over rows lying wholly inside [start, end]."""
+    """Every stored row of a municipality that lies in ``year`` (newest import first),
+    with its area's level and wijk; rows of areas no longer in the area table are left
+    out (their place in the tree is unknown)."""
     return await conn.fetch(
         """
-        SELECT area_code, theme, sum(registered_count)::int AS registered, count(*)::int AS rows
-        FROM gebiedsscan
-        WHERE municipality_code = $1 AND period_start >= $2 AND period_end <= $3
-        GROUP BY 1, 2 ORDER BY 1, 2
+        SELECT g.area_code, a.level, a.district_code, g.theme, g.period_start, g.period_end,
+               g.registered_count
+        FROM gebiedsscan g JOIN areas a ON a.code = g.area_code AND a.municipality_code = g.municipality_code
+        WHERE g.municipality_code = $1 AND g.period_start >= $2 AND g.period_end < $3
+        ORDER BY g.imported_at DESC, g.id DESC
         """,
         municipality,
-        start,
-        end,
+        date(year, 1, 1),
+        date(year + 1, 1, 1),
+    )
+
+
+async def municipality_exists(conn: asyncpg.Connection, municipality: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM areas WHERE municipality_code = $1)", municipality
+    )
+
+
+# ------------------------------------------------------------------- priorities
+
+
+async def priorities(conn: asyncpg.Connection, municipality: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT theme, weight, target_change_pct, baseline_year, updated_at FROM municipality_priorities "
+        "WHERE municipality_code = $1 ORDER BY position",
+        municipality,
+    )
+
+
+async def replace_priorities(
+    conn: asyncpg.Connection, municipality: str, items: list[dict[str, Any]], actor: str
+) -> None:
+    """The municipality's whole list at once (call inside a transaction)."""
+    await conn.execute("DELETE FROM municipality_priorities WHERE municipality_code = $1", municipality)
+    if not items:
+        return
+    await conn.execute(
+        """
+        INSERT INTO municipality_priorities (municipality_code, theme, position, weight, target_change_pct,
+                                             baseline_year, updated_by)
+        SELECT $1, t, n - 1, w, p, y, $6
+        FROM unnest($2::text[], $3::float8[], $4::float8[], $5::int[]) WITH ORDINALITY AS u(t, w, p, y, n)
+        """,
+        municipality,
+        [i["theme"] for i in items],
+        [i["weight"] for i in items],
+        [i.get("target_change_pct") for i in items],
+        [i.get("baseline_year") for i in items],
+        actor,
     )
 
 

@@ -148,6 +148,17 @@ CREATE TABLE job_runs (
     result jsonb
 );
 
+CREATE TABLE municipality_priorities (
+    municipality_code text NOT NULL,
+    theme text NOT NULL,
+    position integer NOT NULL,
+    weight double precision NOT NULL,
+    target_change_pct double precision,
+    baseline_year integer,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_by text NOT NULL
+);
+
 CREATE TABLE open311_rate (
     client text NOT NULL,
     window_start timestamp with time zone NOT NULL,
@@ -387,6 +398,13 @@ ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_pkey PRIMARY KEY (id);
 ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_registered_count_check CHECK (registered_count >= 0);
 ALTER TABLE inbound_messages ADD CONSTRAINT inbound_messages_pkey PRIMARY KEY (sid);
 ALTER TABLE job_runs ADD CONSTRAINT job_runs_pkey PRIMARY KEY (job, period);
+ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_baseline_year_check CHECK (baseline_year >= 2000 AND baseline_year <= 2100);
+ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_municipality_code_check CHECK (municipality_code ~ '^GM\d{4}$'::text);
+ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_pkey PRIMARY KEY (municipality_code, theme);
+ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_position_check CHECK ("position" >= 0);
+ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_target_change_pct_check CHECK (target_change_pct >= '-100'::integer::double precision AND target_change_pct <= 1000::double precision);
+ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_theme_check CHECK (theme ~ '^[a-z][a-z0-9_]{0,39}$'::text);
+ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_weight_check CHECK (weight >= 0::double precision AND weight <= 10::double precision);
 ALTER TABLE open311_rate ADD CONSTRAINT open311_rate_pkey PRIMARY KEY (client, window_start);
 ALTER TABLE rate_buckets ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (name);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_address_id_fkey FOREIGN KEY (address_id) REFERENCES addresses(id);

@@ -657,28 +657,44 @@ async def test_informatiepositie_side_by_side_with_mismatch_and_priorities(clien
         "/api/v1/gebiedsscan", data=csv_body, headers={**headers, "Content-Type": "text/csv"}
     )
     assert resp.status == 200, await resp.text()
-    assert (await resp.json()) == {"rows": 5, "inserted": 5, "updated": 0, "municipalities": ["GM9999"]}
+    assert (await resp.json()) == {
+        "rows": 5,
+        "inserted": 5,
+        "updated": 0,
+        "replaced": 0,
+        "municipalities": ["GM9999"],
+    }
     resp = await client.get("/api/v1/informatiepositie?municipality=GM9999&period=2025-Q1", headers=headers)
     assert resp.status == 200, await resp.text()
     doc = await resp.json()
     rows = {(r["area_code"], r["theme"]): r for r in doc["items"]}
     b = rows[(BINNENSTAD, "woninginbraak")]
-    assert b["signals"] == 30 and b["registered"] == 2 and b["mismatch"] == "possible_underreporting"
+    # 2 registrations are below k: hidden like a signal count, and no flag computed from it
+    assert b["signals"] == 30 and b["registered"] is None and b["registered_suppressed"]
+    assert b["registered_status"] == "suppressed" and b["mismatch"] == "insufficient_data"
     s = rows[("BU99990102", "woninginbraak")]
-    assert s["signals"] is None and s["signals_suppressed"] and s["mismatch"] == "not_bothered_or_not_reached"
+    assert s["signals"] is None and s["signals_suppressed"] and s["registered"] == 40
+    assert s["mismatch"] == "not_bothered_or_not_reached"
     assert rows[("BU99990103", "woninginbraak")]["mismatch"] == "in_line"
+    # buurt rows answer the wijk and the gemeente too (sums, protected like every cell)
+    assert {r["level"] for r in doc["items"]} == {"buurt", "wijk", "gemeente"}
+    for r in doc["items"]:
+        assert r["registered"] is None or (r["registered"] >= 5 and r["registered"] % 5 == 0), r
     prio = doc["priorities"]
     assert [p["rank"] for p in prio] == list(range(1, len(prio) + 1))
     assert [p["score"] for p in prio] == sorted((p["score"] for p in prio), reverse=True)
-    assert (prio[0]["area_code"], prio[0]["theme"]) == (BINNENSTAD, "drugsoverlast")  # weight 1.5, all of it
-    top = {(p["area_code"], p["theme"]) for p in prio[:4]}
-    assert {(BINNENSTAD, "woninginbraak"), ("BU99990102", "woninginbraak")} <= top
+    buurten = [(p["area_code"], p["theme"]) for p in prio if p["level"] == "buurt"]
+    assert buurten[0] == (BINNENSTAD, "drugsoverlast")  # weight 1.5, all of it
+    assert {(BINNENSTAD, "woninginbraak"), ("BU99990102", "woninginbraak")} <= set(buurten[:4])
     assert all(p["level"] != "gemeente" and p["reason"] for p in prio)
-    # re-import updates in place
+    # a re-import of a stored period is refused unless replace=true, which replaces it
+    again = csv_body.splitlines()[0] + "\n" + csv_body.splitlines()[1][:-1] + "3"
     resp = await client.post(
-        "/api/v1/gebiedsscan",
-        data=csv_body.splitlines()[0] + "\n" + csv_body.splitlines()[1][:-1] + "3",
-        headers={**headers, "Content-Type": "text/csv"},
+        "/api/v1/gebiedsscan", data=again, headers={**headers, "Content-Type": "text/csv"}
+    )
+    assert resp.status == 422 and (await resp.json())["errors"][0]["line"] == 2
+    resp = await client.post(
+        "/api/v1/gebiedsscan?replace=true", data=again, headers={**headers, "Content-Type": "text/csv"}
     )
     assert (await resp.json())["updated"] == 1
     assert (
@@ -741,13 +757,14 @@ async def test_import_gebiedsscan_command(db, db_url, tmp_path):
     env["BURGERWACHT_DATABASE_URL"] = db_url
     code = "from burgerwacht.cli import main; main()"
 
-    async def run(path):
+    async def run(path, *extra):
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             code,
             "import-gebiedsscan",
             str(path),
+            *extra,
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -759,5 +776,12 @@ async def test_import_gebiedsscan_command(db, db_url, tmp_path):
     assert rc == 1 and "line 2: theme" in err and "nothing imported" in err
     rc, out, err = await run(good)
     assert rc == 0, err
-    assert "1 rows (1 new, 0 updated) for GM9999" in out
+    assert "1 rows (1 new, 0 updated, 0 stored rows replaced) for GM9999" in out
     assert await db.fetchval("SELECT registered_count FROM gebiedsscan") == 17
+    # the same period again: refused unless --replace
+    good.write_text(good.read_text(encoding="utf-8").replace(",17", ",21"), encoding="utf-8")
+    rc, out, err = await run(good)
+    assert rc == 1 and "line 2: period_start" in err and "replace" in err
+    rc, out, err = await run(good, "--replace")
+    assert rc == 0 and "1 rows (0 new, 1 updated, 1 stored rows replaced)" in out, err
+    assert await db.fetch("SELECT registered_count FROM gebiedsscan") == [(21,)]

@@ -256,6 +256,7 @@ def _example_path(template: str) -> str:
     path = re.sub(r"{format[^}]*}", "json", template)
     path = re.sub(r"{tail[^}]*}", "discovery.json", path)
     path = re.sub(r"{service_code[^}]*}", "graffiti", path)
+    path = re.sub(r"{code[^}]*}", "GM9999", path)
     return re.sub(r"{[^}]+}", "1", path)
 
 

@@ -288,8 +288,9 @@ async def test_analyst_map_trend_informatiepositie_and_csv(client, sandbox, db, 
     an = await staff("analyst", "GM9999")
     scan = "area_code,theme,period_start,period_end,registered_count\n" + "\n".join(
         [
-            f"BU99990101,woninginbraak,{month.start},{month.end},2",
+            f"BU99990101,woninginbraak,{month.start},{month.end},10",
             f"BU99990102,woninginbraak,{month.start},{month.end},40",
+            f"BU99990103,woninginbraak,{month.start},{month.end},20",
         ]
     )
     resp = await client.post("/api/v1/gebiedsscan", data=scan, headers={**an, "Content-Type": "text/csv"})
@@ -370,6 +371,21 @@ async def test_analyst_map_trend_informatiepositie_and_csv(client, sandbox, db, 
         row = page.locator("#ip-table tbody tr[data-code='BU99990101'][data-theme='woninginbraak']")
         assert "onderrapportage" in await row.inner_text()
         await b.shot("09-analyse")
+
+        # priorities: set a weight and a target, and the progress panel lists the theme
+        await page.locator("#prio-edit summary").click()
+        await page.locator("#prio-form input[name='w-woninginbraak']").fill("3")
+        await page.locator("#prio-form input[name='t-woninginbraak']").fill("-10")
+        await page.locator("#prio-form button[type=submit]").click()
+        prog = page.locator("#progress-table tbody tr[data-theme='woninginbraak']")
+        await prog.wait_for()
+        assert "-10 %" in await prog.inner_text()
+        saved_prio = await (await client.get("/api/v1/municipalities/GM9999/priorities", headers=an)).json()
+        assert [(i["theme"], i["weight"], i["target_change_pct"]) for i in saved_prio["items"]] == [
+            ("woninginbraak", 3, -10)
+        ]
+        await page.locator("#progress-table").scroll_into_view_if_needed()
+        await b.shot("09b-priorities")
 
         # the CSV download holds exactly the API's figures
         async with page.expect_download() as info:

@@ -212,6 +212,8 @@ DOCUMENT = _document()
 #:   together covering one whole month, quarter or year): OpenAPI has no way to relate
 #:   query parameters, so the parameter descriptions say it and the answer is a 422;
 #: - informatiepositie's period must be one for which the cube can be built;
+#: - a municipality's priorities name gebiedsscan themes of the configuration (no enum in
+#:   the document, as for categories), each at most once;
 #: - an Open311 request must lie in a known buurt / name an existing address and a
 #:   service_code of the taxonomy, answered with GeoReport's 400.
 SEMANTIC_REJECTIONS = [
@@ -222,6 +224,7 @@ SEMANTIC_REJECTIONS = [
     ("POST", r"^/api/v1/gebiedsscan$", ["422"]),
     ("GET", r"^/api/v1/signals/(summary|trend)$", ["422"]),
     ("GET", r"^/api/v1/informatiepositie$", ["422"]),
+    ("PUT", r"^/api/v1/municipalities/\{code\}/priorities$", ["422"]),
     ("POST", r"^/open311/v2/requests\.\{format\}$", ["400"]),
 ]
 _POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]

@@ -12,7 +12,9 @@ const MISMATCH = {
   not_bothered_or_not_reached: ["▼", "Bewoners niet gehinderd of niet bereikt", "m-over"],
   in_line: ["=", "In lijn", "m-inline"],
   no_signals_or_registrations: ["·", "Geen signalen of registraties", "m-none"],
+  insufficient_data: ["?", "Te weinig gepubliceerde politiecijfers", "m-none"],
 };
+const GRAIN = { month: "per maand", quarter: "per kwartaal", year: "per jaar", buurt: "per buurt", wijk: "per wijk", gemeente: "per gemeente" };
 
 const state = { me: null, areas: new Map(), summary: null, seq: 0, trendArea: null, scope: "" };
 
@@ -402,11 +404,30 @@ function pct(x) {
   return x === null || x === undefined ? "–" : `${Math.round(x * 100)} %`;
 }
 
+/** A police figure, or why there is none (suppressed, or the data's grain). */
+function registered(r) {
+  switch (r.registered_status) {
+    case "published":
+      return fmtNumber(r.registered);
+    case "suppressed":
+      return "onderdrukt";
+    case "coarser_period":
+      return `alleen ${GRAIN[r.granularity] || r.granularity}`;
+    case "coarser_area":
+      return `alleen ${GRAIN[r.area_granularity] || r.area_granularity}`;
+    default:
+      return "niet geleverd";
+  }
+}
+
 async function informatiepositie(sel, seq) {
   const q = new URLSearchParams({ municipality: sel.municipality, period: sel.period, limit: "10" });
   const doc = await api("GET", `/api/v1/informatiepositie?${q}`);
   if (seq !== state.seq) return;
-  const rows = doc.items.filter((r) => r.level !== "gemeente" && r.mismatch !== "no_signals_or_registrations");
+  // rows with nothing published on either side say nothing: left out
+  const rows = doc.items.filter(
+    (r) => r.level !== "gemeente" && r.mismatch !== "no_signals_or_registrations" && (r.signals !== null || r.registered !== null),
+  );
   const body = $("#ip-table tbody");
   if (!rows.length) {
     body.replaceChildren(h("tr", {}, h("td", { colspan: "7", class: "help" }, "Geen signalen of registraties in deze periode.")));
@@ -420,7 +441,7 @@ async function informatiepositie(sel, seq) {
           h("th", { scope: "row" }, r.area_name),
           h("td", {}, r.theme_name),
           h("td", { class: "num" }, r.signals_suppressed ? "onderdrukt" : fmtNumber(r.signals)),
-          h("td", { class: "num" }, fmtNumber(r.registered)),
+          h("td", { class: "num" }, registered(r)),
           h("td", { class: "num" }, pct(r.signal_share)),
           h("td", { class: "num" }, pct(r.registered_share)),
           h("td", { class: `mismatch ${cls}` }, h("span", { "aria-hidden": "true", class: "icon" }, icon), " ", label),
@@ -434,6 +455,79 @@ async function informatiepositie(sel, seq) {
     ),
   );
   if (!doc.priorities.length) $("#priorities").append(h("li", { class: "help" }, "Geen prioriteiten."));
+  renderProgress(doc.progress);
+  priorityForm(sel.municipality, seq).catch(showError);
+}
+
+// ------------------------------------------------------------------ priorities and progress
+
+function change(side) {
+  if (side.current === null || side.baseline === null)
+    return side.reason === "suppressed" ? "onderdrukt" : "niet beschikbaar";
+  const pct = side.change_pct === null ? "" : ` (${side.change_pct > 0 ? "+" : ""}${side.change_pct} %)`;
+  return `${fmtNumber(side.current)} tegen ${fmtNumber(side.baseline)}${pct}`;
+}
+
+function renderProgress(progress) {
+  const body = $("#progress-table tbody");
+  if (!progress.length) {
+    body.replaceChildren(h("tr", {}, h("td", { colspan: "7", class: "help" }, "Geen prioriteiten vastgelegd: de standaardgewichten gelden.")));
+    return;
+  }
+  body.replaceChildren(
+    ...progress.map((p) => {
+      const span = p.registrations.span || p.signals.span;
+      const status = p.on_track === null ? "onbekend" : p.on_track ? "op koers" : "niet op koers";
+      return h(
+        "tr",
+        { dataset: { theme: p.theme } },
+        h("th", { scope: "row" }, p.theme_name),
+        h("td", { class: "num" }, fmtNumber(p.weight)),
+        h("td", { class: "num" }, p.target_change_pct === null ? "–" : `${p.target_change_pct} %`),
+        h("td", {}, span ? `${span.from} – ${span.to} (basis ${p.baseline_year})` : "–"),
+        h("td", { class: "num" }, change(p.registrations)),
+        h("td", { class: "num" }, change(p.signals)),
+        h("td", { class: `progress ${p.on_track === false ? "m-under" : ""}` }, status),
+      );
+    }),
+  );
+}
+
+async function priorityForm(municipality, seq) {
+  const doc = await api("GET", `/api/v1/municipalities/${municipality}/priorities`);
+  if (seq !== state.seq) return;
+  const mine = new Map(doc.items.map((i) => [i.theme, i]));
+  const rows = doc.themes.map(({ theme, theme_name: name }) => {
+    const item = mine.get(theme);
+    return h(
+      "tr",
+      { dataset: { theme } },
+      h("th", { scope: "row" }, name),
+      h("td", {}, h("input", { type: "number", min: "0", max: "10", step: "0.1", name: `w-${theme}`, value: String(doc.weights[theme]), "aria-label": `Gewicht ${name}` })),
+      h("td", {}, h("input", { type: "number", min: "-100", max: "1000", step: "1", name: `t-${theme}`, value: item && item.target_change_pct !== null ? String(item.target_change_pct) : "", "aria-label": `Doel ${name}` })),
+    );
+  });
+  $("#prio-form tbody").replaceChildren(...rows);
+  const form = $("#prio-form");
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const items = [];
+    for (const theme of Object.keys(doc.default_weights)) {
+      const weight = Number(form.elements[`w-${theme}`].value);
+      const target = form.elements[`t-${theme}`].value;
+      if (weight === doc.default_weights[theme] && target === "" && !mine.has(theme)) continue;
+      items.push({ theme, weight, target_change_pct: target === "" ? null : Number(target) });
+    }
+    try {
+      await api("PUT", `/api/v1/municipalities/${municipality}/priorities`, { body: { items } });
+      show($("#prio-error"), false);
+      announce("Prioriteiten opgeslagen.");
+      refresh();
+    } catch (err) {
+      $("#prio-error").textContent = err instanceof ApiError ? err.problem.detail || err.message : err.message;
+      show($("#prio-error"), true);
+    }
+  };
 }
 
 // ------------------------------------------------------------------ downloads
