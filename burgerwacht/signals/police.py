@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,8 +38,9 @@ import numpy as np
 
 from burgerwacht.config import Settings
 from burgerwacht.signals import store
+from burgerwacht.signals.cube import noise_of
 from burgerwacht.signals.periods import Period, PeriodError, from_dates, time_relations, year_periods
-from burgerwacht.signals.privacy import Axis, Protected, protect
+from burgerwacht.signals.privacy import KEY_MODULUS, NO_NOISE, Axis, Noise, Protected, protect
 from burgerwacht.signals.taxonomy import taxonomy
 
 PERIOD_KINDS = ("month", "quarter", "year")
@@ -207,6 +209,23 @@ def usable_rows(records: list[Any]) -> dict[str, list[tuple[str, str, Period, in
     return out
 
 
+def leaf_keys(
+    secret: bytes, municipality: str, theme: str, area_axis: Axis, period_axis: Axis, leaf: np.ndarray
+) -> np.ndarray:
+    """The cell key of every leaf: a keyed hash (the service's secret) of the leaf's
+    identity and count. Police rows carry no records to key, so a leaf's key stands for
+    its records': the same count always gets the same key (re-importing a value cannot
+    be averaged away), a changed count is a fresh draw for every cell above it (an
+    analyst replacing a neighbour's row step by step sees noise, not exact rounding)."""
+    keys = np.zeros_like(leaf)
+    for a in range(area_axis.leaves):
+        for t in range(period_axis.leaves):
+            msg = f"{municipality}|{theme}|{area_axis.labels[a]}|{period_axis.labels[t]}|{int(leaf[a, 0, t])}"
+            digest = hmac.new(secret, msg.encode(), hashlib.sha256).digest()
+            keys[a, 0, t] = int.from_bytes(digest[:8], "big") % KEY_MODULUS
+    return keys
+
+
 def build(
     municipality: str,
     year: int,
@@ -216,8 +235,12 @@ def build(
     k: int,
     round_to: int,
     protection: int,
+    noise: Noise = NO_NOISE,
+    secret: bytes = b"",
 ) -> PoliceCube:
-    """Protect every theme's cube of a year (CPU only; callers run it in a thread)."""
+    """Protect every theme's cube of a year (CPU only; callers run it in a thread).
+    With ``noise`` (and the service's ``secret`` keying it) every figure carries the
+    same cell-key noise as the signal figures."""
     cube = PoliceCube(municipality, year)
     cube.area_level = {r["code"]: r["level"] for r in areas}
     cube.area_level[municipality] = "gemeente"
@@ -231,6 +254,8 @@ def build(
             k=k,
             round_to=round_to,
             protection=protection,
+            leaf_keys=leaf_keys(secret, municipality, theme, area_axis, period_axis, leaf),
+            noise=noise,
         )
         cube.themes[theme] = ThemeCube(theme, grain, area_grain, area_axis, period_axis, covered, protected)
     return cube
@@ -249,7 +274,11 @@ async def police_cube(
     records = [dict(r) for r in await store.registrations_of_year(conn, municipality, year)]
     k, r = settings.privacy.k, settings.privacy.round_to
     protection = taxonomy().protection
-    digest = hashlib.sha256(repr((areas, records, k, r, protection)).encode()).hexdigest()
+    noise = noise_of(settings)
+    secret = settings.security.secret_key.encode()
+    digest = hashlib.sha256(
+        repr((areas, records, k, r, protection, noise.probabilities)).encode()
+    ).hexdigest()
     key = (municipality, year, digest)
     hit = _CACHE.get(key)
     if hit is not None:
@@ -259,7 +288,16 @@ async def police_cube(
         result = build(municipality, year, areas, [], k=k, round_to=r, protection=protection)
     else:
         result = await asyncio.to_thread(
-            build, municipality, year, areas, records, k=k, round_to=r, protection=protection
+            build,
+            municipality,
+            year,
+            areas,
+            records,
+            k=k,
+            round_to=r,
+            protection=protection,
+            noise=noise,
+            secret=secret,
         )
     _CACHE[key] = result
     while len(_CACHE) > _CACHE_SIZE:

@@ -24,6 +24,7 @@ from burgerwacht.signals import priorities, store
 from burgerwacht.signals.cube import THEME_PREFIX, cube
 from burgerwacht.signals.periods import Period, PeriodError, from_dates
 from burgerwacht.signals.police import LEVELS, police_cube
+from burgerwacht.signals.summary import privacy_info
 from burgerwacht.signals.taxonomy import taxonomy
 
 # ------------------------------------------------------------------- gebiedsscan
@@ -350,11 +351,7 @@ async def informatiepositie(
     return {
         "municipality": municipality,
         "period": period.as_dict(),
-        "privacy": {
-            "k": settings.privacy.k,
-            "round_to": settings.privacy.round_to,
-            "protection": tax.protection,
-        },
+        "privacy": privacy_info(settings),
         "items": items,
         "priorities": ranking,
         "weights": weights,

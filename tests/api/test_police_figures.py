@@ -13,7 +13,7 @@ import pytest
 
 from burgerwacht.signals import scan
 from burgerwacht.signals.models import InformatiepositieOut, PrioritiesOut
-from tests.helpers.signals import BINNENSTAD, MARCH, insert
+from tests.helpers.signals import BINNENSTAD, MARCH, insert, possible
 
 HEADER = "area_code,theme,period_start,period_end,registered_count\n"
 QUARTERS = [("01-01", "03-31"), ("04-01", "06-30"), ("07-01", "09-30"), ("10-01", "12-31")]
@@ -79,22 +79,20 @@ async def test_a_month_of_quarterly_data_says_quarter_not_zero(client, staff, db
     assert b["registered"] is None and b["registered_status"] == "coarser_period"
     assert b["granularity"] == "quarter" and not b["registered_suppressed"]
     assert b["signals"] == 30 and b["mismatch"] == "insufficient_data"  # not "possible_underreporting"
-    assert march[(BINNENSTAD, "drugsoverlast")]["registered"] == 10
+    # figures carry the signals' cell-key noise before rounding: ``possible`` names them
+    assert march[(BINNENSTAD, "drugsoverlast")]["registered"] in possible(10)
     assert march[("WK999901", "verkeer")]["granularity"] == "year"
 
     q1 = by_key(await informatie(client, headers, "2025-Q1"))
-    assert [q1[(a, "woninginbraak")]["registered"] for a in ("BU99990101", "BU99990102", "BU99990103")] == [
-        10,
-        30,
-        10,
-    ]
-    assert q1[(BINNENSTAD, "drugsoverlast")]["registered"] == 25  # 8 + 9 + 10, rounded
+    for area, n in [("BU99990101", 12), ("BU99990102", 30), ("BU99990103", 9)]:
+        assert q1[(area, "woninginbraak")]["registered"] in possible(n) - {None}
+    assert q1[(BINNENSTAD, "drugsoverlast")]["registered"] in possible(27)  # 8 + 9 + 10
     assert q1[(BINNENSTAD, "woninginbraak")]["granularity"] is None
 
     year = by_key(await informatie(client, headers, "2025"))
     assert year[(BINNENSTAD, "woninginbraak")]["registered_status"] == "not_delivered"
-    assert year[("WK999901", "verkeer")]["registered"] == 40
-    assert year[("GM9999", "verkeer")]["registered"] == 40
+    assert year[("WK999901", "verkeer")]["registered"] in possible(40)
+    assert year[("GM9999", "verkeer")]["registered"] in possible(40)
     assert year[(BINNENSTAD, "verkeer")]["registered_status"] == "coarser_area"
     assert year[(BINNENSTAD, "verkeer")]["area_granularity"] == "wijk"
     q2 = by_key(await informatie(client, headers, "2025-Q2"))
@@ -377,12 +375,6 @@ def _round(n: int, r: int = 5) -> int:
     return max(((2 * n + r) // (2 * r)) * r, r)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deterministic rounding: an analyst who replaces neighbouring rows step by step sees the "
-    "wijk's rounded figure flip and solves for the hidden row; needs the cell-key noise of the "
-    "signals (issue 18) applied to police figures, wired in at merge",
-)
 async def test_replacing_rows_step_by_step_does_not_reveal_a_hidden_count(client, staff, db):
     """Someone imported 3 burglaries for Binnenstad in Q1 (hidden). An analyst replaces
     the wijk's other buurten with values they choose and watches the published wijk and
@@ -403,6 +395,15 @@ async def test_replacing_rows_step_by_step_does_not_reveal_a_hidden_count(client
         doc = by_key(await informatie(client, headers, "2025-Q1"))
         assert doc[(BINNENSTAD, "woninginbraak")]["registered"] is None
         seen.append((v, doc[("WK999901", "woninginbraak")]["registered"]))
-    # the attacker's model: exact rounding of the true sum wherever the wijk is published
-    candidates = {x for x in range(5) if all(w is None or w == _round(x + v) for v, w in seen)}
-    assert candidates != {secret}, seen
+    # the attacker knows the rules (noise of at most D either way, then rounding) and keeps
+    # every hidden count that some noise makes consistent with all they saw
+    d = 2  # the default p-table's D
+    candidates = {
+        x
+        for x in range(5)
+        if all(w is None or any(w == _round(x + v + e) for e in range(-d, d + 1)) for v, w in seen)
+    }
+    assert len(candidates) > 1, seen
+    # and the naive model (exact rounding) does not single out the secret either
+    exact = {x for x in range(5) if all(w is None or w == _round(x + v) for v, w in seen)}
+    assert exact != {secret}, seen
