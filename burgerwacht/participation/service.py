@@ -23,6 +23,7 @@ first appears would itself say "now exactly k".
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -52,7 +53,7 @@ def _node_axis() -> Axis:
     return Axis(NODES, 3, [(3, [0, 2]), (4, [1, 2]), (5, [0, 1, 2])])
 
 
-def _area_axis(municipality: str, rows: list[asyncpg.Record]) -> Axis:
+def _area_axis(municipality: str, rows: Sequence[Mapping[str, Any]]) -> Axis:
     buurten = [r for r in rows if r["level"] == "buurt"]
     wijken = [r for r in rows if r["level"] == "wijk"]
     labels = [r["code"] for r in buurten] + [r["code"] for r in wijken] + [municipality]
@@ -80,23 +81,46 @@ def cell_noise(key_sum: int) -> int:
 async def participation(
     conn: asyncpg.Connection, settings: Settings, municipality: str, level: str, user: StaffUser | None = None
 ) -> dict[str, Any]:
+    """The protected coverage rows of a municipality at one level (only the rows of a
+    wijkagent's wijken when ``user`` is one)."""
     rows = await store.areas(conn, municipality)
-    privacy = {"k": settings.privacy.k, "round_to": settings.privacy.round_to, "noise": NOISE_TEXT}
-    doc: dict[str, Any] = {"municipality": municipality, "level": level, "privacy": privacy, "items": []}
+    cells = await store.enrolment_cells(conn, municipality, noise_secret(settings))
+    items = publish(
+        rows, cells, municipality, level, k=settings.privacy.k, round_to=settings.privacy.round_to
+    )
+    return {
+        "municipality": municipality,
+        "level": level,
+        "privacy": {"k": settings.privacy.k, "round_to": settings.privacy.round_to, "noise": NOISE_TEXT},
+        "items": keep_items(user, items) if user is not None else items,
+    }
+
+
+def publish(
+    rows: Sequence[Mapping[str, Any]],
+    cells: Iterable[Mapping[str, Any]],
+    municipality: str,
+    level: str,
+    *,
+    k: int,
+    round_to: int,
+) -> list[dict[str, Any]]:
+    """The published rows from the areas (``code, level, name, district_code,
+    inhabitants, households``) and the enrolment cells (``buurt_code, bits, n,
+    key_sum``): noise, then the k rule, rounding and complementary suppression."""
     if not any(r["level"] == "buurt" for r in rows):
-        return doc
+        return []
     areas = _area_axis(municipality, rows)
     leaf = np.zeros((areas.leaves, 3, 1), dtype=np.int64)
-    for cell in await store.enrolment_cells(conn, municipality, noise_secret(settings)):
+    for cell in cells:
         a = areas.index.get(cell["buurt_code"])
         c = LEAF_OF_BITS.get(cell["bits"])
         if a is None or c is None or a >= areas.leaves:
             continue  # a buurt no longer in the area map: not published at all
         n = int(cell["n"])
         leaf[a, c, 0] = max(0, n + cell_noise(cell["key_sum"])) if n > 0 else 0
-    k, r = settings.privacy.k, settings.privacy.round_to
     published = protect(
-        leaf, [areas, _node_axis(), Axis(["now"], 1, [])], k=k, round_to=r, protection=min(2, k - 1)
+        leaf, [areas, _node_axis(), Axis(["now"], 1, [])], k=k, round_to=round_to, protection=min(2, k - 1)
     )
     by_code = {row["code"]: row for row in rows}
 
@@ -128,8 +152,7 @@ async def participation(
                 "suppressed": enrolled is None,
             }
         )
-    doc["items"] = keep_items(user, items) if user is not None else items
-    return doc
+    return items
 
 
 async def as_geojson(conn: asyncpg.Connection, doc: dict[str, Any]) -> dict[str, Any]:
