@@ -11,11 +11,12 @@ shape) is never inside a wijk.
 Routes call :func:`check_area` (403 ``forbidden-scope`` naming the area),
 :func:`check_level` (a wijkagent reads buurten and wijken, not the whole gemeente),
 :func:`check_lines` (a file's area codes, with line numbers) and filter what they
-return with :func:`keep`/:func:`keep_items`.
+return with :func:`keep`, :func:`keep_items` and :func:`keep_features`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -103,6 +104,18 @@ def keep_items(user: StaffUser, items: list[dict[str, Any]], key: str = "area_co
     if not limited(user):
         return items
     return [i for i in items if allows(user, i.get(key))]
+
+
+def keep_features(user: StaffUser, body: bytes) -> bytes:
+    """A GeoJSON FeatureCollection (UTF-8 JSON) with only the features (``properties.code``)
+    the user may see; unchanged without a wijk limit."""
+    if not limited(user):
+        return body
+    doc = json.loads(body)
+    doc["features"] = [
+        f for f in doc.get("features", []) if allows(user, (f.get("properties") or {}).get("code"))
+    ]
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def validate_wijken(role: str, municipalities: list[str], wijken: list[str]) -> str | None:

@@ -68,6 +68,11 @@ async def _own_only(resp) -> None:
         assert in_centrum(prio["area_code"])
 
 
+async def _own_outlines(resp) -> None:
+    codes = [f["properties"]["code"] for f in (await resp.json())["features"]]
+    assert sorted(codes) == ["BU99990101", "BU99990102", "BU99990103", OWN], codes
+
+
 SCAN = "area_code,theme,period_start,period_end,registered_count\n"
 CSV = {"Content-Type": "text/csv"}
 SIGNAL = {"category": "graffiti", "severity": 3, "source": "schouw"}
@@ -75,7 +80,7 @@ SIGNAL = {"category": "graffiti", "severity": 3, "source": "schouw"}
 CASES = {
     ("GET", "/api/v1/me"): [("GET", "/api/v1/me", {}, 200, None)],
     ("GET", "/api/v1/areas"): [
-        ("GET", "/api/v1/areas?municipality=GM9999&level=wijk", {}, 200, None),
+        ("GET", "/api/v1/areas?municipality=GM9999", {}, 200, _own_outlines),
         ("GET", "/api/v1/areas?municipality=GM0001", {}, 403, None),
     ],
     ("POST", "/api/v1/signals"): [
