@@ -231,3 +231,16 @@ async def test_low_coverage_threshold_is_configurable(client, op, db):
     await load_kwb(db)
     await enrol_in(db, BINNENSTAD, 1, 1000)
     assert (await preview(client, op, {"type": "areas", "codes": [BINNENSTAD]}))["warnings"] == []
+
+
+async def test_demo_loads_kwb_figures_and_a_wijkagent(db, settings):
+    from burgerwacht.demo import seed as demo_seed
+
+    tokens = await demo_seed(db, settings)
+    assert "wijkagent" in tokens
+    assert await db.fetchval("SELECT count(*) FROM area_figures WHERE municipality_code = 'GM9999'") == 17
+    row = await db.fetchrow("SELECT municipalities, wijken FROM staff_users WHERE role = 'wijkagent'")
+    assert row["municipalities"] == ["GM9999"] and row["wijken"] == ["WK999901", "WK999902"]
+    again = await demo_seed(db, settings)  # a second start adds nothing twice
+    assert set(again) == set(tokens)
+    assert await db.fetchval("SELECT count(*) FROM staff_users WHERE role = 'wijkagent'") == 1
