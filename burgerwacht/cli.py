@@ -263,7 +263,11 @@ def user() -> None:
 
 @user.command("create")
 @click.option("--name", required=True)
-@click.option("--role", required=True, type=click.Choice(["operator", "analyst", "fieldworker", "admin"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["operator", "analyst", "fieldworker", "admin", "wijkagent"]),
+)
 @click.option(
     "--municipality",
     "municipalities",
@@ -271,10 +275,17 @@ def user() -> None:
     required=True,
     help="CBS code GM0000 (repeat for more; '*' = all).",
 )
-def user_create(name: str, role: str, municipalities: tuple[str, ...]) -> None:
+@click.option(
+    "--wijk",
+    "wijken",
+    multiple=True,
+    help="CBS wijk code WK000000 of the municipality (repeat for more); required for a wijkagent.",
+)
+def user_create(name: str, role: str, municipalities: tuple[str, ...], wijken: tuple[str, ...]) -> None:
     """Create a user; the bearer token is printed once, alone on the last line."""
     import re
 
+    from burgerwacht.auth.scope import validate_wijken
     from burgerwacht.auth.service import create_user_with_token
 
     bad = [m for m in municipalities if not re.fullmatch(r"GM\d{4}|\*", m)]
@@ -282,6 +293,10 @@ def user_create(name: str, role: str, municipalities: tuple[str, ...]) -> None:
         raise click.BadParameter(
             f"not a CBS municipality code (GM0000): {', '.join(bad)}", param_hint="--municipality"
         )
+    wijken = tuple(w.strip().upper() for w in wijken)
+    problem = validate_wijken(role, list(municipalities), list(wijken))
+    if problem:
+        raise click.BadParameter(problem, param_hint="--wijk")
     settings = settings_or_exit()
     _migrate_or_exit(settings)
 
@@ -292,10 +307,12 @@ def user_create(name: str, role: str, municipalities: tuple[str, ...]) -> None:
             role=role,
             municipalities=list(municipalities),
             ttl_days=settings.auth.token_ttl_days,
+            wijken=list(wijken),
         )
 
     user_id, token = with_connection(settings, go)
-    click.echo(f"created user {user_id} ({role}, {', '.join(municipalities)})", err=True)
+    scope = ", ".join([*municipalities, *wijken])
+    click.echo(f"created user {user_id} ({role}, {scope})", err=True)
     click.echo(token)
 
 
@@ -341,7 +358,8 @@ def user_list() -> None:
     for r in with_connection(settings, store.list_users):
         state = "disabled" if r["disabled_at"] else "active"
         click.echo(
-            f"{r['id']:>5}  {r['role']:<11} {','.join(r['municipalities']):<20} {state:<8} {r['name']}"
+            f"{r['id']:>5}  {r['role']:<11} {','.join([*r['municipalities'], *r['wijken']]):<20} "
+            f"{state:<8} {r['name']}"
         )
 
 

@@ -171,6 +171,12 @@ class PrivacySettings(Section):
         return value
 
 
+class ParticipationSettings(Section):
+    # The alert preview warns (low_coverage) below this many reached residents per 1,000
+    # inhabitants of the target (CBS KWB figures); 0 = never.
+    low_coverage_per_1000: Annotated[float, Field(ge=0, le=1000)] = 25.0
+
+
 class SignalSettings(Section):
     export_dir: Path = Path("exports")
     open311_public_key: str = ""
@@ -236,6 +242,7 @@ class Settings(BaseSettings):
     cap: CapSettings = CapSettings()
     areas: AreaSettings = AreaSettings()
     privacy: PrivacySettings = PrivacySettings()
+    participation: ParticipationSettings = ParticipationSettings()
     signals: SignalSettings = SignalSettings()
     retention: RetentionSettings = RetentionSettings()
     logging: LoggingSettings = LoggingSettings()

@@ -28,7 +28,10 @@ DEMO_USERS = [
     ("Demo analist", "analyst"),
     ("Demo wijkwerker", "fieldworker"),
     ("Demo beheerder", "admin"),
+    ("Demo wijkagent", "wijkagent"),
 ]
+#: The demo wijkagent's wijken (Centrum and Noord).
+DEMO_WIJKEN = {"wijkagent": ["WK999901", "WK999902"]}
 
 
 async def seed(conn: asyncpg.Connection, settings: Settings) -> dict[str, str]:
@@ -43,6 +46,14 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> dict[str, str]:
         with (DEMO_DIR / "addresses.csv").open(encoding="utf-8") as fh:
             report = await areas.import_addresses(conn, fh)
         print(f"demo: {report.imported} addresses loaded", file=sys.stderr)
+    if not await conn.fetchval(
+        "SELECT count(*) FROM area_figures WHERE municipality_code = $1", DEMO_MUNICIPALITY
+    ):
+        from burgerwacht.participation.service import import_kwb
+
+        result, errors = await import_kwb(conn, (DEMO_DIR / "kwb.csv").read_text(encoding="utf-8"), year=2026)
+        assert not errors, errors
+        print(f"demo: CBS KWB figures (synthetic) for {result['rows']} areas loaded", file=sys.stderr)
     if not await conn.fetchval("SELECT count(*) FROM residents"):
         n = await seed_residents(conn)
         print(f"demo: {n} synthetic residents enrolled", file=sys.stderr)
@@ -60,6 +71,7 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> dict[str, str]:
                 municipalities=[DEMO_MUNICIPALITY],
                 ttl_days=settings.auth.token_ttl_days,
                 actor="demo",
+                wijken=DEMO_WIJKEN.get(role),
             )
         else:
             token = await auth.issue_token(conn, user_id, ttl_days=1, actor="demo")

@@ -17,6 +17,7 @@ from burgerwacht.audit.domain import DOMAIN as AUDIT
 from burgerwacht.auth.domain import DOMAIN as AUTH
 from burgerwacht.console.domain import DOMAIN as CONSOLE
 from burgerwacht.domain import Domain
+from burgerwacht.participation.domain import DOMAIN as PARTICIPATION
 from burgerwacht.residents.domain import DOMAIN as RESIDENTS
 from burgerwacht.scheduler import housekeeping
 from burgerwacht.signals.domain import DOMAIN as SIGNALS
@@ -36,6 +37,7 @@ DOMAINS: tuple[Domain, ...] = (
     ALERTS,
     TIPS,
     SIGNALS,
+    PARTICIPATION,
     WEBHOOKS,
     METRICS,
     CONSOLE,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from burgerwacht.alerts.targets import Target  # the target types, one class each
 from burgerwacht.fields import NO_CONTROL_PATTERN, VISIBLE_TEXT_PATTERN, string_pattern
+from burgerwacht.participation.models import PreviewWarning
 
 Level = Literal["regular", "missing_child", "amber_regional", "amber_national"]
 Channel = Literal["sms", "voice"]
@@ -163,6 +164,11 @@ class Preview(BaseModel):
         default=None,
         description="The targeted area as a GeoJSON Feature (WGS84) for a map: a geometry, or "
         "properties.codes for CBS areas",
+    )
+    warnings: list[PreviewWarning] = Field(
+        default_factory=list,
+        description="What to weigh before sending, e.g. low_coverage: few residents reached per 1,000 "
+        "inhabitants (participation.low_coverage_per_1000), so use other channels too",
     )
 
 

@@ -35,6 +35,7 @@ from burgerwacht.errors import DomainError
 from burgerwacht.events import publish
 from burgerwacht.geo import GeoError
 from burgerwacht.messaging import analyse, gsm7_fold
+from burgerwacht.participation import service as participation
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I/O/0/1: read aloud and typed back
 CLOSING_TTL = timedelta(hours=6)
@@ -228,6 +229,7 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
             sms=sms_info(row["reference"], row["message"]),
             estimated_seconds=estimate,
             area=area_of(row),
+            warnings=await participation.coverage_warnings(conn, settings, query.target, total),
         )
         await store.save_estimate(
             conn,

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from burgerwacht.areas import service
 from burgerwacht.areas.models import AreaCollection, AreasQuery
+from burgerwacht.auth import scope
 from burgerwacht.auth.models import ROLES
 from burgerwacht.web.api import Api, check_scope, current_user
 from burgerwacht.web.keys import READ_POOL, SETTINGS
@@ -40,9 +41,11 @@ def _cache(app: web.Application) -> service.OutlineCache:
 async def list_areas(request: web.Request, query: AreasQuery):
     # The outlines are public CBS data, but the address counts per buurt and the set of
     # municipalities served are not published by this service: scoped like the signals.
-    check_scope(current_user(request), [query.municipality])
+    user = current_user(request)
+    check_scope(user, [query.municipality])
     async with request.app[READ_POOL].acquire() as conn:
         body = await service.area_collection(conn, query.municipality, query.level, _cache(request.app))
+    body = scope.keep_features(user, body)  # a wijkagent: the areas of their wijken
     geo = "application/geo+json" in request.headers.get("Accept", "")
     return web.Response(
         body=body, content_type="application/geo+json" if geo else "application/json", charset="utf-8"

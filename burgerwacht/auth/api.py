@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from burgerwacht.auth import service, store
 from burgerwacht.auth.models import ROLES, NewUser, Role, UserOut
+from burgerwacht.auth.scope import validate_wijken
 from burgerwacht.web.api import Api, check_scope, current_user
 from burgerwacht.web.errors import Problem
 from burgerwacht.web.keys import POOL, SETTINGS
@@ -20,6 +21,7 @@ class Me(BaseModel):
     name: str
     role: Role
     municipalities: list[str]
+    wijken: list[str] = Field(default_factory=list, description="WK codes (wijkagent only)")
 
 
 class NewUserOut(BaseModel):
@@ -41,7 +43,7 @@ class UserList(BaseModel):
 )
 async def me(request: web.Request):
     u = current_user(request)
-    return Me(id=u.id, name=u.name, role=u.role, municipalities=list(u.municipalities))
+    return Me(id=u.id, name=u.name, role=u.role, municipalities=list(u.municipalities), wijken=list(u.wijken))
 
 
 @api.get("/api/v1/users", summary="List staff users", tags=["staff"], roles={"admin"}, response=UserList)
@@ -74,6 +76,9 @@ async def create_user(request: web.Request, body: NewUser):
             len(code) == 6 and code.startswith("GM") and code[2:].isascii() and code[2:].isdigit()
         ):
             raise Problem(422, f"not a CBS municipality code: {code}", slug="validation-error")
+    problem = validate_wijken(body.role, body.municipalities, body.wijken)
+    if problem:
+        raise Problem(422, problem, slug="validation-error")
     async with request.app[POOL].acquire() as conn:
         user_id, token = await service.create_user_with_token(
             conn,
@@ -82,6 +87,7 @@ async def create_user(request: web.Request, body: NewUser):
             municipalities=body.municipalities,
             ttl_days=request.app[SETTINGS].auth.token_ttl_days,
             actor=admin.actor,
+            wijken=body.wijken,
         )
         row = next(r for r in await store.list_users(conn) if r["id"] == user_id)
     return NewUserOut(user=UserOut(**dict(row)), token=token)

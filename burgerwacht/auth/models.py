@@ -3,14 +3,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-Role = Literal["operator", "analyst", "fieldworker", "admin"]
-ROLES: tuple[Role, ...] = ("operator", "analyst", "fieldworker", "admin")
+Role = Literal["operator", "analyst", "fieldworker", "admin", "wijkagent"]
+ROLES: tuple[Role, ...] = ("operator", "analyst", "fieldworker", "admin", "wijkagent")
 ALL_MUNICIPALITIES = "*"
 MUNICIPALITY_PATTERN = r"^(GM\d{4}|\*)$"
+WIJK_PATTERN = r"^WK\d{6}$"
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class StaffUser:
     name: str
     role: Role
     municipalities: tuple[str, ...]
+    #: WK codes a wijkagent is limited to (empty: no wijk limit); see auth/scope.py.
+    wijken: tuple[str, ...] = ()
 
     @property
     def actor(self) -> str:
@@ -46,6 +49,7 @@ class UserOut(BaseModel):
     name: str
     role: Role
     municipalities: list[str]
+    wijken: list[str] = Field(default_factory=list, description="WK codes (wijkagent only)")
     created_at: datetime
     disabled_at: datetime | None = None
 
@@ -54,3 +58,8 @@ class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: Role
     municipalities: list[str] = Field(min_length=1)
+    wijken: list[Annotated[str, Field(pattern=WIJK_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=200,
+        description="WK codes of the one municipality: required for (and only for) a wijkagent",
+    )

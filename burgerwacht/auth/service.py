@@ -11,6 +11,7 @@ import asyncpg
 from burgerwacht.audit import store as audit
 from burgerwacht.auth import store
 from burgerwacht.auth.models import ROLES, StaffUser
+from burgerwacht.auth.scope import validate_wijken
 
 TOKEN_PREFIX = "bw_"  # noqa: S105 - a prefix, not a secret
 
@@ -31,12 +32,18 @@ async def create_user_with_token(
     municipalities: list[str],
     ttl_days: int,
     actor: str = "cli",
+    wijken: list[str] | None = None,
 ) -> tuple[int, str]:
-    """Create a user and its first token; the token is returned once and never stored."""
+    """Create a user and its first token; the token is returned once and never stored.
+    A wijkagent names wijken (WK codes) of its one municipality; no other role does."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    wijken = sorted(set(wijken or []))
+    problem = validate_wijken(role, municipalities, wijken)
+    if problem:
+        raise ValueError(problem)
     async with conn.transaction():
-        user_id = await store.create_user(conn, name, role, municipalities)
+        user_id = await store.create_user(conn, name, role, municipalities, wijken)
         token = await issue_token(conn, user_id, ttl_days=ttl_days, actor=actor)
         await audit.append(
             conn,
@@ -44,7 +51,7 @@ async def create_user_with_token(
             "user.create",
             "staff_user",
             user_id,
-            {"role": role, "municipalities": municipalities},
+            {"role": role, "municipalities": municipalities, **({"wijken": wijken} if wijken else {})},
         )
     return user_id, token
 
@@ -63,4 +70,4 @@ async def authenticate(pool: asyncpg.Pool, token: str) -> StaffUser | None:
     row = await store.user_for_token(pool, hash_token(token))
     if row is None:
         return None
-    return StaffUser(row["id"], row["name"], row["role"], tuple(row["municipalities"]))
+    return StaffUser(row["id"], row["name"], row["role"], tuple(row["municipalities"]), tuple(row["wijken"]))

@@ -7,12 +7,15 @@ from datetime import datetime
 import asyncpg
 
 
-async def create_user(conn: asyncpg.Connection, name: str, role: str, municipalities: list[str]) -> int:
+async def create_user(
+    conn: asyncpg.Connection, name: str, role: str, municipalities: list[str], wijken: list[str] | None = None
+) -> int:
     return await conn.fetchval(
-        "INSERT INTO staff_users (name, role, municipalities) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO staff_users (name, role, municipalities, wijken) VALUES ($1, $2, $3, $4) RETURNING id",
         name,
         role,
         municipalities,
+        wijken or [],
     )
 
 
@@ -34,7 +37,7 @@ async def user_for_token(conn: asyncpg.Connection | asyncpg.Pool, token_hash: by
     return await conn.fetchrow(
         """
         WITH hit AS (
-            SELECT t.id AS token_id, u.id, u.name, u.role, u.municipalities
+            SELECT t.id AS token_id, u.id, u.name, u.role, u.municipalities, u.wijken
             FROM staff_tokens t JOIN staff_users u ON u.id = t.user_id
             WHERE t.token_hash = $1 AND t.revoked_at IS NULL
               AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL
@@ -44,7 +47,7 @@ async def user_for_token(conn: asyncpg.Connection | asyncpg.Pool, token_hash: by
             WHERE id = (SELECT token_id FROM hit)
               AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
         )
-        SELECT id, name, role, municipalities FROM hit
+        SELECT id, name, role, municipalities, wijken FROM hit
         """,
         token_hash,
     )
@@ -73,5 +76,5 @@ async def disable_user(conn: asyncpg.Connection, user_id: int) -> bool:
 
 async def list_users(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT id, name, role, municipalities, created_at, disabled_at FROM staff_users ORDER BY id"
+        "SELECT id, name, role, municipalities, wijken, created_at, disabled_at FROM staff_users ORDER BY id"
     )

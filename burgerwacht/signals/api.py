@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from burgerwacht.audit import store as audit
+from burgerwacht.auth import scope
 from burgerwacht.signals import intake, open311, priorities, reports, scan, store, summary
 from burgerwacht.signals.models import (
     GebiedsscanOut,
@@ -37,6 +38,9 @@ from burgerwacht.web.keys import POOL, READ_POOL, SETTINGS
 api = Api()
 FIELD = {"fieldworker", "operator"}
 ANALYSTS = {"analyst", "admin"}
+#: The police's wijkagent: records signals and reads the picture of their wijken only
+#: (burgerwacht/auth/scope.py); never the signal list, texts or reports.
+WIJKAGENT = {"wijkagent"}
 TAGS = ["signals"]
 
 
@@ -70,7 +74,7 @@ def _csv_response(text: str, filename: str) -> web.Response:
     "/api/v1/signals",
     summary="Record a Buurtsignaal (interview, schouw, handhaving): buurt or point, category, severity",
     tags=TAGS,
-    roles=FIELD | {"admin"},
+    roles=FIELD | WIJKAGENT | {"admin"},
     body=SignalIn,
     response=SignalOut,
     status=201,
@@ -81,6 +85,7 @@ async def create_signal(request: web.Request, body: SignalIn):
     async with request.app[POOL].acquire() as conn, conn.transaction():
         place, location = await intake.locate(conn, point=point, area_code=body.area_code)
         check_scope(user, [place.municipality_code])
+        scope.check_area(user, place.buurt_code, "buurt")
         row = await intake.create_signal(
             conn,
             place=place,
@@ -181,7 +186,7 @@ async def patch_signal(request: web.Request, body: SignalPatch):
     "/api/v1/signals/summary",
     summary="Suppressed and rounded signal counts per area and category (JSON, CSV or GeoJSON)",
     tags=TAGS,
-    roles=ANALYSTS,
+    roles=ANALYSTS | WIJKAGENT,
     query=SummaryQuery,
     response=SummaryOut,
     extra_content={
@@ -192,6 +197,7 @@ async def patch_signal(request: web.Request, body: SignalPatch):
 async def signal_summary(request: web.Request, query: SummaryQuery):
     user = current_user(request)
     check_scope(user, [query.municipality])
+    scope.check_level(user, query.level)
     period = summary.requested_period(query.period, query.from_, query.to)
     req = summary.SummaryRequest(
         municipality=query.municipality,
@@ -204,6 +210,7 @@ async def signal_summary(request: web.Request, query: SummaryQuery):
     settings = request.app[SETTINGS]
     async with request.app[READ_POOL].acquire() as conn:
         doc = await summary.summary(conn, settings, req)
+        doc["items"] = scope.keep_items(user, doc["items"])
         geo = await summary.summary_geojson(conn, doc) if query.format == "geojson" else None
     fmt = "geojson" if geo is not None else ("csv" if _wants_csv(request, query.format) else "json")
     await audit.append(
@@ -234,13 +241,14 @@ async def signal_summary(request: web.Request, query: SummaryQuery):
     "/api/v1/signals/trend",
     summary="One area's published monthly counts of a category or group (the summaries' figures)",
     tags=TAGS,
-    roles=ANALYSTS,
+    roles=ANALYSTS | WIJKAGENT,
     query=TrendQuery,
     response=TrendOut,
 )
 async def signal_trend(request: web.Request, query: TrendQuery):
     user = current_user(request)
     check_scope(user, [query.municipality])
+    scope.check_area(user, query.area or query.municipality)
     last = summary.requested_period(query.to, None, None, loc="query.to")
     if last.kind != "month":
         raise summary.invalid_period("'to' is a month (YYYY-MM)", "query.to")
@@ -276,7 +284,7 @@ async def signal_trend(request: web.Request, query: TrendQuery):
     "/api/v1/gebiedsscan",
     summary="Import police registrations per area, theme and period (CSV); all lines or none",
     tags=TAGS,
-    roles=ANALYSTS,
+    roles=ANALYSTS | WIJKAGENT,
     query=GebiedsscanQuery,
     response=GebiedsscanOut,
     body_content={"text/csv": {"schema": {"type": "string"}}},
@@ -296,6 +304,8 @@ async def import_gebiedsscan(request: web.Request, query: GebiedsscanQuery):
         text = (await request.read()).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Problem(400, "the file is not UTF-8 text", slug="invalid-encoding") from None
+    if scope.limited(user):
+        scope.check_lines(user, [(r["line"], r["area_code"]) for r in scan.parse_gebiedsscan(text)[0]])
     async with request.app[POOL].acquire() as conn:
         result, errors = await scan.import_gebiedsscan(
             conn, text, actor=user.actor, can_access=user.can_access, replace=query.replace
@@ -320,7 +330,7 @@ async def import_gebiedsscan(request: web.Request, query: GebiedsscanQuery):
     summary="Signals (straatkennis) next to police registrations (systeemkennis) per area and theme, "
     "both protected; priorities with progress (JSON or CSV)",
     tags=TAGS,
-    roles=ANALYSTS,
+    roles=ANALYSTS | WIJKAGENT,
     query=InformatiepositieQuery,
     response=InformatiepositieOut,
     extra_content={"text/csv": {"schema": {"type": "string"}}},
@@ -333,6 +343,8 @@ async def get_informatiepositie(request: web.Request, query: InformatiepositieQu
         doc = await scan.informatiepositie(
             conn, request.app[SETTINGS], query.municipality, period, limit=query.limit
         )
+    doc["items"] = scope.keep_items(user, doc["items"])
+    doc["priorities"] = scope.keep_items(user, doc["priorities"])
     await audit.append(
         request.app[POOL],
         user.actor,

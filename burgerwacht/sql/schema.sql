@@ -44,6 +44,18 @@ CREATE TABLE alerts (
     cap_sent timestamp with time zone
 );
 
+CREATE TABLE area_figures (
+    code text NOT NULL,
+    level text NOT NULL,
+    name text DEFAULT ''::text NOT NULL,
+    municipality_code text NOT NULL,
+    year integer,
+    inhabitants integer,
+    households integer,
+    source text DEFAULT 'kwb'::text NOT NULL,
+    imported_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE areas (
     code text NOT NULL,
     level text NOT NULL,
@@ -324,7 +336,8 @@ CREATE TABLE staff_users (
     role text NOT NULL,
     municipalities text[] NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    disabled_at timestamp with time zone
+    disabled_at timestamp with time zone,
+    wijken text[] DEFAULT '{}'::text[] NOT NULL
 );
 
 CREATE TABLE stats_counters (
@@ -379,6 +392,13 @@ ALTER TABLE alerts ADD CONSTRAINT alerts_level_check CHECK (level = ANY (ARRAY['
 ALTER TABLE alerts ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_reference_check CHECK (reference ~ '^[A-Z0-9]{3,6}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
+ALTER TABLE area_figures ADD CONSTRAINT area_figures_code_check CHECK (code ~ '^(GM[0-9]{4}|WK[0-9]{6}|BU[0-9]{8})$'::text);
+ALTER TABLE area_figures ADD CONSTRAINT area_figures_households_check CHECK (households >= 0);
+ALTER TABLE area_figures ADD CONSTRAINT area_figures_inhabitants_check CHECK (inhabitants >= 0);
+ALTER TABLE area_figures ADD CONSTRAINT area_figures_level_check CHECK (level = ANY (ARRAY['gemeente'::text, 'wijk'::text, 'buurt'::text]));
+ALTER TABLE area_figures ADD CONSTRAINT area_figures_municipality_code_check CHECK (municipality_code ~ '^GM[0-9]{4}$'::text);
+ALTER TABLE area_figures ADD CONSTRAINT area_figures_pkey PRIMARY KEY (code);
+ALTER TABLE area_figures ADD CONSTRAINT area_figures_year_check CHECK (year >= 1990 AND year <= 2100);
 ALTER TABLE areas ADD CONSTRAINT areas_code_check CHECK (code ~ '^(GM\d{4}|WK\d{6}|BU\d{8})$'::text);
 ALTER TABLE areas ADD CONSTRAINT areas_level_check CHECK (level = ANY (ARRAY['gemeente'::text, 'wijk'::text, 'buurt'::text]));
 ALTER TABLE areas ADD CONSTRAINT areas_pkey PRIMARY KEY (code);
@@ -450,7 +470,8 @@ ALTER TABLE staff_tokens ADD CONSTRAINT staff_tokens_user_id_fkey FOREIGN KEY (u
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_municipalities_check CHECK (cardinality(municipalities) > 0);
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_pkey PRIMARY KEY (id);
-ALTER TABLE staff_users ADD CONSTRAINT staff_users_role_check CHECK (role = ANY (ARRAY['operator'::text, 'analyst'::text, 'fieldworker'::text, 'admin'::text]));
+ALTER TABLE staff_users ADD CONSTRAINT staff_users_role_check CHECK (role = ANY (ARRAY['operator'::text, 'analyst'::text, 'fieldworker'::text, 'admin'::text, 'wijkagent'::text]));
+ALTER TABLE staff_users ADD CONSTRAINT staff_users_wijken_check CHECK ((role = 'wijkagent'::text) = (cardinality(wijken) > 0));
 ALTER TABLE stats_counters ADD CONSTRAINT stats_counters_pkey PRIMARY KEY (name);
 ALTER TABLE tip_calls ADD CONSTRAINT tip_calls_pkey PRIMARY KEY (call_sid);
 ALTER TABLE tip_relay ADD CONSTRAINT tip_relay_pkey PRIMARY KEY (id);
@@ -470,6 +491,7 @@ CREATE INDEX addresses_wijk ON public.addresses USING btree (wijk_code);
 CREATE INDEX alerts_created ON public.alerts USING btree (created_at DESC);
 CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text]));
 CREATE INDEX alerts_municipalities ON public.alerts USING gin (municipalities);
+CREATE INDEX area_figures_municipality ON public.area_figures USING btree (municipality_code);
 CREATE INDEX areas_bbox ON public.areas USING gist (bbox);
 CREATE INDEX areas_municipality ON public.areas USING btree (municipality_code, level);
 CREATE INDEX code_requests_at ON public.code_requests USING btree (at);

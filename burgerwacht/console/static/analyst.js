@@ -3,6 +3,7 @@
 // API's published (suppressed and rounded) figures; nothing is computed from raw data.
 
 import { $, ApiError, announce, api, fmtNumber, h, saveFile, show, signIn } from "./common.js";
+import { renderCoverage, scopeAreas } from "./coverage.js";
 import { AreaMap, svg } from "./map.js";
 
 const COLOURS = ["#fef0d9", "#fdcc8a", "#fc8d59", "#e34a33", "#b30000"];
@@ -19,7 +20,7 @@ const GRAIN = { month: "per maand", quarter: "per kwartaal", year: "per jaar", b
 const state = { me: null, areas: new Map(), summary: null, seq: 0, trendArea: null, scope: "" };
 
 signIn({
-  roles: ["analyst", "admin"],
+  roles: ["analyst", "admin", "wijkagent"],
   onSignedIn: async (me) => {
     state.me = me;
     await setupFilters();
@@ -135,7 +136,7 @@ async function refresh() {
     const key = `${sel.municipality}/${sel.level}`;
     if (!state.areas.has(key))
       state.areas.set(key, await api("GET", `/api/v1/areas?municipality=${sel.municipality}&level=${sel.level}`));
-    const [areas, summary] = [state.areas.get(key), await api("GET", summaryQuery(sel))];
+    const [areas, summary] = [scopeAreas(state.areas.get(key), state.me), await api("GET", summaryQuery(sel))];
     if (seq !== state.seq) return;
     state.summary = summary;
     renderChoropleth(areas, summary, sel);
@@ -146,6 +147,7 @@ async function refresh() {
   }
   trend(sel, seq).catch(showError);
   informatiepositie(sel, seq).catch(showError);
+  renderCoverage(sel, state.me).catch(showError);
 }
 
 // ------------------------------------------------------------------ choropleth
@@ -325,10 +327,11 @@ async function trend(sel, seq) {
   else q.set("category", sel.category);
   const area = state.trendArea;
   if (area) q.set("area", area.code);
+  else if (state.me.wijken && state.me.wijken.length) q.set("area", state.me.wijken[0]); // a wijkagent: their wijk
   const doc = await api("GET", `/api/v1/signals/trend?${q}`);
   if (seq !== state.seq || area !== state.trendArea) return;
   const points = doc.points.map((p) => ({ period: p.period, count: p.suppressed ? null : p.count }));
-  const where = area ? doc.area_name : "hele gemeente";
+  const where = doc.level === "gemeente" ? "hele gemeente" : doc.area_name;
   $("#trend-sub").textContent = `${categoryName()}, ${where}, ${months[0]} t/m ${months[months.length - 1]}. Gearceerd: onderdrukt.${area ? "" : " Kies een gebied op de kaart of in de tabel voor zijn trend."}`;
   $("#trend").dataset.area = doc.area_code;
   show($("#trend-reset"), Boolean(area));

@@ -211,6 +211,7 @@ export const ROLES = {
   analyst: "analist",
   fieldworker: "veldwerker",
   admin: "beheerder",
+  wijkagent: "wijkagent",
 };
 
 /** A polite live region: screen readers announce what is written here. */
@@ -246,7 +247,7 @@ export function signIn({ roles, onSignedIn }) {
         const other =
           me.role === "operator"
             ? "Gebruik de meldkamerconsole (/console/)."
-            : me.role === "analyst" || me.role === "admin"
+            : me.role === "analyst" || me.role === "admin" || me.role === "wijkagent"
               ? "Gebruik de analysepagina (/console/analyse)."
               : "";
         showSignin(`Deze pagina is niet voor de rol ${ROLES[me.role] || me.role}. ${other}`);
@@ -254,7 +255,8 @@ export function signIn({ roles, onSignedIn }) {
       }
       show(signinView, false);
       show(appView, true);
-      $("#user-name").textContent = `${me.name} (${ROLES[me.role] || me.role}, ${me.municipalities.join(", ")})`;
+      const where = [...me.municipalities, ...(me.wijken || [])].join(", ");
+      $("#user-name").textContent = `${me.name} (${ROLES[me.role] || me.role}, ${where})`;
       onSignedIn(me);
     } catch (err) {
       clearToken();

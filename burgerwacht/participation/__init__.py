@@ -1,0 +1,1 @@
+"""Participation coverage: enrolled residents per area beside CBS inhabitants (KWB)."""

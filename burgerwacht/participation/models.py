@@ -1,0 +1,67 @@
+"""API shapes for participation coverage and the KWB import."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GM = r"^GM\d{4}$"
+
+
+class ParticipationQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    municipality: str = Field(pattern=GM, examples=["GM9999"])
+    level: Literal["buurt", "wijk"] = "buurt"
+    format: Literal["json", "geojson"] | None = Field(
+        default=None, description="geojson: a FeatureCollection (also with Accept: application/geo+json)"
+    )
+
+
+class ParticipationRow(BaseModel):
+    area_code: str
+    area_name: str
+    level: Literal["buurt", "wijk"]
+    enrolled: int | None = Field(
+        description="Active residents enrolled at an address in the area (each once per buurt); "
+        "perturbed, rounded, null when suppressed"
+    )
+    sms: int | None = Field(description="Of whom reachable by SMS (same protection)")
+    voice: int | None = Field(description="Of whom reachable by voice call (same protection)")
+    inhabitants: int | None = Field(description="CBS KWB 'a_inw' (null: no figure imported)")
+    households: int | None = Field(description="CBS KWB 'a_hh' (null: no figure imported)")
+    per_1000: float | None = Field(
+        description="enrolled per 1,000 inhabitants; null when suppressed or unknown"
+    )
+    suppressed: bool = Field(description="enrolled is hidden (k rule or complementary suppression)")
+
+
+class ParticipationPrivacy(BaseModel):
+    k: int
+    round_to: int
+    noise: str = Field(description="How counts are perturbed before the k rule and rounding")
+
+
+class ParticipationOut(BaseModel):
+    municipality: str
+    level: Literal["buurt", "wijk"]
+    privacy: ParticipationPrivacy
+    items: list[ParticipationRow]
+
+
+class KwbResult(BaseModel):
+    rows: int
+    inserted: int
+    updated: int
+    known_areas: int = Field(description="Rows whose code is an area imported here")
+    municipalities: list[str]
+
+
+class PreviewWarning(BaseModel):
+    """Something the operator should know before sending (the alert can still be sent)."""
+
+    code: Literal["low_coverage"]
+    message: str
+    per_1000: float | None = Field(default=None, description="Reached residents per 1,000 inhabitants")
+    threshold_per_1000: float | None = None
+    inhabitants: int | None = Field(default=None, description="Estimated inhabitants of the target (CBS KWB)")
