@@ -648,7 +648,8 @@ async def test_informatiepositie_side_by_side_with_mismatch_and_priorities(clien
         [
             "BU99990101,woninginbraak,2025-01-01,2025-03-31,2",
             "BU99990102,woninginbraak,2025-01-01,2025-03-31,40",
-            "BU99990103,woninginbraak,2025-01-01,2025-03-31,9",
+            # 10 and 40 are published as such whatever the cell-key noise (9 could show 5)
+            "BU99990103,woninginbraak,2025-01-01,2025-03-31,10",
             "BU99990101,drugsoverlast,2025-01-01,2025-03-31,8",
             "BU99990101,woninginbraak,2024-01-01,2024-12-31,99",
         ]

@@ -50,6 +50,7 @@ def specs():
 def concrete(path: str) -> str:
     """A path a request can use: every parameter filled in."""
     path = re.sub(r"{format:[^}]*}", "json", path)
+    path = re.sub(r"{[a-z_]+:GM[^}]*}", "GM9999", path)
     return re.sub(r"{[^}]+}", "1", path)
 
 
