@@ -41,7 +41,9 @@ CREATE TABLE alerts (
     cap_source_identifier text,
     cap_source_sender text,
     cap_source_sent timestamp with time zone,
-    cap_sent timestamp with time zone
+    cap_sent timestamp with time zone,
+    outcome text,
+    outcome_note text
 );
 
 CREATE TABLE areas (
@@ -350,7 +352,8 @@ CREATE TABLE tips (
     status text DEFAULT 'new'::text NOT NULL,
     note text,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
-    erased_at timestamp with time zone
+    erased_at timestamp with time zone,
+    led_to_outcome boolean DEFAULT false NOT NULL
 );
 
 ALTER TABLE addresses ADD CONSTRAINT addresses_house_number_check CHECK (house_number >= 1 AND house_number <= 99999);
@@ -362,6 +365,8 @@ ALTER TABLE alerts ADD CONSTRAINT alerts_check CHECK (num_nonnulls(target_circle
 ALTER TABLE alerts ADD CONSTRAINT alerts_created_by_fkey FOREIGN KEY (created_by) REFERENCES staff_users(id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_expires_in_minutes_check CHECK (expires_in_minutes > 0);
 ALTER TABLE alerts ADD CONSTRAINT alerts_level_check CHECK (level = ANY (ARRAY['regular'::text, 'missing_child'::text, 'amber_regional'::text, 'amber_national'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_check CHECK (outcome = ANY (ARRAY['found_safe'::text, 'found_other'::text, 'arrested'::text, 'not_found'::text, 'false_alarm'::text, 'other'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_note_check CHECK (char_length(outcome_note) <= 500);
 ALTER TABLE alerts ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_reference_check CHECK (reference ~ '^[A-Z0-9]{3,6}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
@@ -448,6 +453,7 @@ CREATE INDEX addresses_wijk ON public.addresses USING btree (wijk_code);
 CREATE INDEX alerts_created ON public.alerts USING btree (created_at DESC);
 CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text]));
 CREATE INDEX alerts_municipalities ON public.alerts USING gin (municipalities);
+CREATE INDEX alerts_sent_at ON public.alerts USING btree (sent_at) WHERE (sent_at IS NOT NULL);
 CREATE INDEX areas_bbox ON public.areas USING gist (bbox);
 CREATE INDEX areas_municipality ON public.areas USING btree (municipality_code, level);
 CREATE INDEX code_requests_at ON public.code_requests USING btree (at);
