@@ -41,6 +41,9 @@ def _wants_csv(request: web.Request, fmt: str | None) -> bool:
     return "text/csv" in accept and "application/json" not in accept.split("text/csv")[0]
 
 
+# /api/v1/alerts/stats is not shadowed by GET /api/v1/alerts/{alert_id}, whatever the
+# order of the domains: aiohttp (>= 3.10) tries the most specific path first, a plain
+# resource before the dynamic one of its parent (tests/api/test_effectiveness.py calls it).
 @api.get(
     "/api/v1/alerts/stats",
     summary="Alert effectiveness per level and month: reach, tips, time to the first (useful) tip, "

@@ -332,3 +332,14 @@ async def test_picture_alerts_per_buurt_and_protected_tips(client, sandbox, db, 
         "/api/v1/picture", params={"municipality": "GM9999", "year": 1999}, headers=analyst
     )
     assert resp.status == 422
+
+
+async def test_exercise_alerts_are_left_out(client, op, db, scenario):
+    # the column exercise mode brings; a stand-in where this database has none yet
+    await db.execute("ALTER TABLE alerts ADD COLUMN IF NOT EXISTS mode text NOT NULL DEFAULT 'live'")
+    await db.execute("UPDATE alerts SET mode = 'exercise' WHERE id = $1", scenario["c"])
+    params = {"municipality": "GM9999", "from": "2026-03-01", "to": "2026-03-31"}
+    (march,) = (await (await client.get(STATS, params=params, headers=op)).json())["items"]
+    assert (march["alerts"], march["closed"], march["reached"]) == (3, 2, 12)
+    assert march["close_minutes_median"] == 52.5
+    assert march["outcomes"] == _outcomes(arrested=0.5, found_safe=0.5)
