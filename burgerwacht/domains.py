@@ -17,6 +17,7 @@ from burgerwacht.audit.domain import DOMAIN as AUDIT
 from burgerwacht.auth.domain import DOMAIN as AUTH
 from burgerwacht.console.domain import DOMAIN as CONSOLE
 from burgerwacht.domain import Domain
+from burgerwacht.effectiveness.domain import DOMAIN as EFFECTIVENESS
 from burgerwacht.participation.domain import DOMAIN as PARTICIPATION
 from burgerwacht.residents.domain import DOMAIN as RESIDENTS
 from burgerwacht.scheduler import housekeeping
@@ -36,6 +37,7 @@ DOMAINS: tuple[Domain, ...] = (
     AUDIT,
     ALERTS,
     TIPS,
+    EFFECTIVENESS,
     SIGNALS,
     PARTICIPATION,
     WEBHOOKS,

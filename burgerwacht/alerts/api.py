@@ -12,7 +12,16 @@ from pydantic import BaseModel
 
 from burgerwacht import metrics
 from burgerwacht.alerts import callbacks, service, states, store
-from burgerwacht.alerts.models import AlertIn, AlertList, AlertListQuery, AlertOut, CapQuery, CloseIn, Preview
+from burgerwacht.alerts.models import (
+    AlertIn,
+    AlertList,
+    AlertListQuery,
+    AlertOut,
+    CapQuery,
+    CloseIn,
+    Outcome,
+    Preview,
+)
 from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
@@ -36,6 +45,7 @@ class CloseOut(BaseModel):
     status: str
     closing_deliveries: int
     cancelled: int
+    outcome: Outcome
 
 
 class CancelOut(BaseModel):
@@ -171,7 +181,8 @@ async def send_alert(request: web.Request):
 
 @api.post(
     "/api/v1/alerts/{alert_id}/close",
-    summary="End the alert and send the closing message (afloopbericht)",
+    summary="End the alert with an outcome and send the closing message (afloopbericht); "
+    "{message} alone means outcome 'other'",
     tags=["alerts"],
     roles=OPERATORS,
     body=CloseIn,
@@ -181,8 +192,15 @@ async def send_alert(request: web.Request):
 )
 async def close_alert(request: web.Request, body: CloseIn):
     alert_id = _alert_id(request)
-    result = await service.close(request.app[POOL], current_user(request), alert_id, body.message)
-    return CloseOut(id=alert_id, status="closed", **result)
+    result = await service.close(
+        request.app[POOL],
+        current_user(request),
+        alert_id,
+        body.message,
+        outcome=body.outcome,
+        outcome_note=body.outcome_note,
+    )
+    return CloseOut(id=alert_id, status="closed", outcome=body.outcome, **result)
 
 
 @api.post(

@@ -15,6 +15,8 @@ from burgerwacht.participation.models import PreviewWarning
 Level = Literal["regular", "missing_child", "amber_regional", "amber_national"]
 Channel = Literal["sms", "voice"]
 AlertStatus = Literal["draft", "sending", "active", "closed", "cancelled", "expired"]
+Outcome = Literal["found_safe", "found_other", "arrested", "not_found", "false_alarm", "other"]
+OUTCOMES: tuple[Outcome, ...] = ("found_safe", "found_other", "arrested", "not_found", "false_alarm", "other")
 MISSING_PERSON_LEVELS = frozenset({"missing_child", "amber_regional", "amber_national"})
 QUIET_OVERRIDE_LEVELS = MISSING_PERSON_LEVELS
 
@@ -99,6 +101,8 @@ class AlertOut(BaseModel):
     closed_at: datetime | None
     expires_at: datetime | None
     closing_message: str | None = None
+    outcome: Outcome | None = Field(default=None, description="Set when the alert was closed")
+    outcome_note: str | None = None
     cap_source: CapSource | None = Field(
         default=None, description="The CAP message the alert was imported from; null if not imported"
     )
@@ -173,10 +177,23 @@ class Preview(BaseModel):
 
 
 class CloseIn(BaseModel):
+    """The closing message (afloopbericht) and how the incident ended. The body of
+    before outcomes existed, ``{message}`` alone, is still valid: it means ``outcome: other``."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     message: str = Field(min_length=1, max_length=640, json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN))
+    outcome: Outcome = Field(
+        default="other",
+        description="How the incident ended (for the effectiveness figures); left out it is 'other'",
+    )
+    outcome_note: str | None = Field(
+        default=None,
+        max_length=500,
+        description="A short note for colleagues, never sent to residents; phone numbers in it are masked",
+        json_schema_extra=string_pattern(NO_CONTROL_PATTERN),
+    )
 
-    _text = field_validator("message")(no_control_characters)
+    _text = field_validator("message", "outcome_note")(no_control_characters)
 
 
 class CapQuery(BaseModel):

@@ -36,6 +36,7 @@ from burgerwacht.events import publish
 from burgerwacht.geo import GeoError
 from burgerwacht.messaging import analyse, gsm7_fold
 from burgerwacht.participation import service as participation
+from burgerwacht.phone import mask_phones_in
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I/O/0/1: read aloud and typed back
 CLOSING_TTL = timedelta(hours=6)
@@ -267,7 +268,17 @@ async def send(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id
     return counts
 
 
-async def close(pool: asyncpg.Pool, user: StaffUser, alert_id: int, message: str) -> dict[str, int]:
+async def close(
+    pool: asyncpg.Pool,
+    user: StaffUser,
+    alert_id: int,
+    message: str,
+    *,
+    outcome: str = "other",
+    outcome_note: str | None = None,
+) -> dict[str, int]:
+    """End the alert with the closing message and its outcome (the note's phone numbers masked)."""
+    note = mask_phones_in(outcome_note) if outcome_note else None
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for(conn, user, alert_id, lock=True)
         if row["status"] == "draft":
@@ -276,6 +287,7 @@ async def close(pool: asyncpg.Pool, user: StaffUser, alert_id: int, message: str
             raise DomainError(409, "already-ended", f"alert {alert_id} is already {row['status']}")
         cancelled = await store.cancel_unsent(conn, alert_id)
         await store.set_status(conn, alert_id, "closed", message)
+        await store.set_outcome(conn, alert_id, outcome, note)
         n = await store.materialise_closing(conn, alert_id, datetime.now(UTC) + CLOSING_TTL)
         await audit.append(
             conn,
@@ -283,7 +295,7 @@ async def close(pool: asyncpg.Pool, user: StaffUser, alert_id: int, message: str
             "alert.close",
             "alert",
             alert_id,
-            {"closing_deliveries": n, "cancelled": cancelled},
+            {"closing_deliveries": n, "cancelled": cancelled, "outcome": outcome, "note": note is not None},
         )
         await store.notify_dispatch(conn, alert_id)
         await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
@@ -350,6 +362,8 @@ def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
         closed_at=row["closed_at"],
         expires_at=row["expires_at"],
         closing_message=row["closing_message"],
+        outcome=row.get("outcome"),
+        outcome_note=row.get("outcome_note"),
         cap_source=_cap_source(row),
         counts=Counts(**(per_state(counts, row["id"], "alert") or {})),
         counts_by_channel={

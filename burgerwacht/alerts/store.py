@@ -223,7 +223,7 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
 ALERT_COLUMNS = """id, reference, status, level, title, message, voice_message, target, target_circle, target_polygon,
     target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by, scope, created_at, sent_at,
     expires_at, closed_at, closing_message, estimate, cap_source_identifier, cap_source_sender, cap_source_sent,
-    cap_sent"""
+    cap_sent, outcome, outcome_note"""
 
 
 async def fix_cap_sent(conn: asyncpg.Connection, alert_id: int, sent: Any) -> Any:
@@ -316,6 +316,12 @@ async def set_status(
         alert_id,
         status,
         closing_message,
+    )
+
+
+async def set_outcome(conn: asyncpg.Connection, alert_id: int, outcome: str, note: str | None) -> None:
+    await conn.execute(
+        "UPDATE alerts SET outcome = $2, outcome_note = $3 WHERE id = $1", alert_id, outcome, note
     )
 
 

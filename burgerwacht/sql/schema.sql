@@ -41,7 +41,9 @@ CREATE TABLE alerts (
     cap_source_identifier text,
     cap_source_sender text,
     cap_source_sent timestamp with time zone,
-    cap_sent timestamp with time zone
+    cap_sent timestamp with time zone,
+    outcome text,
+    outcome_note text
 );
 
 CREATE TABLE area_figures (
@@ -377,7 +379,8 @@ CREATE TABLE tips (
     status text DEFAULT 'new'::text NOT NULL,
     note text,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
-    erased_at timestamp with time zone
+    erased_at timestamp with time zone,
+    led_to_outcome boolean DEFAULT false NOT NULL
 );
 
 ALTER TABLE addresses ADD CONSTRAINT addresses_house_number_check CHECK (house_number >= 1 AND house_number <= 99999);
@@ -389,6 +392,8 @@ ALTER TABLE alerts ADD CONSTRAINT alerts_check CHECK (num_nonnulls(target_circle
 ALTER TABLE alerts ADD CONSTRAINT alerts_created_by_fkey FOREIGN KEY (created_by) REFERENCES staff_users(id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_expires_in_minutes_check CHECK (expires_in_minutes > 0);
 ALTER TABLE alerts ADD CONSTRAINT alerts_level_check CHECK (level = ANY (ARRAY['regular'::text, 'missing_child'::text, 'amber_regional'::text, 'amber_national'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_check CHECK (outcome = ANY (ARRAY['found_safe'::text, 'found_other'::text, 'arrested'::text, 'not_found'::text, 'false_alarm'::text, 'other'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_note_check CHECK (char_length(outcome_note) <= 500);
 ALTER TABLE alerts ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_reference_check CHECK (reference ~ '^[A-Z0-9]{3,6}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
@@ -491,6 +496,7 @@ CREATE INDEX addresses_wijk ON public.addresses USING btree (wijk_code);
 CREATE INDEX alerts_created ON public.alerts USING btree (created_at DESC);
 CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text]));
 CREATE INDEX alerts_municipalities ON public.alerts USING gin (municipalities);
+CREATE INDEX alerts_sent_at ON public.alerts USING btree (sent_at) WHERE (sent_at IS NOT NULL);
 CREATE INDEX area_figures_municipality ON public.area_figures USING btree (municipality_code);
 CREATE INDEX areas_bbox ON public.areas USING gist (bbox);
 CREATE INDEX areas_municipality ON public.areas USING btree (municipality_code, level);
@@ -845,7 +851,7 @@ BEGIN
                 'reference', (SELECT a.reference FROM alerts a WHERE a.id = l.alert_id),
                 'candidate_alerts', l.candidate_alerts, 'channel', 'sms', 'text', left(v_text, 1600),
                 'recording_url', NULL, 'recording_seconds', NULL, 'anonymous', p_anonymous,
-                'phone', CASE WHEN p_anonymous THEN NULL ELSE p_phone END, 'status', 'new', 'note', NULL,
+                'phone', CASE WHEN p_anonymous THEN NULL ELSE p_phone END, 'status', 'new', 'note', NULL, 'led_to_outcome', false,
                 'received_at', v_received, 'erased', false))::text);
     END IF;
     RETURN QUERY SELECT v_reply, v_tip, false, l.alert_id IS NOT NULL;

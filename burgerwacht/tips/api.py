@@ -108,12 +108,15 @@ async def get_tip(request: web.Request):
 
 @api.patch(
     "/api/v1/tips/{tip_id:\\d+}",
-    summary="Mark a tip read, useful or not useful; add a note",
+    summary="Mark a tip read, useful or not useful, or as having led to the outcome; add a note",
     tags=["tips"],
     roles=OPERATORS,
     body=TipPatch,
     response=TipOut,
-    responses={404: "Unknown or outside your scope", 409: "Status cannot go back"},
+    responses={
+        404: "Unknown or outside your scope",
+        409: "Status cannot go back, or led_to_outcome on a tip linked to no alert",
+    },
 )
 async def patch_tip(request: web.Request, body: TipPatch):
     async with request.app[POOL].acquire() as conn:

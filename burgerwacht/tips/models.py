@@ -29,6 +29,7 @@ class TipOut(BaseModel):
     phone: str | None = Field(default=None, description="Only on non-anonymous tips, for calling back")
     status: TipStatus
     note: str | None = None
+    led_to_outcome: bool = Field(default=False, description="Marked as having led to the alert's outcome")
     received_at: datetime
     erased: bool = False
 
@@ -53,6 +54,11 @@ class TipPatch(PatchModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     status: TipStatus | None = None
     note: str | None = Field(default=None, max_length=2000)
+    led_to_outcome: bool | None = Field(
+        default=None,
+        description="This tip led to the alert's outcome (a find, an arrest); only for a tip linked to an "
+        "alert. Counts in the effectiveness figures (first useful tip)",
+    )
 
 
 class ReplyIn(BaseModel):

@@ -56,6 +56,7 @@ def to_out(row: asyncpg.Record | dict[str, Any]) -> TipOut:
         phone=None if row["anonymous"] else row["phone"],
         status=row["status"],
         note=row["note"],
+        led_to_outcome=row.get("led_to_outcome") or False,
         received_at=row["received_at"],
         erased=row["erased_at"] is not None,
     )
@@ -185,14 +186,25 @@ async def patch(conn: asyncpg.Connection, user: StaffUser, tip_id: int, body: Ti
             raise DomainError(
                 409, "status-backwards", f"a tip that is {row['status']} cannot become {body.status}"
             )
-        await store.update_tip(conn, tip_id, body.status, body.note)
+        if body.led_to_outcome and row["alert_id"] is None:
+            raise DomainError(
+                409,
+                "tip-not-linked",
+                "only a tip linked to an alert can have led to its outcome",
+                field="led_to_outcome",
+            )
+        await store.update_tip(conn, tip_id, body.status, body.note, body.led_to_outcome)
         await audit.append(
             conn,
             user.actor,
             "tip.update",
             "tip",
             tip_id,
-            {"status": body.status, "note_changed": body.note is not None},
+            {
+                "status": body.status,
+                "note_changed": body.note is not None,
+                "led_to_outcome": body.led_to_outcome,
+            },
         )
         return to_out(await store.tip(conn, tip_id))
 

@@ -9,7 +9,7 @@ import asyncpg
 from burgerwacht.phone import ERASED
 
 TIP_COLUMNS = """t.id, t.alert_id, a.reference, t.candidate_alerts, t.channel, t.text, t.recording_url,
-    t.recording_seconds, t.anonymous, t.phone, t.status, t.note, t.received_at, t.erased_at, t.municipalities,
+    t.recording_seconds, t.anonymous, t.phone, t.status, t.note, t.led_to_outcome, t.received_at, t.erased_at, t.municipalities,
     t.relay_id"""
 
 
@@ -118,12 +118,20 @@ async def list_tips(
     )
 
 
-async def update_tip(conn: asyncpg.Connection, tip_id: int, status: str | None, note: str | None) -> None:
+async def update_tip(
+    conn: asyncpg.Connection,
+    tip_id: int,
+    status: str | None,
+    note: str | None,
+    led_to_outcome: bool | None = None,
+) -> None:
     await conn.execute(
-        "UPDATE tips SET status = coalesce($2, status), note = coalesce($3, note) WHERE id = $1",
+        "UPDATE tips SET status = coalesce($2, status), note = coalesce($3, note), "
+        "led_to_outcome = coalesce($4, led_to_outcome) WHERE id = $1",
         tip_id,
         status,
         note,
+        led_to_outcome,
     )
 
 

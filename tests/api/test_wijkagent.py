@@ -74,6 +74,12 @@ async def _own_outlines(resp) -> None:
     assert sorted(codes) == ["BU99990101", "BU99990102", "BU99990103", OWN], codes
 
 
+async def _own_picture(resp) -> None:
+    body = await resp.json()
+    codes = [b["area_code"] for b in body["buurten"]] + [a["area_code"] for a in body["alerts"]]
+    assert codes and all(in_centrum(c) for c in codes), codes
+
+
 SCAN = "area_code,theme,period_start,period_end,registered_count\n"
 CSV = {"Content-Type": "text/csv"}
 SIGNAL = {"category": "graffiti", "severity": 3, "source": "schouw"}
@@ -145,6 +151,10 @@ CASES = {
         ("GET", "/api/v1/participation?municipality=GM9999", {}, 200, _own_only),
         ("GET", "/api/v1/participation?municipality=GM9999&level=wijk&format=geojson", {}, 200, _own_only),
         ("GET", "/api/v1/participation?municipality=GM0001", {}, 403, None),
+    ],
+    ("GET", "/api/v1/picture"): [
+        ("GET", "/api/v1/picture?municipality=GM9999&year=2025", {}, 200, _own_picture),
+        ("GET", "/api/v1/picture?municipality=GM0001&year=2025", {}, 403, None),
     ],
 }
 

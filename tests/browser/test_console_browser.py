@@ -144,12 +144,15 @@ async def test_operator_sends_watches_handles_a_live_tip_and_closes(client, sand
 
         # close with the outcome: the closing message goes to the five who got the alert
         await page.locator("#close-message").fill("De man is aangehouden. Bedankt voor het uitkijken.")
+        await page.locator("#close-outcome").select_option("arrested")
+        await page.locator("#close-note").fill("Aangehouden bij het station, melder belde 06-12345678")
         await page.locator("#close-alert").click()
         await page.locator("#watch-status:text-is('Afgesloten')").wait_for()
         await page.locator("#bar-closing .pct[data-pct='100']").wait_for(timeout=20_000)
         await b.shot("05-closed")
         doc = await (await client.get(f"/api/v1/alerts/{alert_id}", headers=op)).json()
         assert doc["status"] == "closed" and doc["closing_counts"]["delivered"] == 5
+        assert doc["outcome"] == "arrested" and "12345678" not in doc["outcome_note"]
 
         # a tablet held upright
         await page.set_viewport_size({"width": 820, "height": 1180})

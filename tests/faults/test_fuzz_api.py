@@ -215,7 +215,9 @@ DOCUMENT = _document()
 #: - a municipality's priorities name gebiedsscan themes of the configuration (no enum in
 #:   the document, as for categories), each at most once;
 #: - an Open311 request must lie in a known buurt / name an existing address and a
-#:   service_code of the taxonomy, answered with GeoReport's 400.
+#:   service_code of the taxonomy, answered with GeoReport's 400;
+#: - alert stats take 'from' not after 'to', touching at most 24 months (two query
+#:   parameters related: the descriptions say it, the answer is a 422).
 SEMANTIC_REJECTIONS = [
     ("POST", r"^/api/v1/enrolments$", ["422"]),
     ("POST", r"^/api/v1/signals$", ["422"]),
@@ -225,6 +227,7 @@ SEMANTIC_REJECTIONS = [
     ("GET", r"^/api/v1/signals/(summary|trend)$", ["422"]),
     ("GET", r"^/api/v1/informatiepositie$", ["422"]),
     ("PUT", r"^/api/v1/municipalities/\{code\}/priorities$", ["422"]),
+    ("GET", r"^/api/v1/alerts/stats$", ["422"]),
     ("POST", r"^/open311/v2/requests\.\{format\}$", ["400"]),
 ]
 _POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]

@@ -5,6 +5,7 @@
 import { $, ApiError, announce, api, fmtNumber, h, saveFile, show, signIn } from "./common.js";
 import { renderCoverage, scopeAreas } from "./coverage.js";
 import { AreaMap, svg } from "./map.js";
+import { initEffectiveness } from "./effectiveness.js";
 
 const COLOURS = ["#fef0d9", "#fdcc8a", "#fc8d59", "#e34a33", "#b30000"];
 const MONTHS = ["jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"];
@@ -31,6 +32,7 @@ signIn({
     $("#trend-reset").addEventListener("click", () => showTrendOf(null));
     $("#filters").addEventListener("submit", (e) => e.preventDefault());
     refresh();
+    initEffectiveness();
   },
 });
 

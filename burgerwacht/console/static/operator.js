@@ -20,6 +20,7 @@ import {
 } from "./common.js";
 import { AreaMap, METRES_PER_DEGREE, svg } from "./map.js";
 import { analyse, closingText, describeChar, smsText } from "./sms.js";
+import { closeBody, initOutcomePicker, resetOutcomePicker } from "./outcomes.js";
 
 const MISSING = new Set(["missing_child", "amber_regional", "amber_national"]);
 const ENDED = new Set(["closed", "cancelled", "expired"]);
@@ -139,6 +140,7 @@ function setupCompose() {
     show($("#consent-row"), MISSING.has($("#level").value));
   });
   $("#message").addEventListener("input", updateMeter);
+  initOutcomePicker();
   $("#close-message").addEventListener("input", () => {
     const ref = state.watching ? state.watching.alert.reference : "ABC";
     meter($("#close-message").value, $("#close-meter"), ref, true);
@@ -612,6 +614,7 @@ async function watch(id) {
   show($("#no-tips"), true);
   $("#tip-count").textContent = "";
   $("#close-message").value = "";
+  resetOutcomePicker();
   meter("", $("#close-meter"), alert.reference, true);
   $("#end-result").textContent = "";
   show($("#end-result"), false);
@@ -912,7 +915,7 @@ $("#close-form").addEventListener("submit", async (event) => {
     return;
   }
   try {
-    const r = await api("POST", `/api/v1/alerts/${w.id}/close`, { body: { message } });
+    const r = await api("POST", `/api/v1/alerts/${w.id}/close`, { body: closeBody(message) });
     w.alert.status = "closed";
     w.alert.closing_message = message;
     $("#end-result").textContent = `Afgesloten. Het afloopbericht gaat naar ${fmtNumber(r.closing_deliveries)} ontvanger(s).`;

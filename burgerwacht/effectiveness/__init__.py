@@ -1,0 +1,1 @@
+"""Outcomes and effectiveness of alerts; the joint picture (gezamenlijk informatiebeeld)."""
