@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.helpers.alerting import alert_body, create, create_and_send, enrol, settled
+from tests.helpers.alerting import alert_body, create, create_and_send, enrol, settled, wait_until
 
 TIPSTER = "+31611113333"
 BUURT = "BU99990101"
@@ -24,7 +24,12 @@ async def sent(client, db, op):
     await enrol(db, TIPSTER, aid)
     alert = await create_and_send(client, op, alert_body({"type": "areas", "codes": [BUURT]}))
     await settled(client, op, alert["id"])
-    return alert
+
+    async def active():
+        body = await (await client.get(f"/api/v1/alerts/{alert['id']}", headers=op)).json()
+        return body if body["status"] == "active" else None
+
+    return await wait_until(active, 20)
 
 
 async def _close(client, op, alert_id, body):
