@@ -6,9 +6,8 @@ exists. Also: previews, CAP Updates, replies as tips, 4xx on a draft or ended al
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import pytest
+from defusedxml import ElementTree as ET
 
 from burgerwacht.alerts.service import closing_text, current_text, sms_text, update_text
 from burgerwacht.cap import validate_cap
@@ -59,8 +58,8 @@ async def test_start_two_updates_two_waves_each_resident_gets_exactly_the_right_
     ring2 = await in_ring(db, centre, 180, 270, 2)
     ring3 = await in_ring(db, centre, 330, 420, 1)
     far = await in_ring(db, centre, 700, 900, 1)
-    A = await enrol(db, phone(1), inner[0])  # reached by SMS before any follow-up
-    B = await enrol(db, phone(2), inner[1], channels=("voice",))  # reached by a call
+    await enrol(db, phone(1), inner[0])  # reached by SMS before any follow-up
+    await enrol(db, phone(2), inner[1], channels=("voice",))  # reached by a call
     C = await enrol(db, phone(3), inner[2], quiet=quiet_window_now(0.5))  # quiet hours: deferred
     D = await enrol(db, phone(4), inner[3])  # queued (held back) until both follow-ups exist
     await enrol(db, phone(5), ring2[0])  # E: wave 1, after follow-up 1
