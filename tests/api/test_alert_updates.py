@@ -20,7 +20,15 @@ from tests.helpers.alerting import (
     enrol,
     quiet_window_now,
 )
-from tests.helpers.lifecycle import Worker, calls_by_number, post, quiet_queue, running, sms_by_number
+from tests.helpers.lifecycle import (
+    Worker,
+    calls_by_number,
+    in_ring,
+    post,
+    quiet_queue,
+    running,
+    sms_by_number,
+)
 
 CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
 
@@ -32,22 +40,6 @@ def service_roles():
 
 def phone(i: int) -> str:
     return f"+316300{i:05d}"
-
-
-async def in_ring(db, centre, inner: float, outer: float, n: int) -> list[int]:
-    """``n`` addresses between ``inner`` and ``outer`` metres from ``centre`` (well clear
-    of the circles' edges, so rounding in the projection cannot move them)."""
-    rows = await db.fetch(
-        """SELECT id FROM addresses WHERE location <-> point($1, $2) BETWEEN $3 AND $4
-           ORDER BY location <-> point($1, $2) LIMIT $5""",
-        centre["x"],
-        centre["y"],
-        inner,
-        outer,
-        n,
-    )
-    assert len(rows) == n, (inner, outer, len(rows))
-    return [r[0] for r in rows]
 
 
 async def test_start_two_updates_two_waves_each_resident_gets_exactly_the_right_messages(

@@ -79,3 +79,19 @@ async def post(client, path: str, headers, body: Any = None, status: int | None 
     if status is not None:
         assert resp.status == status, data
     return data
+
+
+async def in_ring(db, centre, inner: float, outer: float, n: int) -> list[int]:
+    """``n`` addresses between ``inner`` and ``outer`` metres from ``centre`` (well clear
+    of the circles' edges, so rounding in the projection cannot move them)."""
+    rows = await db.fetch(
+        """SELECT id FROM addresses WHERE location <-> point($1, $2) BETWEEN $3 AND $4
+           ORDER BY location <-> point($1, $2) LIMIT $5""",
+        centre["x"],
+        centre["y"],
+        inner,
+        outer,
+        n,
+    )
+    assert len(rows) == n, (inner, outer, len(rows))
+    return [r[0] for r in rows]
