@@ -597,31 +597,60 @@ def _live(row: asyncpg.Record, what: str) -> None:
         )
 
 
+# Follow-ups and waves are written in two steps: a first batch of this many deliveries
+# commits at once (the workers start on it within milliseconds), then the rest, each
+# step under the alert's row lock. The first step records the follow-up or wave as not
+# complete; a process that dies before the second leaves it so, and the dispatch
+# worker's maintenance completes it (``complete_pending``): idempotent, as the unique
+# key and the anti-join leave out whatever the first step wrote.
+FIRST_BATCH = 1000
+
+
 async def add_update(
     pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int, body: UpdateIn
 ) -> UpdateOut:
-    """Follow-up N: one transaction holding the alert's row lock. Everyone whose start
-    message may have reached them with an older text gets it; start messages still to go
-    out read the new text when claimed (the claim reads it, so no stale text leaves after
-    this commits); one claimed while this runs is caught up when its outcome is recorded
+    """Follow-up N under the alert's row lock. Everyone whose start message may have
+    reached them with an older text gets it; start messages still to go out read the new
+    text when claimed (the claim reads it, so no stale text leaves after this commits);
+    one claimed while this runs is caught up when its outcome is recorded
     (``store.catch_up_updates``)."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await load_for(conn, user, alert_id, lock=True)
-        _live(row, "a follow-up")
-        number = row["update_number"] + 1
-        update = await store.insert_update(conn, alert_id, number, body.message, body.voice_message, user.id)
-        n = await store.materialise_update(conn, alert_id, number, row["expires_at"])
-        await audit.append(
-            conn, user.actor, "alert.update", "alert", alert_id, {"number": number, "deliveries": n}
-        )
-        await store.notify_dispatch(conn, alert_id)
-        out = _update_out(update, {"queued": n} if n else {})
-        await publish(
-            conn,
-            [f"alert:{alert_id}"],
-            {"type": "update", "alert_id": alert_id, "update": out.model_dump(mode="json")},
-        )
-    return out
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            row = await load_for(conn, user, alert_id, lock=True)
+            _live(row, "a follow-up")
+            number = row["update_number"] + 1
+            update = await store.insert_update(
+                conn, alert_id, number, body.message, body.voice_message, user.id
+            )
+            first = await store.materialise_update(conn, alert_id, number, row["expires_at"], FIRST_BATCH)
+            await audit.append(conn, user.actor, "alert.update", "alert", alert_id, {"number": number})
+            await store.notify_dispatch(conn, alert_id)
+            await publish(
+                conn,
+                [f"alert:{alert_id}"],
+                {
+                    "type": "update",
+                    "alert_id": alert_id,
+                    "update": _update_out(update).model_dump(mode="json"),
+                },
+            )
+        rest = await _finish_update(conn, alert_id, number)
+    n = first + rest
+    return _update_out(update, {"queued": n} if n else {})
+
+
+async def _finish_update(conn: asyncpg.Connection, alert_id: int, number: int) -> int:
+    """The follow-up's second step: the rest of its deliveries; marks it complete."""
+    async with conn.transaction():
+        row = await store.alert(conn, alert_id, lock=True)
+        n = 0
+        if row is not None and row["status"] in ("sending", "active"):
+            n = await store.materialise_update(conn, alert_id, number, row["expires_at"])
+        await store.finish_update(conn, alert_id, number)
+        if n:
+            await store.notify_dispatch(conn, alert_id)
+            await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
+    return n
 
 
 async def preview_update(pool: asyncpg.Pool, user: StaffUser, alert_id: int, body: UpdateIn) -> UpdatePreview:
@@ -645,7 +674,7 @@ async def preview_update(pool: asyncpg.Pool, user: StaffUser, alert_id: int, bod
 # ------------------------------------------------------------------ waves
 
 
-async def _add_wave(
+async def _start_wave(
     conn: asyncpg.Connection,
     settings: Settings,
     row: asyncpg.Record,
@@ -654,67 +683,117 @@ async def _add_wave(
     municipalities: list[str],
     *,
     scope: list[str] | None,
-    actor: str,
     created_by: int | None,
     auto: bool,
-) -> tuple[WaveOut | None, int]:
-    """One wave (the alert's row locked): the start message, with the latest follow-up
-    folded in when the worker claims it, to every resident inside ``target`` (within
-    ``scope``) who has none yet. A manual wave that writes nothing is not recorded."""
+) -> int | None:
+    """A wave's first step (the alert's row locked): its number, and the start message —
+    with the latest follow-up folded in when the worker claims it — for a first batch of
+    the residents inside ``target`` (within ``scope``) who have none yet. A manual wave
+    that writes nothing is not recorded (None)."""
     alert_id, number = row["id"], row["wave_number"] + 1
     query = recipient_query(settings, row, row["expires_at"], target=target, scope=scope, new_only=True)
-    written, added = await store.materialise(conn, query, wave=number)
+    written, reached = await store.materialise(conn, query, wave=number, limit=FIRST_BATCH)
     if not written and not auto:
-        return None, 0
-    wave = await store.insert_wave(
+        return None
+    await store.insert_wave(
         conn,
         alert_id,
         number,
         target=target_json,
         **target.columns(),
-        added=added,
+        added=reached,
         auto=auto,
         created_by=created_by,
+        scope=scope,
     )
-    await store.after_wave(conn, alert_id, number, municipalities, sending=added > 0)
-    await audit.append(
-        conn,
-        actor,
-        "alert.widen",
-        "alert",
-        alert_id,
-        {"wave": number, "target": target_json, "added": added, "deliveries": written, "auto": auto},
-    )
+    await store.after_wave(conn, alert_id, number, municipalities, sending=reached > 0)
     await store.notify_dispatch(conn, alert_id)
-    out = _wave_out(wave, {}, area=True)
-    await publish(
-        conn,
-        [f"alert:{alert_id}"],
-        {"type": "wave", "alert_id": alert_id, "wave": out.model_dump(mode="json")},
-    )
+    return number
+
+
+async def _finish_wave(
+    conn: asyncpg.Connection, settings: Settings, alert_id: int, number: int
+) -> tuple[WaveOut | None, int]:
+    """A wave's second step: everyone else inside its target; its final count, the
+    audit entry and the event. None when it was complete already."""
+    async with conn.transaction():
+        row = await store.alert(conn, alert_id, lock=True)
+        wave_row = await store.wave(conn, alert_id, number)
+        if row is None or wave_row is None or wave_row["complete"]:
+            return None, 0
+        reached = 0
+        if row["status"] in ("sending", "active"):
+            query = recipient_query(
+                settings,
+                row,
+                row["expires_at"],
+                target=Resolved.from_row(wave_row),
+                scope=wave_row["scope"],
+                new_only=True,
+            )
+            _written, reached = await store.materialise(conn, query, wave=number)
+        # residents: the two steps' counts add up when each resident has one channel
+        if len(row["channels"]) == 1:
+            added = wave_row["added"] + reached
+        else:
+            added = await store.wave_added(conn, alert_id, number)
+        done = await store.finish_wave(conn, alert_id, number, added)
+        if reached:
+            await store.after_wave(conn, alert_id, number, [], sending=True)
+        actor = AUTO_WIDEN_ACTOR if wave_row["auto"] else f"user:{wave_row['created_by']}"
+        await audit.append(
+            conn,
+            actor,
+            "alert.widen",
+            "alert",
+            alert_id,
+            {"wave": number, "target": wave_row["target"], "added": added, "auto": wave_row["auto"]},
+        )
+        await store.notify_dispatch(conn, alert_id)
+        out = _wave_out(done, {}, area=True)
+        await publish(
+            conn,
+            [f"alert:{alert_id}"],
+            {"type": "wave", "alert_id": alert_id, "wave": out.model_dump(mode="json")},
+        )
     return out, added
 
 
 async def widen(
     pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int, body: WidenIn
 ) -> tuple[WaveOut | None, int]:
-    async with pool.acquire() as conn, conn.transaction():
-        row = await load_for(conn, user, alert_id, lock=True)
-        _live(row, "widening")
-        target = await resolve_target(conn, settings, body)
-        municipalities = await _reachable_municipalities(conn, user, target)
-        return await _add_wave(
-            conn,
-            settings,
-            row,
-            target,
-            body.target.model_dump(mode="json"),
-            municipalities,
-            scope=user.scope(),
-            actor=user.actor,
-            created_by=user.id,
-            auto=False,
-        )
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            row = await load_for(conn, user, alert_id, lock=True)
+            _live(row, "widening")
+            target = await resolve_target(conn, settings, body)
+            municipalities = await _reachable_municipalities(conn, user, target)
+            number = await _start_wave(
+                conn,
+                settings,
+                row,
+                target,
+                body.target.model_dump(mode="json"),
+                municipalities,
+                scope=user.scope(),
+                created_by=user.id,
+                auto=False,
+            )
+        if number is None:
+            return None, 0
+        return await _finish_wave(conn, settings, alert_id, number)
+
+
+async def complete_pending(pool: asyncpg.Pool, settings: Settings, older_than_s: float = 10.0) -> int:
+    """Follow-ups and waves whose second step never ran (their process died): done now."""
+    async with pool.acquire() as conn:
+        pending = await store.incomplete(conn, older_than_s)
+        for p in pending:
+            if p["what"] == "update":
+                await _finish_update(conn, p["alert_id"], p["number"])
+            else:
+                await _finish_wave(conn, settings, p["alert_id"], p["number"])
+    return len(pending)
 
 
 async def preview_widen(
@@ -773,45 +852,52 @@ async def widen_due(pool: asyncpg.Pool, settings: Settings, limit: int = 10) -> 
     expiry."""
     done: list[int] = []
     for _ in range(limit):
-        async with pool.acquire() as conn, conn.transaction():
-            due = await store.due_widening(conn, 1)
-            if not due:
-                break
-            row = await store.alert(conn, due[0])
-            assert row is not None
-            if row["status"] not in ("sending", "active"):
-                await store.set_widening(
-                    conn, row["id"], None, None, "expired" if row["status"] == "expired" else "alert_ended"
+        async with pool.acquire() as conn:
+            number = None
+            async with conn.transaction():
+                due = await store.due_widening(conn, 1)
+                if not due:
+                    break
+                row = await store.alert(conn, due[0])
+                assert row is not None
+                if row["status"] not in ("sending", "active"):
+                    await store.set_widening(
+                        conn,
+                        row["id"],
+                        None,
+                        None,
+                        "expired" if row["status"] == "expired" else "alert_ended",
+                    )
+                    continue
+                widen_cfg, target_json = row["widen"], row["target"]
+                radius = min(
+                    (row["widen_radius_m"] or target_json["radius_m"]) + widen_cfg["step_m"],
+                    widen_cfg["max_radius_m"],
                 )
-                continue
-            widen_cfg, target_json = row["widen"], row["target"]
-            radius = min(
-                (row["widen_radius_m"] or target_json["radius_m"]) + widen_cfg["step_m"],
-                widen_cfg["max_radius_m"],
-            )
-            ring = CircleTarget.model_validate({**target_json, "radius_m": radius})
-            target = await ring.resolve(settings.alerts, partial(store.areas_by_code, conn))
-            touched = await store.municipalities_in_target(conn, target)
-            scope = row["scope"]
-            municipalities = [m for m in touched if scope is None or m in scope]
-            await _add_wave(
-                conn,
-                settings,
-                row,
-                target,
-                ring.model_dump(mode="json"),
-                municipalities,
-                scope=scope,
-                actor=AUTO_WIDEN_ACTOR,
-                created_by=None,
-                auto=True,
-            )
-            ended = "max_radius" if radius >= widen_cfg["max_radius_m"] - 1e-9 else None
-            next_at = None
-            if ended is None:
-                next_at = datetime.now(UTC) + timedelta(minutes=widen_cfg["every_minutes"])
-                if next_at >= row["expires_at"]:
-                    next_at, ended = None, "expired"
-            await store.set_widening(conn, row["id"], radius, next_at, ended)
-            done.append(row["id"])
+                ring = CircleTarget.model_validate({**target_json, "radius_m": radius})
+                target = await ring.resolve(settings.alerts, partial(store.areas_by_code, conn))
+                touched = await store.municipalities_in_target(conn, target)
+                scope = row["scope"]
+                municipalities = [m for m in touched if scope is None or m in scope]
+                number = await _start_wave(
+                    conn,
+                    settings,
+                    row,
+                    target,
+                    ring.model_dump(mode="json"),
+                    municipalities,
+                    scope=scope,
+                    created_by=None,
+                    auto=True,
+                )
+                ended = "max_radius" if radius >= widen_cfg["max_radius_m"] - 1e-9 else None
+                next_at = None
+                if ended is None:
+                    next_at = datetime.now(UTC) + timedelta(minutes=widen_cfg["every_minutes"])
+                    if next_at >= row["expires_at"]:
+                        next_at, ended = None, "expired"
+                await store.set_widening(conn, row["id"], radius, next_at, ended)
+            if number is not None:
+                await _finish_wave(conn, settings, row["id"], number)
+        done.append(row["id"])
     return done

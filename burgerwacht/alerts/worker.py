@@ -306,8 +306,11 @@ class DispatchWorker:
                     for alert_id in set(ended) | set(finished):
                         await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
                     depth = await store.queue_depth(conn)
-                # auto-widening: the waves that are due (each in its own transaction)
+                # auto-widening: the waves that are due (each in its own transactions); and
+                # follow-ups or waves whose second step a dead process never ran
                 if await service.widen_due(self.pool, self.settings):
+                    self.wake.set()
+                if await service.complete_pending(self.pool, self.settings):
                     self.wake.set()
                 metrics.QUEUE_DEPTH.set(depth["depth"])
                 metrics.QUEUE_OLDEST.set(float(depth["oldest_age"] or 0))

@@ -21,7 +21,8 @@ CREATE TABLE alert_updates (
     message text NOT NULL,
     voice_message text,
     created_by bigint,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    complete boolean DEFAULT false NOT NULL
 );
 
 CREATE TABLE alert_waves (
@@ -34,8 +35,10 @@ CREATE TABLE alert_waves (
     target_codes text[],
     added integer NOT NULL,
     auto boolean DEFAULT false NOT NULL,
+    scope text[],
     created_by bigint,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    complete boolean DEFAULT false NOT NULL
 );
 
 CREATE TABLE alerts (
@@ -492,6 +495,8 @@ CREATE INDEX addresses_buurt ON public.addresses USING btree (buurt_code);
 CREATE INDEX addresses_location ON public.addresses USING gist (location);
 CREATE INDEX addresses_municipality ON public.addresses USING btree (municipality_code);
 CREATE INDEX addresses_wijk ON public.addresses USING btree (wijk_code);
+CREATE INDEX alert_updates_incomplete ON public.alert_updates USING btree (created_at) WHERE (NOT complete);
+CREATE INDEX alert_waves_incomplete ON public.alert_waves USING btree (created_at) WHERE (NOT complete);
 CREATE INDEX alerts_created ON public.alerts USING btree (created_at DESC);
 CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text]));
 CREATE INDEX alerts_municipalities ON public.alerts USING gin (municipalities);

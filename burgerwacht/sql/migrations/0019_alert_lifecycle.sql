@@ -22,6 +22,10 @@ CREATE TABLE alert_updates (
     voice_message text,
     created_by    bigint REFERENCES staff_users (id),
     created_at    timestamptz NOT NULL DEFAULT now(),
+    -- materialised in two steps (a first batch commits at once, so the first message
+    -- leaves within a fraction of a second; then the rest): false until the rest is in.
+    -- A process that died in between leaves it false; the worker completes it.
+    complete      boolean NOT NULL DEFAULT false,
     UNIQUE (alert_id, number)
 );
 
@@ -35,8 +39,10 @@ CREATE TABLE alert_waves (
     target_codes   text[],
     added          integer NOT NULL,          -- residents who got the alert through this wave
     auto           boolean NOT NULL DEFAULT false,  -- added by auto-widening
+    scope          text[],                    -- the acting operator's municipalities (NULL = national)
     created_by     bigint REFERENCES staff_users (id),
     created_at     timestamptz NOT NULL DEFAULT now(),
+    complete       boolean NOT NULL DEFAULT false,  -- as alert_updates.complete
     UNIQUE (alert_id, number),
     CHECK (num_nonnulls(target_circle, target_polygon, target_codes) = 1)
 );
@@ -60,5 +66,8 @@ ALTER TABLE deliveries ADD CONSTRAINT deliveries_kind_check CHECK (kind IN ('ale
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_seq_check CHECK ((kind = 'update') = (seq > 0));
 ALTER TABLE deliveries DROP CONSTRAINT deliveries_alert_id_resident_id_channel_kind_key;
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_message_key UNIQUE (alert_id, resident_id, channel, kind, seq);
+CREATE INDEX alert_updates_incomplete ON alert_updates (created_at) WHERE NOT complete;
+CREATE INDEX alert_waves_incomplete ON alert_waves (created_at) WHERE NOT complete;
+
 -- progress per follow-up (the console's update list) without reading the start messages
 CREATE INDEX deliveries_alert_updates ON deliveries (alert_id, seq, state) INCLUDE (channel) WHERE kind = 'update';
