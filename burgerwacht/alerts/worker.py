@@ -584,7 +584,8 @@ class DispatchWorker:
             if stalled:
                 self._stalled -= 1
             let_go()
-        outcome.alert_id, outcome.channel, outcome.kind = d["alert_id"], d["channel"], d["kind"]
+        outcome.alert_id, outcome.channel = d["alert_id"], d["channel"]
+        outcome.kind = d.get("kind") or "alert"
         return outcome
 
     @staticmethod
