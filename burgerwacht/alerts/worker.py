@@ -612,7 +612,8 @@ class DispatchWorker:
             return None
         if (d["start_text_seq"] or 0) >= d["seq"]:  # the start message carried it already
             return Outcome(d["id"], "cancelled", d["attempts"], reason="superseded")
-        if start in ("queued", "sending"):  # in flight or being reconciled: after it
+        # in flight or being reconciled, or a start call still ringing or talking: after it
+        if start in ("queued", "sending") or (start == "sent" and d["channel"] == "voice"):
             return Outcome(
                 d["id"],
                 "queued",

@@ -114,3 +114,34 @@ async def test_a_start_claimed_with_the_old_text_is_caught_up_when_recorded(clie
     finally:
         await pool.close()
     assert [b for _to, b in provider.sent] == [update_text(alert["reference"], "Nu bij de haven.")]
+
+
+@pytest.mark.parametrize(
+    ("channel", "start", "reason", "start_text_seq", "decision"),
+    [
+        ("sms", "delivered", None, 0, "send"),
+        ("sms", "sent", None, 0, "send"),
+        ("voice", "delivered", None, 0, "send"),
+        ("voice", "sent", None, 0, "wait"),  # the start call is still ringing or talking
+        ("sms", "sending", None, 0, "wait"),
+        ("sms", "queued", None, 0, "wait"),  # being reconciled, or a retry is due
+        ("sms", "delivered", None, 1, "superseded"),  # a resend carried this follow-up already
+        ("sms", "skipped", "related_alert", 0, "send"),  # reached by the alert it follows
+        ("sms", "skipped", "budget", 0, "not_reached"),
+        ("sms", "undelivered", None, 0, "not_reached"),
+        ("voice", None, None, None, "send"),  # a fallback call for an undeliverable follow-up SMS
+    ],
+)
+def test_a_follow_up_goes_once_its_start_message_has(channel, start, reason, start_text_seq, decision):
+    d = {
+        "id": 1,
+        "attempts": 0,
+        "seq": 1,
+        "channel": channel,
+        "start_state": start,
+        "start_reason": reason,
+        "start_text_seq": start_text_seq,
+    }
+    held = DispatchWorker._update_gate(d)  # type: ignore[arg-type]
+    got = "send" if held is None else ("wait" if held.state == "queued" else held.reason)
+    assert got == decision
