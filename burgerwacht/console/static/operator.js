@@ -1003,6 +1003,12 @@ function lifecycleCards() {
       ),
       h("textarea", { id: "update-message", rows: "3", maxlength: "640", required: true, "aria-describedby": "update-meter update-reach" }),
       h("div", { id: "update-meter", class: "meter" }),
+      h(
+        "div",
+        { id: "update-voice-box", hidden: true },
+        h("label", { for: "update-voice" }, "Gesproken tekst voor wie gebeld wordt (leeg: de SMS-tekst)"),
+        h("textarea", { id: "update-voice", rows: "2", maxlength: "1500" }),
+      ),
       h("p", { id: "update-reach", class: "help", "aria-live": "polite" }),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "send-update" }, "Vervolgbericht versturen")),
     ),
@@ -1065,14 +1071,17 @@ function lifecycleCards() {
     event.preventDefault();
     const w = state.watching;
     const message = $("#update-message").value.trim();
+    const voice = $("#update-voice").value.trim();
     show($("#update-error"), false);
     if (!w || !message) return;
     try {
-      const r = await api("POST", `/api/v1/alerts/${w.id}/updates`, { body: { message } });
+      const body = voice ? { message, voice_message: voice } : { message };
+      const r = await api("POST", `/api/v1/alerts/${w.id}/updates`, { body });
       $("#update-result").textContent =
         `Vervolgbericht ${r.update.number} gaat naar ${fmtNumber(r.update.counts.queued || 0)} ontvanger(s).`;
       show($("#update-result"), true);
       $("#update-message").value = "";
+      $("#update-voice").value = "";
       $("#update-reach").textContent = "";
       announce(`Vervolgbericht ${r.update.number} verstuurd.`);
       w.alert = r.alert;
@@ -1155,6 +1164,8 @@ function resetLifecycle(w) {
   w.drawing = false;
   for (const id of ["update-result", "update-error", "widen-result", "widen-error"]) show($(`#${id}`), false);
   $("#update-message").value = "";
+  $("#update-voice").value = "";
+  show($("#update-voice-box"), w.alert.channels.includes("voice"));
   $("#update-reach").textContent = "";
   $("#widen-reach").textContent = "";
   $("#widen-send").disabled = true;
