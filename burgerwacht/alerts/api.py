@@ -21,6 +21,11 @@ from burgerwacht.alerts.models import (
     CloseIn,
     Outcome,
     Preview,
+    UpdateCreated,
+    UpdateIn,
+    UpdatePreview,
+    WaveCreated,
+    WidenIn,
 )
 from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
 from burgerwacht.web.api import Api, current_user, json_response
@@ -217,9 +222,13 @@ async def cancel_alert(request: web.Request):
     return CancelOut(id=alert_id, status="cancelled", cancelled=n)
 
 
+# events passed on as they come (besides coalesced progress): tips, follow-ups, waves
+LIFECYCLE_EVENTS = ("tip", "update", "wave")
+
+
 @api.get(
     "/api/v1/alerts/{alert_id}/events",
-    summary="Server-sent events: progress (coalesced, a few per second) and tips",
+    summary="Server-sent events: progress (coalesced, a few per second), tips, follow-ups (update) and waves",
     tags=["alerts"],
     roles=OPERATORS,
     content_type="text/event-stream",
@@ -254,16 +263,17 @@ async def alert_events(request: web.Request):
                     if not hub.closing.is_set():
                         await progress()  # NOTIFY is a hint; re-read on a timer as well
                     continue
-                if event.get("type") == "tip":
-                    await resp.write(sse("tip", event.get("tip", {})))
-                    continue
+                if event.get("type") in LIFECYCLE_EVENTS:
+                    await resp.write(sse(event["type"], event.get(event["type"], {})))
+                    if event["type"] == "tip":
+                        continue
                 wait = min_interval - (time.monotonic() - last_sent)
                 if wait > 0:
                     await asyncio.sleep(wait)
                 while not queue.empty():  # coalesce a burst into one progress event
                     extra = queue.get_nowait()
-                    if extra.get("type") == "tip":
-                        await resp.write(sse("tip", extra.get("tip", {})))
+                    if extra.get("type") in LIFECYCLE_EVENTS:
+                        await resp.write(sse(extra["type"], extra.get(extra["type"], {})))
                 await progress()
             await resp.write(SHUTDOWN_EVENT)
     return resp
@@ -373,6 +383,18 @@ async def voice_menu(request: web.Request):
     )
 
 
+def _sender(request: web.Request) -> str:
+    """The CAP sender of every message of this service."""
+    return f"burgerwacht@{request.app[SETTINGS].public_base.split('://', 1)[-1].split('/')[0].split(':')[0]}"
+
+
+def _first_sent(out: AlertOut):
+    """The Alert message's sent is fixed at the first export of any of the alert's
+    messages (the draft's created_at before sending, sent_at after) and reused by every
+    later export, so an Update's references match the Alert a receiver kept."""
+    return (out.sent_at or out.created_at).replace(microsecond=0)
+
+
 @api.get(
     "/api/v1/alerts/{alert_id}/cap",
     summary="The alert as OASIS CAP 1.2 (Alert; Update with the closing message; Cancel)",
@@ -388,23 +410,146 @@ async def alert_cap(request: web.Request, query: CapQuery):
     user = current_user(request)
     async with request.app[POOL].acquire() as conn:
         out = await service.view(conn, user, _alert_id(request))
-        # The Alert message's sent is fixed at the first export of any of the alert's
-        # messages (the draft's created_at before sending, sent_at after) and reused by
-        # every later export, so an Update's references match the Alert a receiver kept.
-        first = (out.sent_at or out.created_at).replace(microsecond=0)
-        cap_sent = await store.fix_cap_sent(conn, out.id, first)
+        cap_sent = await store.fix_cap_sent(conn, out.id, _first_sent(out))
     msg_type = query.msg_type or {"closed": "Update", "cancelled": "Cancel"}.get(out.status, "Alert")
     if msg_type == "Update" and out.status != "closed":
         raise Problem(409, "an Update carries the closing message: close the alert first", slug="not-closed")
     if msg_type == "Cancel" and out.status != "cancelled":
         raise Problem(409, "a Cancel exists only for a cancelled alert", slug="not-cancelled")
-    sender = (
-        f"burgerwacht@{request.app[SETTINGS].public_base.split('://', 1)[-1].split('/')[0].split(':')[0]}"
-    )
     try:
         xml = export_cap(
-            {**out.model_dump(mode="python"), "cap_sent": cap_sent}, msg_type=msg_type, sender=sender
+            {**out.model_dump(mode="python"), "cap_sent": cap_sent},
+            msg_type=msg_type,
+            sender=_sender(request),
         )
     except CapError as exc:
         raise Problem(409, str(exc), slug="not-exportable") from None
     return web.Response(body=xml, content_type="application/cap+xml", charset="utf-8")
+
+
+# ------------------------------------------------------------------ follow-ups and waves
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/updates",
+    summary="Send a follow-up (vervolgbericht) to everyone the alert reached",
+    tags=["alerts"],
+    roles=OPERATORS,
+    body=UpdateIn,
+    response=UpdateCreated,
+    status=202,
+    responses={404: "Unknown or outside your scope", 409: "The alert is a draft or has ended"},
+)
+async def post_update(request: web.Request, body: UpdateIn):
+    user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
+    update = await service.add_update(pool, request.app[SETTINGS], user, alert_id, body)
+    async with pool.acquire() as conn:
+        alert = await service.view(conn, user, alert_id)
+    return UpdateCreated(update=update, alert=alert)
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/updates/preview",
+    summary="Who a follow-up would reach, its encoding and segments, and the start text with it folded in",
+    tags=["alerts"],
+    roles=OPERATORS,
+    body=UpdateIn,
+    response=UpdatePreview,
+    responses={404: "Unknown or outside your scope", 409: "The alert is a draft or has ended"},
+)
+async def preview_update(request: web.Request, body: UpdateIn):
+    return await service.preview_update(request.app[POOL], current_user(request), _alert_id(request), body)
+
+
+@api.get(
+    "/api/v1/alerts/{alert_id}/updates/{number}/cap",
+    summary="A follow-up as OASIS CAP 1.2 (msgType Update, referring to the alert's CAP Alert message)",
+    tags=["alerts"],
+    roles=OPERATORS,
+    content_type="application/cap+xml",
+    responses={404: "Unknown alert or follow-up, or outside your scope"},
+)
+async def update_cap(request: web.Request):
+    from burgerwacht.cap import CapError, export_cap
+
+    user, alert_id = current_user(request), _alert_id(request)
+    raw = request.match_info["number"]
+    number = parse_id(raw)
+    async with request.app[POOL].acquire() as conn:
+        out = await service.view(conn, user, alert_id)
+        update = next((u for u in out.updates if u.number == number), None)
+        if update is None:
+            raise Problem(404, f"alert {alert_id} has no follow-up {raw[:20]}", slug="not-found")
+        cap_sent = await store.fix_cap_sent(conn, out.id, _first_sent(out))
+    earlier = [(u.number, u.created_at) for u in out.updates if u.number < update.number]
+    try:
+        xml = export_cap(
+            {**out.model_dump(mode="python"), "cap_sent": cap_sent},
+            msg_type="Update",
+            sender=_sender(request),
+            update={"number": update.number, "message": update.message, "created_at": update.created_at},
+            earlier_updates=earlier,
+        )
+    except CapError as exc:
+        raise Problem(409, str(exc), slug="not-exportable") from None
+    return web.Response(body=xml, content_type="application/cap+xml", charset="utf-8")
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/widen",
+    summary="Widen the alert: residents inside the new target who have not had it get its current state",
+    tags=["alerts"],
+    roles=OPERATORS,
+    body=WidenIn,
+    response=WaveCreated,
+    status=202,
+    responses={
+        200: "The target adds nobody (no wave)",
+        403: "The target lies outside your scope",
+        404: "Unknown or outside your scope",
+        409: "The alert is a draft or has ended",
+        422: "Invalid target",
+    },
+)
+async def post_widen(request: web.Request, body: WidenIn):
+    user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
+    wave, added = await service.widen(pool, request.app[SETTINGS], user, alert_id, body)
+    async with pool.acquire() as conn:
+        alert = await service.view(conn, user, alert_id)
+    if wave is None or added == 0:
+        detail = (
+            "the target adds nobody: everyone inside it already has the alert, or no one there can be reached"
+        )
+        return json_response(WaveCreated(wave=wave, added=0, detail=detail, alert=alert), 200)
+    detail = f"wave {wave.number} adds {added} resident{'s' if added != 1 else ''}"
+    return json_response(WaveCreated(wave=wave, added=added, detail=detail, alert=alert), 202)
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/widen/preview",
+    summary="Who a wave would add, by channel, with quiet hours and the budget",
+    tags=["alerts"],
+    roles=OPERATORS,
+    body=WidenIn,
+    response=Preview,
+    responses={403: "Outside your scope", 404: "Unknown or outside your scope", 409: "Not live"},
+)
+async def preview_widen(request: web.Request, body: WidenIn):
+    return await service.preview_widen(
+        request.app[POOL], request.app[SETTINGS], current_user(request), _alert_id(request), body
+    )
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/widen/stop",
+    summary="Stop auto-widening (the waves sent so far stay)",
+    tags=["alerts"],
+    roles=OPERATORS,
+    response=AlertOut,
+    responses={404: "Unknown or outside your scope", 409: "No auto-widening, or it already ended"},
+)
+async def stop_widen(request: web.Request):
+    user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
+    await service.stop_widening(pool, user, alert_id)
+    async with pool.acquire() as conn:
+        return await service.view(conn, user, alert_id, area=True)

@@ -76,7 +76,19 @@ def alert_twiml(d: asyncpg.Record, base: str, answered_by: str | None) -> str:
         )
         doc.hangup()
         return str(doc)
+    if d["kind"] == "update":
+        doc.say(INTRO, **VOICE)
+        doc.say(
+            f"Vervolgbericht bij het bericht met kenmerk {' '.join(d['reference'])}. "
+            f"{d['update_voice_message'] or d['update_message'] or ''}",
+            **VOICE,
+        )
+        doc.say(OUTRO, **VOICE)
+        doc.hangup()
+        return str(doc)
     text = d["voice_message"] or d["message"]
+    if d["update_message"]:  # a start call after a follow-up: the latest news too
+        text += f" Vervolgbericht: {d['update_voice_message'] or d['update_message']}"
     if answered_by and answered_by.startswith("machine"):
         # voicemail: the message once, after the beep, no menu
         doc.say(INTRO, **VOICE)

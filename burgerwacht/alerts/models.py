@@ -32,6 +32,21 @@ def no_control_characters(value: str | None) -> str | None:
     return value
 
 
+class AutoWiden(BaseModel):
+    """Auto-widening: a wave every ``every_minutes``, the circle's radius growing by
+    ``step_m`` each time, until ``max_radius_m`` (or expiry, close, cancel, widen/stop)."""
+
+    model_config = ConfigDict(extra="forbid")
+    every_minutes: float = Field(ge=0.1, le=1440, description="Minutes between waves (fractions down to 0.1)")
+    step_m: float = Field(gt=0, le=10000, description="Metres the radius grows per wave")
+    max_radius_m: float = Field(
+        gt=0, le=100000, description="The last wave's radius; at most alerts.max_radius_m"
+    )
+
+
+MAX_WIDEN_STEPS = 100
+
+
 class AlertIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     level: Level
@@ -49,6 +64,13 @@ class AlertIn(BaseModel):
     channels: list[Channel] = Field(min_length=1, max_length=2)
     expires_in_minutes: int = Field(gt=0, description="At most alerts.max_expires_minutes")
     family_consent: bool = False
+    widen: AutoWiden | None = Field(default=None, description="Auto-widening (circle targets only)")
+    follows: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        description="An earlier alert for the same incident: residents it reached get only what is new",
+    )
 
     @field_validator("channels")
     @classmethod
@@ -61,6 +83,20 @@ class AlertIn(BaseModel):
     def _consent(self) -> AlertIn:
         if self.level in MISSING_PERSON_LEVELS and not self.family_consent:
             raise ValueError(f"level {self.level} needs the family's consent: family_consent must be true")
+        return self
+
+    @model_validator(mode="after")
+    def _widen(self) -> AlertIn:
+        if self.widen is None:
+            return self
+        radius = getattr(self.target, "radius_m", None)
+        if getattr(self.target, "type", None) != "circle" or radius is None:
+            raise ValueError("widen: auto-widening needs a circle target")
+        if self.widen.max_radius_m <= radius:
+            raise ValueError("widen: max_radius_m must be larger than target.radius_m")
+        steps = -(-(self.widen.max_radius_m - radius) // self.widen.step_m)
+        if steps > MAX_WIDEN_STEPS:
+            raise ValueError(f"widen: at most {MAX_WIDEN_STEPS} waves (take a larger step_m)")
         return self
 
 
@@ -82,6 +118,39 @@ class CapSource(BaseModel):
     identifier: str | None
     sender: str | None
     sent: datetime | None
+
+
+class UpdateOut(BaseModel):
+    id: int
+    number: int
+    message: str
+    voice_message: str | None = None
+    created_at: datetime
+    counts: Counts = Field(default_factory=Counts, description="Deliveries of this follow-up per state")
+
+
+class WaveOut(BaseModel):
+    id: int
+    number: int
+    target: dict[str, Any]
+    added: int = Field(description="Residents who get the alert through this wave")
+    auto: bool = Field(default=False, description="Added by auto-widening")
+    created_at: datetime
+    counts: Counts = Field(default_factory=Counts, description="This wave's start messages per state")
+    area: dict[str, Any] | None = Field(
+        default=None, description="The wave's area as a GeoJSON Feature (WGS84)"
+    )
+
+
+class WidenState(BaseModel):
+    every_minutes: float
+    step_m: float
+    max_radius_m: float
+    radius_m: float | None = Field(description="The radius reached so far")
+    next_at: datetime | None = Field(description="The next automatic wave; null when none will come")
+    ended: str | None = Field(
+        description="Why auto-widening ended: max_radius, stopped, alert_ended, expired"
+    )
 
 
 class AlertOut(BaseModel):
@@ -115,6 +184,12 @@ class AlertOut(BaseModel):
         description="The targeted area as a GeoJSON Feature (WGS84) for a map: a geometry, or "
         "properties.codes for CBS areas. In single-alert answers, not in lists.",
     )
+    follows: int | None = Field(default=None, description="The earlier alert for the same incident")
+    widen: WidenState | None = None
+    updates: list[UpdateOut] = Field(
+        default=[], description="Follow-ups, oldest first (single-alert answers)"
+    )
+    waves: list[WaveOut] = Field(default=[], description="Waves, oldest first (single-alert answers)")
 
 
 class AlertList(BaseModel):
@@ -153,6 +228,18 @@ class SmsInfo(BaseModel):
     )
 
 
+class WidenStep(BaseModel):
+    number: int
+    radius_m: float
+    added: int = Field(description="Residents this wave would add")
+    sms: int
+    voice: int
+    starts_after_seconds: float = Field(description="After the send")
+    done_after_seconds: float = Field(
+        description="When its last immediate message is out at the configured rates"
+    )
+
+
 class Preview(BaseModel):
     recipients: Recipients
     quiet_hours: QuietHoursCount
@@ -174,6 +261,51 @@ class Preview(BaseModel):
         description="What to weigh before sending, e.g. low_coverage: few residents reached per 1,000 "
         "inhabitants (participation.low_coverage_per_1000), so use other channels too",
     )
+    related_reached: int = Field(
+        default=0, description="Residents already reached by a related alert (follows): only what is new"
+    )
+    widen: list[WidenStep] | None = Field(
+        default=None, description="Auto-widening: the reach of each wave, projected"
+    )
+
+
+class UpdateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    message: str = Field(
+        min_length=1,
+        max_length=640,
+        description="SMS text of the follow-up",
+        json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN),
+    )
+    voice_message: str | None = Field(
+        default=None, max_length=1500, json_schema_extra=string_pattern(NO_CONTROL_PATTERN)
+    )
+
+    _texts = field_validator("message", "voice_message")(no_control_characters)
+
+
+class UpdatePreview(BaseModel):
+    recipients: Recipients = Field(description="Residents already reached, who get the follow-up")
+    pending: int = Field(description="Start messages still to go out: they carry the latest text instead")
+    sms: SmsInfo = Field(description="The follow-up as reached residents get it")
+    current: SmsInfo = Field(description="The start message with this follow-up folded in (later recipients)")
+
+
+class UpdateCreated(BaseModel):
+    update: UpdateOut
+    alert: AlertOut
+
+
+class WidenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: Target
+
+
+class WaveCreated(BaseModel):
+    wave: WaveOut | None = Field(description="Null when the target adds nobody")
+    added: int
+    detail: str
+    alert: AlertOut
 
 
 class CloseIn(BaseModel):

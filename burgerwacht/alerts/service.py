@@ -8,11 +8,13 @@ with NOTIFY (a hint — they poll anyway).
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import asyncpg
+from asyncpg.types import Circle
 
 from burgerwacht.alerts import store
 from burgerwacht.alerts.models import (
@@ -24,10 +26,17 @@ from burgerwacht.alerts.models import (
     QuietHoursCount,
     Recipients,
     SmsInfo,
+    UpdateIn,
+    UpdateOut,
+    UpdatePreview,
+    WaveOut,
+    WidenIn,
+    WidenState,
+    WidenStep,
 )
 from burgerwacht.alerts.store import DISPATCH_CHANNEL as DISPATCH_CHANNEL  # the workers LISTEN on it
 from burgerwacht.alerts.store import RecipientQuery
-from burgerwacht.alerts.targets import Resolved, stored
+from burgerwacht.alerts.targets import CIRCLE, CircleTarget, Resolved, stored
 from burgerwacht.audit import store as audit
 from burgerwacht.auth.models import StaffUser
 from burgerwacht.config import Settings
@@ -35,6 +44,7 @@ from burgerwacht.errors import DomainError
 from burgerwacht.events import publish
 from burgerwacht.geo import GeoError
 from burgerwacht.messaging import analyse, gsm7_fold
+from burgerwacht.messaging.encoding import segment_count
 from burgerwacht.participation import service as participation
 from burgerwacht.phone import mask_phones_in
 
@@ -53,13 +63,64 @@ def closing_text(reference: str, message: str) -> str:
     return f"Burgerwacht {reference} afgelopen: {message}"
 
 
-def sms_info(reference: str, message: str) -> SmsInfo:
-    text = sms_text(reference, message)
+def update_text(reference: str, message: str) -> str:
+    """A follow-up (vervolgbericht) to someone the alert already reached."""
+    return f"Burgerwacht {reference} UPDATE: {message}"
+
+
+FOLD_SEPARATOR = " | Eerder: "
+FOLD_ELLIPSIS = "..."  # GSM-7 (the one-character ellipsis would force UCS-2)
+FOLD_MIN_START = 20  # fewer characters of the start text than this say nothing: left out
+
+
+def current_text(reference: str, message: str, update: str | None = None) -> str:
+    """The alert's current state as one SMS, for whoever gets the start message after a
+    follow-up exists (a start still queued, a new wave):
+
+    ``Burgerwacht REF UPDATE: <latest follow-up> | Eerder: <start text>``, the latest
+    news first, in no more segments than the longer of the start message alone and the
+    follow-up alone (segments counted by ``messaging/encoding.py``: GSM-7 160, or 153 per
+    part; UCS-2 70/67). When it does not fit, the start text is cut at a word boundary
+    and ends in "..."; when fewer than 20 characters of it would remain, the follow-up
+    goes alone. Without a follow-up it is the start message itself."""
+    if not update:
+        return sms_text(reference, message)
+    head = update_text(reference, update)
+    allowed = max(segment_count(sms_text(reference, message)), segment_count(head))
+    full = head + FOLD_SEPARATOR + message
+    if segment_count(full) <= allowed:
+        return full
+
+    def fits(n: int) -> bool:
+        return segment_count(head + FOLD_SEPARATOR + message[:n].rstrip() + FOLD_ELLIPSIS) <= allowed
+
+    lo, hi = 0, len(message)  # segments never shrink as the start text grows: bisect
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = message[:lo]
+    space = cut.rfind(" ")
+    if space >= FOLD_MIN_START:
+        cut = cut[:space]
+    cut = cut.rstrip()
+    if len(cut) < FOLD_MIN_START:
+        return head
+    return head + FOLD_SEPARATOR + cut + FOLD_ELLIPSIS
+
+
+def sms_info(reference: str, message: str, compose: Any = None) -> SmsInfo:
+    """How ``message`` goes out (``compose(reference, message)``, the start message by
+    default): encoding, segments and a GSM-7 suggestion when look-alikes force UCS-2."""
+    compose = compose or sms_text
+    text = compose(reference, message)
     a = analyse(text)
     suggestion = None
     if a.encoding == "UCS-2":
         folded = gsm7_fold(message)
-        if folded != message and analyse(sms_text(reference, folded)).encoding == "GSM-7":
+        if folded != message and analyse(compose(reference, folded)).encoding == "GSM-7":
             suggestion = folded
     return SmsInfo(
         encoding=a.encoding,
@@ -74,7 +135,7 @@ def sms_info(reference: str, message: str) -> SmsInfo:
 # ------------------------------------------------------------------ targets
 
 
-async def resolve_target(conn: asyncpg.Connection, settings: Settings, body: AlertIn) -> Resolved:
+async def resolve_target(conn: asyncpg.Connection, settings: Settings, body: AlertIn | WidenIn) -> Resolved:
     """The body's target checked and in RD New (each type in ``alerts/targets.py``)."""
     try:
         return await body.target.resolve(settings.alerts, partial(store.areas_by_code, conn))
@@ -136,9 +197,22 @@ async def create(
             f"expires_in_minutes: at most {settings.alerts.max_expires_minutes}",
             field="expires_in_minutes",
         )
+    if body.widen is not None and body.widen.max_radius_m > settings.alerts.max_radius_m:
+        raise DomainError(
+            422,
+            "radius-too-large",
+            f"widen.max_radius_m: at most {settings.alerts.max_radius_m} m",
+            field="widen.max_radius_m",
+        )
     async with pool.acquire() as conn, conn.transaction():
         target = await resolve_target(conn, settings, body)
         municipalities = await _reachable_municipalities(conn, user, target)
+        if body.follows is not None:
+            followed = await store.followable(conn, body.follows)
+            if followed is None or followed["status"] == "draft":
+                raise DomainError(
+                    422, "invalid-follows", f"follows: no sent alert {body.follows}", field="follows"
+                )
         reference = await _new_reference(conn)
         alert_id = await store.insert_alert(
             conn,
@@ -158,6 +232,8 @@ async def create(
             cap_source_identifier=(cap_source or {}).get("identifier"),
             cap_source_sender=(cap_source or {}).get("sender"),
             cap_source_sent=(cap_source or {}).get("sent"),
+            follows=body.follows,
+            widen=body.widen.model_dump() if body.widen else None,
         )
         await audit.append(
             conn,
@@ -170,6 +246,8 @@ async def create(
                 "target": body.target.model_dump(mode="json"),
                 "channels": list(body.channels),
                 "municipalities": municipalities,
+                "follows": body.follows,
+                "widen": body.widen.model_dump() if body.widen else None,
             },
         )
     return alert_id
@@ -184,15 +262,27 @@ async def load_for(
     return row
 
 
-def recipient_query(settings: Settings, row: asyncpg.Record, expires_at: datetime) -> RecipientQuery:
+def recipient_query(
+    settings: Settings,
+    row: asyncpg.Record,
+    expires_at: datetime,
+    *,
+    target: Resolved | None = None,
+    scope: list[str] | str | None = "alert",
+    new_only: bool = False,
+) -> RecipientQuery:
+    """The alert's recipient query; for a wave another ``target``, the acting
+    operator's ``scope`` and only residents it has not reached (``new_only``)."""
     return RecipientQuery(
         alert_id=row["id"],
-        target=Resolved.from_row(row),
+        target=target or Resolved.from_row(row),
         channels=list(row["channels"]),
-        scope=row["scope"],
+        scope=row["scope"] if scope == "alert" else scope,  # type: ignore[arg-type]
         level=row["level"],
         expires_at=expires_at,
         regular_per_day=settings.alerts.regular_per_resident_per_day,
+        follows=row["follows"] or 0,
+        new_only=new_only,
     )
 
 
@@ -201,37 +291,14 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
         row = await load_for(conn, user, alert_id)
         expires_at = row["expires_at"] or datetime.now(UTC) + timedelta(minutes=row["expires_in_minutes"])
         query = recipient_query(settings, row, expires_at)
-        by, total = await store.recipient_counts(conn, query)
-        outside = 0
-        if query.scope is not None:  # residents in the target that this operator may not reach
-            everyone = await store.distinct_residents(conn, query.national())
-            outside = max(0, everyone - await store.distinct_residents(conn, query))
-
-        def count(channel: str | None = None, *dispositions: str) -> int:
-            return sum(
-                n for (c, d), n in by.items() if (channel is None or c == channel) and d in dispositions
-            )
-
-        sms_now, voice_now = by.get(("sms", "now"), 0), by.get(("voice", "now"), 0)
-        t = settings.twilio
-        # the channels have separate provider limits and go out side by side
-        estimate = round(max(sms_now / t.sms_per_second, voice_now / t.calls_per_second), 2)
-        result = Preview(
-            recipients=Recipients(
-                total=total,
-                sms=count("sms", "now", "quiet_defer"),
-                voice=count("voice", "now", "quiet_defer"),
-            ),
-            quiet_hours=QuietHoursCount(
-                deferred=count(None, "quiet_defer"), skipped=count(None, "quiet_skip")
-            ),
-            over_budget=count(None, "budget"),
-            outside_scope=outside,
-            sms=sms_info(row["reference"], row["message"]),
-            estimated_seconds=estimate,
-            area=area_of(row),
-            warnings=await participation.coverage_warnings(conn, settings, query.target, total),
+        result, sms_now, voice_now = await _count(conn, settings, query, row)
+        result.area = area_of(row)
+        result.warnings = await participation.coverage_warnings(
+            conn, settings, query.target, result.recipients.total
         )
+        if row["widen"] and row["status"] in ("draft", "sending", "active"):
+            result.widen = await _widen_steps(conn, settings, row, query, result.recipients.total)
+        estimate = result.estimated_seconds
         await store.save_estimate(
             conn,
             alert_id,
@@ -245,6 +312,106 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
     return result
 
 
+async def _count(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    query: RecipientQuery,
+    row: asyncpg.Record,
+    text: str | None = None,
+) -> tuple[Preview, int, int]:
+    """The preview figures of a recipient query (an alert's, or a wave's), and the
+    immediate SMS and calls."""
+    by, total = await store.recipient_counts(conn, query)
+    outside = 0
+    if query.scope is not None:  # residents in the target that this operator may not reach
+        everyone = await store.distinct_residents(conn, query.national())
+        outside = max(0, everyone - await store.distinct_residents(conn, query))
+
+    def count(channel: str | None = None, *dispositions: str) -> int:
+        return sum(n for (c, d), n in by.items() if (channel is None or c == channel) and d in dispositions)
+
+    sms_now, voice_now = by.get(("sms", "now"), 0), by.get(("voice", "now"), 0)
+    t = settings.twilio
+    # the channels have separate provider limits and go out side by side
+    estimate = round(max(sms_now / t.sms_per_second, voice_now / t.calls_per_second), 2)
+    related = by.get((None, "related"), 0)
+    result = Preview(
+        recipients=Recipients(
+            total=total,
+            sms=count("sms", "now", "quiet_defer"),
+            voice=count("voice", "now", "quiet_defer"),
+        ),
+        quiet_hours=QuietHoursCount(deferred=count(None, "quiet_defer"), skipped=count(None, "quiet_skip")),
+        over_budget=count(None, "budget"),
+        outside_scope=outside,
+        sms=_text_info(text) if text is not None else sms_info(row["reference"], row["message"]),
+        estimated_seconds=estimate,
+        related_reached=related,
+    )
+    return result, sms_now, voice_now
+
+
+def _text_info(text: str) -> SmsInfo:
+    a = analyse(text)
+    return SmsInfo(
+        encoding=a.encoding,
+        segments=a.segments,
+        characters=a.characters,
+        ucs2_characters=list(a.ucs2_characters),
+        text=text,
+    )
+
+
+def _widen_radii(widen: dict[str, Any], start: float) -> list[float]:
+    radii, r = [], start
+    while r < widen["max_radius_m"] - 1e-9:
+        r = min(r + widen["step_m"], widen["max_radius_m"])
+        radii.append(r)
+    return radii
+
+
+async def _widen_steps(
+    conn: asyncpg.Connection, settings: Settings, row: asyncpg.Record, query: RecipientQuery, reached: int
+) -> list[WidenStep]:
+    """Auto-widening projected: residents each ring would add (the target circle grown
+    step by step, minus what the smaller circle reached) and when each wave would start
+    and have its last immediate message out at the configured rates."""
+    widen, t = row["widen"], settings.twilio
+    value = query.target.value
+    start = row["widen_radius_m"] or value.radius
+    every = widen["every_minutes"] * 60
+    steps: list[WidenStep] = []
+    prev_total, prev_sms, prev_voice = reached, None, None
+    for k, radius in enumerate(_widen_radii(widen, start), start=1):
+        ring = replace(query, target=Resolved(CIRCLE, Circle(value.center, radius)))
+        by, total = await store.recipient_counts(conn, ring)
+        sms_now, voice_now = by.get(("sms", "now"), 0), by.get(("voice", "now"), 0)
+        if prev_sms is None:
+            base, _ = await store.recipient_counts(conn, query)
+            prev_sms, prev_voice = base.get(("sms", "now"), 0), base.get(("voice", "now"), 0)
+        add_sms, add_voice = max(0, sms_now - prev_sms), max(0, voice_now - prev_voice)
+        if row["status"] == "draft" or row["widen_next_at"] is None:  # from the send
+            begins = k * every
+        else:  # from now
+            first = max(0.0, (row["widen_next_at"] - datetime.now(UTC)).total_seconds())
+            begins = first + (k - 1) * every
+        steps.append(
+            WidenStep(
+                number=row["wave_number"] + k,
+                radius_m=radius,
+                added=max(0, total - prev_total),
+                sms=add_sms,
+                voice=add_voice,
+                starts_after_seconds=round(begins, 1),
+                done_after_seconds=round(
+                    begins + max(add_sms / t.sms_per_second, add_voice / t.calls_per_second), 2
+                ),
+            )
+        )
+        prev_total, prev_sms, prev_voice = total, sms_now, voice_now
+    return steps
+
+
 async def send(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int) -> dict[str, int]:
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for(conn, user, alert_id, lock=True)
@@ -253,7 +420,7 @@ async def send(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id
                 409, "already-sent", f"alert {alert_id} is {row['status']}; it can be sent once"
             )
         times = await store.mark_sending(conn, alert_id, None)
-        n = await store.materialise(conn, recipient_query(settings, row, times["expires_at"]))
+        n, _reached = await store.materialise(conn, recipient_query(settings, row, times["expires_at"]))
         counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
         await audit.append(
             conn,
@@ -343,6 +510,19 @@ def _cap_source(row: asyncpg.Record) -> CapSource | None:
     return CapSource(**source) if any(v is not None for v in source.values()) else None
 
 
+def _widen_state(row: asyncpg.Record) -> WidenState | None:
+    if not row["widen"]:
+        return None
+    return WidenState(
+        **row["widen"],
+        radius_m=row["widen_radius_m"]
+        if row["widen_radius_m"] is not None
+        else row["target"].get("radius_m"),
+        next_at=row["widen_next_at"],
+        ended=row["widen_ended"],
+    )
+
+
 def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
     closing = per_state(counts, row["id"], "closing")
     return AlertOut(
@@ -372,6 +552,8 @@ def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
             if a == row["id"] and kind == "alert"
         },
         closing_counts=Counts(**closing) if closing else None,
+        follows=row["follows"],
+        widen=_widen_state(row),
     )
 
 
@@ -381,4 +563,359 @@ async def view(conn: asyncpg.Connection, user: StaffUser, alert_id: int, *, area
     out = to_out(row, await store.counts(conn, [alert_id]))
     if area:
         out.area = area_of(row)
+    if row["update_number"]:
+        per_update = await store.update_counts(conn, alert_id)
+        out.updates = [
+            _update_out(u, per_update.get(u["number"], {})) for u in await store.updates_of(conn, alert_id)
+        ]
+    if row["wave_number"]:
+        per_wave = await store.wave_counts(conn, alert_id)
+        out.waves = [
+            _wave_out(w, per_wave.get(w["number"], {}), area=area)
+            for w in await store.waves_of(conn, alert_id)
+        ]
     return out
+
+
+def _update_out(u: asyncpg.Record, counts: dict[str, int] | None = None) -> UpdateOut:
+    return UpdateOut(
+        id=u["id"],
+        number=u["number"],
+        message=u["message"],
+        voice_message=u["voice_message"],
+        created_at=u["created_at"],
+        counts=Counts(**(counts or {})),
+    )
+
+
+def _wave_out(w: asyncpg.Record, counts: dict[str, int] | None = None, *, area: bool = False) -> WaveOut:
+    out = WaveOut(
+        id=w["id"],
+        number=w["number"],
+        target=w["target"],
+        added=w["added"],
+        auto=w["auto"],
+        created_at=w["created_at"],
+        counts=Counts(**(counts or {})),
+    )
+    if area:
+        out.area = area_of(w)
+    return out
+
+
+# ------------------------------------------------------------------ follow-ups
+
+
+def _live(row: asyncpg.Record, what: str) -> None:
+    if row["status"] not in ("sending", "active"):
+        raise DomainError(
+            409,
+            "not-live",
+            f"alert {row['id']} is {row['status']}: {what} needs an alert that was sent and has not ended",
+        )
+
+
+# Follow-ups and waves are written in two steps: a first batch of this many deliveries
+# commits at once (the workers start on it within milliseconds), then the rest, each
+# step under the alert's row lock. The first step records the follow-up or wave as not
+# complete; a process that dies before the second leaves it so, and the dispatch
+# worker's maintenance completes it (``complete_pending``): idempotent, as the unique
+# key and the anti-join leave out whatever the first step wrote.
+FIRST_BATCH = 1000
+
+
+async def add_update(
+    pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int, body: UpdateIn
+) -> UpdateOut:
+    """Follow-up N under the alert's row lock. Everyone whose start message may have
+    reached them with an older text gets it; start messages still to go out read the new
+    text when claimed (the claim reads it, so no stale text leaves after this commits);
+    one claimed while this runs is caught up when its outcome is recorded
+    (``store.catch_up_updates``)."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            row = await load_for(conn, user, alert_id, lock=True)
+            _live(row, "a follow-up")
+            number = row["update_number"] + 1
+            update = await store.insert_update(
+                conn, alert_id, number, body.message, body.voice_message, user.id
+            )
+            first = await store.materialise_update(conn, alert_id, number, row["expires_at"], FIRST_BATCH)
+            await audit.append(conn, user.actor, "alert.update", "alert", alert_id, {"number": number})
+            await store.notify_dispatch(conn, alert_id)
+            await publish(
+                conn,
+                [f"alert:{alert_id}"],
+                {
+                    "type": "update",
+                    "alert_id": alert_id,
+                    "update": _update_out(update).model_dump(mode="json"),
+                },
+            )
+        rest = await _finish_update(conn, alert_id, number)
+    n = first + rest
+    return _update_out(update, {"queued": n} if n else {})
+
+
+async def _finish_update(conn: asyncpg.Connection, alert_id: int, number: int) -> int:
+    """The follow-up's second step: the rest of its deliveries; marks it complete."""
+    async with conn.transaction():
+        row = await store.alert(conn, alert_id, lock=True)
+        n = 0
+        if row is not None and row["status"] in ("sending", "active"):
+            n = await store.materialise_update(conn, alert_id, number, row["expires_at"])
+        await store.finish_update(conn, alert_id, number)
+        if n:
+            await store.notify_dispatch(conn, alert_id)
+            await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
+    return n
+
+
+async def preview_update(pool: asyncpg.Pool, user: StaffUser, alert_id: int, body: UpdateIn) -> UpdatePreview:
+    async with pool.acquire() as conn:
+        row = await load_for(conn, user, alert_id)
+        _live(row, "a follow-up")
+        audience = await store.update_audience(conn, alert_id)
+    reached = {c: v["reached"] for c, v in audience.items()}
+    return UpdatePreview(
+        recipients=Recipients(
+            total=audience.get("*", {}).get("reached", 0),
+            sms=reached.get("sms", 0),
+            voice=reached.get("voice", 0),
+        ),
+        pending=audience.get("*", {}).get("pending", 0),
+        sms=sms_info(row["reference"], body.message, update_text),
+        current=_text_info(current_text(row["reference"], row["message"], body.message)),
+    )
+
+
+# ------------------------------------------------------------------ waves
+
+
+async def _start_wave(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    row: asyncpg.Record,
+    target: Resolved,
+    target_json: dict[str, Any],
+    municipalities: list[str],
+    *,
+    scope: list[str] | None,
+    created_by: int | None,
+    auto: bool,
+) -> int | None:
+    """A wave's first step (the alert's row locked): its number, and the start message —
+    with the latest follow-up folded in when the worker claims it — for a first batch of
+    the residents inside ``target`` (within ``scope``) who have none yet. A manual wave
+    that writes nothing is not recorded (None)."""
+    alert_id, number = row["id"], row["wave_number"] + 1
+    query = recipient_query(settings, row, row["expires_at"], target=target, scope=scope, new_only=True)
+    written, reached = await store.materialise(conn, query, wave=number, limit=FIRST_BATCH)
+    if not written and not auto:
+        return None
+    await store.insert_wave(
+        conn,
+        alert_id,
+        number,
+        target=target_json,
+        **target.columns(),
+        added=reached,
+        auto=auto,
+        created_by=created_by,
+        scope=scope,
+    )
+    await store.after_wave(conn, alert_id, number, municipalities, sending=reached > 0)
+    await store.notify_dispatch(conn, alert_id)
+    return number
+
+
+async def _finish_wave(
+    conn: asyncpg.Connection, settings: Settings, alert_id: int, number: int
+) -> tuple[WaveOut | None, int]:
+    """A wave's second step: everyone else inside its target; its final count, the
+    audit entry and the event. None when it was complete already."""
+    async with conn.transaction():
+        row = await store.alert(conn, alert_id, lock=True)
+        wave_row = await store.wave(conn, alert_id, number)
+        if row is None or wave_row is None or wave_row["complete"]:
+            return None, 0
+        reached = 0
+        if row["status"] in ("sending", "active"):
+            query = recipient_query(
+                settings,
+                row,
+                row["expires_at"],
+                target=Resolved.from_row(wave_row),
+                scope=wave_row["scope"],
+                new_only=True,
+            )
+            _written, reached = await store.materialise(conn, query, wave=number)
+        # residents: the two steps' counts add up when each resident has one channel
+        if len(row["channels"]) == 1:
+            added = wave_row["added"] + reached
+        else:
+            added = await store.wave_added(conn, alert_id, number)
+        done = await store.finish_wave(conn, alert_id, number, added)
+        if reached:
+            await store.after_wave(conn, alert_id, number, [], sending=True)
+        actor = AUTO_WIDEN_ACTOR if wave_row["auto"] else f"user:{wave_row['created_by']}"
+        await audit.append(
+            conn,
+            actor,
+            "alert.widen",
+            "alert",
+            alert_id,
+            {"wave": number, "target": wave_row["target"], "added": added, "auto": wave_row["auto"]},
+        )
+        await store.notify_dispatch(conn, alert_id)
+        out = _wave_out(done, {}, area=True)
+        await publish(
+            conn,
+            [f"alert:{alert_id}"],
+            {"type": "wave", "alert_id": alert_id, "wave": out.model_dump(mode="json")},
+        )
+    return out, added
+
+
+async def widen(
+    pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int, body: WidenIn
+) -> tuple[WaveOut | None, int]:
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            row = await load_for(conn, user, alert_id, lock=True)
+            _live(row, "widening")
+            target = await resolve_target(conn, settings, body)
+            municipalities = await _reachable_municipalities(conn, user, target)
+            number = await _start_wave(
+                conn,
+                settings,
+                row,
+                target,
+                body.target.model_dump(mode="json"),
+                municipalities,
+                scope=user.scope(),
+                created_by=user.id,
+                auto=False,
+            )
+        if number is None:
+            return None, 0
+        return await _finish_wave(conn, settings, alert_id, number)
+
+
+async def complete_pending(pool: asyncpg.Pool, settings: Settings, older_than_s: float = 10.0) -> int:
+    """Follow-ups and waves whose second step never ran (their process died): done now."""
+    async with pool.acquire() as conn:
+        pending = await store.incomplete(conn, older_than_s)
+        for p in pending:
+            if p["what"] == "update":
+                await _finish_update(conn, p["alert_id"], p["number"])
+            else:
+                await _finish_wave(conn, settings, p["alert_id"], p["number"])
+    return len(pending)
+
+
+async def preview_widen(
+    pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int, body: WidenIn
+) -> Preview:
+    """Who a wave would add: residents inside the target without the alert yet, by
+    channel, with quiet hours and the budget, as the alert preview counts them."""
+    async with pool.acquire() as conn:
+        row = await load_for(conn, user, alert_id)
+        _live(row, "widening")
+        target = await resolve_target(conn, settings, body)
+        await _reachable_municipalities(conn, user, target)
+        query = recipient_query(
+            settings, row, row["expires_at"], target=target, scope=user.scope(), new_only=True
+        )
+        update = None
+        if row["update_number"]:
+            update = next(
+                u["message"]
+                for u in await store.updates_of(conn, alert_id)
+                if u["number"] == row["update_number"]
+            )
+        result, _, _ = await _count(
+            conn, settings, query, row, text=current_text(row["reference"], row["message"], update)
+        )
+        result.area = body.target.area()
+    return result
+
+
+async def stop_widening(pool: asyncpg.Pool, user: StaffUser, alert_id: int) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await load_for(conn, user, alert_id, lock=True)
+        if not row["widen"]:
+            raise DomainError(409, "no-widening", f"alert {alert_id} has no auto-widening")
+        if row["widen_ended"]:
+            raise DomainError(
+                409,
+                "widening-ended",
+                f"auto-widening of alert {alert_id} already ended ({row['widen_ended']})",
+            )
+        await store.set_widening(conn, alert_id, None, None, "stopped")
+        await audit.append(
+            conn, user.actor, "alert.widen_stop", "alert", alert_id, {"radius_m": row["widen_radius_m"]}
+        )
+        await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
+
+
+AUTO_WIDEN_ACTOR = "system:auto-widen"
+
+
+async def widen_due(pool: asyncpg.Pool, settings: Settings, limit: int = 10) -> list[int]:
+    """Auto-widening: each alert whose next wave is due gets it (one transaction per
+    alert, locked with SKIP LOCKED so two workers never add the same wave): the circle
+    grows by step_m, up to max_radius_m; the alert's scope holds as at the first send.
+    Ends at max_radius_m, when the alert ends, or when the next wave would come after
+    expiry."""
+    done: list[int] = []
+    for _ in range(limit):
+        async with pool.acquire() as conn:
+            number = None
+            async with conn.transaction():
+                due = await store.due_widening(conn, 1)
+                if not due:
+                    break
+                row = await store.alert(conn, due[0])
+                assert row is not None
+                if row["status"] not in ("sending", "active"):
+                    await store.set_widening(
+                        conn,
+                        row["id"],
+                        None,
+                        None,
+                        "expired" if row["status"] == "expired" else "alert_ended",
+                    )
+                    continue
+                widen_cfg, target_json = row["widen"], row["target"]
+                radius = min(
+                    (row["widen_radius_m"] or target_json["radius_m"]) + widen_cfg["step_m"],
+                    widen_cfg["max_radius_m"],
+                )
+                ring = CircleTarget.model_validate({**target_json, "radius_m": radius})
+                target = await ring.resolve(settings.alerts, partial(store.areas_by_code, conn))
+                touched = await store.municipalities_in_target(conn, target)
+                scope = row["scope"]
+                municipalities = [m for m in touched if scope is None or m in scope]
+                number = await _start_wave(
+                    conn,
+                    settings,
+                    row,
+                    target,
+                    ring.model_dump(mode="json"),
+                    municipalities,
+                    scope=scope,
+                    created_by=None,
+                    auto=True,
+                )
+                ended = "max_radius" if radius >= widen_cfg["max_radius_m"] - 1e-9 else None
+                next_at = None
+                if ended is None:
+                    next_at = datetime.now(UTC) + timedelta(minutes=widen_cfg["every_minutes"])
+                    if next_at >= row["expires_at"]:
+                        next_at, ended = None, "expired"
+                await store.set_widening(conn, row["id"], radius, next_at, ended)
+            if number is not None:
+                await _finish_wave(conn, settings, row["id"], number)
+        done.append(row["id"])
+    return done

@@ -11,6 +11,7 @@ import asyncpg
 from burgerwacht.alerts.targets import Match, Resolved
 
 DISPATCH_CHANNEL = "bw_dispatch"  # NOTIFY channel that wakes the dispatch workers
+WORK_MEM = "64MB"  # for the recipient query's grouping and a wave's anti-join
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,11 @@ class RecipientQuery:
     level: str
     expires_at: datetime
     regular_per_day: int  # regular alerts per resident per 24 h
+    follows: int = 0  # the alert this one follows ($8): its reached residents are 'related'
+    new_only: bool = False  # only (resident, channel) pairs the alert has no start message for (a wave)
 
     def args(self) -> tuple[Any, ...]:
-        return (
+        base = (
             self.alert_id,
             self.target.value,
             self.channels,
@@ -34,6 +37,16 @@ class RecipientQuery:
             self.level,
             self.expires_at,
             self.regular_per_day,
+        )
+        return (*base, self.follows) if self.follows else base
+
+    def sql(self) -> str:
+        return recipients_sql(
+            self.target.match,
+            self.channels,
+            follows=bool(self.follows),
+            new_only=self.new_only,
+            budget=self.level == "regular",
         )
 
     def national(self) -> RecipientQuery:
@@ -76,29 +89,67 @@ WITH per AS (
     UNION ALL
     SELECT resident_id, channel, nullif(min(quiet_until), '-infinity')
     FROM ({multi_hits}) m GROUP BY resident_id, channel
-), budget AS (
+){new_only}, budget AS ({budget}
+)
+SELECT p.resident_id, p.channel, p.quiet_until,
+       CASE {related_case}WHEN $5 <> 'regular' THEN 'now'
+            WHEN coalesce(b.n, 0) >= $7 THEN 'budget'
+            WHEN p.quiet_until IS NOT NULL AND p.quiet_until >= $6 THEN 'quiet_skip'
+            WHEN p.quiet_until IS NOT NULL THEN 'quiet_defer'
+            ELSE 'now' END AS disposition
+FROM {per} p LEFT JOIN budget b ON b.resident_id = p.resident_id
+"""
+
+# A wave: only (resident, channel) pairs without a start message of this alert yet; ON
+# CONFLICT stays as the safety net. NOT IN over the alert's start messages is a hashed
+# subplan (one pass over them, then a hash probe per candidate; the caller sets work_mem
+# so it fits). A NOT EXISTS would be planned as a join from the geometric operators'
+# fixed selectivity (0.1 % of the rows) and deliveries just written (no statistics
+# yet): a nested loop over every start message for every candidate (measured: 17 s for
+# a 20k wave); forced to an index probe per candidate it took ~2 µs a candidate.
+_NEW_ONLY = """, fresh AS (
+    SELECT p.* FROM per p
+    WHERE (p.resident_id, p.channel) NOT IN (
+        SELECT x.resident_id, x.channel FROM deliveries x
+        WHERE x.alert_id = $1 AND x.kind = 'alert' AND x.seq = 0 AND x.resident_id IS NOT NULL)
+)"""
+
+# The 'related' lookup is one probe of the deliveries' unique key per candidate: OFFSET
+# 0 keeps the planner from making it a join (see above).
+
+# ``follows``: residents the followed alert ($8) reached (or counted as reached through
+# an alert it followed in turn) are 'related': they get what is new, not the start again.
+_RELATED_CASE = """WHEN EXISTS (SELECT 1 FROM deliveries f WHERE f.alert_id = $8 AND f.resident_id = p.resident_id
+                  AND f.kind = 'alert' AND f.seq = 0
+                  AND (f.state IN ('sent', 'delivered') OR (f.state = 'skipped' AND f.reason = 'related_alert'))
+                  OFFSET 0) THEN 'related' """
+
+
+# The fatigue budget: regular alerts per resident in the last 24 h. Other levels skip it,
+# and their query does not read it at all: then ``per`` is read once, so PostgreSQL
+# streams it (a wave's first batch stops after its LIMIT instead of targeting everyone).
+_BUDGET = """
     SELECT d.resident_id, count(DISTINCT d.alert_id) AS n
     FROM deliveries d
     WHERE $5 = 'regular' AND d.resident_id IN (SELECT resident_id FROM per)
       AND d.kind = 'alert' AND d.level = 'regular' AND d.alert_id <> $1
       AND d.created_at > now() - interval '24 hours' AND d.state NOT IN ('skipped', 'cancelled', 'expired')
-    GROUP BY d.resident_id
-)
-SELECT p.resident_id, p.channel, p.quiet_until,
-       CASE WHEN $5 <> 'regular' THEN 'now'
-            WHEN coalesce(b.n, 0) >= $7 THEN 'budget'
-            WHEN p.quiet_until IS NOT NULL AND p.quiet_until >= $6 THEN 'quiet_skip'
-            WHEN p.quiet_until IS NOT NULL THEN 'quiet_defer'
-            ELSE 'now' END AS disposition
-FROM per p LEFT JOIN budget b ON b.resident_id = p.resident_id
-"""
-
+    GROUP BY d.resident_id"""
+_NO_BUDGET = """
+    SELECT NULL::bigint AS resident_id, 0::bigint AS n WHERE $1::bigint IS NULL AND $7::int IS NULL AND $5 = 'regular'"""
 
 _CHANNEL_BIT = {"sms": 1, "voice": 2}
 _CHANNEL_NAME = {bit: name for name, bit in _CHANNEL_BIT.items()}
 
 
-def recipients_sql(match: Match, channels: list[str] | tuple[str, ...]) -> str:
+def recipients_sql(
+    match: Match,
+    channels: list[str] | tuple[str, ...],
+    *,
+    follows: bool = False,
+    new_only: bool = False,
+    budget: bool = True,
+) -> str:
     """The recipient query for a target's match (``alerts.targets``: its predicate on
     ``ra`` with the target in $2) and the alert's channels ($3 holds them too): one
     channel reads the enrolments' channel bit directly, both join a two-row list of
@@ -119,6 +170,10 @@ def recipients_sql(match: Match, channels: list[str] | tuple[str, ...]) -> str:
             "channel_filter": "$3::text[] IS NOT NULL",
         }
     return _RECIPIENTS.format(
+        budget=_BUDGET if budget else _NO_BUDGET,
+        new_only=_NEW_ONLY if new_only else "",
+        per="fresh" if new_only else "per",
+        related_case=_RELATED_CASE if follows else "",
         sole_hits=_HITS.format(sole="ra.sole", target=target, not_quiet="NULL::timestamptz", **parts),
         multi_hits=_HITS.format(
             sole="NOT ra.sole", target=target, not_quiet="'-infinity'::timestamptz", **parts
@@ -129,49 +184,81 @@ def recipients_sql(match: Match, channels: list[str] | tuple[str, ...]) -> str:
 async def recipient_counts(
     conn: asyncpg.Connection, query: RecipientQuery
 ) -> tuple[dict[tuple[str, str], int], int]:
+    if query.new_only:  # the anti-join's hash table must fit in work_mem (see _NEW_ONLY)
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            return await _recipient_counts(conn, query)
+    return await _recipient_counts(conn, query)
+
+
+async def _recipient_counts(
+    conn: asyncpg.Connection, query: RecipientQuery
+) -> tuple[dict[tuple[str, str], int], int]:
     """Deliveries per (channel, disposition), and the residents who will be reached
-    (now or after their quiet hours), in one pass over the recipient query."""
+    (now or after their quiet hours), in one pass over the recipient query; (None,
+    'related') counts the residents a followed alert reached."""
     rows = await conn.fetch(
-        f"""WITH x AS ({recipients_sql(query.target.match, query.channels)})
+        f"""WITH x AS ({query.sql()})
         SELECT channel, disposition, count(*) AS n, NULL::bigint AS reached FROM x GROUP BY channel, disposition
         UNION ALL
-        SELECT NULL, NULL, NULL, count(DISTINCT resident_id) FROM x WHERE disposition IN ('now', 'quiet_defer')""",
+        SELECT NULL, NULL, NULL, count(DISTINCT resident_id) FROM x WHERE disposition IN ('now', 'quiet_defer')
+        UNION ALL
+        SELECT NULL, 'related', count(DISTINCT resident_id), NULL FROM x WHERE disposition = 'related'""",
         *query.args(),
     )
-    groups = {(r["channel"], r["disposition"]): r["n"] for r in rows if r["channel"] is not None}
-    reached = next(r["reached"] for r in rows if r["channel"] is None)
+    groups = {(r["channel"], r["disposition"]): r["n"] for r in rows if r["disposition"] is not None}
+    reached = next(r["reached"] for r in rows if r["disposition"] is None)
     return groups, reached
 
 
 async def distinct_residents(conn: asyncpg.Connection, query: RecipientQuery) -> int:
     """Residents the target query finds (for the outside-scope count)."""
+    if query.new_only:
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            return await conn.fetchval(
+                f"SELECT count(DISTINCT resident_id) FROM ({query.sql()}) x", *query.args()
+            )
     return await conn.fetchval(
-        f"SELECT count(DISTINCT resident_id) FROM ({recipients_sql(query.target.match, query.channels)}) x",
+        f"SELECT count(DISTINCT resident_id) FROM ({query.sql()}) x",
         *query.args(),
     )
 
 
-async def materialise(conn: asyncpg.Connection, query: RecipientQuery) -> int:
-    """One delivery per (alert, resident, channel) in one statement. Called once per
-    alert (the draft → sending step holds the alert's row lock), and the recipient query
-    yields each (resident, channel) once; ON CONFLICT DO NOTHING stays as the safety net
-    (~10 % of the time), so a duplicate row never fails an urgent alert's send."""
-    await conn.execute("SET LOCAL work_mem = '64MB'")  # the per-resident grouping stays in memory
-    result = await conn.execute(
+async def materialise(
+    conn: asyncpg.Connection, query: RecipientQuery, *, wave: int = 0, limit: int | None = None
+) -> tuple[int, int]:
+    """One start message per (alert, resident, channel) in one statement: at send time
+    (the draft → sending step holds the alert's row lock) and for each wave (the same
+    lock; ``query.new_only`` leaves out whoever already has one). The recipient query
+    yields each (resident, channel) once; ON CONFLICT DO NOTHING stays as the safety net,
+    so a duplicate row never fails an urgent alert's send. Residents a followed alert
+    reached are written as skipped ('related_alert', text_seq 0): they are reached for
+    follow-ups and the closing message. ``limit``: at most that many rows (a wave's
+    first batch). Returns (rows written, residents to be messaged)."""
+    # the per-resident grouping (and a wave's anti-join) stays in memory
+    await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    row = await conn.fetchrow(
         f"""
-        INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, reason, not_before, expires_at)
-        SELECT $1, resident_id, channel, 'alert', $5,
-               CASE WHEN disposition IN ('budget', 'quiet_skip') THEN 'skipped' ELSE 'queued' END,
-               CASE disposition WHEN 'budget' THEN 'budget' WHEN 'quiet_skip' THEN 'quiet_hours'
-                                WHEN 'quiet_defer' THEN 'quiet_hours' END,
-               CASE WHEN disposition = 'quiet_defer' THEN quiet_until ELSE now() END,
-               $6
-        FROM ({recipients_sql(query.target.match, query.channels)}) x
-        ON CONFLICT DO NOTHING
+        WITH ins AS (
+            INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, reason, not_before, expires_at,
+                                    wave, text_seq)
+            SELECT $1, resident_id, channel, 'alert', $5,
+                   CASE WHEN disposition IN ('budget', 'quiet_skip', 'related') THEN 'skipped' ELSE 'queued' END,
+                   CASE disposition WHEN 'budget' THEN 'budget' WHEN 'quiet_skip' THEN 'quiet_hours'
+                                    WHEN 'quiet_defer' THEN 'quiet_hours' WHEN 'related' THEN 'related_alert' END,
+                   CASE WHEN disposition = 'quiet_defer' THEN quiet_until ELSE now() END,
+                   $6, {int(wave)}, CASE WHEN disposition = 'related' THEN 0 END
+            FROM ({query.sql()}) x
+            {f"LIMIT {int(limit)}" if limit is not None else ""}
+            ON CONFLICT DO NOTHING
+            RETURNING resident_id, state
+        )
+        SELECT count(*) AS n, count(DISTINCT resident_id) FILTER (WHERE state = 'queued') AS reached FROM ins
         """,
         *query.args(),
     )
-    return int(result.split()[-1])
+    return row["n"], row["reached"]
 
 
 async def municipalities_in_target(conn: asyncpg.Connection, target: Resolved) -> list[str]:
@@ -195,8 +282,8 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
         """
         INSERT INTO alerts (reference, level, title, message, voice_message, target, target_circle, target_polygon,
                             target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by,
-                            scope, cap_source_identifier, cap_source_sender, cap_source_sent)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                            scope, cap_source_identifier, cap_source_sender, cap_source_sent, follows, widen)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
         RETURNING id
         """,
         f["reference"],
@@ -217,13 +304,16 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
         f.get("cap_source_identifier"),
         f.get("cap_source_sender"),
         f.get("cap_source_sent"),
+        f.get("follows"),
+        f.get("widen"),
     )
 
 
 ALERT_COLUMNS = """id, reference, status, level, title, message, voice_message, target, target_circle, target_polygon,
     target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by, scope, created_at, sent_at,
     expires_at, closed_at, closing_message, estimate, cap_source_identifier, cap_source_sender, cap_source_sent,
-    cap_sent, outcome, outcome_note"""
+    cap_sent, outcome, outcome_note, update_number, wave_number, follows, widen, widen_radius_m,
+    widen_next_at, widen_ended"""
 
 
 async def fix_cap_sent(conn: asyncpg.Connection, alert_id: int, sent: Any) -> Any:
@@ -284,7 +374,9 @@ async def mark_sending(
     return await conn.fetchrow(
         """UPDATE alerts SET status = 'sending', sent_at = now(),
                expires_at = now() + make_interval(mins => expires_in_minutes),
-               estimate = coalesce($2, estimate)
+               estimate = coalesce($2, estimate),
+               widen_next_at = CASE WHEN widen IS NOT NULL
+                                    THEN now() + make_interval(secs => (widen ->> 'every_minutes')::float8 * 60) END
            WHERE id = $1 RETURNING sent_at, expires_at""",
         alert_id,
         estimate,
@@ -295,12 +387,21 @@ async def save_estimate(conn: asyncpg.Connection, alert_id: int, estimate: dict[
     await conn.execute("UPDATE alerts SET estimate = $2 WHERE id = $1", alert_id, estimate)
 
 
-async def cancel_unsent(conn: asyncpg.Connection, alert_id: int, kind: str = "alert") -> int:
+async def cancel_unsent(
+    conn: asyncpg.Connection, alert_id: int, kinds: tuple[str, ...] = ("alert", "update")
+) -> int:
+    """What has not gone out of the alert's start messages and follow-ups is dropped
+    (closing or cancelling it); auto-widening ends too."""
+    await conn.execute(
+        "UPDATE alerts SET widen_next_at = NULL, widen_ended = coalesce(widen_ended, 'alert_ended') "
+        "WHERE id = $1 AND widen IS NOT NULL",
+        alert_id,
+    )
     result = await conn.execute(
         "UPDATE deliveries SET state = 'cancelled', reason = 'alert_ended', updated_at = now() "
-        "WHERE alert_id = $1 AND kind = $2 AND state = 'queued'",
+        "WHERE alert_id = $1 AND kind = ANY($2::text[]) AND state = 'queued'",
         alert_id,
-        kind,
+        list(kinds),
     )
     return int(result.split()[-1])
 
@@ -326,14 +427,20 @@ async def set_outcome(conn: asyncpg.Connection, alert_id: int, outcome: str, not
 
 
 async def materialise_closing(conn: asyncpg.Connection, alert_id: int, expires_at: datetime) -> int:
-    """A closing message to everyone the alert reached, on the channel that reached them."""
+    """A closing message to everyone the alert reached — its start message in any wave,
+    any follow-up, or a related alert (``follows``) — once per resident, on the channel
+    that reached them. Called again whenever an outcome of a closed alert is recorded
+    (idempotent: a resident with a closing message on any channel gets no other)."""
     result = await conn.execute(
         """
         INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at)
         SELECT DISTINCT ON (d.resident_id) d.alert_id, d.resident_id, d.channel, 'closing', d.level, 'queued', $2
         FROM deliveries d JOIN residents r ON r.id = d.resident_id AND r.status = 'active'
-        WHERE d.alert_id = $1 AND d.kind = 'alert' AND d.state IN ('sent', 'delivered')
-        ORDER BY d.resident_id, (d.state = 'delivered') DESC, (d.channel = 'sms') DESC
+        WHERE d.alert_id = $1 AND d.kind IN ('alert', 'update')
+          AND (d.state IN ('sent', 'delivered') OR (d.state = 'skipped' AND d.reason = 'related_alert'))
+          AND NOT EXISTS (SELECT 1 FROM deliveries c WHERE c.alert_id = d.alert_id AND c.resident_id = d.resident_id
+                          AND c.kind = 'closing')
+        ORDER BY d.resident_id, (d.kind = 'alert') DESC, (d.state = 'delivered') DESC, (d.channel = 'sms') DESC
         ON CONFLICT DO NOTHING
         """,
         alert_id,
@@ -350,12 +457,20 @@ async def notify_dispatch(conn: asyncpg.Connection, alert_id: int) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", DISPATCH_CHANNEL, str(alert_id))
 
 
+# A follow-up goes out once the resident's start message on its channel has: the worker
+# reads that message's state and the text version it carried (``alerts/worker.py``).
+_START = (
+    "(SELECT s.{col} FROM deliveries s WHERE d.kind = 'update' AND s.alert_id = d.alert_id "
+    "AND s.resident_id = d.resident_id AND s.channel = d.channel AND s.kind = 'alert' AND s.seq = 0)"
+)
+
+
 async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int) -> list[asyncpg.Record]:
     """Claim due deliveries of one channel. ``prev_attempt_at`` is when the previous claim
     of the row began (a lower bound of any earlier send, for reconciliation); the phone
     number is returned only for residents still active (STOP after queueing holds)."""
     return await conn.fetch(
-        """
+        f"""
         WITH c AS (
             SELECT id, attempt_at AS prev_attempt_at FROM deliveries
             WHERE state = 'queued' AND channel = $2 AND not_before <= now() AND expires_at > now()
@@ -363,12 +478,17 @@ async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int)
             LIMIT $3 FOR UPDATE SKIP LOCKED
         )
         UPDATE deliveries d SET state = 'sending', claimed_by = $1, claimed_at = now(), updated_at = now(),
-                                attempt_at = now()
-        FROM c WHERE d.id = c.id
-        RETURNING d.id, d.alert_id, d.resident_id, d.channel, d.kind, d.attempts, d.reconcile, c.prev_attempt_at,
-                  d.expires_at, d.created_at,
+                                attempt_at = now(),
+                                text_seq = CASE WHEN d.kind <> 'alert' THEN d.text_seq
+                                                WHEN d.reconcile THEN coalesce(d.text_seq, a.update_number)
+                                                ELSE a.update_number END
+        FROM c, alerts a WHERE d.id = c.id AND a.id = d.alert_id
+        RETURNING d.id, d.alert_id, d.resident_id, d.channel, d.kind, d.seq, d.text_seq, d.attempts, d.reconcile,
+                  c.prev_attempt_at, d.expires_at, d.created_at,
                   (SELECT phone FROM residents r WHERE r.id = d.resident_id AND r.status = 'active') AS phone,
-                  (SELECT language FROM residents r WHERE r.id = d.resident_id) AS language
+                  (SELECT language FROM residents r WHERE r.id = d.resident_id) AS language,
+                  {_START.format(col="state")} AS start_state, {_START.format(col="reason")} AS start_reason,
+                  {_START.format(col="text_seq")} AS start_text_seq
         """,
         worker,
         channel,
@@ -378,9 +498,258 @@ async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int)
 
 async def alert_texts(conn: asyncpg.Connection, alert_ids: list[int]) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT id, reference, level, message, voice_message, closing_message, status FROM alerts WHERE id = ANY($1)",
+        "SELECT id, reference, level, message, voice_message, closing_message, status, update_number "
+        "FROM alerts WHERE id = ANY($1)",
         alert_ids,
     )
+
+
+async def update_texts(conn: asyncpg.Connection, alert_ids: list[int]) -> list[asyncpg.Record]:
+    """The follow-ups of these alerts (immutable once written)."""
+    return await conn.fetch(
+        "SELECT alert_id, number, message, voice_message FROM alert_updates WHERE alert_id = ANY($1)",
+        alert_ids,
+    )
+
+
+async def lock_alerts_shared(conn: asyncpg.Connection, alert_ids: list[int]) -> None:
+    """Recording outcomes waits for a follow-up being written to these alerts (which
+    holds the alert's row FOR UPDATE) and keeps the next one waiting until it commits:
+    so either that follow-up sees a start message recorded here, or
+    :func:`catch_up_updates` here sees the follow-up. KEY SHARE: recorders do not wait
+    for each other, nor for status changes."""
+    await conn.execute("SELECT 1 FROM alerts WHERE id = ANY($1) ORDER BY id FOR KEY SHARE", alert_ids)
+
+
+# The start messages that may have reached their resident (or reached them through a
+# related alert) and carried text version < the follow-up's number: they get the follow-up.
+_MAY_HAVE_REACHED = """(d.state IN ('sending', 'sent', 'delivered') OR (d.state = 'queued' AND d.reconcile)
+       OR (d.state = 'skipped' AND d.reason = 'related_alert'))"""
+
+
+async def catch_up_updates(conn: asyncpg.Connection, delivery_ids: list[int]) -> int:
+    """Start messages just recorded that carried an older text than the alert's latest
+    follow-up (claimed while it was being written) get the follow-ups they missed. Runs
+    under :func:`lock_alerts_shared`; ON CONFLICT: the follow-up's own transaction may
+    have written them already."""
+    result = await conn.execute(
+        f"""
+        INSERT INTO deliveries (alert_id, resident_id, channel, kind, seq, level, state, expires_at)
+        SELECT d.alert_id, d.resident_id, d.channel, 'update', u.number, d.level, 'queued', a.expires_at
+        FROM deliveries d
+        JOIN alerts a ON a.id = d.alert_id AND a.status IN ('sending', 'active') AND coalesce(d.text_seq, 0) < a.update_number
+        JOIN alert_updates u ON u.alert_id = d.alert_id AND u.number > coalesce(d.text_seq, 0)
+        WHERE d.id = ANY($1) AND d.kind = 'alert' AND d.resident_id IS NOT NULL AND {_MAY_HAVE_REACHED}
+        ON CONFLICT DO NOTHING
+        """,
+        delivery_ids,
+    )
+    return int(result.split()[-1])
+
+
+# ------------------------------------------------------------------ follow-ups and waves
+
+
+async def insert_update(
+    conn: asyncpg.Connection, alert_id: int, number: int, message: str, voice: str | None, by: int | None
+) -> asyncpg.Record:
+    """Follow-up ``number``, not yet complete (see :func:`finish_update`)."""
+    await conn.execute("UPDATE alerts SET update_number = $2 WHERE id = $1", alert_id, number)
+    return await conn.fetchrow(
+        """INSERT INTO alert_updates (alert_id, number, message, voice_message, created_by)
+           VALUES ($1, $2, $3, $4, $5) RETURNING id, alert_id, number, message, voice_message, created_at""",
+        alert_id,
+        number,
+        message,
+        voice,
+        by,
+    )
+
+
+async def materialise_update(
+    conn: asyncpg.Connection, alert_id: int, number: int, expires_at: datetime, limit: int | None = None
+) -> int:
+    """Follow-up ``number`` to every (resident, channel) whose start message may have
+    reached them with an older text; run while the alert's row is locked FOR UPDATE (a
+    start claimed meanwhile reads the new text, or is caught up when recorded).
+    ``limit``: at most that many (the first batch)."""
+    result = await conn.execute(
+        f"""
+        INSERT INTO deliveries (alert_id, resident_id, channel, kind, seq, level, state, expires_at)
+        SELECT d.alert_id, d.resident_id, d.channel, 'update', $2, d.level, 'queued', $3
+        FROM deliveries d
+        WHERE d.alert_id = $1 AND d.kind = 'alert' AND d.resident_id IS NOT NULL AND coalesce(d.text_seq, 0) < $2
+          AND {_MAY_HAVE_REACHED}
+        {f"LIMIT {int(limit)}" if limit is not None else ""}
+        ON CONFLICT DO NOTHING
+        """,
+        alert_id,
+        number,
+        expires_at,
+    )
+    return int(result.split()[-1])
+
+
+async def update_audience(conn: asyncpg.Connection, alert_id: int) -> dict[str, dict[str, int]]:
+    """For a follow-up preview: per channel, the residents it would go to ('reached')
+    and those whose start message is still to go out ('pending': they get one message
+    with the latest text), per channel and over both ('*', residents)."""
+    rows = await conn.fetch(
+        f"""SELECT coalesce(d.channel, '*') AS channel,
+                  count(DISTINCT d.resident_id) FILTER (WHERE {_MAY_HAVE_REACHED}) AS reached,
+                  count(DISTINCT d.resident_id) FILTER (WHERE d.state = 'queued' AND NOT d.reconcile) AS pending
+           FROM deliveries d WHERE d.alert_id = $1 AND d.kind = 'alert' AND d.resident_id IS NOT NULL
+           GROUP BY GROUPING SETS ((d.channel), ())""",
+        alert_id,
+    )
+    return {r["channel"]: {"reached": r["reached"], "pending": r["pending"]} for r in rows}
+
+
+async def updates_of(conn: asyncpg.Connection, alert_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, alert_id, number, message, voice_message, created_at FROM alert_updates WHERE alert_id = $1 "
+        "ORDER BY number",
+        alert_id,
+    )
+
+
+async def update_counts(conn: asyncpg.Connection, alert_id: int) -> dict[int, dict[str, int]]:
+    rows = await conn.fetch(
+        "SELECT seq, state, count(*) AS n FROM deliveries WHERE alert_id = $1 AND kind = 'update' "
+        "GROUP BY seq, state",
+        alert_id,
+    )
+    out: dict[int, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["seq"], {})[r["state"]] = r["n"]
+    return out
+
+
+async def insert_wave(conn: asyncpg.Connection, alert_id: int, number: int, **f: Any) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO alert_waves (alert_id, number, target, target_circle, target_polygon, target_codes, added,
+                                    auto, created_by, scope)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           RETURNING id, alert_id, number, target, added, auto, created_at""",
+        alert_id,
+        number,
+        f["target"],
+        f["target_circle"],
+        f["target_polygon"],
+        f["target_codes"],
+        f["added"],
+        f["auto"],
+        f["created_by"],
+        f["scope"],
+    )
+
+
+async def after_wave(
+    conn: asyncpg.Connection, alert_id: int, number: int, municipalities: list[str], sending: bool
+) -> None:
+    """The alert's wave count and municipalities; back to 'sending' while a wave goes out."""
+    await conn.execute(
+        """UPDATE alerts SET wave_number = $2,
+               municipalities = ARRAY(SELECT DISTINCT m FROM unnest(municipalities || $3::text[]) m ORDER BY m),
+               status = CASE WHEN $4 AND status = 'active' THEN 'sending' ELSE status END
+           WHERE id = $1""",
+        alert_id,
+        number,
+        municipalities,
+        sending,
+    )
+
+
+async def wave(conn: asyncpg.Connection, alert_id: int, number: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM alert_waves WHERE alert_id = $1 AND number = $2", alert_id, number
+    )
+
+
+async def wave_added(conn: asyncpg.Connection, alert_id: int, number: int) -> int:
+    """Residents a wave brought in to be messaged (not skipped)."""
+    return await conn.fetchval(
+        "SELECT count(DISTINCT resident_id) FROM deliveries WHERE alert_id = $1 AND kind = 'alert' AND wave = $2 "
+        "AND state <> 'skipped'",
+        alert_id,
+        number,
+    )
+
+
+async def finish_wave(conn: asyncpg.Connection, alert_id: int, number: int, added: int) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """UPDATE alert_waves SET added = $3, complete = true WHERE alert_id = $1 AND number = $2
+           RETURNING id, alert_id, number, target, added, auto, created_at""",
+        alert_id,
+        number,
+        added,
+    )
+
+
+async def finish_update(conn: asyncpg.Connection, alert_id: int, number: int) -> None:
+    await conn.execute(
+        "UPDATE alert_updates SET complete = true WHERE alert_id = $1 AND number = $2", alert_id, number
+    )
+
+
+async def incomplete(conn: asyncpg.Connection, older_than_s: float) -> list[asyncpg.Record]:
+    """Follow-ups and waves whose second step never ran (the process died in between)."""
+    return await conn.fetch(
+        """SELECT 'update' AS what, alert_id, number FROM alert_updates
+           WHERE NOT complete AND created_at < now() - make_interval(secs => $1)
+           UNION ALL
+           SELECT 'wave', alert_id, number FROM alert_waves
+           WHERE NOT complete AND created_at < now() - make_interval(secs => $1)
+           ORDER BY 2, 3""",
+        older_than_s,
+    )
+
+
+async def waves_of(conn: asyncpg.Connection, alert_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, alert_id, number, target, added, auto, created_at FROM alert_waves WHERE alert_id = $1 "
+        "ORDER BY number",
+        alert_id,
+    )
+
+
+async def wave_counts(conn: asyncpg.Connection, alert_id: int) -> dict[int, dict[str, int]]:
+    rows = await conn.fetch(
+        "SELECT wave, state, count(*) AS n FROM deliveries WHERE alert_id = $1 AND kind = 'alert' AND wave > 0 "
+        "GROUP BY wave, state",
+        alert_id,
+    )
+    out: dict[int, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["wave"], {})[r["state"]] = r["n"]
+    return out
+
+
+async def due_widening(conn: asyncpg.Connection, limit: int = 10) -> list[int]:
+    """Alerts whose next automatic wave is due (locked; others skip them)."""
+    rows = await conn.fetch(
+        """SELECT id FROM alerts WHERE widen_next_at <= now() ORDER BY widen_next_at LIMIT $1
+           FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
+    return [r[0] for r in rows]
+
+
+async def set_widening(
+    conn: asyncpg.Connection, alert_id: int, radius_m: float | None, next_at: Any, ended: str | None
+) -> None:
+    await conn.execute(
+        """UPDATE alerts SET widen_radius_m = coalesce($2, widen_radius_m), widen_next_at = $3,
+               widen_ended = coalesce($4, widen_ended) WHERE id = $1""",
+        alert_id,
+        radius_m,
+        next_at,
+        ended,
+    )
+
+
+async def followable(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT id, status, reference FROM alerts WHERE id = $1", alert_id)
 
 
 async def record_outcomes(conn: asyncpg.Connection, worker: str, rows: list[tuple[Any, ...]]) -> None:
@@ -495,7 +864,9 @@ async def expire_due(conn: asyncpg.Connection) -> list[int]:
            WHERE state = 'queued' AND expires_at <= now() RETURNING alert_id"""
     )
     ended = await conn.fetch(
-        """UPDATE alerts SET status = 'expired'
+        """UPDATE alerts SET status = 'expired',
+               widen_ended = CASE WHEN widen IS NOT NULL THEN coalesce(widen_ended, 'expired') END,
+               widen_next_at = NULL
            WHERE status IN ('sending', 'active') AND expires_at <= now() RETURNING id"""
     )
     return sorted({r[0] for r in rows} | {r[0] for r in ended})
@@ -595,8 +966,13 @@ async def checked_unchanged(conn: asyncpg.Connection, ids: list[int]) -> None:
 
 async def delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT d.*, a.reference, a.message, a.voice_message, a.closing_message, a.level AS alert_level
-           FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.id = $1""",
+        """SELECT d.*, a.reference, a.message, a.voice_message, a.closing_message, a.level AS alert_level,
+                  u.message AS update_message, u.voice_message AS update_voice_message
+           FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+           -- the follow-up a call carries: its own (kind 'update'), or the one folded into a start
+           LEFT JOIN alert_updates u ON u.alert_id = d.alert_id
+                AND u.number = CASE WHEN d.kind = 'update' THEN d.seq ELSE d.text_seq END
+           WHERE d.id = $1""",
         delivery_id,
     )
 
@@ -611,8 +987,9 @@ async def resident_allows_voice(conn: asyncpg.Connection, resident_id: int) -> b
 
 async def add_fallback(conn: asyncpg.Connection, failed: asyncpg.Record, channel: str) -> int | None:
     return await conn.fetchval(
-        """INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, fallback_of)
-           SELECT alert_id, resident_id, $2, kind, level, 'queued', expires_at, id FROM deliveries
+        """INSERT INTO deliveries (alert_id, resident_id, channel, kind, seq, wave, level, state, expires_at,
+                                  fallback_of)
+           SELECT alert_id, resident_id, $2, kind, seq, wave, level, 'queued', expires_at, id FROM deliveries
            WHERE id = $1 AND expires_at > now()
            ON CONFLICT DO NOTHING RETURNING id""",
         failed["id"],

@@ -38,8 +38,8 @@ import asyncpg
 from aiohttp import web
 
 from burgerwacht import metrics
-from burgerwacht.alerts import store
-from burgerwacht.alerts.service import CLOSING_TTL, DISPATCH_CHANNEL, closing_text, sms_text
+from burgerwacht.alerts import service, store
+from burgerwacht.alerts.service import CLOSING_TTL, DISPATCH_CHANNEL, closing_text, current_text, update_text
 from burgerwacht.config import Settings
 from burgerwacht.db import outage
 from burgerwacht.events import publish
@@ -61,7 +61,19 @@ PIPELINE = 2
 # Seconds an outcome waits for others to share its transaction (group commit).
 RECORD_LINGER = 0.05
 
-Texts = dict[int, asyncpg.Record]  # alert id → its texts and status, read once per batch
+
+@dataclass
+class AlertTexts:
+    """An alert's texts and status, and its follow-ups by number, read once per batch."""
+
+    row: asyncpg.Record
+    updates: dict[int, asyncpg.Record]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.row[key]
+
+
+Texts = dict[int, AlertTexts]  # alert id → its texts
 
 
 class RateLimiter:
@@ -104,6 +116,7 @@ class Outcome:
     attempts: int
     alert_id: int = 0
     channel: str = "sms"
+    kind: str = "alert"
     sid: str | None = None
     code: int | None = None
     reason: str | None = None
@@ -293,6 +306,12 @@ class DispatchWorker:
                     for alert_id in set(ended) | set(finished):
                         await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
                     depth = await store.queue_depth(conn)
+                # auto-widening: the waves that are due (each in its own transactions); and
+                # follow-ups or waves whose second step a dead process never ran
+                if await service.widen_due(self.pool, self.settings):
+                    self.wake.set()
+                if await service.complete_pending(self.pool, self.settings):
+                    self.wake.set()
                 metrics.QUEUE_DEPTH.set(depth["depth"])
                 metrics.QUEUE_OLDEST.set(float(depth["oldest_age"] or 0))
                 if released:
@@ -462,7 +481,13 @@ class DispatchWorker:
         for attempt in range(10):
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
+                    touched = sorted({o.alert_id for o in outcomes})
+                    # a follow-up being written waits for this, or this for it (see store)
+                    await store.lock_alerts_shared(conn, touched)
                     await store.record_outcomes(conn, self.name, [o.row() for o in outcomes])
+                    # start messages that carried an older text than the latest follow-up
+                    # (claimed while it was written) get what they missed
+                    await store.catch_up_updates(conn, [o.id for o in outcomes if o.kind == "alert"])
                     for o in outcomes:
                         if o.stop_resident:
                             await store.stop_resident(conn, o.stop_resident)
@@ -474,7 +499,6 @@ class DispatchWorker:
                                 and await store.resident_allows_voice(conn, d["resident_id"])
                             ):
                                 await store.add_fallback(conn, d, "voice")
-                    touched = sorted({o.alert_id for o in outcomes})
                     await store.finish_sent_alerts(conn, touched)
                     # an alert closed while these were in flight: whoever they reached gets
                     # the closing message too (idempotent)
@@ -499,7 +523,15 @@ class DispatchWorker:
         may have been closed or cancelled (and got its closing message) meanwhile."""
         async with self.pool.acquire() as conn:
             rows = await store.alert_texts(conn, sorted(alert_ids))
-        return {r["id"]: r for r in rows}
+            updates = (
+                await store.update_texts(conn, sorted(alert_ids))
+                if any(r["update_number"] for r in rows)
+                else []
+            )
+        texts = {r["id"]: AlertTexts(r, {}) for r in rows}
+        for u in updates:
+            texts[u["alert_id"]].updates[u["number"]] = u
+        return texts
 
     async def _guarded(
         self, d: asyncpg.Record, texts: Texts, on_slow: Callable[[], None] = lambda: None
@@ -553,6 +585,7 @@ class DispatchWorker:
                 self._stalled -= 1
             let_go()
         outcome.alert_id, outcome.channel = d["alert_id"], d["channel"]
+        outcome.kind = d.get("kind") or "alert"
         return outcome
 
     @staticmethod
@@ -562,7 +595,35 @@ class DispatchWorker:
             return None
         if d["kind"] == "closing":
             return closing_text(alert["reference"], alert["closing_message"] or "")
-        return sms_text(alert["reference"], alert["message"])
+        if d["kind"] == "update":
+            update = alert.updates.get(d["seq"])
+            return update_text(alert["reference"], update["message"]) if update else None
+        # a start message carries the latest follow-up read when it was claimed
+        folded = alert.updates.get(d["text_seq"] or 0)
+        return current_text(alert["reference"], alert["message"], folded["message"] if folded else None)
+
+    @staticmethod
+    def _update_gate(d: asyncpg.Record) -> Outcome | None:
+        """A follow-up goes to whoever its resident's start message (on its channel)
+        reached with an older text, once that start message has gone out: None to send
+        it now, else what happens to it instead."""
+        start = d["start_state"]
+        if start is None:  # a fallback call for an undeliverable follow-up SMS
+            return None
+        if (d["start_text_seq"] or 0) >= d["seq"]:  # the start message carried it already
+            return Outcome(d["id"], "cancelled", d["attempts"], reason="superseded")
+        # in flight or being reconciled, or a start call still ringing or talking: after it
+        if start in ("queued", "sending") or (start == "sent" and d["channel"] == "voice"):
+            return Outcome(
+                d["id"],
+                "queued",
+                d["attempts"],
+                reason="waiting_for_start",
+                not_before=datetime.now(UTC) + timedelta(seconds=1),
+            )
+        if start in ("sent", "delivered") or (start == "skipped" and d["start_reason"] == "related_alert"):
+            return None
+        return Outcome(d["id"], "cancelled", d["attempts"], reason="not_reached")
 
     async def _send_one(
         self, d: asyncpg.Record, texts: Texts, requesting: Callable[[], None] = lambda: None
@@ -571,7 +632,7 @@ class DispatchWorker:
         alert = texts.get(d["alert_id"])
         if d["phone"] is None:
             return Outcome(d["id"], "cancelled", d["attempts"], reason="resident_stopped_or_erased")
-        if alert is None or (d["kind"] == "alert" and alert["status"] not in ("sending", "active")):
+        if alert is None or (d["kind"] != "closing" and alert["status"] not in ("sending", "active")):
             return Outcome(d["id"], "cancelled", d["attempts"], reason="alert_ended")
         if d["expires_at"] <= now:
             return Outcome(d["id"], "expired", d["attempts"], reason="alert_expired")
@@ -579,6 +640,8 @@ class DispatchWorker:
             found = await self._reconcile(d, texts)
             if found is not None:
                 return found
+        if d["kind"] == "update" and (held := self._update_gate(d)) is not None:
+            return held
         if self.stopping:
             return Outcome(d["id"], "queued", d["attempts"], reason="released")
         if not await self.limiters[d["channel"]].take(lambda: self.stopping) or self.stopping:

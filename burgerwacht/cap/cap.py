@@ -492,6 +492,11 @@ def _source_reference(source: Any) -> tuple[str, str, datetime] | None:
     return (sender, identifier, sent)
 
 
+def update_identifier(alert_id: int, number: int) -> str:
+    """The CAP identifier of an alert's follow-up ``number``."""
+    return f"burgerwacht-{alert_id}-update-{number}"
+
+
 def export_cap(
     alert: dict[str, Any],
     *,
@@ -500,6 +505,8 @@ def export_cap(
     references: list[tuple[str, str, datetime]] | None = None,
     closing_message: str | None = None,
     now: datetime | None = None,
+    update: dict[str, Any] | None = None,
+    earlier_updates: list[tuple[int, datetime]] | None = None,
 ) -> bytes:
     """An alert (the service's Alert response) as a CAP 1.2 message, UTF-8 XML bytes.
 
@@ -509,6 +516,12 @@ def export_cap(
     An alert imported from CAP (``alert["cap_source"]``) also refers to its source
     message. The Alert message's ``sent`` is ``alert["cap_sent"]`` when given (the first
     export's), else ``sent_at``, else ``created_at``.
+
+    A follow-up (``update``: number, message, created_at) is an ``Update`` of its own:
+    identifier ``burgerwacht-<id>-update-<n>``, sent its created_at (to the second, so
+    every export is the same message), the follow-up as description; its references name
+    the Alert message and the earlier follow-ups (``earlier_updates``: (number,
+    created_at)) exactly as they are exported.
     """
     if msg_type not in ("Alert", "Update", "Cancel"):
         raise ValueError(f"msg_type must be Alert, Update or Cancel (got {msg_type!r})")
@@ -536,6 +549,25 @@ def export_cap(
             references = [source]
         headline = alert["title"]
         description = alert.get("message") or ""
+    elif update is not None:
+        if msg_type != "Update":
+            raise ValueError("a follow-up is exported as an Update")
+        sent = _aware(update["created_at"], "update.created_at").replace(microsecond=0)
+        identifier = update_identifier(alert["id"], update["number"])
+        if references is None:
+            references = [(sender, f"burgerwacht-{alert['id']}", original_sent)]
+            references += [
+                (
+                    sender,
+                    update_identifier(alert["id"], n),
+                    _aware(at, "update.created_at").replace(microsecond=0),
+                )
+                for n, at in sorted(earlier_updates or [])
+            ]
+            if source is not None:
+                references.append(source)
+        headline = f"Vervolgbericht {update['number']}: {alert['title']}"
+        description = update["message"]
     else:
         sent = closed or now
         identifier += "-update" if msg_type == "Update" else "-cancel"
@@ -575,9 +607,10 @@ def export_cap(
     _add(info, "language", "nl-NL")
     _add(info, "category", "Rescue" if level in MISSING_PERSON_LEVELS else "Security")
     _add(info, "event", _EVENTS[level])
-    if msg_type != "Alert":
+    live = msg_type == "Alert" or update is not None  # a follow-up: the incident goes on
+    if not live:
         _add(info, "responseType", "AllClear")
-    _add(info, "urgency", "Immediate" if msg_type == "Alert" else "Past")
+    _add(info, "urgency", "Immediate" if live else "Past")
     _add(info, "severity", "Severe" if level.startswith("amber") else "Moderate")
     _add(info, "certainty", "Likely")
     if expires is not None:

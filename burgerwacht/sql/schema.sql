@@ -14,6 +14,33 @@ CREATE TABLE addresses (
     municipality_code text
 );
 
+CREATE TABLE alert_updates (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    alert_id bigint NOT NULL,
+    number integer NOT NULL,
+    message text NOT NULL,
+    voice_message text,
+    created_by bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    complete boolean DEFAULT false NOT NULL
+);
+
+CREATE TABLE alert_waves (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    alert_id bigint NOT NULL,
+    number integer NOT NULL,
+    target jsonb NOT NULL,
+    target_circle circle,
+    target_polygon polygon,
+    target_codes text[],
+    added integer NOT NULL,
+    auto boolean DEFAULT false NOT NULL,
+    scope text[],
+    created_by bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    complete boolean DEFAULT false NOT NULL
+);
+
 CREATE TABLE alerts (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     reference text NOT NULL,
@@ -42,6 +69,13 @@ CREATE TABLE alerts (
     cap_source_sender text,
     cap_source_sent timestamp with time zone,
     cap_sent timestamp with time zone,
+    update_number integer DEFAULT 0 NOT NULL,
+    wave_number integer DEFAULT 0 NOT NULL,
+    follows bigint,
+    widen jsonb,
+    widen_radius_m double precision,
+    widen_next_at timestamp with time zone,
+    widen_ended text,
     outcome text,
     outcome_note text
 );
@@ -112,7 +146,10 @@ CREATE TABLE deliveries (
     fallback_of bigint,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     sent_at timestamp with time zone,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    seq integer DEFAULT 0 NOT NULL,
+    wave integer DEFAULT 0 NOT NULL,
+    text_seq integer
 );
 
 CREATE TABLE enrolments (
@@ -387,10 +424,22 @@ ALTER TABLE addresses ADD CONSTRAINT addresses_house_number_check CHECK (house_n
 ALTER TABLE addresses ADD CONSTRAINT addresses_pkey PRIMARY KEY (id);
 ALTER TABLE addresses ADD CONSTRAINT addresses_postcode_check CHECK (postcode ~ '^[1-9]\d{3}[A-Z]{2}$'::text);
 ALTER TABLE addresses ADD CONSTRAINT addresses_postcode_house_number_house_letter_addition_key UNIQUE (postcode, house_number, house_letter, addition);
+ALTER TABLE alert_updates ADD CONSTRAINT alert_updates_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE CASCADE;
+ALTER TABLE alert_updates ADD CONSTRAINT alert_updates_alert_id_number_key UNIQUE (alert_id, number);
+ALTER TABLE alert_updates ADD CONSTRAINT alert_updates_created_by_fkey FOREIGN KEY (created_by) REFERENCES staff_users(id);
+ALTER TABLE alert_updates ADD CONSTRAINT alert_updates_number_check CHECK (number > 0);
+ALTER TABLE alert_updates ADD CONSTRAINT alert_updates_pkey PRIMARY KEY (id);
+ALTER TABLE alert_waves ADD CONSTRAINT alert_waves_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE CASCADE;
+ALTER TABLE alert_waves ADD CONSTRAINT alert_waves_alert_id_number_key UNIQUE (alert_id, number);
+ALTER TABLE alert_waves ADD CONSTRAINT alert_waves_check CHECK (num_nonnulls(target_circle, target_polygon, target_codes) = 1);
+ALTER TABLE alert_waves ADD CONSTRAINT alert_waves_created_by_fkey FOREIGN KEY (created_by) REFERENCES staff_users(id);
+ALTER TABLE alert_waves ADD CONSTRAINT alert_waves_number_check CHECK (number > 0);
+ALTER TABLE alert_waves ADD CONSTRAINT alert_waves_pkey PRIMARY KEY (id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_channels_check CHECK (channels <@ ARRAY['sms'::text, 'voice'::text] AND cardinality(channels) > 0);
 ALTER TABLE alerts ADD CONSTRAINT alerts_check CHECK (num_nonnulls(target_circle, target_polygon, target_codes) = 1);
 ALTER TABLE alerts ADD CONSTRAINT alerts_created_by_fkey FOREIGN KEY (created_by) REFERENCES staff_users(id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_expires_in_minutes_check CHECK (expires_in_minutes > 0);
+ALTER TABLE alerts ADD CONSTRAINT alerts_follows_fkey FOREIGN KEY (follows) REFERENCES alerts(id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_level_check CHECK (level = ANY (ARRAY['regular'::text, 'missing_child'::text, 'amber_regional'::text, 'amber_national'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_check CHECK (outcome = ANY (ARRAY['found_safe'::text, 'found_other'::text, 'arrested'::text, 'not_found'::text, 'false_alarm'::text, 'other'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_note_check CHECK (char_length(outcome_note) <= 500);
@@ -409,10 +458,11 @@ ALTER TABLE areas ADD CONSTRAINT areas_level_check CHECK (level = ANY (ARRAY['ge
 ALTER TABLE areas ADD CONSTRAINT areas_pkey PRIMARY KEY (code);
 ALTER TABLE audit_log ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 ALTER TABLE code_requests ADD CONSTRAINT code_requests_pkey PRIMARY KEY (id);
-ALTER TABLE deliveries ADD CONSTRAINT deliveries_alert_id_resident_id_channel_kind_key UNIQUE (alert_id, resident_id, channel, kind);
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_channel_check CHECK (channel = ANY (ARRAY['sms'::text, 'voice'::text]));
-ALTER TABLE deliveries ADD CONSTRAINT deliveries_kind_check CHECK (kind = ANY (ARRAY['alert'::text, 'closing'::text]));
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_kind_check CHECK (kind = ANY (ARRAY['alert'::text, 'update'::text, 'closing'::text]));
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_message_key UNIQUE (alert_id, resident_id, channel, kind, seq);
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_pkey PRIMARY KEY (id);
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_seq_check CHECK ((kind = 'update'::text) = (seq > 0));
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_check CHECK (state = ANY (ARRAY['queued'::text, 'sending'::text, 'sent'::text, 'delivered'::text, 'undelivered'::text, 'failed'::text, 'expired'::text, 'cancelled'::text, 'skipped'::text]));
 ALTER TABLE enrolments ADD CONSTRAINT enrolments_address_id_fkey FOREIGN KEY (address_id) REFERENCES addresses(id);
 ALTER TABLE enrolments ADD CONSTRAINT enrolments_pkey PRIMARY KEY (id);
@@ -493,10 +543,13 @@ CREATE INDEX addresses_buurt ON public.addresses USING btree (buurt_code);
 CREATE INDEX addresses_location ON public.addresses USING gist (location);
 CREATE INDEX addresses_municipality ON public.addresses USING btree (municipality_code);
 CREATE INDEX addresses_wijk ON public.addresses USING btree (wijk_code);
+CREATE INDEX alert_updates_incomplete ON public.alert_updates USING btree (created_at) WHERE (NOT complete);
+CREATE INDEX alert_waves_incomplete ON public.alert_waves USING btree (created_at) WHERE (NOT complete);
 CREATE INDEX alerts_created ON public.alerts USING btree (created_at DESC);
 CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text]));
 CREATE INDEX alerts_municipalities ON public.alerts USING gin (municipalities);
 CREATE INDEX alerts_sent_at ON public.alerts USING btree (sent_at) WHERE (sent_at IS NOT NULL);
+CREATE INDEX alerts_widen_due ON public.alerts USING btree (widen_next_at) WHERE (widen_next_at IS NOT NULL);
 CREATE INDEX area_figures_municipality ON public.area_figures USING btree (municipality_code);
 CREATE INDEX areas_bbox ON public.areas USING gist (bbox);
 CREATE INDEX areas_municipality ON public.areas USING btree (municipality_code, level);
@@ -505,6 +558,7 @@ CREATE INDEX code_requests_ip ON public.code_requests USING btree (ip, at);
 CREATE INDEX code_requests_phone ON public.code_requests USING btree (phone, at);
 CREATE INDEX code_requests_prefix ON public.code_requests USING btree (prefix, at);
 CREATE INDEX deliveries_alert_state ON public.deliveries USING btree (alert_id, kind, state) INCLUDE (channel);
+CREATE INDEX deliveries_alert_updates ON public.deliveries USING btree (alert_id, seq, state) INCLUDE (channel) WHERE (kind = 'update'::text);
 CREATE INDEX deliveries_claims ON public.deliveries USING btree (claimed_at) WHERE (state = 'sending'::text);
 CREATE INDEX deliveries_created ON public.deliveries USING brin (created_at);
 CREATE INDEX deliveries_fallback_of ON public.deliveries USING btree (fallback_of) WHERE (fallback_of IS NOT NULL);
@@ -776,7 +830,8 @@ BEGIN
     FROM (SELECT a.id, a.reference, max(coalesce(d.sent_at, d.updated_at)) AS received_at
           FROM deliveries d
           JOIN alerts a ON a.id = d.alert_id AND a.status IN ('sending', 'active') AND a.expires_at > now()
-          WHERE v_rid IS NOT NULL AND d.resident_id = v_rid AND d.kind = 'alert' AND d.state IN ('sent', 'delivered')
+          WHERE v_rid IS NOT NULL AND d.resident_id = v_rid AND d.kind IN ('alert', 'update')
+            AND d.state IN ('sent', 'delivered')
           GROUP BY a.id, a.reference) x;
 
     v_pos := CASE WHEN p_ref IS NULL THEN NULL ELSE array_position(v_refs, p_ref) END;

@@ -148,6 +148,30 @@ export class AreaMap {
     }
   }
 
+  /**
+   * Add a feature (GeoJSON, WGS84) to the area layer without clearing it: a wave's
+   * area beside the alert's own. ``attrs`` are SVG presentation attributes.
+   */
+  addShape(feature, attrs = {}) {
+    if (!feature || !feature.geometry) return null;
+    const path = svg("path", { d: this.pathOf(feature), "fill-rule": "evenodd", "stroke-width": this.unit * 1.5, ...attrs });
+    this.reach.append(path);
+    return path;
+  }
+
+  /** A circle of ``radius`` metres around [lon, lat] as an SVG node (not yet added). */
+  circleAt([lon, lat], radius, attrs = {}) {
+    const [x, y] = this.project([lon, lat]);
+    return svg("circle", { cx: x, cy: y, r: this.metres(radius), "stroke-width": this.unit * 2, ...attrs });
+  }
+
+  /** Distance in metres between two [lon, lat] points (at the map's scale). */
+  distance(a, b) {
+    const [x0, y0] = this.project(a);
+    const [x1, y1] = this.project(b);
+    return Math.hypot(x1 - x0, y1 - y0) * METRES_PER_DEGREE;
+  }
+
   /** Pointer event → map coordinates. */
   toMap(event) {
     const pt = this.el.createSVGPoint();

@@ -402,7 +402,9 @@ function drawOverlay() {
 }
 
 function meter(text, node, reference = "ABC", closing = false) {
-  const full = closing ? closingText(reference, text) : smsText(reference, text);
+  // closing: true for the closing message, or a function (reference, text) → the SMS
+  const full =
+    typeof closing === "function" ? closing(reference, text) : closing ? closingText(reference, text) : smsText(reference, text);
   const a = analyse(full);
   const parts = [
     h("span", { class: "count" }, `${a.characters} tekens`),
@@ -620,6 +622,7 @@ async function watch(id) {
   show($("#end-result"), false);
   show($("#end-error"), false);
   show($("#cancel-confirm"), false);
+  resetLifecycle(w);
   renderAlert(alert);
   renderWatchMap(alert);
   refreshAlerts();
@@ -641,6 +644,10 @@ async function watch(id) {
         if (wasStatus !== data.status) refreshAlerts();
       } else if (name === "tip") {
         addTip(w, data, true);
+      } else if (name === "update" || name === "wave") {
+        // a follow-up or a wave (maybe an automatic one): the whole alert again
+        reloadAlert(w);
+        if (name === "wave") announce(`Golf ${data.number}: ${fmtNumber(data.added)} bewoner(s) erbij.`);
       }
     },
   });
@@ -661,6 +668,7 @@ function renderAlert(a) {
     .filter(Boolean)
     .join(" · ");
   renderProgress(a);
+  renderLifecycle(a);
   const ended = ENDED.has(a.status);
   show($("#close-form"), !ended && a.status !== "draft");
   if (a.status === "draft") {
@@ -763,10 +771,20 @@ function renderProgress(a) {
 
 function renderWatchMap(a) {
   const box = $("#watch-map");
-  const map = new AreaMap(box, state.features, { label: "Het gebied van deze actie" });
+  const map = new AreaMap(box, state.features, { label: "Het gebied van deze actie en zijn golven" });
   map.addLabels((f) => f.properties.name);
   // the area the server gives with the alert, whatever the target type
   map.showArea(a.area || null);
+  // each wave's area, lighter, under the next ring being drawn
+  for (const wave of a.waves || []) {
+    map.addShape(wave.area, { class: "wave", fill: "#1f6feb", "fill-opacity": "0.08", stroke: "#1f6feb", "stroke-dasharray": `${map.unit * 4}` });
+  }
+  if (state.watching) {
+    state.watching.map = map;
+    map.el.addEventListener("click", (event) => drawRing(event, "click"));
+    map.el.addEventListener("pointermove", (event) => drawRing(event, "move"));
+    drawProposal();
+  }
 }
 
 // ------------------------------------------------------------------ tips
@@ -951,3 +969,296 @@ $("#cancel-confirm").addEventListener("click", async () => {
     show($("#end-error"), true);
   }
 });
+
+// ------------------------------------------------------------------ follow-ups, waves, timeline
+//
+// Built here rather than in index.html: three cards before "Afronden" — a follow-up
+// (vervolgbericht) with its SMS meter and reach, widening by drawing the next ring on
+// the map with the residents it would add (POST …/widen/preview), and the alert's
+// timeline (start, follow-ups, waves, end), kept current by the event stream.
+
+const LIVE = new Set(["sending", "active"]);
+
+function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+function updateSms(reference, text) {
+  return `Burgerwacht ${reference} UPDATE: ${text}`;
+}
+
+function lifecycleCards() {
+  const update = h(
+    "section",
+    { class: "card", id: "update-card", "aria-labelledby": "update-title", hidden: true },
+    h("h3", { id: "update-title" }, "Vervolgbericht"),
+    h(
+      "form",
+      { id: "update-form" },
+      h(
+        "label",
+        { for: "update-message" },
+        "Nieuw bericht (naar iedereen die de actie al kreeg; wie hem nog moet krijgen, krijgt één bericht met de laatste stand)",
+      ),
+      h("textarea", { id: "update-message", rows: "3", maxlength: "640", required: true, "aria-describedby": "update-meter update-reach" }),
+      h("div", { id: "update-meter", class: "meter" }),
+      h(
+        "div",
+        { id: "update-voice-box", hidden: true },
+        h("label", { for: "update-voice" }, "Gesproken tekst voor wie gebeld wordt (leeg: de SMS-tekst)"),
+        h("textarea", { id: "update-voice", rows: "2", maxlength: "1500" }),
+      ),
+      h("p", { id: "update-reach", class: "help", "aria-live": "polite" }),
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "send-update" }, "Vervolgbericht versturen")),
+    ),
+    h("p", { id: "update-result", class: "ok", role: "status", hidden: true }),
+    h("p", { id: "update-error", class: "error", role: "alert", hidden: true }),
+  );
+  const widen = h(
+    "section",
+    { class: "card", id: "widen-card", "aria-labelledby": "widen-title", hidden: true },
+    h("h3", { id: "widen-title" }, "Gebied uitbreiden"),
+    h(
+      "p",
+      { class: "help", id: "widen-help" },
+      "Teken de volgende ring op de kaart: klik voor het midden, klik nog eens voor de straal. Of vul de straal in.",
+    ),
+    h(
+      "form",
+      { id: "widen-form" },
+      h("label", { for: "widen-radius" }, "Straal van de nieuwe ring (m)"),
+      h("input", { id: "widen-radius", type: "number", min: "10", max: "100000", step: "10", inputmode: "numeric" }),
+      h("p", { id: "widen-reach", class: "help", "aria-live": "polite" }),
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "submit", class: "primary", id: "widen-send", disabled: true }, "Uitbreiden"),
+        h("button", { type: "button", id: "widen-stop", hidden: true }, "Automatisch uitbreiden stoppen"),
+      ),
+    ),
+    h("p", { id: "widen-result", class: "ok", role: "status", hidden: true }),
+    h("p", { id: "widen-error", class: "error", role: "alert", hidden: true }),
+  );
+  const timeline = h(
+    "section",
+    { class: "card", id: "timeline-card", "aria-labelledby": "timeline-title" },
+    h("h3", { id: "timeline-title" }, "Verloop"),
+    h("ol", { id: "wave-timeline", class: "timeline" }),
+  );
+  $("#end-card").before(update, widen, timeline);
+
+  const previewUpdate = debounce(async () => {
+    const w = state.watching;
+    const message = $("#update-message").value.trim();
+    if (!w || !message) return void ($("#update-reach").textContent = "");
+    try {
+      const p = await api("POST", `/api/v1/alerts/${w.id}/updates/preview`, { body: { message } });
+      $("#update-reach").textContent =
+        `Gaat naar ${fmtNumber(p.recipients.total)} bewoner(s): ${fmtNumber(p.recipients.sms)} per SMS, ` +
+        `${fmtNumber(p.recipients.voice)} per spraakoproep. ` +
+        (p.pending ? `${fmtNumber(p.pending)} die de actie nog moeten krijgen, krijgen één bericht: “${p.current.text}”.` : "");
+    } catch (err) {
+      $("#update-reach").textContent = problemText(err);
+    }
+  }, 400);
+  $("#update-message").addEventListener("input", () => {
+    const w = state.watching;
+    meter($("#update-message").value, $("#update-meter"), w ? w.alert.reference : "ABC", updateSms);
+    previewUpdate();
+  });
+  $("#update-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const w = state.watching;
+    const message = $("#update-message").value.trim();
+    const voice = $("#update-voice").value.trim();
+    show($("#update-error"), false);
+    if (!w || !message) return;
+    try {
+      const body = voice ? { message, voice_message: voice } : { message };
+      const r = await api("POST", `/api/v1/alerts/${w.id}/updates`, { body });
+      $("#update-result").textContent =
+        `Vervolgbericht ${r.update.number} gaat naar ${fmtNumber(r.update.counts.queued || 0)} ontvanger(s).`;
+      show($("#update-result"), true);
+      $("#update-message").value = "";
+      $("#update-voice").value = "";
+      $("#update-reach").textContent = "";
+      announce(`Vervolgbericht ${r.update.number} verstuurd.`);
+      w.alert = r.alert;
+      renderAlert(w.alert);
+    } catch (err) {
+      $("#update-error").textContent = problemText(err);
+      show($("#update-error"), true);
+    }
+  });
+
+  const previewWiden = debounce(async () => {
+    const w = state.watching;
+    if (!w || !w.ring) return;
+    const ring = { ...w.ring };
+    try {
+      const p = await api("POST", `/api/v1/alerts/${w.id}/widen/preview`, { body: { target: ringTarget(ring) } });
+      if (state.watching !== w || w.ring.radius !== ring.radius) return;
+      const extra = [
+        p.quiet_hours.deferred ? `${fmtNumber(p.quiet_hours.deferred)} na hun stille uren` : null,
+        p.over_budget ? `${fmtNumber(p.over_budget)} boven hun dagbudget (overgeslagen)` : null,
+        p.outside_scope ? `${fmtNumber(p.outside_scope)} buiten uw gemeenten (niet bereikt)` : null,
+      ].filter(Boolean);
+      $("#widen-reach").textContent =
+        `Deze ring voegt ${fmtNumber(p.recipients.total)} bewoner(s) toe: ${fmtNumber(p.recipients.sms)} per SMS, ` +
+        `${fmtNumber(p.recipients.voice)} per spraakoproep${extra.length ? `; ${extra.join(", ")}` : ""}.`;
+      $("#widen-send").disabled = false;
+    } catch (err) {
+      $("#widen-reach").textContent = problemText(err);
+    }
+  }, 300);
+  state.previewWiden = previewWiden;
+  $("#widen-radius").addEventListener("input", () => {
+    const w = state.watching;
+    const radius = Number($("#widen-radius").value);
+    if (!w || !w.ring || !(radius > 0)) return;
+    w.ring.radius = radius;
+    drawProposal();
+    previewWiden();
+  });
+  $("#widen-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const w = state.watching;
+    show($("#widen-error"), false);
+    if (!w || !w.ring) return;
+    try {
+      const r = await api("POST", `/api/v1/alerts/${w.id}/widen`, { body: { target: ringTarget(w.ring) } });
+      $("#widen-result").textContent = r.wave ? `Golf ${r.wave.number}: ${fmtNumber(r.added)} bewoner(s) erbij.` : "Deze ring voegt niemand toe.";
+      show($("#widen-result"), true);
+      announce($("#widen-result").textContent);
+      w.alert = r.alert;
+      w.ring = null;
+      $("#widen-reach").textContent = "";
+      $("#widen-send").disabled = true;
+      await reloadAlert(w);
+    } catch (err) {
+      $("#widen-error").textContent = problemText(err);
+      show($("#widen-error"), true);
+    }
+  });
+  $("#widen-stop").addEventListener("click", async () => {
+    const w = state.watching;
+    if (!w) return;
+    try {
+      w.alert = await api("POST", `/api/v1/alerts/${w.id}/widen/stop`);
+      announce("Automatisch uitbreiden is gestopt.");
+      renderAlert(w.alert);
+    } catch (err) {
+      $("#widen-error").textContent = problemText(err);
+      show($("#widen-error"), true);
+    }
+  });
+}
+
+function ringTarget(ring) {
+  return { type: "circle", center: { lat: ring.lat, lon: ring.lon }, radius_m: Math.round(ring.radius) };
+}
+
+function resetLifecycle(w) {
+  w.ring = null;
+  w.drawing = false;
+  for (const id of ["update-result", "update-error", "widen-result", "widen-error"]) show($(`#${id}`), false);
+  $("#update-message").value = "";
+  $("#update-voice").value = "";
+  show($("#update-voice-box"), w.alert.channels.includes("voice"));
+  $("#update-reach").textContent = "";
+  $("#widen-reach").textContent = "";
+  $("#widen-send").disabled = true;
+  meter("", $("#update-meter"), w.alert.reference, updateSms);
+  // the next ring starts around the alert's own circle (or the last wave's), a step wider
+  const last = [...(w.alert.waves || [])].reverse().find((x) => x.target.type === "circle");
+  const base = last ? last.target : w.alert.target.type === "circle" ? w.alert.target : null;
+  if (base) {
+    w.ring = { lon: base.center.lon, lat: base.center.lat, radius: Math.round(base.radius_m * 1.5) };
+    $("#widen-radius").value = w.ring.radius;
+  } else $("#widen-radius").value = "";
+}
+
+async function reloadAlert(w) {
+  try {
+    const alert = await api("GET", `/api/v1/alerts/${w.id}`);
+    if (state.watching !== w) return;
+    w.alert = alert;
+    renderAlert(alert);
+    renderWatchMap(alert);
+  } catch {
+    /* the next event or refresh tries again */
+  }
+}
+
+function drawRing(event, kind) {
+  const w = state.watching;
+  if (!w || !w.map || !LIVE.has(w.alert.status)) return;
+  const [lon, lat] = w.map.unproject(w.map.toMap(event));
+  if (kind === "click") {
+    if (!w.drawing) {
+      w.ring = { lon, lat, radius: w.ring ? w.ring.radius : 250 };
+      w.drawing = true;
+      $("#widen-reach").textContent = "Klik nog eens om de straal vast te leggen.";
+    } else {
+      w.drawing = false;
+      w.ring.radius = Math.max(10, Math.round(w.map.distance([w.ring.lon, w.ring.lat], [lon, lat])));
+      $("#widen-radius").value = w.ring.radius;
+      state.previewWiden();
+    }
+  } else if (w.drawing && w.ring) {
+    w.ring.radius = Math.max(10, Math.round(w.map.distance([w.ring.lon, w.ring.lat], [lon, lat])));
+  } else return;
+  drawProposal();
+}
+
+function drawProposal() {
+  const w = state.watching;
+  if (!w || !w.map) return;
+  w.map.overlay.replaceChildren();
+  if (!w.ring || !LIVE.has(w.alert.status)) return;
+  w.map.overlay.append(
+    w.map.circleAt([w.ring.lon, w.ring.lat], w.ring.radius, {
+      class: "proposal",
+      fill: "none",
+      stroke: "#b35900",
+      "stroke-dasharray": `${w.map.unit * 6} ${w.map.unit * 3}`,
+    }),
+  );
+}
+
+function renderLifecycle(a) {
+  const live = LIVE.has(a.status);
+  show($("#update-card"), live);
+  show($("#widen-card"), live);
+  show($("#widen-stop"), live && Boolean(a.widen && !a.widen.ended));
+  const items = [];
+  if (a.sent_at) items.push([a.sent_at, "Startbericht verstuurd", `${fmtNumber(a.counts.delivered + a.counts.sent)} bereikt`]);
+  for (const u of a.updates || []) {
+    const reached = (u.counts.delivered || 0) + (u.counts.sent || 0);
+    items.push([u.created_at, `Vervolgbericht ${u.number}: “${u.message}”`, `${fmtNumber(reached)} bereikt`]);
+  }
+  for (const wave of a.waves || []) {
+    const radius = wave.target.type === "circle" ? `, straal ${fmtNumber(wave.target.radius_m)} m` : "";
+    items.push([
+      wave.created_at,
+      `Golf ${wave.number}${wave.auto ? " (automatisch)" : ""}${radius}`,
+      `${fmtNumber(wave.added)} bewoner(s) erbij`,
+    ]);
+  }
+  if (a.widen && !a.widen.ended && a.widen.next_at)
+    items.push([a.widen.next_at, "Volgende automatische golf", `straal ${fmtNumber(Math.min(a.widen.radius_m + a.widen.step_m, a.widen.max_radius_m))} m`]);
+  if (a.closed_at) items.push([a.closed_at, ALERT_STATUS[a.status] || a.status, ""]);
+  items.sort((x, y) => String(x[0]).localeCompare(String(y[0])));
+  $("#wave-timeline").replaceChildren(
+    ...items.map(([at, what, detail]) =>
+      h("li", {}, h("time", { datetime: at }, fmtTime(at)), " ", h("strong", {}, what), detail ? ` · ${detail}` : ""),
+    ),
+  );
+  show($("#timeline-card"), items.length > 0);
+}
+
+lifecycleCards();

@@ -4,7 +4,8 @@
 -- Linking, for SMS (tip_sms_intake below) and voice recordings (tips/store.py): the
 -- rules of burgerwacht/tips/service.py's docstring. A tip-line call made from an alert's
 -- voice message (p_delivery_id) belongs to that alert. Otherwise the active alerts the
--- number received, most recent first: with one, or with a leading reference (p_ref)
+-- number received (a start message or a follow-up, issue 15: a reply to a follow-up
+-- is a tip for the same alert), most recent first: with one, or with a leading reference (p_ref)
 -- naming one of them, the tip is that alert's; with several and no reference it stays
 -- unlinked with the candidates (refs: their references, for the question back); with
 -- none it goes to the general queue of the sender's municipalities.
@@ -41,7 +42,8 @@ BEGIN
     FROM (SELECT a.id, a.reference, max(coalesce(d.sent_at, d.updated_at)) AS received_at
           FROM deliveries d
           JOIN alerts a ON a.id = d.alert_id AND a.status IN ('sending', 'active') AND a.expires_at > now()
-          WHERE v_rid IS NOT NULL AND d.resident_id = v_rid AND d.kind = 'alert' AND d.state IN ('sent', 'delivered')
+          WHERE v_rid IS NOT NULL AND d.resident_id = v_rid AND d.kind IN ('alert', 'update')
+            AND d.state IN ('sent', 'delivered')
           GROUP BY a.id, a.reference) x;
 
     v_pos := CASE WHEN p_ref IS NULL THEN NULL ELSE array_position(v_refs, p_ref) END;
