@@ -23,6 +23,7 @@ from burgerwacht.alerts.models import (
     CapSource,
     Counts,
     Preview,
+    PreviewWarning,
     QuietHoursCount,
     Recipients,
     SmsInfo,
@@ -293,9 +294,12 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
         query = recipient_query(settings, row, expires_at)
         result, sms_now, voice_now = await _count(conn, settings, query, row)
         result.area = area_of(row)
-        result.warnings = await participation.coverage_warnings(
-            conn, settings, query.target, result.recipients.total
-        )
+        result.warnings = [
+            PreviewWarning(**w)
+            for w in await participation.coverage_warnings(
+                conn, settings, query.target, result.recipients.total
+            )
+        ]
         if row["widen"] and row["status"] in ("draft", "sending", "active"):
             result.widen = await _widen_steps(conn, settings, row, query, result.recipients.total)
         estimate = result.estimated_seconds

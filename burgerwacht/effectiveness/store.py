@@ -105,20 +105,14 @@ async def stats(
 
 
 #: Follow-ups and widening waves live in tables of their own (``alert_updates``,
-#: ``alert_waves``, one row each with its ``alert_id``). Where a database has no such
-#: table, no alert has any: the count is a true 0.
+#: ``alert_waves``, sql/0019), one row each with its ``alert_id``.
 UPDATE_WAVE_TABLES = {"updates": "alert_updates", "waves": "alert_waves"}
 
 
 async def count_updates_waves(conn: asyncpg.Connection, alert_ids: list[int]) -> dict[int, dict[str, int]]:
     """Follow-ups and waves per alert: ``{alert_id: {"updates": n, "waves": n}}``."""
-    present = await conn.fetchrow(
-        "SELECT " + ", ".join(f"to_regclass('{t}') IS NOT NULL AS {k}" for k, t in UPDATE_WAVE_TABLES.items())
-    )
     out: dict[int, dict[str, int]] = {i: {k: 0 for k in UPDATE_WAVE_TABLES} for i in alert_ids}
     for key, table in UPDATE_WAVE_TABLES.items():
-        if not present[key]:
-            continue
         rows = await conn.fetch(
             f"SELECT alert_id, count(*) AS n FROM {table} WHERE alert_id = ANY($1::bigint[]) GROUP BY alert_id",
             alert_ids,

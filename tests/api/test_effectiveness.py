@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.helpers.alerting import address, alert_body, create, create_and_send, enrol, settled
-from tests.helpers.effectiveness import place_alert, place_tip, stand_in_lifecycle_tables, tip_id
+from tests.helpers.effectiveness import place_alert, place_tip, tip_id
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MARCH = datetime(2026, 3, 10, 10, 0, tzinfo=AMS)
@@ -256,20 +256,24 @@ async def test_scope_roles_and_bad_dates(client, staff, op):
     assert resp.status == 200 and (await resp.json())["items"] == []
 
 
-async def test_updates_and_waves_are_counted_per_row(client, op, db, scenario):
-    if not await stand_in_lifecycle_tables(db):
-        pytest.skip("the real alert_updates/alert_waves exist: the lifecycle tests fill them")
-    for alert_id, table, n in (
-        (scenario["a"], "alert_updates", 2),
-        (scenario["b"], "alert_waves", 1),
-        (scenario["d"], "alert_waves", 3),
-    ):
-        for _ in range(n):
-            await db.execute(f"INSERT INTO {table} (alert_id) VALUES ($1)", alert_id)
-    params = {"municipality": "GM9999", "from": "2026-03-01", "to": "2026-04-30"}
-    march, april = (await (await client.get(STATS, params=params, headers=op)).json())["items"]
-    assert (march["updates"], march["waves"]) == (2, 1)
-    assert (april["updates"], april["waves"]) == (0, 3)
+async def test_updates_and_waves_are_counted_per_row(client, op, db, residents):
+    """Follow-ups and waves made through the API count in the month the alert was sent."""
+    aid = await _send(client, op)
+    for text in ("Vervolg: de man draagt nu een rode jas.", "Vervolg: gezien richting het station."):
+        resp = await client.post(f"/api/v1/alerts/{aid}/updates", json={"message": text}, headers=op)
+        assert resp.status == 202, await resp.text()
+    home = await db.fetchval("SELECT id FROM addresses WHERE buurt_code = 'BU99990102' ORDER BY id LIMIT 1")
+    await enrol(db, "+31611110009", home)
+    resp = await client.post(
+        f"/api/v1/alerts/{aid}/widen", json={"target": {"type": "areas", "codes": ["BU99990102"]}}, headers=op
+    )
+    assert resp.status == 202, await resp.text()
+    assert (await resp.json())["added"] >= 1
+    await settled(client, op, aid)
+    await place_alert(db, aid, MARCH)
+    params = {"municipality": "GM9999", "from": "2026-03-01", "to": "2026-03-31"}
+    (march,) = (await (await client.get(STATS, params=params, headers=op)).json())["items"]
+    assert (march["alerts"], march["updates"], march["waves"]) == (1, 2, 1)
 
 
 # ------------------------------------------------------------------ the joint picture

@@ -29,18 +29,3 @@ async def tip_id(db, alert_id: int, phone: str) -> int:
     )
     assert tid is not None, (alert_id, phone)
     return tid
-
-
-async def stand_in_lifecycle_tables(db) -> bool:
-    """Minimal ``alert_updates`` / ``alert_waves`` (alert_id only) where the database has
-    none; False when real ones exist (then the lifecycle's own tests fill them)."""
-    exists = await db.fetchval(
-        "SELECT to_regclass('alert_updates') IS NOT NULL OR to_regclass('alert_waves') IS NOT NULL"
-    )
-    if exists:
-        return False
-    for table in ("alert_updates", "alert_waves"):
-        await db.execute(
-            f"CREATE TABLE {table} (id bigint GENERATED ALWAYS AS IDENTITY, alert_id bigint NOT NULL)"
-        )
-    return True
