@@ -167,6 +167,14 @@ class SignalSettings(Section):
     rollup_interval_seconds: PositiveInt = 60
 
 
+class BulletinSettings(Section):
+    """Buurt bulletins (terugkoppeling): non-urgent SMS to residents who opted in."""
+
+    max_per_month: PositiveInt = 2  # per resident per calendar month (Europe/Amsterdam)
+    max_segments: PositiveInt = 2  # the whole SMS (with its prefix and footer)
+    ttl_hours: PositiveInt = 48  # what has not gone out by then (after quiet hours) is dropped
+
+
 class RetentionSettings(Section):
     tips_days: PositiveInt = 90
     relay_hours: PositiveInt = 72
@@ -223,6 +231,7 @@ class Settings(BaseSettings):
     areas: AreaSettings = AreaSettings()
     privacy: PrivacySettings = PrivacySettings()
     signals: SignalSettings = SignalSettings()
+    bulletins: BulletinSettings = BulletinSettings()
     retention: RetentionSettings = RetentionSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()

@@ -16,6 +16,7 @@ from burgerwacht.areas.domain import DOMAIN as AREAS
 from burgerwacht.audit.domain import DOMAIN as AUDIT
 from burgerwacht.auth.domain import DOMAIN as AUTH
 from burgerwacht.console.domain import DOMAIN as CONSOLE
+from burgerwacht.council.domain import DOMAIN as COUNCIL
 from burgerwacht.domain import Domain
 from burgerwacht.residents.domain import DOMAIN as RESIDENTS
 from burgerwacht.scheduler import housekeeping
@@ -36,6 +37,7 @@ DOMAINS: tuple[Domain, ...] = (
     ALERTS,
     TIPS,
     SIGNALS,
+    COUNCIL,
     WEBHOOKS,
     METRICS,
     CONSOLE,
