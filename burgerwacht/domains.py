@@ -15,6 +15,7 @@ from burgerwacht.alerts.domain import DOMAIN as ALERTS
 from burgerwacht.areas.domain import DOMAIN as AREAS
 from burgerwacht.audit.domain import DOMAIN as AUDIT
 from burgerwacht.auth.domain import DOMAIN as AUTH
+from burgerwacht.bulletins.domain import DOMAIN as BULLETINS
 from burgerwacht.console.domain import DOMAIN as CONSOLE
 from burgerwacht.council.domain import DOMAIN as COUNCIL
 from burgerwacht.domain import Domain
@@ -38,6 +39,7 @@ DOMAINS: tuple[Domain, ...] = (
     TIPS,
     SIGNALS,
     COUNCIL,
+    BULLETINS,
     WEBHOOKS,
     METRICS,
     CONSOLE,

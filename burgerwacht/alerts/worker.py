@@ -40,6 +40,8 @@ from aiohttp import web
 from burgerwacht import metrics
 from burgerwacht.alerts import store
 from burgerwacht.alerts.service import CLOSING_TTL, DISPATCH_CHANNEL, closing_text, sms_text
+from burgerwacht.bulletins import store as bulletins
+from burgerwacht.bulletins.service import sms_body as bulletin_text
 from burgerwacht.config import Settings
 from burgerwacht.db import outage
 from burgerwacht.events import publish
@@ -496,10 +498,15 @@ class DispatchWorker:
 
     async def _load_texts(self, alert_ids: set[int]) -> Texts:
         """Texts and status of the batch's alerts, read fresh for every batch: an alert
-        may have been closed or cancelled (and got its closing message) meanwhile."""
+        may have been closed or cancelled (and got its closing message) meanwhile.
+        Buurt bulletins ride the same queue under a negative alert_id (their texts come
+        from :mod:`burgerwacht.bulletins`)."""
         async with self.pool.acquire() as conn:
-            rows = await store.alert_texts(conn, sorted(alert_ids))
-        return {r["id"]: r for r in rows}
+            rows = await store.alert_texts(conn, sorted(i for i in alert_ids if i > 0))
+            texts: Texts = {r["id"]: r for r in rows}
+            if any(i < 0 for i in alert_ids):
+                texts.update(await bulletins.texts(conn, sorted(alert_ids)))  # type: ignore[arg-type]
+        return texts
 
     async def _guarded(
         self, d: asyncpg.Record, texts: Texts, on_slow: Callable[[], None] = lambda: None
@@ -562,6 +569,8 @@ class DispatchWorker:
             return None
         if d["kind"] == "closing":
             return closing_text(alert["reference"], alert["closing_message"] or "")
+        if d["kind"] == "bulletin":
+            return bulletin_text(alert["message"], d["language"])
         return sms_text(alert["reference"], alert["message"])
 
     async def _send_one(
