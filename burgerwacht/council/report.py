@@ -120,7 +120,10 @@ thead { display: table-header-group; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 th, td { border-bottom: 1px solid #ddd; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
 th { background: #eef4f9; font-weight: 600; }
-td.n, td.pct, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.n, td.pct { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th.n { text-align: right; hyphens: auto; overflow-wrap: break-word; }
+th.t { text-align: left; }
+table.wide { font-size: 8pt; }
 td.hidden { color: #888; }
 tr.total td { font-weight: 600; border-top: 1px solid #999; }
 .note { color: #555; font-size: 8.5pt; }
@@ -155,9 +158,12 @@ def _cell_html(cell: Cell, col: str) -> str:
 
 def _table_html(t: Table) -> str:
     out = [f"<h3>{escape(t.title)}</h3>"] if t.title else []
-    out.append(f'<table data-table="{escape(t.key)}"><thead><tr><th></th>')
-    for _, header in t.columns:
-        out.append(f'<th class="n">{escape(header)}</th>')
+    wide = ' class="wide"' if len(t.columns) > 6 else ""
+    out.append(f'<table data-table="{escape(t.key)}"{wide}><thead><tr><th></th>')
+    first = t.rows[0].cells if t.rows else []
+    for i, (_, header) in enumerate(t.columns):
+        cls = "t" if i < len(first) and isinstance(first[i], Text) else "n"
+        out.append(f'<th scope="col" class="{cls}">{escape(header)}</th>')
     out.append("</tr></thead><tbody>")
     for row in t.rows:
         cls = ' class="total"' if row.emphasis else ""
