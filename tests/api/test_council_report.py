@@ -147,3 +147,12 @@ async def test_access_and_bad_queries(client, staff, role, scope, params, status
     assert resp.status == status, await resp.text()
     if status != 200:
         assert resp.content_type == "application/problem+json"
+
+
+async def test_a_year_without_data_renders_with_everything_hidden(client, staff):
+    analyst = await staff("analyst", "GM9999")
+    _, html = await _html(client, analyst, year="2024")
+    page = parse_report(html)
+    assert page.cells and all(v is None for v in page.cells.values())
+    assert page.map_hidden and not page.map_counts
+    assert "geen politieregistraties" in html
