@@ -190,3 +190,24 @@ async def test_phone_numbers_are_masked_and_lists_are_scoped(client, sandbox, db
     resp = await client.get(URL, params={"municipality": "GM9999"}, headers=other)
     assert resp.status == 403
     assert (await client.get(URL)).status == 401
+
+
+@pytest.mark.parametrize("settings_overrides", [{"twilio": {"timeout_seconds": 0.5}}], indirect=True)
+async def test_provider_timeouts_are_reconciled_and_nobody_gets_a_bulletin_twice(client, sandbox, db, staff):
+    # 40 % of sends hang past our timeout (half after the message was created) and no status
+    # callbacks come: only the dispatch's reconciliation against the provider can tell
+    residents = [await _resident(db, i, a) for i, a in enumerate(await _addresses(db, BUURT, 20))]
+    await sandbox.scenario(timeout_rate=0.4, hang_seconds=1.5, seed=7, callbacks=False)
+    resp = await client.post(
+        URL, json={"area_code": BUURT, "message": MESSAGE}, headers=await staff("analyst")
+    )
+    assert resp.status == 202
+
+    async def settled():
+        return not await db.fetchval("SELECT count(*) FROM deliveries WHERE state IN ('queued', 'sending')")
+
+    await wait_until(settled, timeout=60)
+    out = await sandbox.outbound()
+    assert numbers(out) == sorted(residents)  # each exactly once
+    reasons = [r[0] for r in await db.fetch("SELECT reason FROM deliveries")]
+    assert reasons.count("reconciled") > 0, reasons
