@@ -87,6 +87,12 @@ async def send(
     return {**view(row, settings), "sms": info}
 
 
+async def export(conn: asyncpg.Connection, resident_id: int, phone: str) -> dict[str, Any]:
+    """The AVG access export's ``bulletins`` section."""
+    row = await store.received_by(conn, resident_id)
+    return {"opted_in": bool(row and row["opted_in"]), "received": list(row["received"]) if row else []}
+
+
 def view(row: asyncpg.Record, settings: Settings) -> dict[str, Any]:
     """Counts of residents under the k rule (zero included, so a hidden count never
     says "at least one"): staff never learn that one or two residents of a buurt opted in."""

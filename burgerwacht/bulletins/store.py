@@ -126,6 +126,21 @@ async def list_bulletins(
     )
 
 
+async def received_by(conn: asyncpg.Connection, resident_id: int) -> asyncpg.Record:
+    """A resident's opt-in and the bulletins they were sent (or skipped for), for the
+    AVG access export."""
+    return await conn.fetchrow(
+        """SELECT r.bulletins_opt_in AS opted_in,
+                  coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                'area_code', b.area_code, 'message', b.message, 'created_at', b.created_at,
+                                'state', d.state, 'reason', d.reason, 'sent_at', d.sent_at) ORDER BY d.id)
+                            FROM deliveries d JOIN bulletins b ON b.id = -d.alert_id
+                            WHERE d.resident_id = r.id AND d.kind = 'bulletin'), '[]'::jsonb) AS received
+           FROM residents r WHERE r.id = $1""",
+        resident_id,
+    )
+
+
 async def texts(conn: asyncpg.Connection, alert_ids: list[int]) -> dict[int, dict[str, Any]]:
     """What the dispatch worker reads per claimed batch, keyed by the deliveries'
     (negative) alert_id, shaped like an alert's texts (always sendable: a bulletin is

@@ -9,6 +9,7 @@ import asyncio
 
 import pytest
 
+from burgerwacht.residents import service as residents
 from tests.helpers.alerting import enrol, numbers, quiet_window_now, wait_until
 from tests.helpers.council import opt_in_bulletins
 
@@ -73,6 +74,10 @@ async def test_bulletin_reaches_exactly_the_opted_in_residents_of_the_area(clien
     assert all("BERICHTEN UIT" in m["body"] for m in out)
     states = await db.fetch("SELECT state FROM deliveries WHERE kind = 'bulletin'")
     assert len(states) == 6 and {r["state"] for r in states} <= {"sent", "delivered"}
+    # a resident's access export lists what they were sent
+    doc = await residents.export(db, wanted[0])
+    assert doc["bulletins"]["opted_in"] is True
+    assert [(b["area_code"], b["message"]) for b in doc["bulletins"]["received"]] == [(BUURT, MESSAGE)]
 
     # a wijk reaches its buurten's opted-in residents (the second bulletin this month)
     await sandbox.client.post("/sandbox/reset")
