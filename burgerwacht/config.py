@@ -187,6 +187,14 @@ class SignalSettings(Section):
     max_backdate_days: Annotated[int, Field(ge=0)] = 31
 
 
+class BulletinSettings(Section):
+    """Buurt bulletins (terugkoppeling): non-urgent SMS to residents who opted in."""
+
+    max_per_month: PositiveInt = 2  # per resident per calendar month (Europe/Amsterdam)
+    max_segments: PositiveInt = 2  # the whole SMS (with its prefix and footer)
+    ttl_hours: PositiveInt = 48  # what has not gone out by then (after quiet hours) is dropped
+
+
 class RetentionSettings(Section):
     tips_days: PositiveInt = 90
     relay_hours: PositiveInt = 72
@@ -244,6 +252,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     participation: ParticipationSettings = ParticipationSettings()
     signals: SignalSettings = SignalSettings()
+    bulletins: BulletinSettings = BulletinSettings()
     retention: RetentionSettings = RetentionSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()

@@ -15,7 +15,9 @@ from burgerwacht.alerts.domain import DOMAIN as ALERTS
 from burgerwacht.areas.domain import DOMAIN as AREAS
 from burgerwacht.audit.domain import DOMAIN as AUDIT
 from burgerwacht.auth.domain import DOMAIN as AUTH
+from burgerwacht.bulletins.domain import DOMAIN as BULLETINS
 from burgerwacht.console.domain import DOMAIN as CONSOLE
+from burgerwacht.council.domain import DOMAIN as COUNCIL
 from burgerwacht.domain import Domain
 from burgerwacht.effectiveness.domain import DOMAIN as EFFECTIVENESS
 from burgerwacht.participation.domain import DOMAIN as PARTICIPATION
@@ -40,6 +42,8 @@ DOMAINS: tuple[Domain, ...] = (
     EFFECTIVENESS,
     SIGNALS,
     PARTICIPATION,
+    COUNCIL,
+    BULLETINS,
     WEBHOOKS,
     METRICS,
     CONSOLE,

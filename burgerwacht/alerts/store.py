@@ -990,7 +990,7 @@ async def add_fallback(conn: asyncpg.Connection, failed: asyncpg.Record, channel
         """INSERT INTO deliveries (alert_id, resident_id, channel, kind, seq, wave, level, state, expires_at,
                                   fallback_of)
            SELECT alert_id, resident_id, $2, kind, seq, wave, level, 'queued', expires_at, id FROM deliveries
-           WHERE id = $1 AND expires_at > now()
+           WHERE id = $1 AND expires_at > now() AND kind <> 'bulletin'  -- a bulletin is SMS only
            ON CONFLICT DO NOTHING RETURNING id""",
         failed["id"],
         channel,

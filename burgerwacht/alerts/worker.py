@@ -40,6 +40,8 @@ from aiohttp import web
 from burgerwacht import metrics
 from burgerwacht.alerts import service, store
 from burgerwacht.alerts.service import CLOSING_TTL, DISPATCH_CHANNEL, closing_text, current_text, update_text
+from burgerwacht.bulletins import store as bulletins
+from burgerwacht.bulletins.service import sms_body as bulletin_text
 from burgerwacht.config import Settings
 from burgerwacht.db import outage
 from burgerwacht.events import publish
@@ -520,17 +522,24 @@ class DispatchWorker:
 
     async def _load_texts(self, alert_ids: set[int]) -> Texts:
         """Texts and status of the batch's alerts, read fresh for every batch: an alert
-        may have been closed or cancelled (and got its closing message) meanwhile."""
+        may have been closed or cancelled (and got its closing message) meanwhile.
+        Buurt bulletins ride the same queue under a negative alert_id (their texts come
+        from :mod:`burgerwacht.bulletins`)."""
         async with self.pool.acquire() as conn:
-            rows = await store.alert_texts(conn, sorted(alert_ids))
+            rows = await store.alert_texts(conn, sorted(i for i in alert_ids if i > 0))
             updates = (
                 await store.update_texts(conn, sorted(alert_ids))
                 if any(r["update_number"] for r in rows)
                 else []
             )
+            bulletin_rows = (
+                await bulletins.texts(conn, sorted(alert_ids)) if any(i < 0 for i in alert_ids) else {}
+            )
         texts = {r["id"]: AlertTexts(r, {}) for r in rows}
         for u in updates:
             texts[u["alert_id"]].updates[u["number"]] = u
+        for i, b in bulletin_rows.items():
+            texts[i] = AlertTexts(b, {})  # type: ignore[arg-type]
         return texts
 
     async def _guarded(
@@ -595,6 +604,8 @@ class DispatchWorker:
             return None
         if d["kind"] == "closing":
             return closing_text(alert["reference"], alert["closing_message"] or "")
+        if d["kind"] == "bulletin":
+            return bulletin_text(alert["message"], d["language"])
         if d["kind"] == "update":
             update = alert.updates.get(d["seq"])
             return update_text(alert["reference"], update["message"]) if update else None

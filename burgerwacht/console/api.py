@@ -57,7 +57,7 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".ico": "image/x-icon",
 }
-PAGES = {"operator": "index.html", "analyst": "analyse.html"}
+PAGES = {"operator": "index.html", "analyst": "analyse.html", "field": "veld.html"}
 
 
 @dataclass(frozen=True)
@@ -82,13 +82,13 @@ def static_files() -> dict[str, StaticFile]:
     return files
 
 
-def _page(name: str) -> web.Response:
+def _page(name: str, headers: dict[str, str] | None = None) -> web.Response:
     f = static_files()[name]
     return web.Response(
         body=f.body,
         content_type=f.content_type,
         charset="utf-8",
-        headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
+        headers={**SECURITY_HEADERS, "Cache-Control": "no-store", **(headers or {})},
     )
 
 
@@ -115,6 +115,18 @@ async def operator_page(request: web.Request):
 )
 async def analyst_page(request: web.Request):
     return _page(PAGES["analyst"])
+
+
+@api.get(
+    "/console/veld",
+    summary="Fieldworker page (phone): record signals by location or map, triage open ones (HTML)",
+    tags=TAGS,
+    content_type="text/html",
+)
+async def field_page(request: web.Request):
+    # this page may ask for the device's location (the others may not)
+    policy = SECURITY_HEADERS["Permissions-Policy"].replace("geolocation=()", "geolocation=(self)")
+    return _page(PAGES["field"], {"Permissions-Policy": policy})
 
 
 @api.get(

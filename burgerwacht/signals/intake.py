@@ -231,6 +231,8 @@ async def patch_signal(
         raise DomainError(
             422, "unknown-category", f"unknown category {changes['category']!r}", field="category"
         )
+    if "public_note" in changes:  # the reporter reads it (Open311): no one's number in it; "" removes it
+        changes = {**changes, "public_note": mask_phones_in(changes["public_note"]) or None}
     row = await store.update_signal(conn, row["id"], changes)
     await audit.append(
         conn,
@@ -238,7 +240,7 @@ async def patch_signal(
         "signal.update",
         "signal",
         row["id"],
-        {k: v for k, v in changes.items() if k != "status_notes"},
+        {k: (v is not None if k == "public_note" else v) for k, v in changes.items() if k != "status_notes"},
     )
     return row
 
@@ -270,6 +272,7 @@ def signal_view(row: asyncpg.Record, names: dict[str, str] | None = None) -> dic
         "point": point,
         "status": row["status"],
         "status_notes": row["status_notes"],
+        "public_note": row["public_note"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }

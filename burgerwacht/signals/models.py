@@ -72,6 +72,12 @@ class SignalPatch(PatchModel):
     severity: int | None = Field(default=None, ge=1, le=5)
     status: Literal["open", "closed"] | None = None
     status_notes: str | None = Field(default=None, max_length=1000)
+    public_note: str | None = Field(
+        default=None,
+        max_length=500,
+        description="What the reporter reads (Open311 status_notes); phone numbers are masked; "
+        "an empty string removes it",
+    )
 
 
 class PointOut(BaseModel):
@@ -95,6 +101,7 @@ class SignalOut(BaseModel):
     point: PointOut | None
     status: Literal["open", "closed"]
     status_notes: str | None
+    public_note: str | None = None
     created_at: datetime
     updated_at: datetime
 

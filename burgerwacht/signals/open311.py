@@ -3,8 +3,10 @@
 * ``GET discovery``, ``GET services`` (the taxonomy: one service per category),
   ``GET services/{code}`` (definition; no extra attributes),
 * ``POST requests`` creates a signal and returns its ``service_request_id``,
-* ``GET requests/{id}`` and ``GET requests?service_request_id=a,b`` return status
-  only: no description, no address, no point, no notes (no personal data).
+* ``GET requests/{id}`` and ``GET requests?service_request_id=a,b`` return the status
+  and, as ``status_notes``, the public note triage wrote for the reporter (``public_note``
+  in PATCH /api/v1/signals/{id}, numbers masked): no description, no address, no point,
+  no internal notes (no personal data).
   Listing requests without ids is refused: it would publish microdata.
 
 ``api_key`` is a fieldworker/operator token (scope: its municipalities) or the
@@ -246,7 +248,7 @@ def _request_view(row: Any, agency: str) -> dict[str, Any]:
     return {
         "service_request_id": row["public_id"],
         "status": row["status"],
-        "status_notes": None,
+        "status_notes": row["public_note"],  # the public note triage set (never status_notes)
         "service_name": cat.name if cat else row["category"],
         "service_code": row["category"],
         "description": None,

@@ -15,7 +15,7 @@ ROLLUP_LOCK = 0x5349_4752  # "SIGR": serialises rollup runs
 
 SIGNAL_COLUMNS = (
     "id, public_id, municipality_code, wijk_code, buurt_code, category, severity, observed_on, source, "
-    "text, location, status, status_notes, created_by, created_at, updated_at"
+    "text, location, status, status_notes, public_note, created_by, created_at, updated_at"
 )
 
 
@@ -135,7 +135,7 @@ async def list_signals(
 
 
 async def update_signal(conn: asyncpg.Connection, signal_id: int, changes: dict[str, Any]) -> asyncpg.Record:
-    allowed = {"category", "severity", "status", "status_notes"}
+    allowed = {"category", "severity", "status", "status_notes", "public_note"}
     cols = [c for c in changes if c in allowed]
     sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
     return await conn.fetchrow(
@@ -149,7 +149,10 @@ async def erase_number_in_texts(conn: asyncpg.Connection, pattern: str) -> int:
     """Erasure: a resident's number written in any signal's text (signals keep no number,
     so the text is all there is to search)."""
     result = await conn.execute(
-        "UPDATE signals SET text = regexp_replace(text, $1, $2, 'g') WHERE text ~ $1", pattern, ERASED
+        "UPDATE signals SET text = regexp_replace(text, $1, $2, 'g'), "
+        "public_note = regexp_replace(public_note, $1, $2, 'g') WHERE text ~ $1 OR public_note ~ $1",
+        pattern,
+        ERASED,
     )
     return int(result.split()[-1])
 

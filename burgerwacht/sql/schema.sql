@@ -116,6 +116,19 @@ CREATE TABLE audit_log (
     hash text NOT NULL
 );
 
+CREATE TABLE bulletins (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    municipality_code text NOT NULL,
+    area_code text NOT NULL,
+    area_level text NOT NULL,
+    message text NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    recipients integer DEFAULT 0 NOT NULL,
+    deferred integer DEFAULT 0 NOT NULL,
+    over_cap integer DEFAULT 0 NOT NULL
+);
+
 CREATE TABLE code_requests (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
@@ -255,7 +268,8 @@ CREATE TABLE residents (
     status text NOT NULL,
     language text DEFAULT 'nl'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    stopped_at timestamp with time zone
+    stopped_at timestamp with time zone,
+    bulletins_opt_in boolean DEFAULT false NOT NULL
 );
 
 CREATE TABLE schema_migrations (
@@ -355,7 +369,8 @@ CREATE TABLE signals (
     text_cleared_at timestamp with time zone,
     observed_month date GENERATED ALWAYS AS ((date_trunc('month'::text, (observed_on)::timestamp without time zone))::date) STORED,
     cell integer NOT NULL,
-    ckey integer DEFAULT (((('x'::text || substr((gen_random_uuid())::text, 1, 8)))::bit(32))::integer & 2147483647) NOT NULL
+    ckey integer DEFAULT (((('x'::text || substr((gen_random_uuid())::text, 1, 8)))::bit(32))::integer & 2147483647) NOT NULL,
+    public_note text
 );
 
 CREATE TABLE staff_tokens (
@@ -457,9 +472,12 @@ ALTER TABLE areas ADD CONSTRAINT areas_code_check CHECK (code ~ '^(GM\d{4}|WK\d{
 ALTER TABLE areas ADD CONSTRAINT areas_level_check CHECK (level = ANY (ARRAY['gemeente'::text, 'wijk'::text, 'buurt'::text]));
 ALTER TABLE areas ADD CONSTRAINT areas_pkey PRIMARY KEY (code);
 ALTER TABLE audit_log ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
+ALTER TABLE bulletins ADD CONSTRAINT bulletins_area_level_check CHECK (area_level = ANY (ARRAY['buurt'::text, 'wijk'::text]));
+ALTER TABLE bulletins ADD CONSTRAINT bulletins_message_check CHECK (length(message) >= 1 AND length(message) <= 1000);
+ALTER TABLE bulletins ADD CONSTRAINT bulletins_pkey PRIMARY KEY (id);
 ALTER TABLE code_requests ADD CONSTRAINT code_requests_pkey PRIMARY KEY (id);
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_channel_check CHECK (channel = ANY (ARRAY['sms'::text, 'voice'::text]));
-ALTER TABLE deliveries ADD CONSTRAINT deliveries_kind_check CHECK (kind = ANY (ARRAY['alert'::text, 'update'::text, 'closing'::text]));
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_kind_check CHECK (kind = ANY (ARRAY['alert'::text, 'update'::text, 'closing'::text, 'bulletin'::text]));
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_message_key UNIQUE (alert_id, resident_id, channel, kind, seq);
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_pkey PRIMARY KEY (id);
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_seq_check CHECK ((kind = 'update'::text) = (seq > 0));
@@ -553,12 +571,14 @@ CREATE INDEX alerts_widen_due ON public.alerts USING btree (widen_next_at) WHERE
 CREATE INDEX area_figures_municipality ON public.area_figures USING btree (municipality_code);
 CREATE INDEX areas_bbox ON public.areas USING gist (bbox);
 CREATE INDEX areas_municipality ON public.areas USING btree (municipality_code, level);
+CREATE INDEX bulletins_municipality ON public.bulletins USING btree (municipality_code, id DESC);
 CREATE INDEX code_requests_at ON public.code_requests USING btree (at);
 CREATE INDEX code_requests_ip ON public.code_requests USING btree (ip, at);
 CREATE INDEX code_requests_phone ON public.code_requests USING btree (phone, at);
 CREATE INDEX code_requests_prefix ON public.code_requests USING btree (prefix, at);
 CREATE INDEX deliveries_alert_state ON public.deliveries USING btree (alert_id, kind, state) INCLUDE (channel);
 CREATE INDEX deliveries_alert_updates ON public.deliveries USING btree (alert_id, seq, state) INCLUDE (channel) WHERE (kind = 'update'::text);
+CREATE INDEX deliveries_bulletins ON public.deliveries USING btree (resident_id, created_at) WHERE (kind = 'bulletin'::text);
 CREATE INDEX deliveries_claims ON public.deliveries USING btree (claimed_at) WHERE (state = 'sending'::text);
 CREATE INDEX deliveries_created ON public.deliveries USING brin (created_at);
 CREATE INDEX deliveries_fallback_of ON public.deliveries USING btree (fallback_of) WHERE (fallback_of IS NOT NULL);

@@ -249,7 +249,9 @@ export function signIn({ roles, onSignedIn }) {
             ? "Gebruik de meldkamerconsole (/console/)."
             : me.role === "analyst" || me.role === "admin" || me.role === "wijkagent"
               ? "Gebruik de analysepagina (/console/analyse)."
-              : "";
+              : me.role === "fieldworker"
+                ? "Gebruik de veldpagina (/console/veld)."
+                : "";
         showSignin(`Deze pagina is niet voor de rol ${ROLES[me.role] || me.role}. ${other}`);
         return;
       }

@@ -62,7 +62,7 @@ ALTER TABLE deliveries
     ADD COLUMN wave     integer NOT NULL DEFAULT 0,
     ADD COLUMN text_seq integer;
 ALTER TABLE deliveries DROP CONSTRAINT deliveries_kind_check;
-ALTER TABLE deliveries ADD CONSTRAINT deliveries_kind_check CHECK (kind IN ('alert', 'update', 'closing'));
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_kind_check CHECK (kind IN ('alert', 'update', 'closing', 'bulletin'));
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_seq_check CHECK ((kind = 'update') = (seq > 0));
 ALTER TABLE deliveries DROP CONSTRAINT deliveries_alert_id_resident_id_channel_kind_key;
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_message_key UNIQUE (alert_id, resident_id, channel, kind, seq);

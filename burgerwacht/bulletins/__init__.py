@@ -1,0 +1,1 @@
+"""Buurt bulletins (terugkoppeling): short non-urgent SMS to residents who opted in."""

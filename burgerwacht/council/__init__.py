@@ -1,0 +1,1 @@
+"""The report for the council and the lokale driehoek (issue 18)."""
