@@ -465,6 +465,10 @@ _START = (
 )
 
 
+# the alert's latest follow-up number (a bulletin's negative alert_id has no alert: NULL)
+_UPDATE_NUMBER = "(SELECT a.update_number FROM alerts a WHERE a.id = d.alert_id)"
+
+
 async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int) -> list[asyncpg.Record]:
     """Claim due deliveries of one channel. ``prev_attempt_at`` is when the previous claim
     of the row began (a lower bound of any earlier send, for reconciliation); the phone
@@ -480,9 +484,9 @@ async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int)
         UPDATE deliveries d SET state = 'sending', claimed_by = $1, claimed_at = now(), updated_at = now(),
                                 attempt_at = now(),
                                 text_seq = CASE WHEN d.kind <> 'alert' THEN d.text_seq
-                                                WHEN d.reconcile THEN coalesce(d.text_seq, a.update_number)
-                                                ELSE a.update_number END
-        FROM c, alerts a WHERE d.id = c.id AND a.id = d.alert_id
+                                                WHEN d.reconcile THEN coalesce(d.text_seq, {_UPDATE_NUMBER})
+                                                ELSE {_UPDATE_NUMBER} END
+        FROM c WHERE d.id = c.id
         RETURNING d.id, d.alert_id, d.resident_id, d.channel, d.kind, d.seq, d.text_seq, d.attempts, d.reconcile,
                   c.prev_attempt_at, d.expires_at, d.created_at,
                   (SELECT phone FROM residents r WHERE r.id = d.resident_id AND r.status = 'active') AS phone,
