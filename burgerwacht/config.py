@@ -105,6 +105,13 @@ class EnrolmentSettings(Section):
     codes_per_wide_prefix_per_hour: PositiveInt = 100
     codes_per_day: PositiveInt = 5000
     budget_alert_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    # self-service (issue 19)
+    pause_default_days: PositiveInt = 7
+    pause_max_days: PositiveInt = 60
+    move_confirm_minutes: PositiveInt = 30
+    visit_default_hours: PositiveInt = 24
+    visit_max_hours: PositiveInt = 336
+    mijn_session_minutes: PositiveInt = 20
 
 
 class AlertSettings(Section):

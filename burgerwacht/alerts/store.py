@@ -60,6 +60,8 @@ _HITS = """
     CROSS JOIN (SELECT now() AT TIME ZONE 'Europe/Amsterdam' AS lt) l
     WHERE ra.active AND {sole} AND {target} AND {channel_filter}
       AND ($4::text[] IS NULL OR ra.municipality_code = ANY ($4::text[]))
+      -- the resident's own limits: pause, visits, time windows (functions/residents_self_service.sql)
+      AND resident_address_targeted(ra.paused_until, ra.pause_all, ra.visit_until, ra.time_windows, $5)
 """
 
 # Recipients per (resident, channel) with what happens to each: sent now, deferred to
@@ -598,7 +600,8 @@ async def delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record
 async def resident_allows_voice(conn: asyncpg.Connection, resident_id: int) -> bool:
     return await conn.fetchval(
         """SELECT EXISTS (SELECT 1 FROM resident_addresses ra JOIN residents r ON r.id = ra.resident_id
-                          WHERE ra.resident_id = $1 AND r.status = 'active' AND 'voice' = ANY(ra.channels))""",
+                          WHERE ra.resident_id = $1 AND r.status = 'active' AND 'voice' = ANY(ra.channels)
+                            AND NOT r.sms_only)""",
         resident_id,
     )
 

@@ -27,7 +27,7 @@ from burgerwacht.domain import ErasureHook, ExportHook
 from burgerwacht.errors import DomainError
 from burgerwacht.messaging import InvalidNumber, NotMobile, OptedOut, ProviderError, TwilioProvider
 from burgerwacht.phone import Phone, PhoneError, mask, parse_phone
-from burgerwacht.residents import keywords, store
+from burgerwacht.residents import keywords, selfservice, store
 from burgerwacht.residents.address import (
     AddressError,
     AddressQuery,
@@ -479,7 +479,14 @@ async def handle_keyword(
         case keywords.Help():
             r = await store.resident_by_phone(conn, phone)
             return text("help", r["language"] if r else "nl")
-    return None
+    return await selfservice.handle(conn, settings, phone, cmd)
+
+
+async def awaits_confirmation(pool: asyncpg.Pool, phone: str) -> bool:
+    """A VERHUIS of this number is waiting for JA (else JA is an ordinary tip)."""
+    async with pool.acquire() as conn:
+        r = await store.resident_by_phone(conn, phone)
+        return r is not None and r["move_address_id"] is not None
 
 
 async def language_of(conn: asyncpg.Connection, phone: str) -> str:

@@ -41,7 +41,9 @@ CREATE TABLE alerts (
     cap_source_identifier text,
     cap_source_sender text,
     cap_source_sent timestamp with time zone,
-    cap_sent timestamp with time zone
+    cap_sent timestamp with time zone,
+    message_en text,
+    voice_message_en text
 );
 
 CREATE TABLE areas (
@@ -117,7 +119,10 @@ CREATE TABLE enrolments (
     expires_at timestamp with time zone NOT NULL,
     verified_at timestamp with time zone,
     resident_id bigint,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    slow_speech boolean DEFAULT false NOT NULL,
+    repeat_message boolean DEFAULT false NOT NULL,
+    sms_only boolean DEFAULT false NOT NULL
 );
 
 CREATE TABLE gebiedsscan (
@@ -146,6 +151,23 @@ CREATE TABLE job_runs (
     finished_at timestamp with time zone,
     process text NOT NULL,
     result jsonb
+);
+
+CREATE TABLE mijn_logins (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    phone text NOT NULL,
+    code_hash bytea NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone
+);
+
+CREATE TABLE mijn_sessions (
+    token_hash bytea NOT NULL,
+    resident_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
 );
 
 CREATE TABLE open311_rate (
@@ -183,7 +205,11 @@ CASE
     WHEN ('voice'::text = ANY (channels)) THEN 2
     ELSE 0
 END)) STORED,
-    sole boolean DEFAULT true NOT NULL
+    sole boolean DEFAULT true NOT NULL,
+    visit_until timestamp with time zone,
+    time_windows jsonb,
+    paused_until timestamp with time zone,
+    pause_all boolean DEFAULT false NOT NULL
 );
 
 CREATE TABLE residents (
@@ -193,7 +219,16 @@ CREATE TABLE residents (
     status text NOT NULL,
     language text DEFAULT 'nl'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    stopped_at timestamp with time zone
+    stopped_at timestamp with time zone,
+    bulletins_opt_in boolean DEFAULT false NOT NULL,
+    paused_until timestamp with time zone,
+    pause_all boolean DEFAULT false NOT NULL,
+    slow_speech boolean DEFAULT false NOT NULL,
+    repeat_message boolean DEFAULT false NOT NULL,
+    sms_only boolean DEFAULT false NOT NULL,
+    move_address_id bigint,
+    move_from_id bigint,
+    move_expires_at timestamp with time zone
 );
 
 CREATE TABLE schema_migrations (
@@ -362,9 +397,11 @@ ALTER TABLE alerts ADD CONSTRAINT alerts_check CHECK (num_nonnulls(target_circle
 ALTER TABLE alerts ADD CONSTRAINT alerts_created_by_fkey FOREIGN KEY (created_by) REFERENCES staff_users(id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_expires_in_minutes_check CHECK (expires_in_minutes > 0);
 ALTER TABLE alerts ADD CONSTRAINT alerts_level_check CHECK (level = ANY (ARRAY['regular'::text, 'missing_child'::text, 'amber_regional'::text, 'amber_national'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_message_en_check CHECK (length(message_en) >= 1 AND length(message_en) <= 640);
 ALTER TABLE alerts ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_reference_check CHECK (reference ~ '^[A-Z0-9]{3,6}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_voice_message_en_check CHECK (length(voice_message_en) <= 1500);
 ALTER TABLE areas ADD CONSTRAINT areas_code_check CHECK (code ~ '^(GM\d{4}|WK\d{6}|BU\d{8})$'::text);
 ALTER TABLE areas ADD CONSTRAINT areas_level_check CHECK (level = ANY (ARRAY['gemeente'::text, 'wijk'::text, 'buurt'::text]));
 ALTER TABLE areas ADD CONSTRAINT areas_pkey PRIMARY KEY (code);
@@ -384,6 +421,9 @@ ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_pkey PRIMARY KEY (id);
 ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_registered_count_check CHECK (registered_count >= 0);
 ALTER TABLE inbound_messages ADD CONSTRAINT inbound_messages_pkey PRIMARY KEY (sid);
 ALTER TABLE job_runs ADD CONSTRAINT job_runs_pkey PRIMARY KEY (job, period);
+ALTER TABLE mijn_logins ADD CONSTRAINT mijn_logins_pkey PRIMARY KEY (id);
+ALTER TABLE mijn_sessions ADD CONSTRAINT mijn_sessions_pkey PRIMARY KEY (token_hash);
+ALTER TABLE mijn_sessions ADD CONSTRAINT mijn_sessions_resident_id_fkey FOREIGN KEY (resident_id) REFERENCES residents(id) ON DELETE CASCADE;
 ALTER TABLE open311_rate ADD CONSTRAINT open311_rate_pkey PRIMARY KEY (client, window_start);
 ALTER TABLE rate_buckets ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (name);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_address_id_fkey FOREIGN KEY (address_id) REFERENCES addresses(id);
@@ -393,7 +433,9 @@ ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_label_check CHE
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_pkey PRIMARY KEY (id);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_resident_id_address_id_key UNIQUE (resident_id, address_id);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_resident_id_fkey FOREIGN KEY (resident_id) REFERENCES residents(id) ON DELETE CASCADE;
+ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_time_windows_check CHECK (time_windows IS NULL OR jsonb_typeof(time_windows) = 'array'::text);
 ALTER TABLE residents ADD CONSTRAINT residents_language_check CHECK (language = ANY (ARRAY['nl'::text, 'en'::text]));
+ALTER TABLE residents ADD CONSTRAINT residents_move_address_id_fkey FOREIGN KEY (move_address_id) REFERENCES addresses(id) ON DELETE SET NULL;
 ALTER TABLE residents ADD CONSTRAINT residents_phone_check CHECK (phone ~ '^\+[1-9]\d{6,14}$'::text);
 ALTER TABLE residents ADD CONSTRAINT residents_phone_key UNIQUE (phone);
 ALTER TABLE residents ADD CONSTRAINT residents_phone_kind_check CHECK (phone_kind = ANY (ARRAY['mobile'::text, 'landline'::text, 'voip'::text, 'other'::text]));
@@ -464,11 +506,14 @@ CREATE INDEX deliveries_resident_recent ON public.deliveries USING btree (reside
 CREATE INDEX deliveries_sent ON public.deliveries USING btree (updated_at) WHERE (state = 'sent'::text);
 CREATE INDEX enrolments_phone ON public.enrolments USING btree (phone);
 CREATE INDEX gebiedsscan_municipality ON public.gebiedsscan USING btree (municipality_code, period_start);
+CREATE INDEX mijn_logins_phone ON public.mijn_logins USING btree (phone);
+CREATE INDEX mijn_sessions_resident ON public.mijn_sessions USING btree (resident_id);
 CREATE INDEX resident_addresses_address ON public.resident_addresses USING btree (address_id);
 CREATE INDEX resident_addresses_buurt ON public.resident_addresses USING btree (buurt_code) WHERE active;
 CREATE INDEX resident_addresses_municipality ON public.resident_addresses USING btree (municipality_code) WHERE active;
-CREATE INDEX resident_addresses_target ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code) WHERE (active AND sole);
-CREATE INDEX resident_addresses_target_multi ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code) WHERE (active AND (NOT sole));
+CREATE INDEX resident_addresses_target ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code, paused_until, pause_all, visit_until, time_windows) WHERE (active AND sole);
+CREATE INDEX resident_addresses_target_multi ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code, paused_until, pause_all, visit_until, time_windows) WHERE (active AND (NOT sole));
+CREATE INDEX resident_addresses_visits ON public.resident_addresses USING btree (visit_until) WHERE (visit_until IS NOT NULL);
 CREATE INDEX resident_addresses_wijk ON public.resident_addresses USING btree (wijk_code) WHERE active;
 CREATE INDEX signals_cell_counts ON public.signals USING btree (municipality_code, observed_month, cell, severity);
 CREATE INDEX signals_municipality_day ON public.signals USING btree (municipality_code, observed_on) INCLUDE (buurt_code, category, severity);
@@ -558,6 +603,17 @@ BEGIN
     RETURN NULL;
 END $function$;
 
+CREATE OR REPLACE FUNCTION public.resident_address_targeted(paused_until timestamp with time zone, pause_all boolean, visit_until timestamp with time zone, time_windows jsonb, level text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+    SELECT (visit_until IS NULL OR visit_until > now())
+       AND (visit_until IS NOT NULL OR paused_until IS NULL OR paused_until <= now()
+            OR (level <> 'regular' AND NOT pause_all))
+       AND (time_windows IS NULL OR resident_window_open(time_windows))
+$function$;
+
 CREATE OR REPLACE FUNCTION public.resident_addresses_fill()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -573,6 +629,17 @@ BEGIN
     INTO NEW.location, NEW.buurt_code, NEW.wijk_code, NEW.municipality_code
     FROM addresses a WHERE a.id = NEW.address_id FOR SHARE;
     SELECT r.status = 'active' INTO NEW.active FROM residents r WHERE r.id = NEW.resident_id;
+    RETURN NEW;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.resident_addresses_fill_pause()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    SELECT r.paused_until, r.pause_all INTO NEW.paused_until, NEW.pause_all
+    FROM residents r WHERE r.id = NEW.resident_id;
+    NEW.pause_all := coalesce(NEW.pause_all, false);
     RETURN NEW;
 END $function$;
 
@@ -594,12 +661,42 @@ BEGIN
     RETURN NULL;
 END $function$;
 
+CREATE OR REPLACE FUNCTION public.resident_window_open(windows jsonb, at timestamp with time zone DEFAULT now())
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+    SELECT windows IS NULL OR jsonb_array_length(windows) = 0 OR EXISTS (
+        SELECT 1
+        FROM jsonb_array_elements(windows) w,
+             LATERAL (SELECT at AT TIME ZONE 'Europe/Amsterdam' AS lt) l,
+             LATERAL (SELECT (w->>'start')::time AS s, (w->>'end')::time AS e) t
+        WHERE CASE WHEN t.s < t.e
+                   THEN (w->'days') @> to_jsonb(extract(isodow FROM l.lt)::int)
+                        AND l.lt::time >= t.s AND l.lt::time < t.e
+                   ELSE ((w->'days') @> to_jsonb(extract(isodow FROM l.lt)::int) AND l.lt::time >= t.s)
+                        OR ((w->'days') @> to_jsonb(extract(isodow FROM l.lt - interval '1 day')::int)
+                            AND l.lt::time < t.e)
+              END)
+$function$;
+
 CREATE OR REPLACE FUNCTION public.residents_erased_deliveries()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
 BEGIN
     UPDATE deliveries SET resident_id = NULL WHERE resident_id IN (SELECT id FROM gone);
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.residents_propagate_pause()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    UPDATE resident_addresses SET paused_until = NEW.paused_until, pause_all = NEW.pause_all
+    WHERE resident_id = NEW.id
+      AND (paused_until, pause_all) IS DISTINCT FROM (NEW.paused_until, NEW.pause_all);
     RETURN NULL;
 END $function$;
 
@@ -819,8 +916,10 @@ CREATE TRIGGER audit_log_no_update_delete BEFORE DELETE OR UPDATE ON audit_log F
 CREATE TRIGGER deliveries_deleted_fallbacks AFTER DELETE ON deliveries REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION deliveries_deleted_fallbacks();
 CREATE TRIGGER resident_addresses_added AFTER INSERT ON resident_addresses REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
 CREATE TRIGGER resident_addresses_fill BEFORE INSERT OR UPDATE OF address_id, resident_id ON resident_addresses FOR EACH ROW EXECUTE FUNCTION resident_addresses_fill();
+CREATE TRIGGER resident_addresses_fill_pause BEFORE INSERT ON resident_addresses FOR EACH ROW EXECUTE FUNCTION resident_addresses_fill_pause();
 CREATE TRIGGER resident_addresses_removed AFTER DELETE ON resident_addresses REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
 CREATE TRIGGER residents_erased_deliveries AFTER DELETE ON residents REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION residents_erased_deliveries();
+CREATE TRIGGER residents_propagate_pause AFTER UPDATE OF paused_until, pause_all ON residents FOR EACH ROW WHEN (old.paused_until IS DISTINCT FROM new.paused_until OR old.pause_all IS DISTINCT FROM new.pause_all) EXECUTE FUNCTION residents_propagate_pause();
 CREATE TRIGGER residents_propagate_status AFTER UPDATE OF status ON residents FOR EACH ROW WHEN (old.status IS DISTINCT FROM new.status) EXECUTE FUNCTION residents_propagate_status();
 CREATE TRIGGER signals_cell BEFORE INSERT OR UPDATE OF municipality_code, buurt_code, category, cell ON signals FOR EACH ROW EXECUTE FUNCTION signals_fill_cell();
 CREATE TRIGGER signals_dirty_delete AFTER DELETE ON signals REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION signals_mark_dirty_old();
