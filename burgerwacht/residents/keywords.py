@@ -360,7 +360,7 @@ def _only_address(after: str) -> bool:
     m = _VISIT_PLACE.fullmatch(after.strip(" \t\r\n.,!?:;-"))
     if not m:
         return False
-    tail = m.group(3).strip(" ,.:;")
+    tail = m.group(3).strip(" \t\r\n,.:;")
     tail = re.sub(r"^(?:(?:huis)?n(?:umme)?r\.?|no\.?|number)\s*", "", tail)
     return bool(re.fullmatch(r"[0-9]{1,5}\s*(?:[a-z]|[a-z]?\s*[-/]?\s*[a-z0-9]{1,4})?", tail))
 
