@@ -185,7 +185,7 @@ TIP_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéë ", min_size=1, max_
 
 @settings(max_examples=300, deadline=None)
 @given(
-    word=st.sampled_from(sorted(WHOLE) + ["JA", "BERICHTEN", "MESSAGES"]).flatmap(dressed),
+    word=st.sampled_from([*sorted(WHOLE), "JA", "BERICHTEN", "MESSAGES"]).flatmap(dressed),
     rest=TIP_WORDS,
     sep=st.sampled_from([" ", "  ", ", ", ": ", "! "]),
 )
