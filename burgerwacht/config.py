@@ -203,6 +203,15 @@ class MetricsSettings(Section):
     token: str = ""
 
 
+class PlainDutchSettings(Section):
+    """The plain-Dutch check of an alert's preview (warnings, never a block)."""
+
+    max_sentence_words: PositiveInt = 20
+    max_word_letters: PositiveInt = 18
+    abbreviations: list[str] = ["sign.", "ca.", "m.b.t.", "i.v.m.", "o.a.", "z.s.m.", "t.h.v.", "bijv."]
+    ambiguous_times: list[str] = ["middernacht", "vannacht", "half", "kwart over", "kwart voor"]
+
+
 class Settings(BaseSettings):
     """All configuration of one Burgerwacht process."""
 
@@ -234,6 +243,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    plain_dutch: PlainDutchSettings = PlainDutchSettings()
 
     @field_validator("database_url", "read_database_url")
     @classmethod

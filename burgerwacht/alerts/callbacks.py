@@ -15,12 +15,11 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from burgerwacht import metrics
 from burgerwacht.alerts import states, store
 from burgerwacht.events import publish
-from burgerwacht.messaging import classify_delivery_error
+from burgerwacht.messaging import classify_delivery_error, twiml
+from burgerwacht.texts import text
 
 log = logging.getLogger(__name__)
 VOICE = {"voice": "Polly.Lotte", "language": "nl-NL"}
-INTRO = "Hier volgt een oproep van Burgerwacht."
-MENU = "Druk 1 om het bericht te herhalen. Druk 2 om een tip in te spreken."
 OUTRO = "Bedankt voor het luisteren. Benader niemand zelf. Bel bij direct gevaar 1 1 2."
 
 
@@ -67,30 +66,50 @@ async def _after_sms_failure(conn: asyncpg.Connection, row: asyncpg.Record, erro
 
 
 def alert_twiml(d: asyncpg.Record, base: str, answered_by: str | None) -> str:
+    """The alert call in the resident's language (an English voice and ``voice_message_en``
+    or ``message_en`` for ``en``, else Dutch), slowly and/or twice when they asked (issue 19)."""
+    lang = d["language"] if d["language"] in ("nl", "en") else "nl"
+    slow, twice = bool(d["slow_speech"]), bool(d["repeat_message"])
+
+    def say(parent: VoiceResponse | Gather, words: str) -> None:
+        twiml.say(parent, words, language=lang, slow=slow)
+
     doc = VoiceResponse()
     if d["kind"] == "closing":
-        doc.say(INTRO, **VOICE)
-        doc.say(
-            f"Het bericht met kenmerk {' '.join(d['reference'])} is afgelopen. {d['closing_message'] or ''}",
-            **VOICE,
+        say(doc, text("voice_intro", lang))
+        say(
+            doc,
+            text(
+                "voice_closing", lang, reference=" ".join(d["reference"]), message=d["closing_message"] or ""
+            ),
         )
         doc.hangup()
         return str(doc)
-    text = d["voice_message"] or d["message"]
+    english = lang == "en" and (d["voice_message_en"] or d["message_en"])
+    message = english or d["voice_message"] or d["message"]
+    if not english:
+        lang = "nl"  # no English text: the Dutch one, in a Dutch voice
+
+    def body(parent: VoiceResponse | Gather) -> None:
+        say(parent, message)
+        if twice:
+            say(parent, text("voice_again", lang))
+            say(parent, message)
+
     if answered_by and answered_by.startswith("machine"):
-        # voicemail: the message once, after the beep, no menu
-        doc.say(INTRO, **VOICE)
-        doc.say(text, **VOICE)
-        doc.say(OUTRO, **VOICE)
+        # voicemail: the message once (twice if asked), after the beep, no menu
+        say(doc, text("voice_intro", lang))
+        body(doc)
+        say(doc, text("voice_outro", lang))
         doc.hangup()
         return str(doc)
     gather = Gather(num_digits=1, action=f"{base}/twilio/voice/menu/{d['id']}", method="POST", timeout=6)
-    gather.say(INTRO, **VOICE)
+    say(gather, text("voice_intro", lang))
     gather.pause(length=1)
-    gather.say(text, **VOICE)
-    gather.say(MENU, **VOICE)
+    body(gather)
+    say(gather, text("voice_menu", lang))
     doc.append(gather)
-    doc.say(OUTRO, **VOICE)
+    say(doc, text("voice_outro", lang))
     doc.hangup()
     return str(doc)
 

@@ -46,13 +46,28 @@ class AlertIn(BaseModel):
     channels: list[Channel] = Field(min_length=1, max_length=2)
     expires_in_minutes: int = Field(gt=0, description="At most alerts.max_expires_minutes")
     family_consent: bool = False
+    message_en: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=640,
+        description="English SMS text for residents who chose English (else they get the Dutch)",
+        json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN),
+    )
+    voice_message_en: str | None = Field(
+        default=None,
+        max_length=1500,
+        description="English text for calls (else message_en, else the Dutch, in a Dutch voice)",
+        json_schema_extra=string_pattern(NO_CONTROL_PATTERN),
+    )
 
     @field_validator("channels")
     @classmethod
     def _unique_channels(cls, v: list[Channel]) -> list[Channel]:
         return sorted(set(v))
 
-    _texts = field_validator("title", "message", "voice_message")(no_control_characters)
+    _texts = field_validator("title", "message", "voice_message", "message_en", "voice_message_en")(
+        no_control_characters
+    )
 
     @model_validator(mode="after")
     def _consent(self) -> AlertIn:
@@ -88,6 +103,8 @@ class AlertOut(BaseModel):
     title: str
     message: str
     voice_message: str | None
+    message_en: str | None = None
+    voice_message_en: str | None = None
     target: dict[str, Any]
     channels: list[Channel]
     reference: str
@@ -148,8 +165,19 @@ class SmsInfo(BaseModel):
     )
 
 
+class PreviewWarning(BaseModel):
+    code: str = Field(description="Stable slug, e.g. english-gets-dutch, plain-long-word")
+    message: str
+
+
 class Preview(BaseModel):
     recipients: Recipients
+    recipients_by_language: dict[str, int] = Field(
+        default={}, description="Residents reached per language (nl, en)"
+    )
+    warnings: list[PreviewWarning] = Field(
+        default=[], description="Things to check before sending; never a block"
+    )
     quiet_hours: QuietHoursCount
     over_budget: int
     outside_scope: int = Field(

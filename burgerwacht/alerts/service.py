@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from burgerwacht.alerts import store
+from burgerwacht.alerts import language_checks, store
 from burgerwacht.alerts.models import (
     AlertIn,
     AlertOut,
@@ -145,6 +145,8 @@ async def create(
             title=body.title,
             message=body.message,
             voice_message=body.voice_message,
+            message_en=body.message_en,
+            voice_message_en=body.voice_message_en,
             target=body.target.model_dump(mode="json"),
             **target.columns(),
             municipalities=municipalities,
@@ -229,6 +231,7 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
             estimated_seconds=estimate,
             area=area_of(row),
         )
+        await language_checks.add_to_preview(conn, settings, row, query, result)
         await store.save_estimate(
             conn,
             alert_id,
@@ -338,6 +341,8 @@ def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
         title=row["title"],
         message=row["message"],
         voice_message=row["voice_message"],
+        message_en=row["message_en"],
+        voice_message_en=row["voice_message_en"],
         target=row["target"],
         channels=list(row["channels"]),
         reference=row["reference"],

@@ -197,8 +197,9 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
         """
         INSERT INTO alerts (reference, level, title, message, voice_message, target, target_circle, target_polygon,
                             target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by,
-                            scope, cap_source_identifier, cap_source_sender, cap_source_sent)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                            scope, cap_source_identifier, cap_source_sender, cap_source_sent, message_en,
+                            voice_message_en)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
         RETURNING id
         """,
         f["reference"],
@@ -219,13 +220,15 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
         f.get("cap_source_identifier"),
         f.get("cap_source_sender"),
         f.get("cap_source_sent"),
+        f.get("message_en"),
+        f.get("voice_message_en"),
     )
 
 
 ALERT_COLUMNS = """id, reference, status, level, title, message, voice_message, target, target_circle, target_polygon,
     target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by, scope, created_at, sent_at,
     expires_at, closed_at, closing_message, estimate, cap_source_identifier, cap_source_sender, cap_source_sent,
-    cap_sent"""
+    cap_sent, message_en, voice_message_en"""
 
 
 async def fix_cap_sent(conn: asyncpg.Connection, alert_id: int, sent: Any) -> Any:
@@ -374,7 +377,8 @@ async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int)
 
 async def alert_texts(conn: asyncpg.Connection, alert_ids: list[int]) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT id, reference, level, message, voice_message, closing_message, status FROM alerts WHERE id = ANY($1)",
+        "SELECT id, reference, level, message, voice_message, closing_message, status, message_en FROM alerts "
+        "WHERE id = ANY($1)",
         alert_ids,
     )
 
@@ -591,8 +595,10 @@ async def checked_unchanged(conn: asyncpg.Connection, ids: list[int]) -> None:
 
 async def delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT d.*, a.reference, a.message, a.voice_message, a.closing_message, a.level AS alert_level
-           FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.id = $1""",
+        """SELECT d.*, a.reference, a.message, a.voice_message, a.closing_message, a.level AS alert_level,
+                  a.message_en, a.voice_message_en, r.language, r.slow_speech, r.repeat_message
+           FROM deliveries d JOIN alerts a ON a.id = d.alert_id LEFT JOIN residents r ON r.id = d.resident_id
+           WHERE d.id = $1""",
         delivery_id,
     )
 
@@ -664,3 +670,15 @@ async def take_tokens(
         capacity,
     )
     return row["granted"], row["left"]
+
+
+async def recipient_languages(conn: asyncpg.Connection, query: RecipientQuery) -> dict[str, int]:
+    """Residents who will be reached (now or after quiet hours), per language (issue 19)."""
+    rows = await conn.fetch(
+        f"""SELECT r.language, count(*) AS n FROM residents r
+            WHERE r.id IN (SELECT resident_id FROM ({recipients_sql(query.target.match, query.channels)}) x
+                           WHERE disposition IN ('now', 'quiet_defer'))
+            GROUP BY r.language""",
+        *query.args(),
+    )
+    return {r["language"]: r["n"] for r in rows}

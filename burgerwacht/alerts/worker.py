@@ -562,7 +562,8 @@ class DispatchWorker:
             return None
         if d["kind"] == "closing":
             return closing_text(alert["reference"], alert["closing_message"] or "")
-        return sms_text(alert["reference"], alert["message"])
+        english = d["language"] == "en" and alert["message_en"]  # issue 19: else the Dutch
+        return sms_text(alert["reference"], alert["message_en"] if english else alert["message"])
 
     async def _send_one(
         self, d: asyncpg.Record, texts: Texts, requesting: Callable[[], None] = lambda: None

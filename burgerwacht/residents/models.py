@@ -37,6 +37,19 @@ class EnrolmentIn(BaseModel):
     channels: list[Channel] | None = Field(default=None, min_length=1, max_length=2)
     quiet_hours: QuietHours | None = None
     language: Language = "nl"
+    slow_speech: bool = Field(default=False, description="Calls spoken slowly (SSML prosody rate)")
+    repeat_message: bool = Field(default=False, description="Calls say the message twice")
+    sms_only: bool = Field(
+        default=False,
+        description="Never a call (deaf or hard of hearing): channels must be sms, and a failed SMS "
+        "never falls back to a call",
+    )
+
+    @model_validator(mode="after")
+    def _sms_only(self) -> EnrolmentIn:
+        if self.sms_only and self.channels is not None and "voice" in self.channels:
+            raise ValueError("sms_only: channels cannot include voice")
+        return self
 
     @field_validator("house_number")
     @classmethod

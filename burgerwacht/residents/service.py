@@ -164,7 +164,7 @@ async def start_enrolment(
         query = _parse_address(body)
     except AddressError as exc:
         raise refusal(422, "invalid-address", exc.message_nl, exc.message_en, field=exc.field) from None
-    channels = _channels_for(phone, body.channels)
+    channels = _channels_for(phone, body.channels if not body.sms_only else body.channels or ["sms"])
     code = f"{secrets.randbelow(10**6):06d}"
     budget_hour: int | None = None
 
@@ -204,6 +204,9 @@ async def start_enrolment(
             language=body.language,
             code_hash=_code_hash(settings, phone.e164, code),
             ttl_minutes=settings.enrolment.code_ttl_minutes,
+            slow_speech=body.slow_speech,
+            repeat_message=body.repeat_message,
+            sms_only=body.sms_only,
         )
         if by_voice:
             await store.set_code_cipher(
@@ -309,6 +312,9 @@ async def verify_enrolment(pool: asyncpg.Pool, settings: Settings, enrolment_id:
                     list(e["channels"]),
                     e["quiet_start"],
                     e["quiet_end"],
+                )
+                await store.set_accessibility(
+                    conn, resident_id, e["slow_speech"], e["repeat_message"], e["sms_only"], add=True
                 )
                 await store.mark_verified(conn, enrolment_id, resident_id)
                 await store.set_code_cipher(conn, enrolment_id, None)
