@@ -17,6 +17,7 @@ from burgerwacht.audit.domain import DOMAIN as AUDIT
 from burgerwacht.auth.domain import DOMAIN as AUTH
 from burgerwacht.console.domain import DOMAIN as CONSOLE
 from burgerwacht.domain import Domain
+from burgerwacht.mijn.domain import DOMAIN as MIJN
 from burgerwacht.residents.domain import DOMAIN as RESIDENTS
 from burgerwacht.scheduler import housekeeping
 from burgerwacht.signals.domain import DOMAIN as SIGNALS
@@ -32,6 +33,7 @@ DOMAINS: tuple[Domain, ...] = (
     AUTH,
     AREAS,
     RESIDENTS,
+    MIJN,
     AUDIT,
     ALERTS,
     TIPS,

@@ -249,6 +249,18 @@ async def start_enrolment(
     )
 
 
+async def limit_code_request(
+    conn: asyncpg.Connection, settings: Settings, phone: str, ip: str, *, known: bool
+) -> None:
+    """The enrolment code limits for another code to ``phone`` (the /mijn login code):
+    refuses with 429 when one is reached, else counts this one. Call in a transaction."""
+    await store.lock_code_issuance(conn)
+    last_hour = await _check_limits(conn, settings, phone, ip, known=known)
+    await store.record_code_request(conn, phone, ip, budget=not known)
+    if not known:
+        _watch_budget(settings, last_hour + 1)
+
+
 def _too_many(settings: Settings) -> DomainError:
     m = settings.enrolment.max_addresses
     return refusal(
@@ -407,7 +419,21 @@ async def export(conn: asyncpg.Connection, phone: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"phone": phone, "exported_at": datetime.now(UTC).isoformat(), "resident": None}
     if r is not None:
         doc["resident"] = {
-            k: r[k] for k in ("id", "status", "language", "phone_kind", "created_at", "stopped_at")
+            k: r[k]
+            for k in (
+                "id",
+                "status",
+                "language",
+                "phone_kind",
+                "created_at",
+                "stopped_at",
+                "paused_until",
+                "pause_all",
+                "bulletins_opt_in",
+                "slow_speech",
+                "repeat_message",
+                "sms_only",
+            )
         }
         doc["addresses"] = [
             {
@@ -416,6 +442,8 @@ async def export(conn: asyncpg.Connection, phone: str) -> dict[str, Any]:
                 "buurt_code": a["buurt_code"],
                 "channels": list(a["channels"]),
                 "quiet_hours": [str(a["quiet_start"]), str(a["quiet_end"])] if a["quiet_start"] else None,
+                "time_windows": a["time_windows"],
+                "visit_until": a["visit_until"],
                 "since": a["created_at"],
             }
             for a in await store.resident_addresses(conn, r["id"])

@@ -135,7 +135,10 @@ async def resident_by_phone(
 
 
 async def resident_by_id(conn: asyncpg.Connection, resident_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM residents WHERE id = $1", resident_id)
+    return await conn.fetchrow(
+        "SELECT *, coalesce(paused_until > now(), false) AS pause_running FROM residents WHERE id = $1",
+        resident_id,
+    )
 
 
 async def address_ids(conn: asyncpg.Connection, resident_id: int) -> list[int]:
@@ -244,6 +247,7 @@ async def purge(conn: asyncpg.Connection, *, deliveries_days: int) -> dict[str, 
     deliveries = await conn.execute(
         "DELETE FROM deliveries WHERE created_at < now() - make_interval(days => $1)", deliveries_days
     )
+    visits = await purge_visits(conn)
     # a resident erased while an alert to them was being materialised (sql/0008): their
     # delivery of those last days keeps an id of nobody; clear it as erasure would have
     await conn.execute(
@@ -259,7 +263,7 @@ async def purge(conn: asyncpg.Connection, *, deliveries_days: int) -> dict[str, 
             ("replies", replies),
             ("deliveries", deliveries),
         )
-    }
+    } | {"visits": visits}
 
 
 async def municipalities_of(conn: asyncpg.Connection, resident_id: int) -> list[str]:
@@ -465,3 +469,10 @@ async def purge_visits(conn: asyncpg.Connection) -> int:
         "DELETE FROM resident_addresses WHERE visit_until IS NOT NULL AND visit_until < now() - interval '1 day'"
     )
     return int(result.split()[-1])
+
+
+async def set_pause_all(conn: asyncpg.Connection, resident_id: int, pause_all: bool) -> None:
+    """Change what a running pause holds back (nothing when there is no pause)."""
+    await conn.execute(
+        "UPDATE residents SET pause_all = $2 WHERE id = $1 AND paused_until > now()", resident_id, pause_all
+    )
