@@ -208,6 +208,8 @@ function render(data) {
 }
 
 async function act(fn) {
+  $('status').textContent = '';
+  $('error').hidden = true;
   try {
     await fn();
   } catch (err) {
