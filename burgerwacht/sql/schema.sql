@@ -628,18 +628,10 @@ BEGIN
     SELECT a.location, a.buurt_code, a.wijk_code, a.municipality_code
     INTO NEW.location, NEW.buurt_code, NEW.wijk_code, NEW.municipality_code
     FROM addresses a WHERE a.id = NEW.address_id FOR SHARE;
-    SELECT r.status = 'active' INTO NEW.active FROM residents r WHERE r.id = NEW.resident_id;
-    RETURN NEW;
-END $function$;
-
-CREATE OR REPLACE FUNCTION public.resident_addresses_fill_pause()
- RETURNS trigger
- LANGUAGE plpgsql
-AS $function$
-BEGIN
-    SELECT r.paused_until, r.pause_all INTO NEW.paused_until, NEW.pause_all
+    -- the resident's pause is copied too (residents_self_service.sql keeps it current)
+    SELECT r.status = 'active', r.paused_until, coalesce(r.pause_all, false)
+    INTO NEW.active, NEW.paused_until, NEW.pause_all
     FROM residents r WHERE r.id = NEW.resident_id;
-    NEW.pause_all := coalesce(NEW.pause_all, false);
     RETURN NEW;
 END $function$;
 
@@ -916,7 +908,6 @@ CREATE TRIGGER audit_log_no_update_delete BEFORE DELETE OR UPDATE ON audit_log F
 CREATE TRIGGER deliveries_deleted_fallbacks AFTER DELETE ON deliveries REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION deliveries_deleted_fallbacks();
 CREATE TRIGGER resident_addresses_added AFTER INSERT ON resident_addresses REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
 CREATE TRIGGER resident_addresses_fill BEFORE INSERT OR UPDATE OF address_id, resident_id ON resident_addresses FOR EACH ROW EXECUTE FUNCTION resident_addresses_fill();
-CREATE TRIGGER resident_addresses_fill_pause BEFORE INSERT ON resident_addresses FOR EACH ROW EXECUTE FUNCTION resident_addresses_fill_pause();
 CREATE TRIGGER resident_addresses_removed AFTER DELETE ON resident_addresses REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
 CREATE TRIGGER residents_erased_deliveries AFTER DELETE ON residents REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION residents_erased_deliveries();
 CREATE TRIGGER residents_propagate_pause AFTER UPDATE OF paused_until, pause_all ON residents FOR EACH ROW WHEN (old.paused_until IS DISTINCT FROM new.paused_until OR old.pause_all IS DISTINCT FROM new.pause_all) EXECUTE FUNCTION residents_propagate_pause();

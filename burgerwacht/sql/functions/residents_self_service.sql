@@ -37,19 +37,8 @@ CREATE OR REPLACE FUNCTION resident_address_targeted(
        AND (time_windows IS NULL OR resident_window_open(time_windows))
 $$;
 
--- The pause is copied onto the resident's enrolments (new ones and on change).
-CREATE OR REPLACE FUNCTION resident_addresses_fill_pause() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    SELECT r.paused_until, r.pause_all INTO NEW.paused_until, NEW.pause_all
-    FROM residents r WHERE r.id = NEW.resident_id;
-    NEW.pause_all := coalesce(NEW.pause_all, false);
-    RETURN NEW;
-END $$;
-
-CREATE OR REPLACE TRIGGER resident_addresses_fill_pause
-    BEFORE INSERT ON resident_addresses
-    FOR EACH ROW EXECUTE FUNCTION resident_addresses_fill_pause();
-
+-- The pause is copied onto the resident's enrolments: new ones by resident_addresses_fill()
+-- (enrolments.sql, with the status), and on every change by this trigger.
 CREATE OR REPLACE FUNCTION residents_propagate_pause() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE resident_addresses SET paused_until = NEW.paused_until, pause_all = NEW.pause_all
