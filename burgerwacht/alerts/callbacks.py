@@ -19,8 +19,6 @@ from burgerwacht.messaging import classify_delivery_error, twiml
 from burgerwacht.texts import text
 
 log = logging.getLogger(__name__)
-VOICE = {"voice": "Polly.Lotte", "language": "nl-NL"}
-OUTRO = "Bedankt voor het luisteren. Benader niemand zelf. Bel bij direct gevaar 1 1 2."
 
 
 def _earlier(new_state: str) -> list[str]:
@@ -121,6 +119,6 @@ def menu_twiml(d: asyncpg.Record, base: str, digit: str) -> str:
     elif digit == "2":
         doc.redirect(f"{base}/twilio/voice/tip/{d['id']}", method="POST")
     else:
-        doc.say(OUTRO, **VOICE)
+        twiml.say(doc, text("voice_outro", d["language"] or "nl"), language=d["language"])
         doc.hangup()
     return str(doc)
