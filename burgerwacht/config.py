@@ -105,6 +105,13 @@ class EnrolmentSettings(Section):
     codes_per_wide_prefix_per_hour: PositiveInt = 100
     codes_per_day: PositiveInt = 5000
     budget_alert_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    # self-service (issue 19)
+    pause_default_days: PositiveInt = 7
+    pause_max_days: PositiveInt = 60
+    move_confirm_minutes: PositiveInt = 30
+    visit_default_hours: PositiveInt = 24
+    visit_max_hours: PositiveInt = 336
+    mijn_session_minutes: PositiveInt = 20
 
 
 class AlertSettings(Section):
@@ -172,7 +179,7 @@ class PrivacySettings(Section):
 
 
 class ParticipationSettings(Section):
-    # The alert preview warns (low_coverage) below this many reached residents per 1,000
+    # The alert preview warns (low-coverage) below this many reached residents per 1,000
     # inhabitants of the target (CBS KWB figures); 0 = never.
     low_coverage_per_1000: Annotated[float, Field(ge=0, le=1000)] = 25.0
 
@@ -224,6 +231,15 @@ class MetricsSettings(Section):
     token: str = ""
 
 
+class PlainDutchSettings(Section):
+    """The plain-Dutch check of an alert's preview (warnings, never a block)."""
+
+    max_sentence_words: PositiveInt = 20
+    max_word_letters: PositiveInt = 18
+    abbreviations: list[str] = ["sign.", "ca.", "m.b.t.", "i.v.m.", "o.a.", "z.s.m.", "t.h.v.", "bijv."]
+    ambiguous_times: list[str] = ["middernacht", "vannacht", "half", "kwart over", "kwart voor"]
+
+
 class Settings(BaseSettings):
     """All configuration of one Burgerwacht process."""
 
@@ -257,6 +273,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    plain_dutch: PlainDutchSettings = PlainDutchSettings()
 
     @field_validator("database_url", "read_database_url")
     @classmethod

@@ -20,6 +20,7 @@ from burgerwacht.console.domain import DOMAIN as CONSOLE
 from burgerwacht.council.domain import DOMAIN as COUNCIL
 from burgerwacht.domain import Domain
 from burgerwacht.effectiveness.domain import DOMAIN as EFFECTIVENESS
+from burgerwacht.mijn.domain import DOMAIN as MIJN
 from burgerwacht.participation.domain import DOMAIN as PARTICIPATION
 from burgerwacht.residents.domain import DOMAIN as RESIDENTS
 from burgerwacht.scheduler import housekeeping
@@ -36,6 +37,7 @@ DOMAINS: tuple[Domain, ...] = (
     AUTH,
     AREAS,
     RESIDENTS,
+    MIJN,
     AUDIT,
     ALERTS,
     TIPS,

@@ -15,13 +15,10 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from burgerwacht import metrics
 from burgerwacht.alerts import states, store
 from burgerwacht.events import publish
-from burgerwacht.messaging import classify_delivery_error
+from burgerwacht.messaging import classify_delivery_error, twiml
+from burgerwacht.texts import text
 
 log = logging.getLogger(__name__)
-VOICE = {"voice": "Polly.Lotte", "language": "nl-NL"}
-INTRO = "Hier volgt een oproep van Burgerwacht."
-MENU = "Druk 1 om het bericht te herhalen. Druk 2 om een tip in te spreken."
-OUTRO = "Bedankt voor het luisteren. Benader niemand zelf. Bel bij direct gevaar 1 1 2."
 
 
 def _earlier(new_state: str) -> list[str]:
@@ -67,42 +64,62 @@ async def _after_sms_failure(conn: asyncpg.Connection, row: asyncpg.Record, erro
 
 
 def alert_twiml(d: asyncpg.Record, base: str, answered_by: str | None) -> str:
+    """The alert call in the resident's language (an English voice and ``voice_message_en``
+    or ``message_en`` for ``en``, else Dutch), slowly and/or twice when they asked (issue 19)."""
+    lang = d["language"] if d["language"] in ("nl", "en") else "nl"
+    slow, twice = bool(d["slow_speech"]), bool(d["repeat_message"])
+
+    def say(parent: VoiceResponse | Gather, words: str) -> None:
+        twiml.say(parent, words, language=lang, slow=slow)
+
     doc = VoiceResponse()
     if d["kind"] == "closing":
-        doc.say(INTRO, **VOICE)
-        doc.say(
-            f"Het bericht met kenmerk {' '.join(d['reference'])} is afgelopen. {d['closing_message'] or ''}",
-            **VOICE,
+        say(doc, text("voice_intro", lang))
+        say(
+            doc,
+            text(
+                "voice_closing", lang, reference=" ".join(d["reference"]), message=d["closing_message"] or ""
+            ),
         )
         doc.hangup()
         return str(doc)
+    update = d["update_voice_message"] or d["update_message"]
+    english = lang == "en" and not update and (d["voice_message_en"] or d["message_en"])
+    if not english:
+        lang = "nl"  # no English text (follow-ups are Dutch only): the Dutch one, in a Dutch voice
     if d["kind"] == "update":
-        doc.say(INTRO, **VOICE)
-        doc.say(
-            f"Vervolgbericht bij het bericht met kenmerk {' '.join(d['reference'])}. "
-            f"{d['update_voice_message'] or d['update_message'] or ''}",
-            **VOICE,
-        )
-        doc.say(OUTRO, **VOICE)
+        message = f"Vervolgbericht bij het bericht met kenmerk {' '.join(d['reference'])}. {update or ''}"
+    else:
+        message = english or d["voice_message"] or d["message"]
+        if update:  # a start call after a follow-up: the latest news too
+            message += f" Vervolgbericht: {update}"
+
+    def body(parent: VoiceResponse | Gather) -> None:
+        say(parent, message)
+        if twice:
+            say(parent, text("voice_again", lang))
+            say(parent, message)
+
+    if d["kind"] == "update":
+        say(doc, text("voice_intro", lang))
+        body(doc)
+        say(doc, text("voice_outro", lang))
         doc.hangup()
         return str(doc)
-    text = d["voice_message"] or d["message"]
-    if d["update_message"]:  # a start call after a follow-up: the latest news too
-        text += f" Vervolgbericht: {d['update_voice_message'] or d['update_message']}"
     if answered_by and answered_by.startswith("machine"):
-        # voicemail: the message once, after the beep, no menu
-        doc.say(INTRO, **VOICE)
-        doc.say(text, **VOICE)
-        doc.say(OUTRO, **VOICE)
+        # voicemail: the message once (twice if asked), after the beep, no menu
+        say(doc, text("voice_intro", lang))
+        body(doc)
+        say(doc, text("voice_outro", lang))
         doc.hangup()
         return str(doc)
     gather = Gather(num_digits=1, action=f"{base}/twilio/voice/menu/{d['id']}", method="POST", timeout=6)
-    gather.say(INTRO, **VOICE)
+    say(gather, text("voice_intro", lang))
     gather.pause(length=1)
-    gather.say(text, **VOICE)
-    gather.say(MENU, **VOICE)
+    body(gather)
+    say(gather, text("voice_menu", lang))
     doc.append(gather)
-    doc.say(OUTRO, **VOICE)
+    say(doc, text("voice_outro", lang))
     doc.hangup()
     return str(doc)
 
@@ -114,6 +131,6 @@ def menu_twiml(d: asyncpg.Record, base: str, digit: str) -> str:
     elif digit == "2":
         doc.redirect(f"{base}/twilio/voice/tip/{d['id']}", method="POST")
     else:
-        doc.say(OUTRO, **VOICE)
+        twiml.say(doc, text("voice_outro", d["language"] or "nl"), language=d["language"])
         doc.hangup()
     return str(doc)

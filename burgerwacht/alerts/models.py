@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from burgerwacht.alerts.targets import Target  # the target types, one class each
 from burgerwacht.fields import NO_CONTROL_PATTERN, VISIBLE_TEXT_PATTERN, string_pattern
-from burgerwacht.participation.models import PreviewWarning
 
 Level = Literal["regular", "missing_child", "amber_regional", "amber_national"]
 Channel = Literal["sms", "voice"]
@@ -71,13 +70,28 @@ class AlertIn(BaseModel):
         le=2**63 - 1,
         description="An earlier alert for the same incident: residents it reached get only what is new",
     )
+    message_en: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=640,
+        description="English SMS text for residents who chose English (else they get the Dutch)",
+        json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN),
+    )
+    voice_message_en: str | None = Field(
+        default=None,
+        max_length=1500,
+        description="English text for calls (else message_en, else the Dutch, in a Dutch voice)",
+        json_schema_extra=string_pattern(NO_CONTROL_PATTERN),
+    )
 
     @field_validator("channels")
     @classmethod
     def _unique_channels(cls, v: list[Channel]) -> list[Channel]:
         return sorted(set(v))
 
-    _texts = field_validator("title", "message", "voice_message")(no_control_characters)
+    _texts = field_validator("title", "message", "voice_message", "message_en", "voice_message_en")(
+        no_control_characters
+    )
 
     @model_validator(mode="after")
     def _consent(self) -> AlertIn:
@@ -160,6 +174,8 @@ class AlertOut(BaseModel):
     title: str
     message: str
     voice_message: str | None
+    message_en: str | None = None
+    voice_message_en: str | None = None
     target: dict[str, Any]
     channels: list[Channel]
     reference: str
@@ -240,8 +256,40 @@ class WidenStep(BaseModel):
     )
 
 
+class PreviewWarning(BaseModel):
+    """Something the operator should know before sending (the alert can still be sent)."""
+
+    code: Literal[
+        "low-coverage",
+        "english-gets-dutch",
+        "plain-long-sentence",
+        "plain-long-word",
+        "plain-abbreviation",
+        "plain-ambiguous-time",
+    ] = Field(
+        description="low-coverage: few residents reached per 1,000 inhabitants "
+        "(participation.low_coverage_per_1000), use other channels too; english-gets-dutch: residents "
+        "who chose English get the Dutch text (no message_en); plain-*: the plain-Dutch check "
+        "([plain_dutch] in the configuration)"
+    )
+    message: str
+    per_1000: float | None = Field(
+        default=None, description="low-coverage: reached residents per 1,000 inhabitants"
+    )
+    threshold_per_1000: float | None = Field(default=None, description="low-coverage: the threshold")
+    inhabitants: int | None = Field(
+        default=None, description="low-coverage: estimated inhabitants of the target (CBS KWB)"
+    )
+
+
 class Preview(BaseModel):
     recipients: Recipients
+    recipients_by_language: dict[str, int] = Field(
+        default={}, description="Residents reached per language (nl, en)"
+    )
+    warnings: list[PreviewWarning] = Field(
+        default=[], description="Things to weigh before sending; never a block (codes: PreviewWarning)"
+    )
     quiet_hours: QuietHoursCount
     over_budget: int
     outside_scope: int = Field(
@@ -255,11 +303,6 @@ class Preview(BaseModel):
         default=None,
         description="The targeted area as a GeoJSON Feature (WGS84) for a map: a geometry, or "
         "properties.codes for CBS areas",
-    )
-    warnings: list[PreviewWarning] = Field(
-        default_factory=list,
-        description="What to weigh before sending, e.g. low_coverage: few residents reached per 1,000 "
-        "inhabitants (participation.low_coverage_per_1000), so use other channels too",
     )
     related_reached: int = Field(
         default=0, description="Residents already reached by a related alert (follows): only what is new"

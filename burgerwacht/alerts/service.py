@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from asyncpg.types import Circle
 
-from burgerwacht.alerts import store
+from burgerwacht.alerts import language_checks, store
 from burgerwacht.alerts.models import (
     AlertIn,
     AlertOut,
@@ -222,6 +222,8 @@ async def create(
             title=body.title,
             message=body.message,
             voice_message=body.voice_message,
+            message_en=body.message_en,
+            voice_message_en=body.voice_message_en,
             target=body.target.model_dump(mode="json"),
             **target.columns(),
             municipalities=municipalities,
@@ -300,6 +302,7 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
                 conn, settings, query.target, result.recipients.total
             )
         ]
+        await language_checks.add_to_preview(conn, settings, row, query, result)
         if row["widen"] and row["status"] in ("draft", "sending", "active"):
             result.widen = await _widen_steps(conn, settings, row, query, result.recipients.total)
         estimate = result.estimated_seconds
@@ -536,6 +539,8 @@ def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
         title=row["title"],
         message=row["message"],
         voice_message=row["voice_message"],
+        message_en=row["message_en"],
+        voice_message_en=row["voice_message_en"],
         target=row["target"],
         channels=list(row["channels"]),
         reference=row["reference"],

@@ -73,6 +73,8 @@ _HITS = """
     CROSS JOIN (SELECT now() AT TIME ZONE 'Europe/Amsterdam' AS lt) l
     WHERE ra.active AND {sole} AND {target} AND {channel_filter}
       AND ($4::text[] IS NULL OR ra.municipality_code = ANY ($4::text[]))
+      -- the resident's own limits: pause, visits, time windows (functions/residents_self_service.sql)
+      AND resident_address_targeted(ra.paused_until, ra.pause_all, ra.visit_until, ra.time_windows, $5)
 """
 
 # Recipients per (resident, channel) with what happens to each: sent now, deferred to
@@ -282,7 +284,8 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
         """
         INSERT INTO alerts (reference, level, title, message, voice_message, target, target_circle, target_polygon,
                             target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by,
-                            scope, cap_source_identifier, cap_source_sender, cap_source_sent, follows, widen)
+                            scope, cap_source_identifier, cap_source_sender, cap_source_sent, follows, widen,
+                            message_en, voice_message_en)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
         RETURNING id
         """,
@@ -306,6 +309,8 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
         f.get("cap_source_sent"),
         f.get("follows"),
         f.get("widen"),
+        f.get("message_en"),
+        f.get("voice_message_en"),
     )
 
 
@@ -313,7 +318,7 @@ ALERT_COLUMNS = """id, reference, status, level, title, message, voice_message, 
     target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by, scope, created_at, sent_at,
     expires_at, closed_at, closing_message, estimate, cap_source_identifier, cap_source_sender, cap_source_sent,
     cap_sent, outcome, outcome_note, update_number, wave_number, follows, widen, widen_radius_m,
-    widen_next_at, widen_ended"""
+    widen_next_at, widen_ended, message_en, voice_message_en"""
 
 
 async def fix_cap_sent(conn: asyncpg.Connection, alert_id: int, sent: Any) -> Any:
@@ -502,8 +507,8 @@ async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int)
 
 async def alert_texts(conn: asyncpg.Connection, alert_ids: list[int]) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT id, reference, level, message, voice_message, closing_message, status, update_number "
-        "FROM alerts WHERE id = ANY($1)",
+        "SELECT id, reference, level, message, voice_message, closing_message, status, update_number, "
+        "message_en FROM alerts WHERE id = ANY($1)",
         alert_ids,
     )
 
@@ -971,8 +976,9 @@ async def checked_unchanged(conn: asyncpg.Connection, ids: list[int]) -> None:
 async def delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """SELECT d.*, a.reference, a.message, a.voice_message, a.closing_message, a.level AS alert_level,
-                  u.message AS update_message, u.voice_message AS update_voice_message
-           FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+                  u.message AS update_message, u.voice_message AS update_voice_message,
+                  a.message_en, a.voice_message_en, r.language, r.slow_speech, r.repeat_message
+           FROM deliveries d JOIN alerts a ON a.id = d.alert_id LEFT JOIN residents r ON r.id = d.resident_id
            -- the follow-up a call carries: its own (kind 'update'), or the one folded into a start
            LEFT JOIN alert_updates u ON u.alert_id = d.alert_id
                 AND u.number = CASE WHEN d.kind = 'update' THEN d.seq ELSE d.text_seq END
@@ -984,7 +990,8 @@ async def delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record
 async def resident_allows_voice(conn: asyncpg.Connection, resident_id: int) -> bool:
     return await conn.fetchval(
         """SELECT EXISTS (SELECT 1 FROM resident_addresses ra JOIN residents r ON r.id = ra.resident_id
-                          WHERE ra.resident_id = $1 AND r.status = 'active' AND 'voice' = ANY(ra.channels))""",
+                          WHERE ra.resident_id = $1 AND r.status = 'active' AND 'voice' = ANY(ra.channels)
+                            AND NOT r.sms_only)""",
         resident_id,
     )
 
@@ -1048,3 +1055,15 @@ async def take_tokens(
         capacity,
     )
     return row["granted"], row["left"]
+
+
+async def recipient_languages(conn: asyncpg.Connection, query: RecipientQuery) -> dict[str, int]:
+    """Residents who will be reached (now or after quiet hours), per language (issue 19)."""
+    rows = await conn.fetch(
+        f"""SELECT r.language, count(*) AS n FROM residents r
+            WHERE r.id IN (SELECT resident_id FROM ({query.sql()}) x
+                           WHERE disposition IN ('now', 'quiet_defer'))
+            GROUP BY r.language""",
+        *query.args(),
+    )
+    return {r["language"]: r["n"] for r in rows}

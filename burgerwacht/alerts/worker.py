@@ -39,7 +39,14 @@ from aiohttp import web
 
 from burgerwacht import metrics
 from burgerwacht.alerts import service, store
-from burgerwacht.alerts.service import CLOSING_TTL, DISPATCH_CHANNEL, closing_text, current_text, update_text
+from burgerwacht.alerts.service import (
+    CLOSING_TTL,
+    DISPATCH_CHANNEL,
+    closing_text,
+    current_text,
+    sms_text,
+    update_text,
+)
 from burgerwacht.bulletins import store as bulletins
 from burgerwacht.bulletins.service import sms_body as bulletin_text
 from burgerwacht.config import Settings
@@ -611,6 +618,10 @@ class DispatchWorker:
             return update_text(alert["reference"], update["message"]) if update else None
         # a start message carries the latest follow-up read when it was claimed
         folded = alert.updates.get(d["text_seq"] or 0)
+        if folded is None and d["language"] == "en" and alert["message_en"]:
+            # English where the alert has it (issue 19); follow-ups are Dutch only, so a
+            # start message carrying one is the Dutch current state (one language per SMS)
+            return sms_text(alert["reference"], alert["message_en"])
         return current_text(alert["reference"], alert["message"], folded["message"] if folded else None)
 
     @staticmethod

@@ -16,9 +16,12 @@ from twilio.twiml.voice_response import VoiceResponse
 __all__ = [
     "DUTCH",
     "DUTCH_VOICE",
+    "VOICES",
+    "say",
     "sms_reply",
     "twiml_response",
     "voice_hangup",
+    "voice_of",
     "voice_response",
     "voice_say",
 ]
@@ -26,6 +29,27 @@ __all__ = [
 TWIML_CONTENT_TYPE = "text/xml"
 DUTCH = "nl-NL"
 DUTCH_VOICE = "Polly.Lotte"
+# the voice per resident language (issue 19): English residents hear an English voice
+VOICES = {
+    "nl": {"voice": DUTCH_VOICE, "language": DUTCH},
+    "en": {"voice": "Polly.Joanna", "language": "en-US"},
+}
+SLOW_RATE = "slow"  # SSML <prosody rate>: for residents who asked for slow speech
+
+
+def voice_of(language: str | None) -> dict[str, str]:
+    """``voice`` and ``language`` attributes of ``<Say>`` for a resident language (Dutch default)."""
+    return VOICES.get(language or "nl", VOICES["nl"])
+
+
+def say(parent: VoiceResponse | TwiML, text: str, *, language: str | None = "nl", slow: bool = False) -> None:
+    """``<Say>`` the text in the language's voice; ``slow`` wraps it in SSML
+    ``<prosody rate="slow">`` (Polly voices honour it)."""
+    if slow:
+        element = parent.say(voice=voice_of(language)["voice"], language=voice_of(language)["language"])
+        element.prosody(text, rate=SLOW_RATE)
+    else:
+        parent.say(text, **voice_of(language))
 
 
 def twiml_response(document: TwiML, *, status: int = 200) -> web.Response:

@@ -55,13 +55,3 @@ class KwbResult(BaseModel):
     updated: int
     known_areas: int = Field(description="Rows whose code is an area imported here")
     municipalities: list[str]
-
-
-class PreviewWarning(BaseModel):
-    """Something the operator should know before sending (the alert can still be sent)."""
-
-    code: Literal["low_coverage"]
-    message: str
-    per_1000: float | None = Field(default=None, description="Reached residents per 1,000 inhabitants")
-    threshold_per_1000: float | None = None
-    inhabitants: int | None = Field(default=None, description="Estimated inhabitants of the target (CBS KWB)")

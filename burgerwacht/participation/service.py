@@ -212,7 +212,7 @@ async def import_kwb(
 async def coverage_warnings(
     conn: asyncpg.Connection, settings: Settings, target: Resolved, reached: int
 ) -> list[dict[str, Any]]:
-    """``low_coverage`` when the residents an alert reaches are fewer per 1,000
+    """``low-coverage`` when the residents an alert reaches are fewer per 1,000
     inhabitants of its target than configured (operators see exact recipient counts in
     the preview anyway). Nothing when the target's buurten have no KWB figures."""
     threshold = settings.participation.low_coverage_per_1000
@@ -227,7 +227,7 @@ async def coverage_warnings(
     people = round(inhabitants)
     return [
         {
-            "code": "low_coverage",
+            "code": "low-coverage",
             "message": f"Lage dekking: dit bericht bereikt {reached} deelnemers op naar schatting {people} "
             f"inwoners ({per_1000} per 1.000, drempel {threshold:g}). Zet ook andere kanalen in "
             "(politie ter plaatse, sociale media, NL-Alert).",

@@ -27,7 +27,7 @@ from burgerwacht.domain import ErasureHook, ExportHook
 from burgerwacht.errors import DomainError
 from burgerwacht.messaging import InvalidNumber, NotMobile, OptedOut, ProviderError, TwilioProvider
 from burgerwacht.phone import Phone, PhoneError, mask, parse_phone
-from burgerwacht.residents import keywords, store
+from burgerwacht.residents import keywords, selfservice, store
 from burgerwacht.residents.address import (
     AddressError,
     AddressQuery,
@@ -164,7 +164,7 @@ async def start_enrolment(
         query = _parse_address(body)
     except AddressError as exc:
         raise refusal(422, "invalid-address", exc.message_nl, exc.message_en, field=exc.field) from None
-    channels = _channels_for(phone, body.channels)
+    channels = _channels_for(phone, body.channels if not body.sms_only else body.channels or ["sms"])
     code = f"{secrets.randbelow(10**6):06d}"
     budget_hour: int | None = None
 
@@ -204,6 +204,9 @@ async def start_enrolment(
             language=body.language,
             code_hash=_code_hash(settings, phone.e164, code),
             ttl_minutes=settings.enrolment.code_ttl_minutes,
+            slow_speech=body.slow_speech,
+            repeat_message=body.repeat_message,
+            sms_only=body.sms_only,
         )
         if by_voice:
             await store.set_code_cipher(
@@ -244,6 +247,18 @@ async def start_enrolment(
     return PendingEnrolment(
         row["id"], row["expires_at"], phone, address_label(address), channels, "voice" if by_voice else "sms"
     )
+
+
+async def limit_code_request(
+    conn: asyncpg.Connection, settings: Settings, phone: str, ip: str, *, known: bool
+) -> None:
+    """The enrolment code limits for another code to ``phone`` (the /mijn login code):
+    refuses with 429 when one is reached, else counts this one. Call in a transaction."""
+    await store.lock_code_issuance(conn)
+    last_hour = await _check_limits(conn, settings, phone, ip, known=known)
+    await store.record_code_request(conn, phone, ip, budget=not known)
+    if not known:
+        _watch_budget(settings, last_hour + 1)
 
 
 def _too_many(settings: Settings) -> DomainError:
@@ -309,6 +324,9 @@ async def verify_enrolment(pool: asyncpg.Pool, settings: Settings, enrolment_id:
                     list(e["channels"]),
                     e["quiet_start"],
                     e["quiet_end"],
+                )
+                await store.set_accessibility(
+                    conn, resident_id, e["slow_speech"], e["repeat_message"], e["sms_only"], add=True
                 )
                 await store.mark_verified(conn, enrolment_id, resident_id)
                 await store.set_code_cipher(conn, enrolment_id, None)
@@ -401,7 +419,21 @@ async def export(conn: asyncpg.Connection, phone: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"phone": phone, "exported_at": datetime.now(UTC).isoformat(), "resident": None}
     if r is not None:
         doc["resident"] = {
-            k: r[k] for k in ("id", "status", "language", "phone_kind", "created_at", "stopped_at")
+            k: r[k]
+            for k in (
+                "id",
+                "status",
+                "language",
+                "phone_kind",
+                "created_at",
+                "stopped_at",
+                "paused_until",
+                "pause_all",
+                "bulletins_opt_in",
+                "slow_speech",
+                "repeat_message",
+                "sms_only",
+            )
         }
         doc["addresses"] = [
             {
@@ -410,6 +442,8 @@ async def export(conn: asyncpg.Connection, phone: str) -> dict[str, Any]:
                 "buurt_code": a["buurt_code"],
                 "channels": list(a["channels"]),
                 "quiet_hours": [str(a["quiet_start"]), str(a["quiet_end"])] if a["quiet_start"] else None,
+                "time_windows": a["time_windows"],
+                "visit_until": a["visit_until"],
                 "since": a["created_at"],
             }
             for a in await store.resident_addresses(conn, r["id"])
@@ -479,7 +513,14 @@ async def handle_keyword(
         case keywords.Help():
             r = await store.resident_by_phone(conn, phone)
             return text("help", r["language"] if r else "nl")
-    return None
+    return await selfservice.handle(conn, settings, phone, cmd)
+
+
+async def awaits_confirmation(pool: asyncpg.Pool, phone: str) -> bool:
+    """A VERHUIS of this number is waiting for JA (else JA is an ordinary tip)."""
+    async with pool.acquire() as conn:
+        r = await store.resident_by_phone(conn, phone)
+        return r is not None and r["move_address_id"] is not None
 
 
 async def language_of(conn: asyncpg.Connection, phone: str) -> str:

@@ -70,8 +70,8 @@ async def create_enrolment(conn: asyncpg.Connection, **f: Any) -> asyncpg.Record
     return await conn.fetchrow(
         """
         INSERT INTO enrolments (phone, phone_kind, address_id, label, channels, quiet_start, quiet_end,
-                                language, code_hash, expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(mins => $10))
+                                language, code_hash, expires_at, slow_speech, repeat_message, sms_only)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(mins => $10), $11, $12, $13)
         RETURNING id, expires_at
         """,
         f["phone"],
@@ -84,6 +84,9 @@ async def create_enrolment(conn: asyncpg.Connection, **f: Any) -> asyncpg.Record
         f["language"],
         f["code_hash"],
         f["ttl_minutes"],
+        f.get("slow_speech", False),
+        f.get("repeat_message", False),
+        f.get("sms_only", False),
     )
 
 
@@ -132,11 +135,19 @@ async def resident_by_phone(
 
 
 async def resident_by_id(conn: asyncpg.Connection, resident_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM residents WHERE id = $1", resident_id)
+    return await conn.fetchrow(
+        "SELECT *, coalesce(paused_until > now(), false) AS pause_running FROM residents WHERE id = $1",
+        resident_id,
+    )
 
 
 async def address_ids(conn: asyncpg.Connection, resident_id: int) -> list[int]:
-    rows = await conn.fetch("SELECT address_id FROM resident_addresses WHERE resident_id = $1", resident_id)
+    """The resident's addresses that count towards the maximum: visits only while they last."""
+    rows = await conn.fetch(
+        "SELECT address_id FROM resident_addresses WHERE resident_id = $1 "
+        "AND (visit_until IS NULL OR visit_until > now())",
+        resident_id,
+    )
     return [r[0] for r in rows]
 
 
@@ -179,11 +190,12 @@ async def set_status(conn: asyncpg.Connection, resident_id: int, status: str) ->
 async def resident_addresses(conn: asyncpg.Connection, resident_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
-        SELECT ra.label, ra.channels, ra.quiet_start, ra.quiet_end, ra.created_at,
+        SELECT ra.id AS enrolment_id, ra.address_id, ra.label, ra.channels, ra.quiet_start, ra.quiet_end,
+               ra.created_at, ra.visit_until, ra.time_windows,
                a.postcode, a.house_number, a.house_letter, a.addition, a.buurt_code, a.wijk_code,
                a.municipality_code
         FROM resident_addresses ra JOIN addresses a ON a.id = ra.address_id
-        WHERE ra.resident_id = $1 ORDER BY ra.id
+        WHERE ra.resident_id = $1 AND (ra.visit_until IS NULL OR ra.visit_until > now()) ORDER BY ra.id
         """,
         resident_id,
     )
@@ -235,6 +247,7 @@ async def purge(conn: asyncpg.Connection, *, deliveries_days: int) -> dict[str, 
     deliveries = await conn.execute(
         "DELETE FROM deliveries WHERE created_at < now() - make_interval(days => $1)", deliveries_days
     )
+    visits = await purge_visits(conn)
     # a resident erased while an alert to them was being materialised (sql/0008): their
     # delivery of those last days keeps an id of nobody; clear it as erasure would have
     await conn.execute(
@@ -250,7 +263,7 @@ async def purge(conn: asyncpg.Connection, *, deliveries_days: int) -> dict[str, 
             ("replies", replies),
             ("deliveries", deliveries),
         )
-    }
+    } | {"visits": visits}
 
 
 async def municipalities_of(conn: asyncpg.Connection, resident_id: int) -> list[str]:
@@ -279,3 +292,187 @@ async def erase_unenrolled(conn: asyncpg.Connection, phone: str) -> None:
     """A number with no resident may still have pending codes and request logs."""
     await conn.execute("DELETE FROM code_requests WHERE phone = $1", phone)
     await conn.execute("DELETE FROM enrolments WHERE phone = $1", phone)
+
+
+# ------------------------------------------------------------------ self-service (issue 19)
+
+
+async def set_channels(conn: asyncpg.Connection, resident_id: int, channels: list[str]) -> None:
+    await conn.execute(
+        "UPDATE resident_addresses SET channels = $2 WHERE resident_id = $1", resident_id, channels
+    )
+
+
+async def set_language(conn: asyncpg.Connection, resident_id: int, language: str) -> None:
+    await conn.execute("UPDATE residents SET language = $2 WHERE id = $1", resident_id, language)
+
+
+async def set_sms_only(conn: asyncpg.Connection, resident_id: int, sms_only: bool) -> None:
+    await conn.execute("UPDATE residents SET sms_only = $2 WHERE id = $1", resident_id, sms_only)
+
+
+async def set_pause(
+    conn: asyncpg.Connection, resident_id: int, days: int | None, pause_all: bool
+) -> datetime | None:
+    """Pause for ``days`` from now (None: end the pause); returns the end."""
+    return await conn.fetchval(
+        """UPDATE residents SET paused_until = CASE WHEN $2::int IS NULL THEN NULL
+                                                  ELSE now() + make_interval(days => $2::int) END,
+                                pause_all = ($2::int IS NOT NULL AND $3)
+           WHERE id = $1 RETURNING paused_until""",
+        resident_id,
+        days,
+        pause_all,
+    )
+
+
+async def set_bulletins(conn: asyncpg.Connection, resident_id: int, on: bool) -> None:
+    await conn.execute("UPDATE residents SET bulletins_opt_in = $2 WHERE id = $1", resident_id, on)
+
+
+async def set_pending_move(
+    conn: asyncpg.Connection, resident_id: int, address_id: int | None, from_id: int | None, minutes: int
+) -> None:
+    await conn.execute(
+        """UPDATE residents SET move_address_id = $2, move_from_id = $3,
+               move_expires_at = CASE WHEN $2::bigint IS NULL THEN NULL ELSE now() + make_interval(mins => $4) END
+           WHERE id = $1""",
+        resident_id,
+        address_id,
+        from_id,
+        minutes,
+    )
+
+
+async def pending_move(conn: asyncpg.Connection, resident_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT r.move_address_id, r.move_from_id, r.move_expires_at <= now() AS expired
+           FROM residents r WHERE r.id = $1 AND r.move_address_id IS NOT NULL""",
+        resident_id,
+    )
+
+
+async def move_enrolment(
+    conn: asyncpg.Connection, enrolment_id: int, resident_id: int, address_id: int
+) -> bool:
+    """The enrolment now points at the new address (the fill trigger re-places it)."""
+    result = await conn.execute(
+        "UPDATE resident_addresses SET address_id = $3 WHERE id = $1 AND resident_id = $2",
+        enrolment_id,
+        resident_id,
+        address_id,
+    )
+    return result.endswith(" 1")
+
+
+async def delete_enrolment_row(conn: asyncpg.Connection, enrolment_id: int, resident_id: int) -> bool:
+    result = await conn.execute(
+        "DELETE FROM resident_addresses WHERE id = $1 AND resident_id = $2", enrolment_id, resident_id
+    )
+    return result.endswith(" 1")
+
+
+async def first_address_of_postcode(conn: asyncpg.Connection, postcode: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, postcode, house_number, house_letter, addition, buurt_code, wijk_code, municipality_code "
+        "FROM addresses WHERE postcode = $1 ORDER BY house_number, house_letter, addition LIMIT 1",
+        postcode,
+    )
+
+
+async def enrolment_row(conn: asyncpg.Connection, resident_id: int, address_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, visit_until, visit_until IS NOT NULL AND visit_until <= now() AS visit_over "
+        "FROM resident_addresses WHERE resident_id = $1 AND address_id = $2",
+        resident_id,
+        address_id,
+    )
+
+
+async def upsert_visit(
+    conn: asyncpg.Connection, resident_id: int, address_id: int, channels: list[str], hours: int
+) -> datetime:
+    """A visit of ``hours`` from now (a repeated or expired one is renewed)."""
+    return await conn.fetchval(
+        """INSERT INTO resident_addresses (resident_id, address_id, label, channels, visit_until)
+           VALUES ($1, $2, 'bezoek', $3, now() + make_interval(hours => $4))
+           ON CONFLICT (resident_id, address_id) DO UPDATE
+               SET visit_until = EXCLUDED.visit_until, channels = EXCLUDED.channels
+               WHERE resident_addresses.visit_until IS NOT NULL
+           RETURNING visit_until""",
+        resident_id,
+        address_id,
+        channels,
+        hours,
+    )
+
+
+async def resident_channels(conn: asyncpg.Connection, resident_id: int) -> list[str]:
+    """The channels of the resident's first lasting enrolment (for a visit)."""
+    row = await conn.fetchval(
+        "SELECT channels FROM resident_addresses WHERE resident_id = $1 AND visit_until IS NULL ORDER BY id LIMIT 1",
+        resident_id,
+    )
+    return list(row) if row else ["sms"]
+
+
+async def update_enrolment_settings(
+    conn: asyncpg.Connection,
+    resident_id: int,
+    enrolment_id: int,
+    *,
+    label: str,
+    channels: list[str],
+    quiet_start: time | None,
+    quiet_end: time | None,
+    time_windows: list[dict[str, Any]] | None,
+) -> bool:
+    result = await conn.execute(
+        """UPDATE resident_addresses SET label = $3, channels = $4, quiet_start = $5, quiet_end = $6,
+               time_windows = $7::jsonb
+           WHERE id = $2 AND resident_id = $1""",
+        resident_id,
+        enrolment_id,
+        label,
+        channels,
+        quiet_start,
+        quiet_end,
+        time_windows,
+    )
+    return result.endswith(" 1")
+
+
+async def set_accessibility(
+    conn: asyncpg.Connection,
+    resident_id: int,
+    slow_speech: bool,
+    repeat_message: bool,
+    sms_only: bool,
+    *,
+    add: bool = False,
+) -> None:
+    """Set the three (``add``: only switch on what is asked, as a new enrolment does)."""
+    await conn.execute(
+        "UPDATE residents SET slow_speech = $2 OR ($5 AND slow_speech), repeat_message = $3 OR ($5 AND repeat_message), "
+        "sms_only = $4 OR ($5 AND sms_only) WHERE id = $1",
+        resident_id,
+        slow_speech,
+        repeat_message,
+        sms_only,
+        add,
+    )
+
+
+async def purge_visits(conn: asyncpg.Connection) -> int:
+    """Visits that ended (they are no longer targeted; the row goes a day later)."""
+    result = await conn.execute(
+        "DELETE FROM resident_addresses WHERE visit_until IS NOT NULL AND visit_until < now() - interval '1 day'"
+    )
+    return int(result.split()[-1])
+
+
+async def set_pause_all(conn: asyncpg.Connection, resident_id: int, pause_all: bool) -> None:
+    """Change what a running pause holds back (nothing when there is no pause)."""
+    await conn.execute(
+        "UPDATE residents SET pause_all = $2 WHERE id = $1 AND paused_until > now()", resident_id, pause_all
+    )

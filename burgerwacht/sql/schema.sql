@@ -77,7 +77,9 @@ CREATE TABLE alerts (
     widen_next_at timestamp with time zone,
     widen_ended text,
     outcome text,
-    outcome_note text
+    outcome_note text,
+    message_en text,
+    voice_message_en text
 );
 
 CREATE TABLE area_figures (
@@ -181,7 +183,10 @@ CREATE TABLE enrolments (
     expires_at timestamp with time zone NOT NULL,
     verified_at timestamp with time zone,
     resident_id bigint,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    slow_speech boolean DEFAULT false NOT NULL,
+    repeat_message boolean DEFAULT false NOT NULL,
+    sms_only boolean DEFAULT false NOT NULL
 );
 
 CREATE TABLE gebiedsscan (
@@ -210,6 +215,23 @@ CREATE TABLE job_runs (
     finished_at timestamp with time zone,
     process text NOT NULL,
     result jsonb
+);
+
+CREATE TABLE mijn_logins (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    phone text NOT NULL,
+    code_hash bytea NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone
+);
+
+CREATE TABLE mijn_sessions (
+    token_hash bytea NOT NULL,
+    resident_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
 );
 
 CREATE TABLE municipality_priorities (
@@ -258,7 +280,11 @@ CASE
     WHEN ('voice'::text = ANY (channels)) THEN 2
     ELSE 0
 END)) STORED,
-    sole boolean DEFAULT true NOT NULL
+    sole boolean DEFAULT true NOT NULL,
+    visit_until timestamp with time zone,
+    time_windows jsonb,
+    paused_until timestamp with time zone,
+    pause_all boolean DEFAULT false NOT NULL
 );
 
 CREATE TABLE residents (
@@ -269,7 +295,15 @@ CREATE TABLE residents (
     language text DEFAULT 'nl'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     stopped_at timestamp with time zone,
-    bulletins_opt_in boolean DEFAULT false NOT NULL
+    bulletins_opt_in boolean DEFAULT false NOT NULL,
+    paused_until timestamp with time zone,
+    pause_all boolean DEFAULT false NOT NULL,
+    slow_speech boolean DEFAULT false NOT NULL,
+    repeat_message boolean DEFAULT false NOT NULL,
+    sms_only boolean DEFAULT false NOT NULL,
+    move_address_id bigint,
+    move_from_id bigint,
+    move_expires_at timestamp with time zone
 );
 
 CREATE TABLE schema_migrations (
@@ -456,11 +490,13 @@ ALTER TABLE alerts ADD CONSTRAINT alerts_created_by_fkey FOREIGN KEY (created_by
 ALTER TABLE alerts ADD CONSTRAINT alerts_expires_in_minutes_check CHECK (expires_in_minutes > 0);
 ALTER TABLE alerts ADD CONSTRAINT alerts_follows_fkey FOREIGN KEY (follows) REFERENCES alerts(id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_level_check CHECK (level = ANY (ARRAY['regular'::text, 'missing_child'::text, 'amber_regional'::text, 'amber_national'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_message_en_check CHECK (length(message_en) >= 1 AND length(message_en) <= 640);
 ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_check CHECK (outcome = ANY (ARRAY['found_safe'::text, 'found_other'::text, 'arrested'::text, 'not_found'::text, 'false_alarm'::text, 'other'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_note_check CHECK (char_length(outcome_note) <= 500);
 ALTER TABLE alerts ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_reference_check CHECK (reference ~ '^[A-Z0-9]{3,6}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_voice_message_en_check CHECK (length(voice_message_en) <= 1500);
 ALTER TABLE area_figures ADD CONSTRAINT area_figures_code_check CHECK (code ~ '^(GM[0-9]{4}|WK[0-9]{6}|BU[0-9]{8})$'::text);
 ALTER TABLE area_figures ADD CONSTRAINT area_figures_households_check CHECK (households >= 0);
 ALTER TABLE area_figures ADD CONSTRAINT area_figures_inhabitants_check CHECK (inhabitants >= 0);
@@ -491,6 +527,9 @@ ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_pkey PRIMARY KEY (id);
 ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_registered_count_check CHECK (registered_count >= 0);
 ALTER TABLE inbound_messages ADD CONSTRAINT inbound_messages_pkey PRIMARY KEY (sid);
 ALTER TABLE job_runs ADD CONSTRAINT job_runs_pkey PRIMARY KEY (job, period);
+ALTER TABLE mijn_logins ADD CONSTRAINT mijn_logins_pkey PRIMARY KEY (id);
+ALTER TABLE mijn_sessions ADD CONSTRAINT mijn_sessions_pkey PRIMARY KEY (token_hash);
+ALTER TABLE mijn_sessions ADD CONSTRAINT mijn_sessions_resident_id_fkey FOREIGN KEY (resident_id) REFERENCES residents(id) ON DELETE CASCADE;
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_baseline_year_check CHECK (baseline_year >= 2000 AND baseline_year <= 2100);
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_municipality_code_check CHECK (municipality_code ~ '^GM\d{4}$'::text);
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_pkey PRIMARY KEY (municipality_code, theme);
@@ -507,7 +546,9 @@ ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_label_check CHE
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_pkey PRIMARY KEY (id);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_resident_id_address_id_key UNIQUE (resident_id, address_id);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_resident_id_fkey FOREIGN KEY (resident_id) REFERENCES residents(id) ON DELETE CASCADE;
+ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_time_windows_check CHECK (time_windows IS NULL OR jsonb_typeof(time_windows) = 'array'::text);
 ALTER TABLE residents ADD CONSTRAINT residents_language_check CHECK (language = ANY (ARRAY['nl'::text, 'en'::text]));
+ALTER TABLE residents ADD CONSTRAINT residents_move_address_id_fkey FOREIGN KEY (move_address_id) REFERENCES addresses(id) ON DELETE SET NULL;
 ALTER TABLE residents ADD CONSTRAINT residents_phone_check CHECK (phone ~ '^\+[1-9]\d{6,14}$'::text);
 ALTER TABLE residents ADD CONSTRAINT residents_phone_key UNIQUE (phone);
 ALTER TABLE residents ADD CONSTRAINT residents_phone_kind_check CHECK (phone_kind = ANY (ARRAY['mobile'::text, 'landline'::text, 'voip'::text, 'other'::text]));
@@ -588,11 +629,14 @@ CREATE INDEX deliveries_resident_recent ON public.deliveries USING btree (reside
 CREATE INDEX deliveries_sent ON public.deliveries USING btree (updated_at) WHERE (state = 'sent'::text);
 CREATE INDEX enrolments_phone ON public.enrolments USING btree (phone);
 CREATE INDEX gebiedsscan_municipality ON public.gebiedsscan USING btree (municipality_code, period_start);
+CREATE INDEX mijn_logins_phone ON public.mijn_logins USING btree (phone);
+CREATE INDEX mijn_sessions_resident ON public.mijn_sessions USING btree (resident_id);
 CREATE INDEX resident_addresses_address ON public.resident_addresses USING btree (address_id);
 CREATE INDEX resident_addresses_buurt ON public.resident_addresses USING btree (buurt_code) WHERE active;
 CREATE INDEX resident_addresses_municipality ON public.resident_addresses USING btree (municipality_code) WHERE active;
-CREATE INDEX resident_addresses_target ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code) WHERE (active AND sole);
-CREATE INDEX resident_addresses_target_multi ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code) WHERE (active AND (NOT sole));
+CREATE INDEX resident_addresses_target ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code, paused_until, pause_all, visit_until, time_windows) WHERE (active AND sole);
+CREATE INDEX resident_addresses_target_multi ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code, paused_until, pause_all, visit_until, time_windows) WHERE (active AND (NOT sole));
+CREATE INDEX resident_addresses_visits ON public.resident_addresses USING btree (visit_until) WHERE (visit_until IS NOT NULL);
 CREATE INDEX resident_addresses_wijk ON public.resident_addresses USING btree (wijk_code) WHERE active;
 CREATE INDEX signals_cell_counts ON public.signals USING btree (municipality_code, observed_month, cell, severity, ckey);
 CREATE INDEX signals_municipality_day ON public.signals USING btree (municipality_code, observed_on) INCLUDE (buurt_code, category, severity);
@@ -682,6 +726,17 @@ BEGIN
     RETURN NULL;
 END $function$;
 
+CREATE OR REPLACE FUNCTION public.resident_address_targeted(paused_until timestamp with time zone, pause_all boolean, visit_until timestamp with time zone, time_windows jsonb, level text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+    SELECT (visit_until IS NULL OR visit_until > now())
+       AND (visit_until IS NOT NULL OR paused_until IS NULL OR paused_until <= now()
+            OR (level <> 'regular' AND NOT pause_all))
+       AND (time_windows IS NULL OR resident_window_open(time_windows))
+$function$;
+
 CREATE OR REPLACE FUNCTION public.resident_addresses_fill()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -696,7 +751,10 @@ BEGIN
     SELECT a.location, a.buurt_code, a.wijk_code, a.municipality_code
     INTO NEW.location, NEW.buurt_code, NEW.wijk_code, NEW.municipality_code
     FROM addresses a WHERE a.id = NEW.address_id FOR SHARE;
-    SELECT r.status = 'active' INTO NEW.active FROM residents r WHERE r.id = NEW.resident_id;
+    -- the resident's pause is copied too (residents_self_service.sql keeps it current)
+    SELECT r.status = 'active', r.paused_until, coalesce(r.pause_all, false)
+    INTO NEW.active, NEW.paused_until, NEW.pause_all
+    FROM residents r WHERE r.id = NEW.resident_id;
     RETURN NEW;
 END $function$;
 
@@ -718,12 +776,42 @@ BEGIN
     RETURN NULL;
 END $function$;
 
+CREATE OR REPLACE FUNCTION public.resident_window_open(windows jsonb, at timestamp with time zone DEFAULT now())
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+    SELECT windows IS NULL OR jsonb_array_length(windows) = 0 OR EXISTS (
+        SELECT 1
+        FROM jsonb_array_elements(windows) w,
+             LATERAL (SELECT at AT TIME ZONE 'Europe/Amsterdam' AS lt) l,
+             LATERAL (SELECT (w->>'start')::time AS s, (w->>'end')::time AS e) t
+        WHERE CASE WHEN t.s < t.e
+                   THEN (w->'days') @> to_jsonb(extract(isodow FROM l.lt)::int)
+                        AND l.lt::time >= t.s AND l.lt::time < t.e
+                   ELSE ((w->'days') @> to_jsonb(extract(isodow FROM l.lt)::int) AND l.lt::time >= t.s)
+                        OR ((w->'days') @> to_jsonb(extract(isodow FROM l.lt - interval '1 day')::int)
+                            AND l.lt::time < t.e)
+              END)
+$function$;
+
 CREATE OR REPLACE FUNCTION public.residents_erased_deliveries()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
 BEGIN
     UPDATE deliveries SET resident_id = NULL WHERE resident_id IN (SELECT id FROM gone);
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.residents_propagate_pause()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    UPDATE resident_addresses SET paused_until = NEW.paused_until, pause_all = NEW.pause_all
+    WHERE resident_id = NEW.id
+      AND (paused_until, pause_all) IS DISTINCT FROM (NEW.paused_until, NEW.pause_all);
     RETURN NULL;
 END $function$;
 
@@ -955,6 +1043,7 @@ CREATE TRIGGER resident_addresses_added AFTER INSERT ON resident_addresses REFER
 CREATE TRIGGER resident_addresses_fill BEFORE INSERT OR UPDATE OF address_id, resident_id ON resident_addresses FOR EACH ROW EXECUTE FUNCTION resident_addresses_fill();
 CREATE TRIGGER resident_addresses_removed AFTER DELETE ON resident_addresses REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
 CREATE TRIGGER residents_erased_deliveries AFTER DELETE ON residents REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION residents_erased_deliveries();
+CREATE TRIGGER residents_propagate_pause AFTER UPDATE OF paused_until, pause_all ON residents FOR EACH ROW WHEN (old.paused_until IS DISTINCT FROM new.paused_until OR old.pause_all IS DISTINCT FROM new.pause_all) EXECUTE FUNCTION residents_propagate_pause();
 CREATE TRIGGER residents_propagate_status AFTER UPDATE OF status ON residents FOR EACH ROW WHEN (old.status IS DISTINCT FROM new.status) EXECUTE FUNCTION residents_propagate_status();
 CREATE TRIGGER signals_cell BEFORE INSERT OR UPDATE OF municipality_code, buurt_code, category, cell ON signals FOR EACH ROW EXECUTE FUNCTION signals_fill_cell();
 CREATE TRIGGER signals_ckey BEFORE UPDATE OF ckey ON signals FOR EACH ROW EXECUTE FUNCTION signals_keep_ckey();

@@ -52,6 +52,8 @@ def _masked(cmd: keywords.Command) -> keywords.Command:
 async def handle_sms(app: web.Application, sid: str, phone: str, body: str) -> str | None:
     fast_handlers, handlers = _handlers()
     cmd = _masked(keywords.parse_sms(body))
+    if isinstance(cmd, keywords.Confirm) and not await residents.awaits_confirmation(app[POOL], phone):
+        cmd = keywords.FreeText(cmd.text)  # a "ja" that confirms nothing is a tip
     for fast in fast_handlers:
         reply = await fast(app, sid, phone, cmd)
         if reply is not None:

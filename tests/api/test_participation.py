@@ -205,7 +205,7 @@ async def test_preview_warns_when_the_target_has_low_coverage(client, op, db):
     body = await preview(client, op, target)
     assert body["recipients"]["total"] == 2
     (warning,) = body["warnings"]
-    assert warning["code"] == "low_coverage" and warning["per_1000"] == 2.5  # 2 of 800 inhabitants
+    assert warning["code"] == "low-coverage" and warning["per_1000"] == 2.5  # 2 of 800 inhabitants
     assert warning["inhabitants"] == 800 and warning["threshold_per_1000"] == 25.0
     assert "andere kanalen" in warning["message"]
     # Stationsbuurt: 60 of 680 inhabitants (88 per 1,000) is fine
@@ -221,7 +221,7 @@ async def test_preview_warns_when_the_target_has_low_coverage(client, op, db):
     lon, lat = rd_to_wgs84(a["location"].x, a["location"].y)
     body = await preview(client, op, {"type": "circle", "center": {"lat": lat, "lon": lon}, "radius_m": 100})
     low = body["warnings"][0]
-    assert low["code"] == "low_coverage" and 0 < low["inhabitants"] < 800
+    assert low["code"] == "low-coverage" and 0 < low["inhabitants"] < 800
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ def test_scheduler_runs_every_domains_jobs():
         "scheduler.housekeeping",
         "audit-verify",
         "residents-retention",
+        "mijn-sessions-purge",
         "alerts-status-check",
         "tips-retention",
         "signals.rollup",
@@ -35,7 +36,7 @@ def test_sms_handlers_and_erasure_hooks_come_from_the_domains():
     assert handlers == ["burgerwacht.tips.inbound", "burgerwacht.signals.inbound"]  # free text is a tip
     assert [h.__module__ for d in DOMAINS for h in d.fast_sms_handlers] == ["burgerwacht.tips.inbound"]
     hooks = [h.__module__ for d in DOMAINS for h in d.erasure_hooks]
-    assert hooks == ["burgerwacht.tips.service", "burgerwacht.signals.inbound"]
+    assert hooks == ["burgerwacht.mijn.service", "burgerwacht.tips.service", "burgerwacht.signals.inbound"]
 
 
 def test_every_route_is_mounted_once():
@@ -50,6 +51,8 @@ def test_every_route_is_mounted_once():
         "/metrics",
         "/twilio/voice/code/{enrolment_id}",
         "/healthz",
+        "/mijn",
+        "/mijn/export.json",
     ):
         assert path in paths, path
 

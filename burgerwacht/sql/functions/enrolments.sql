@@ -15,7 +15,10 @@ BEGIN
     SELECT a.location, a.buurt_code, a.wijk_code, a.municipality_code
     INTO NEW.location, NEW.buurt_code, NEW.wijk_code, NEW.municipality_code
     FROM addresses a WHERE a.id = NEW.address_id FOR SHARE;
-    SELECT r.status = 'active' INTO NEW.active FROM residents r WHERE r.id = NEW.resident_id;
+    -- the resident's pause is copied too (residents_self_service.sql keeps it current)
+    SELECT r.status = 'active', r.paused_until, coalesce(r.pause_all, false)
+    INTO NEW.active, NEW.paused_until, NEW.pause_all
+    FROM residents r WHERE r.id = NEW.resident_id;
     RETURN NEW;
 END $$;
 

@@ -1,0 +1,1 @@
+"""Mijn Burgerwacht: the residents' own page (issue 19)."""
