@@ -286,7 +286,7 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
                             target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by,
                             scope, cap_source_identifier, cap_source_sender, cap_source_sent, follows, widen,
                             message_en, voice_message_en)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
         RETURNING id
         """,
         f["reference"],

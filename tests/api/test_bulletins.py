@@ -98,6 +98,27 @@ async def test_bulletin_reaches_exactly_the_opted_in_residents_of_the_area(clien
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'bulletin.send'") == 2
 
 
+async def test_residents_opt_in_and_out_by_sms_keyword(client, sandbox, db, staff):
+    """BERICHTEN AAN (or MESSAGES ON) opts a resident in, BERICHTEN UIT out: the
+    bulletins follow what they texted, not a flag set behind their back."""
+    here = await _addresses(db, BUURT, 2)
+    dutch = await _resident(db, 1, here[0], opted_in=False)
+    english = await _resident(db, 2, here[1], opted_in=False)  # texts in English, reads Dutch
+    assert "BERICHTEN UIT" in (await sandbox.sms(dutch, "berichten aan"))["reply"]
+    # the English keyword works for everyone; the reply is in the resident's language
+    assert "BERICHTEN UIT" in (await sandbox.sms(english, "MESSAGES ON"))["reply"]
+    analyst = await staff("analyst", "GM9999")
+    resp = await client.post(URL, json={"area_code": BUURT, "message": MESSAGE}, headers=analyst)
+    assert resp.status == 202, await resp.text()
+    assert numbers(await _outbound_settles(sandbox, 2)) == sorted([dutch, english])
+
+    await sandbox.client.post("/sandbox/reset")
+    assert "BERICHTEN AAN" in (await sandbox.sms(dutch, "BERICHTEN UIT"))["reply"]
+    resp = await client.post(URL, json={"area_code": BUURT, "message": "Tweede bericht."}, headers=analyst)
+    assert resp.status == 202, await resp.text()
+    assert numbers(await _outbound_settles(sandbox, 1)) == [english]
+
+
 async def test_quiet_hours_defer_a_bulletin_until_they_end(client, sandbox, db, staff):
     here = await _addresses(db, BUURT, 2)
     awake = await _resident(db, 1, here[0])

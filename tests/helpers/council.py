@@ -132,6 +132,6 @@ def parse_report(html: str) -> ReportParser:
 
 
 async def opt_in_bulletins(pool: Any, resident_id: int) -> None:
-    """Opt a resident in to buurt bulletins (the lead may swap this for the SMS keyword
-    BERICHTEN AAN once it exists)."""
+    """Opt a resident in to buurt bulletins directly (set-up for many residents; the SMS
+    keywords BERICHTEN AAN/UIT have their own test in tests/api/test_bulletins.py)."""
     await pool.execute("UPDATE residents SET bulletins_opt_in = true WHERE id = $1", resident_id)
