@@ -36,6 +36,7 @@ from burgerwacht.effectiveness.models import (
     StatsOut,
     StatsRow,
 )
+from burgerwacht.signals.cube import noise_of
 
 #: Roles that see exact figures (they read the tips themselves anyway).
 EXACT_ROLES = frozenset({"operator"})
@@ -56,7 +57,8 @@ def _shares(outcomes: list[str]) -> dict[str, float] | None:
     return {o: round(outcomes.count(o) / len(outcomes), 4) for o in OUTCOMES}
 
 
-def _stats_row(r: asyncpg.Record, extra: dict[str, int], exact: bool, k: int, round_to: int) -> StatsRow:
+def _stats_row(r: asyncpg.Record, extra: dict[str, int], exact: bool, settings: Settings) -> StatsRow:
+    k, round_to, noise = settings.privacy.k, settings.privacy.round_to, noise_of(settings)
     outcomes = list(r["outcomes"])
     row: dict[str, Any] = {
         "level": r["level"],
@@ -76,8 +78,8 @@ def _stats_row(r: asyncpg.Record, extra: dict[str, int], exact: bool, k: int, ro
     }
     hidden: list[str] = []
     if not exact:
-        row["reached"] = privacy.publish(r["reached"], r["reached_key"], k, round_to)
-        row["tips"] = privacy.publish(r["tips"], r["tips_key"], k, round_to)
+        row["reached"] = privacy.publish(r["reached"], r["reached_key"], k=k, round_to=round_to, noise=noise)
+        row["tips"] = privacy.publish(r["tips"], r["tips_key"], k=k, round_to=round_to, noise=noise)
         hidden += [f for f in ("reached", "tips") if row[f] is None and r[f] > 0]
         for name, base in (
             ("first_tip_minutes", r["with_tip"]),
@@ -112,7 +114,7 @@ async def stats(
     items = []
     for r in rows:
         totals = {key: sum(extra[i][key] for i in r["alert_ids"]) for key in store.UPDATE_WAVE_TABLES}
-        items.append(_stats_row(r, totals, exact, settings.privacy.k, settings.privacy.round_to))
+        items.append(_stats_row(r, totals, exact, settings))
     return StatsOut(
         municipality=municipality,
         from_=start,
@@ -125,7 +127,7 @@ async def stats(
 async def picture(conn: asyncpg.Connection, settings: Settings, municipality: str, year: int) -> PictureOut:
     """Alerts per buurt, month and level (exact), and per buurt for the year the tips for
     those alerts (cell key, k, rounding) and outcome shares (over at least k closed)."""
-    k, round_to = settings.privacy.k, settings.privacy.round_to
+    k, round_to, noise = settings.privacy.k, settings.privacy.round_to, noise_of(settings)
     rows = await store.picture(
         conn,
         municipality,
@@ -149,7 +151,9 @@ async def picture(conn: asyncpg.Connection, settings: Settings, municipality: st
         mine = per_buurt.get(a["code"], [])
         outcomes = [r["outcome"] for r in mine if r["status"] == "closed" and r["outcome"]]
         true_tips = sum(r["tips"] for r in mine)
-        tips = privacy.publish(true_tips, int(sum(r["tips_key"] for r in mine)), k, round_to)
+        tips = privacy.publish(
+            true_tips, int(sum(r["tips_key"] for r in mine)), k=k, round_to=round_to, noise=noise
+        )
         shares = _shares(outcomes) if len(outcomes) >= k else None
         hidden = (["tips"] if tips is None and true_tips > 0 else []) + (
             ["outcomes"] if shares is None and outcomes else []

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from burgerwacht.signals.models import NoiseOut
+
 GM = r"^GM\d{4}$"
 
 
@@ -37,9 +39,15 @@ class ParticipationRow(BaseModel):
 
 
 class ParticipationPrivacy(BaseModel):
+    """The signals' rules (burgerwacht/signals/privacy.py): cell-key noise from the
+    p-table ``privacy.noise``, published only when count plus noise reaches k + max,
+    rounding, complementary suppression with an audit keeping ``protection`` + 1
+    possible values for every hidden small count."""
+
     k: int
     round_to: int
-    noise: str = Field(description="How counts are perturbed before the k rule and rounding")
+    protection: int
+    noise: NoiseOut
 
 
 class ParticipationOut(BaseModel):

@@ -2,24 +2,23 @@
 households, protected like every analyst figure; the KWB import; the preview's
 low-coverage warning.
 
-Protection (README "Participation coverage" explains the choice):
+Protection (README "Participation coverage" explains the choice): the signals' cell-key
+method and rules (:mod:`burgerwacht.signals.privacy`), with the same p-table
+(``privacy.noise``).
 
-1. **Cell-key noise.** Each active resident carries a fixed record key, a keyed hash
-   of their phone number (the service's secret key; re-enrolling the same number gives
-   the same key). A leaf cell (buurt × channel set: SMS only, voice only, both) gets
-   noise ``-2..+2`` drawn from the sum of its records' keys, so the same residents
-   always give the same published value, and one enrolment more or less redraws the
-   noise rather than moving the value by exactly one.
-2. The noisy leaf counts go through the signals' protection
-   (:func:`burgerwacht.signals.privacy.protect`): k rule on the *noisy* count,
-   rounding to ``round_to``, complementary suppression along buurt → wijk and
-   SMS/voice → enrolled, and the interval audit (no gemeente figure is published).
-   Wijken are sums of their buurten's noisy counts, so a wijk minus its published
-   buurten is the hidden buurt's *noisy* count at best, and complementary suppression
-   hides even that.
-
-The k rule works on the noisy count on purpose: on the true count the moment a cell
-first appears would itself say "now exactly k".
+1. **Record keys.** Each active resident carries a fixed record key, a keyed hash of
+   their phone number (the service's secret key; re-enrolling the same number gives the
+   same key). A leaf (buurt × channel set: SMS only, voice only, both) has the sum of
+   its records' keys modulo :data:`~burgerwacht.signals.privacy.KEY_MODULUS`; every
+   published cell (buurt and wijk; SMS, voice, enrolled) has the sum of its leaves'
+   keys, and its own noise from that key. The same residents always give the same
+   figure; one enrolment more or less redraws the noise of every cell it is in rather
+   than moving the figure by exactly one.
+2. The exact leaf counts and their keys go through
+   :func:`burgerwacht.signals.privacy.protect`: a cell is published only when its
+   count plus noise reaches ``k + D`` (so its true count is at least k), rounded to
+   ``round_to``; complementary suppression along buurt → wijk and SMS/voice → enrolled
+   and the interval audit follow (no gemeente figure is published).
 """
 
 from __future__ import annotations
@@ -39,7 +38,10 @@ from burgerwacht.config import Settings
 from burgerwacht.crypto import keyed_hash
 from burgerwacht.geo import RD_NEW, WGS84, geometry_to_geojson, transform_geometry
 from burgerwacht.participation import kwb, store
-from burgerwacht.signals.privacy import Axis, protect
+from burgerwacht.signals.cube import noise_of
+from burgerwacht.signals.privacy import KEY_MODULUS, Axis, Noise, protect
+from burgerwacht.signals.summary import privacy_info
+from burgerwacht.signals.taxonomy import taxonomy
 
 if TYPE_CHECKING:
     from burgerwacht.alerts.targets import Resolved
@@ -48,8 +50,6 @@ if TYPE_CHECKING:
 #: published nodes built from them.
 NODES = ["sms_only", "voice_only", "both", "sms", "voice", "enrolled"]
 LEAF_OF_BITS = {1: 0, 2: 1, 3: 2}
-NOISE = (-2, -1, 0, 1, 2)
-NOISE_TEXT = "cell-key noise -2..+2 per buurt and channel set, before the k rule and rounding"
 
 
 def _node_axis() -> Axis:
@@ -77,12 +77,6 @@ def noise_secret(settings: Settings) -> str:
     return keyed_hash(settings.security.secret_key, "participation-record-key").hex()
 
 
-def cell_noise(key_sum: int) -> int:
-    """Noise of a cell from the sum of its records' 32-bit keys (uniform over NOISE)."""
-    u = (int(key_sum) % 2**32) / 2**32
-    return NOISE[int(u * len(NOISE))]
-
-
 async def participation(
     conn: asyncpg.Connection, settings: Settings, municipality: str, level: str, user: StaffUser | None = None
 ) -> dict[str, Any]:
@@ -92,13 +86,21 @@ async def participation(
     cells = await store.enrolment_cells(conn, municipality, noise_secret(settings))
     # the audit is numpy work of ~0.1-0.3 s for a city of 500 buurten: not on the event loop
     work = partial(
-        publish, rows, cells, municipality, level, k=settings.privacy.k, round_to=settings.privacy.round_to
+        publish,
+        rows,
+        cells,
+        municipality,
+        level,
+        k=settings.privacy.k,
+        round_to=settings.privacy.round_to,
+        noise=noise_of(settings),
+        protection=taxonomy().protection,
     )
     items = await asyncio.get_running_loop().run_in_executor(None, work)
     return {
         "municipality": municipality,
         "level": level,
-        "privacy": {"k": settings.privacy.k, "round_to": settings.privacy.round_to, "noise": NOISE_TEXT},
+        "privacy": privacy_info(settings),
         "items": keep_items(user, items) if user is not None else items,
     }
 
@@ -111,23 +113,33 @@ def publish(
     *,
     k: int,
     round_to: int,
+    noise: Noise,
+    protection: int = 2,
 ) -> list[dict[str, Any]]:
     """The published rows from the areas (``code, level, name, district_code,
     inhabitants, households``) and the enrolment cells (``buurt_code, bits, n,
-    key_sum``): noise, then the k rule, rounding and complementary suppression."""
+    key_sum``): every cell's noise from its key, the k + D rule, rounding and
+    complementary suppression (:func:`~burgerwacht.signals.privacy.protect`)."""
     if not any(r["level"] == "buurt" for r in rows):
         return []
     areas = _area_axis(rows)
     leaf = np.zeros((areas.leaves, 3, 1), dtype=np.int64)
+    keys = np.zeros_like(leaf)
     for cell in cells:
         a = areas.index.get(cell["buurt_code"])
         c = LEAF_OF_BITS.get(cell["bits"])
         if a is None or c is None or a >= areas.leaves:
             continue  # a buurt no longer in the area map: not published at all
-        n = int(cell["n"])
-        leaf[a, c, 0] = max(0, n + cell_noise(cell["key_sum"])) if n > 0 else 0
+        leaf[a, c, 0] += int(cell["n"])
+        keys[a, c, 0] = (keys[a, c, 0] + int(cell["key_sum"])) % KEY_MODULUS
     published = protect(
-        leaf, [areas, _node_axis(), Axis(["now"], 1, [])], k=k, round_to=round_to, protection=min(2, k - 1)
+        leaf,
+        [areas, _node_axis(), Axis(["now"], 1, [])],
+        k=k,
+        round_to=round_to,
+        protection=protection,
+        leaf_keys=keys,
+        noise=noise,
     )
     by_code = {row["code"]: row for row in rows}
 

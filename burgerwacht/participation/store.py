@@ -57,7 +57,8 @@ async def enrolment_cells(
 ) -> list[asyncpg.Record]:
     """Active residents per buurt and channel set (bits: 1 SMS, 2 voice, 3 both), each
     resident once per buurt, with the sum of the residents' record keys (32-bit keyed
-    hashes of the phone number, for the cell-key noise; the key never leaves here)."""
+    hashes of the phone number, for the cell-key noise; the service reduces the sum
+    modulo signals.privacy.KEY_MODULUS; the key never leaves here)."""
     return await conn.fetch(
         """
         WITH per AS (
