@@ -45,6 +45,7 @@ class Count:
 @dataclass(frozen=True)
 class Percent:
     value: float | None
+    signed: bool = False  # a change: "+5,0 %" rather than "5,0 %"
 
     kind = "percent"
 
@@ -56,7 +57,19 @@ class Text:
     kind = "text"
 
 
-Cell = Count | Percent | Text
+@dataclass(frozen=True)
+class Figure:
+    """A figure that is no count of people or records: a public reference figure (CBS
+    inhabitants), a rate computed from published counts, a weight. Shown as given with
+    ``decimals`` decimals; ``None`` shows as not available."""
+
+    value: float | int | None
+    decimals: int = 0
+
+    kind = "figure"
+
+
+Cell = Count | Percent | Figure | Text
 
 
 @dataclass
@@ -120,7 +133,7 @@ thead { display: table-header-group; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 th, td { border-bottom: 1px solid #ddd; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
 th { background: #eef4f9; font-weight: 600; }
-td.n, td.pct { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.n, td.pct, td.fig { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 th.n { text-align: right; hyphens: auto; overflow-wrap: break-word; }
 th.t { text-align: left; }
 table.wide { font-size: 8pt; }
@@ -139,8 +152,20 @@ def _fmt_int(n: int) -> str:
     return f"{n:,}".replace(",", ".")  # Dutch thousands separator
 
 
-def _fmt_pct(v: float) -> str:
-    return f"{v:.1f}".replace(".", ",") + " %"
+def _fmt_pct(v: float, signed: bool = False) -> str:
+    return (f"{v:+.1f}" if signed else f"{v:.1f}").replace(".", ",") + " %"
+
+
+def _fmt_figure(cell: Figure) -> str:
+    assert cell.value is not None
+    text = f"{cell.value:,.{cell.decimals}f}"
+    return text.translate(str.maketrans({",": ".", ".": ","}))  # Dutch separators
+
+
+def _figure_csv(cell: Figure) -> int | float:
+    """The figure as a number (so the CSV writer never treats a negative one as text)."""
+    assert cell.value is not None
+    return round(cell.value) if cell.decimals == 0 else round(float(cell.value), cell.decimals)
 
 
 def _cell_html(cell: Cell, col: str) -> str:
@@ -152,7 +177,13 @@ def _cell_html(cell: Cell, col: str) -> str:
     if isinstance(cell, Percent):
         if cell.value is None:
             return f'<td class="pct"{attrs}>{HIDDEN}</td>'
-        return f'<td class="pct" data-percent="{cell.value:.1f}"{attrs}>{_fmt_pct(cell.value)}</td>'
+        return (
+            f'<td class="pct" data-percent="{cell.value:.1f}"{attrs}>{_fmt_pct(cell.value, cell.signed)}</td>'
+        )
+    if isinstance(cell, Figure):
+        if cell.value is None:
+            return f'<td class="fig"{attrs}>{HIDDEN}</td>'
+        return f'<td class="fig" data-figure="{_figure_csv(cell)}"{attrs}>{_fmt_figure(cell)}</td>'
     return f"<td{attrs}>{escape(cell.value)}</td>"
 
 
@@ -219,7 +250,9 @@ def csv_rows(r: Report) -> list[tuple[Any, ...]]:
                     hidden = isinstance(cell, Count) and cell.value is None
                     value: Any = "" if cell.value is None else cell.value
                     if isinstance(cell, Percent) and cell.value is not None:
-                        value = f"{cell.value:.1f}"
+                        value = round(float(cell.value), 1)  # a number: "-10.0", not "'-10.0"
+                    if isinstance(cell, Figure) and cell.value is not None:
+                        value = _figure_csv(cell)
                     rows.append(
                         (
                             s.key,

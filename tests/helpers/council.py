@@ -7,7 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
+from burgerwacht.demo import DEMO_DIR
+from burgerwacht.participation.service import import_kwb
 from tests.helpers import signals
+from tests.helpers.dispatch import enrol_bulk
 
 CATEGORIES = {
     "zwerfafval": 9,
@@ -74,13 +77,54 @@ async def seed_year(db, year: int, n: int = 600, seed: int = 18) -> None:
             )
 
 
+#: Closed alerts for the outcome shares: six regular ones in one month (>= k: shares
+#: published) and two missing-child ones in another (< k: hidden).
+CLOSED = [
+    (10, "regular", "arrested"),
+    (10, "regular", "arrested"),
+    (10, "regular", "arrested"),
+    (10, "regular", "not_found"),
+    (10, "regular", "not_found"),
+    (10, "regular", "false_alarm"),
+    (11, "missing_child", "found_safe"),
+    (11, "missing_child", "found_safe"),
+]
+
+
+async def seed_more(db, year: int) -> None:
+    """Beside :func:`seed_year`: the year before as a baseline for progress, the demo's
+    CBS figures and residents enrolled unevenly over the wijken (coverage), and closed
+    alerts with outcomes (effectiveness). Priorities are set through the API by the test."""
+    await seed_year(db, year - 1, seed=17)
+    _, errors = await import_kwb(db, (DEMO_DIR / "kwb.csv").read_text(encoding="utf-8"), year=year)
+    assert not errors, errors
+    await enrol_bulk(db, 1, 90, ["WK999901"])
+    await enrol_bulk(db, 200, 40, ["WK999902"])
+    await enrol_bulk(db, 300, 3, ["WK999903"])
+    for i, (month, level, outcome) in enumerate(CLOSED):
+        sent = datetime(year, month, 3 + i, 12, tzinfo=UTC)
+        await db.execute(
+            "INSERT INTO alerts (reference, status, level, title, message, target, target_codes, municipalities, "
+            "channels, expires_in_minutes, sent_at, expires_at, closed_at, outcome) VALUES ($1, 'closed', $2, 't', "
+            "'m', '{}'::jsonb, ARRAY['GM9999'], ARRAY['GM9999'], ARRAY['sms'], 60, $3::timestamptz, "
+            "$3::timestamptz + interval '1 hour', $3::timestamptz + interval '40 minutes', $4)",
+            f"C{i:03d}",
+            level,
+            sent,
+            outcome,
+        )
+
+
 class ReportParser(HTMLParser):
     """Every count cell of the page: (table, row, column) → published value or None
-    (hidden), the data-count of every map area, and what the page would load."""
+    (hidden), every percentage or other figure, the data-count of every map area, and
+    what the page would load."""
 
     def __init__(self) -> None:
         super().__init__()
         self.cells: dict[tuple[str, str, str], int | None] = {}
+        #: percentages and other figures (no counts): (table, row, column) → value or None
+        self.figures: dict[tuple[str, str, str], float | None] = {}
         self.map_counts: list[int] = []
         self.map_hidden = 0
         self.external: list[str] = []
@@ -108,6 +152,9 @@ class ReportParser(HTMLParser):
             self.cells[key] = int(a["data-count"]) if a.get("data-count") else None
             assert a.get("data-count") or a.get("data-hidden"), (key, a)
             self._cell, self._cell_text = key, []
+        if tag == "td" and {"pct", "fig"} & set((a.get("class") or "").split()):
+            value = a.get("data-percent") or a.get("data-figure")
+            self.figures[(self._table, self._row, a.get("data-col") or "")] = float(value) if value else None
         if tag == "path" and a.get("data-area"):
             if a.get("data-count"):
                 self.map_counts.append(int(a["data-count"]))
