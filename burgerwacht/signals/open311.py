@@ -544,7 +544,7 @@ def register(api: Api) -> None:
         ),
         (
             "GET",
-            f"{BASE}/{{tail:.*}}",
+            f"{BASE}/{{tail:[\\s\\S]*}}",  # any rest, newlines included
             not_found,
             "GeoReport error for unknown paths",
             None,
@@ -553,7 +553,7 @@ def register(api: Api) -> None:
         ),
         (
             "POST",
-            f"{BASE}/{{tail:.*}}",
+            f"{BASE}/{{tail:[\\s\\S]*}}",  # any rest, newlines included
             not_found,
             "GeoReport error for unknown paths",
             None,

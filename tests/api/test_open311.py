@@ -232,6 +232,10 @@ async def test_xml_errors_and_unknown_paths(client):
     assert root.tag == "errors" and root.find("error/code").text == "403"
     resp = await client.get(f"{BASE}/nothing.json")
     assert_error(resp, 404, await resp.json())
+    # a rest with a line break is still a GeoReport error (the catch-all matches newlines)
+    resp = await client.get(f"{BASE}/a%0D%0Ab.json")
+    assert resp.content_type == "application/json"
+    assert_error(resp, 404, await resp.json())
     resp = await client.post(f"{BASE}/services.json")
     assert_error(resp, 405, await resp.json())
     assert resp.headers["Allow"] == "GET, OPTIONS"

@@ -341,7 +341,9 @@ async def test_progress_of_a_past_year_against_the_year_before(client, progress_
     assert (reg["current"], reg["baseline"], reg["change_pct"]) == (70, 80, -12.5)
     assert w["on_track"] is True
     sig = w["signals"]
-    assert (sig["current"], sig["baseline"], sig["change_pct"]) == (10, 10, 0.0)
+    # signals carry random record keys: the published sums are among the possible values
+    assert sig["current"] in possible(9) - {None} and sig["baseline"] in possible(12) - {None}
+    assert sig["change_pct"] == round(100 * (sig["current"] - sig["baseline"]) / sig["baseline"], 1)
     d = prog["drugsoverlast"]  # 3 a year: below k, so no progress figure at all
     assert d["registrations"]["current"] is None and d["registrations"]["reason"] == "suppressed"
     assert d["on_track"] is None

@@ -105,6 +105,8 @@ def _delivery(**kw) -> dict:
         "message_en": None,
         "voice_message_en": None,
         "closing_message": None,
+        "update_message": None,
+        "update_voice_message": None,
         "language": "nl",
         "slow_speech": False,
         "repeat_message": False,

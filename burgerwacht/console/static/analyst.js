@@ -32,7 +32,13 @@ signIn({
     $("#trend-reset").addEventListener("click", () => showTrendOf(null));
     $("#filters").addEventListener("submit", (e) => e.preventDefault());
     refresh();
-    initEffectiveness();
+    if (me.role === "wijkagent") {
+      // neither the priorities' edit form nor alert effectiveness is theirs (the API refuses both)
+      $("#prio-edit").hidden = true;
+      $("#eff-title").closest("section").hidden = true;
+    } else {
+      initEffectiveness();
+    }
   },
 });
 
@@ -461,7 +467,7 @@ async function informatiepositie(sel, seq) {
   );
   if (!doc.priorities.length) $("#priorities").append(h("li", { class: "help" }, "Geen prioriteiten."));
   renderProgress(doc.progress);
-  priorityForm(sel.municipality, seq).catch(showError);
+  if (state.me.role !== "wijkagent") priorityForm(sel.municipality, seq).catch(showError);
 }
 
 // ------------------------------------------------------------------ priorities and progress
