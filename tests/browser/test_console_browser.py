@@ -19,7 +19,7 @@ from burgerwacht.messaging import analyse
 from burgerwacht.signals.periods import last_complete_month, today
 from tests.helpers.alerting import address, addresses_near, enrol
 from tests.helpers.browser import browser, requires_chromium, token_of
-from tests.helpers.signals import insert
+from tests.helpers.signals import insert, possible
 
 pytestmark = [requires_chromium]
 
@@ -319,11 +319,14 @@ async def test_analyst_map_trend_informatiepositie_and_csv(client, sandbox, db, 
         expected = (await (await client.get(api_url, headers=an)).json())["items"]
         published = {r["area_code"]: r["count"] for r in expected if not r["suppressed"]}
         hidden = {r["area_code"] for r in expected if r["suppressed"]}
-        assert published.get("BU99990101") == 25 and "BU99990103" in hidden
+        # 23 signals: 20 or 25 by the cell-key noise of their random record keys
+        assert published.get("BU99990101") in possible(23) - {None} and "BU99990103" in hidden
 
         # the map: one shape per buurt, published counts classed, suppressed ones hatched
         await page.locator("#choropleth path.choro").nth(11).wait_for(state="attached")
-        await page.locator("#summary-table tbody tr[data-code='BU99990101'] td[data-count='25']").wait_for()
+        await page.locator(
+            f"#summary-table tbody tr[data-code='BU99990101'] td[data-count='{published['BU99990101']}']"
+        ).wait_for()
         shapes = await page.evaluate(
             "() => Array.from(document.querySelectorAll('#choropleth path.choro'))"
             ".map((p) => [p.dataset.code, p.dataset.count, p.getAttribute('fill')])"
@@ -360,7 +363,7 @@ async def test_analyst_map_trend_informatiepositie_and_csv(client, sandbox, db, 
             f"{p['period']} {'onderdrukt' if p['count'] is None else p['count']}" for p in doc["points"]
         )
         assert await page.locator("#trend svg").get_attribute("aria-label") == f"Trend: {points}"
-        assert points.endswith(f"{month.label} 25")
+        assert points.endswith(f"{month.label} {published['BU99990101']}")  # the same cell
         assert "Binnenstad" in await page.locator("#trend-sub").inner_text()
         await page.locator("#trend").scroll_into_view_if_needed()
         await b.shot("09a-trend-buurt")
