@@ -167,7 +167,7 @@ class PrivacySettings(Section):
     round_to: Annotated[int, Field(ge=1)] = 5
     # Cell-key perturbation (docs/signals.md): the probabilities of the noise offsets
     # -D..D added to a published count before rounding (odd length, symmetric).
-    noise: list[Annotated[float, Field(ge=0, le=1)]] = [0.15, 0.2, 0.3, 0.2, 0.15]
+    noise: list[Annotated[float, Field(ge=0, le=1)]] = [0.1, 0.12, 0.16, 0.24, 0.16, 0.12, 0.1]
 
     @field_validator("noise")
     @classmethod

@@ -22,12 +22,13 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer, unused_port
+from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import settings as hypothesis_settings
 
 from burgerwacht.config import Settings
 from burgerwacht.db import migrate
 from burgerwacht.db.pool import init_connection
+from tests.helpers.ports import free_port
 from tests.helpers.service import SERVICE_NUMBER, TEST_SID, TEST_TOKEN, make_settings, with_database
 
 # Property tests run the same examples on every run (a CI failure is reproducible, not a
@@ -165,12 +166,12 @@ async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture
 def service_port() -> int:
-    return unused_port()
+    return free_port()
 
 
 @pytest.fixture
 def sandbox_port() -> int:
-    return unused_port()
+    return free_port()
 
 
 @pytest.fixture

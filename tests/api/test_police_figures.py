@@ -63,7 +63,7 @@ async def test_a_month_of_quarterly_data_says_quarter_not_zero(client, staff, db
         [
             "BU99990101,woninginbraak,2025-01-01,2025-03-31,12",
             "BU99990102,woninginbraak,2025-01-01,2025-03-31,30",
-            "BU99990103,woninginbraak,2025-01-01,2025-03-31,9",
+            "BU99990103,woninginbraak,2025-01-01,2025-03-31,11",
             # monthly drugs rows answer the months, and the quarter they fill
             "BU99990101,drugsoverlast,2025-01-01,2025-01-31,8",
             "BU99990101,drugsoverlast,2025-02-01,2025-02-28,9",
@@ -78,13 +78,16 @@ async def test_a_month_of_quarterly_data_says_quarter_not_zero(client, staff, db
     b = march[(BINNENSTAD, "woninginbraak")]
     assert b["registered"] is None and b["registered_status"] == "coarser_period"
     assert b["granularity"] == "quarter" and not b["registered_suppressed"]
-    assert b["signals"] == 30 and b["mismatch"] == "insufficient_data"  # not "possible_underreporting"
+    assert (
+        b["signals"] in possible(30) and b["mismatch"] == "insufficient_data"
+    )  # not "possible_underreporting"
     # figures carry the signals' cell-key noise before rounding: ``possible`` names them
     assert march[(BINNENSTAD, "drugsoverlast")]["registered"] in possible(10)
     assert march[("WK999901", "verkeer")]["granularity"] == "year"
 
     q1 = by_key(await informatie(client, headers, "2025-Q1"))
-    for area, n in [("BU99990101", 12), ("BU99990102", 30), ("BU99990103", 9)]:
+    for area, n in [("BU99990101", 12), ("BU99990102", 30), ("BU99990103", 11)]:
+        # 11 and more is always published (count plus noise of at least k + D)
         assert q1[(area, "woninginbraak")]["registered"] in possible(n) - {None}
     assert q1[(BINNENSTAD, "drugsoverlast")]["registered"] in possible(27)  # 8 + 9 + 10
     assert q1[(BINNENSTAD, "woninginbraak")]["granularity"] is None
@@ -351,6 +354,9 @@ async def test_progress_of_a_past_year_against_the_year_before(client, progress_
     assert v["registrations"]["reason"] == "no_data" and v["target_change_pct"] is None
 
 
+# The grain logic with exact figures: with the noise on, the year to date is the sum of
+# two published quarters, each up to D + round_to/2 off (tested above for a whole year).
+@pytest.mark.parametrize("settings_overrides", [{"privacy": {"noise": [1.0]}}], indirect=True)
 async def test_progress_year_to_date_follows_the_data_grain(client, db, settings, progress_data):
     # as of 15 August 2025: July is the last complete month, the data is quarterly, so
     # the year to date is Q1 + Q2 against Q1 + Q2 of 2024

@@ -638,9 +638,9 @@ async def test_informatiepositie_side_by_side_with_mismatch_and_priorities(clien
         [
             (BINNENSTAD, "woninginbraak", MARCH, 5, 30),  # many signals, few registrations
             ("BU99990102", "woninginbraak", MARCH, 4, 2),  # few signals, many registrations
-            ("BU99990103", "woninginbraak", MARCH, 4, 10),
-            # 10, not 8: published as 10 whatever the cell-key noise (8 could be hidden)
-            (BINNENSTAD, "drugs", MARCH, 4, 10),
+            ("BU99990103", "woninginbraak", MARCH, 4, 11),
+            # 11, not 8: always published whatever the cell-key noise (8 could be hidden)
+            (BINNENSTAD, "drugs", MARCH, 4, 11),
         ],
     )
     headers = await staff("analyst", "GM9999")
@@ -648,8 +648,8 @@ async def test_informatiepositie_side_by_side_with_mismatch_and_priorities(clien
         [
             "BU99990101,woninginbraak,2025-01-01,2025-03-31,2",
             "BU99990102,woninginbraak,2025-01-01,2025-03-31,40",
-            # 10 and 40 are published as such whatever the cell-key noise (9 could show 5)
-            "BU99990103,woninginbraak,2025-01-01,2025-03-31,10",
+            # 11 and 40 are always published whatever the cell-key noise (9 could be hidden)
+            "BU99990103,woninginbraak,2025-01-01,2025-03-31,11",
             "BU99990101,drugsoverlast,2025-01-01,2025-03-31,8",
             "BU99990101,woninginbraak,2024-01-01,2024-12-31,99",
         ]
@@ -671,10 +671,10 @@ async def test_informatiepositie_side_by_side_with_mismatch_and_priorities(clien
     rows = {(r["area_code"], r["theme"]): r for r in doc["items"]}
     b = rows[(BINNENSTAD, "woninginbraak")]
     # 2 registrations are below k: hidden like a signal count, and no flag computed from it
-    assert b["signals"] == 30 and b["registered"] is None and b["registered_suppressed"]
+    assert b["signals"] in possible(30) and b["registered"] is None and b["registered_suppressed"]
     assert b["registered_status"] == "suppressed" and b["mismatch"] == "insufficient_data"
     s = rows[("BU99990102", "woninginbraak")]
-    assert s["signals"] is None and s["signals_suppressed"] and s["registered"] == 40
+    assert s["signals"] is None and s["signals_suppressed"] and s["registered"] in possible(40)
     assert s["mismatch"] == "not_bothered_or_not_reached"
     assert rows[("BU99990103", "woninginbraak")]["mismatch"] == "in_line"
     # buurt rows answer the wijk and the gemeente too (sums, protected like every cell)

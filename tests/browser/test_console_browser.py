@@ -291,7 +291,7 @@ async def test_analyst_map_trend_informatiepositie_and_csv(client, sandbox, db, 
     an = await staff("analyst", "GM9999")
     scan = "area_code,theme,period_start,period_end,registered_count\n" + "\n".join(
         [
-            f"BU99990101,woninginbraak,{month.start},{month.end},10",
+            f"BU99990101,woninginbraak,{month.start},{month.end},11",  # 11+: never hidden by noise
             f"BU99990102,woninginbraak,{month.start},{month.end},40",
             f"BU99990103,woninginbraak,{month.start},{month.end},20",
         ]

@@ -13,10 +13,10 @@ from datetime import datetime
 import asyncpg
 import pytest
 from aiohttp import ClientSession, web
-from aiohttp.test_utils import unused_port
 
 from tests.helpers.alerting import alert_body, create_and_send, settled, wait_until
 from tests.helpers.dispatch import assert_each_once, enrol_many, worker_env
+from tests.helpers.ports import free_port
 
 
 async def start_process(role: str, env: dict[str, str], ready: str) -> asyncio.subprocess.Process:
@@ -219,7 +219,7 @@ async def test_web_shutdown_ends_event_streams_and_finishes_requests(settings, s
         return web.json_response({"finished": True})
 
     app.router.add_get("/slow", slow)
-    port = unused_port()
+    port = free_port()
     runner = web.AppRunner(app, shutdown_timeout=10)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -25,12 +25,12 @@ import asyncpg
 import pytest
 import schemathesis
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 
 from burgerwacht.db.pool import init_connection
+from tests.helpers.ports import free_port
 from tests.helpers.service import SERVICE_NUMBER, TEST_SID, TEST_TOKEN, make_settings, with_database
 
 EXAMPLES = int(os.environ.get("BURGERWACHT_FUZZ_EXAMPLES", "20"))
@@ -45,7 +45,7 @@ class LiveService:
 
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
-        self.port, self.sandbox_port = unused_port(), unused_port()
+        self.port, self.sandbox_port = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="fuzz-live", daemon=True)
