@@ -177,6 +177,35 @@ class PrivacySettings(Section):
         Noise(tuple(value))  # raises ValueError with the reason
         return value
 
+    # The fewest added or removed records that may pin one cell's count exactly: a
+    # configuration (k, round_to, noise) that allows fewer is refused. 1 allows noise off.
+    min_records_to_pin: Annotated[int, Field(ge=1, le=20)] = 5
+
+    @model_validator(mode="after")
+    def _noise_resists_added_records(self) -> PrivacySettings:
+        from burgerwacht.signals.privacy import Noise, fewest_records_that_pin
+
+        m = fewest_records_that_pin(Noise(tuple(self.noise)), self.k, self.round_to)
+        if m is not None and m < self.min_records_to_pin:
+            fits = [
+                d
+                for d in range(1, 7)
+                if (
+                    fewest_records_that_pin(
+                        Noise(tuple([1 / (2 * d + 1)] * (2 * d + 1))), self.k, self.round_to
+                    )
+                    or 99
+                )
+                >= self.min_records_to_pin
+            ]
+            raise ValueError(
+                f"noise with D = {len(self.noise) // 2} (a table of {len(self.noise)}) lets {m} added records "
+                f"pin a count at k = {self.k}, round_to = {self.round_to}; min_records_to_pin is "
+                f"{self.min_records_to_pin} (docs/signals.md)"
+                + (f": a table with D in {fits} fits" if fits else ": no D up to 6 fits; change round_to")
+            )
+        return self
+
 
 class ParticipationSettings(Section):
     # The alert preview warns (low-coverage) below this many reached residents per 1,000
