@@ -247,6 +247,8 @@ class PublicSettings(Section):
     short_url: Annotated[str, Field(pattern=r"^(|https?://[^\s/]+(/[^\s]*)?)$")] = ""
     # Days after an alert was closed (or expired) that its page still answers; then 410.
     page_days_after_close: Annotated[int, Field(ge=0)] = 7
+    # Seconds a web process reuses a rendered page (a burst after a mass SMS); 0: never.
+    page_cache_seconds: Annotated[float, Field(ge=0, le=30)] = 1.0
     # Tips from the page's form per client network per hour, and per alert per minute.
     tips_per_ip_per_hour: PositiveInt = 10
     tips_per_alert_per_minute: PositiveInt = 60

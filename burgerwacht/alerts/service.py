@@ -889,7 +889,17 @@ async def preview_widen(
                 if u["number"] == row["update_number"]
             )
         result, _, _ = await _count(
-            conn, settings, query, row, text=current_text(row["reference"], row["message"], update)
+            conn,
+            settings,
+            query,
+            row,
+            text=start_sms(
+                row["reference"],
+                row["message"],
+                update,
+                link=row["link"],
+                url=links.page_url(settings, row["public_token"]),
+            ),
         )
         result.area = body.target.area()
     return result

@@ -14,12 +14,13 @@ from burgerwacht.public.models import TipFormIn
 from burgerwacht.public.page import HEADERS, message_page
 from burgerwacht.web.api import Api
 from burgerwacht.web.client import client_bucket
-from burgerwacht.web.keys import POOL, SETTINGS
+from burgerwacht.web.keys import LAZY, POOL, SETTINGS
 
 api = Api()
 TAGS = ["public"]
 HTML = {"text/html": {"schema": {"type": "string"}}}
 CACHE = "public, max-age=30"
+CACHE_KEY = "public-page-cache"
 LANG_PARAMS = [
     {
         "name": "lang",
@@ -81,13 +82,18 @@ def _matches(etag: str, header: str) -> bool:
 )
 async def alert_page(request: web.Request):
     lang = _lang(request)
+    settings, token, thanks = (
+        request.app[SETTINGS],
+        request.match_info["token"],
+        request.query.get("bedankt") == "1",
+    )
+    cache = request.app[LAZY].get(CACHE_KEY)
+    if cache is None:
+        cache = request.app[LAZY][CACHE_KEY] = service.PageCache(settings.public.page_cache_seconds)
     try:
-        rendered = await service.page(
-            request.app[POOL],
-            request.app[SETTINGS],
-            request.match_info["token"],
-            lang,
-            thanks=request.query.get("bedankt") == "1",
+        rendered = await cache.get(
+            (token, lang, thanks),
+            lambda: service.page(request.app[POOL], settings, token, lang, thanks=thanks),
         )
     except service.PageError as err:
         return _error(err)

@@ -7,13 +7,17 @@ SMS, too many to guess (the pages of unsent alerts answer 404 like unknown token
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from burgerwacht.config import Settings
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 TOKEN_LENGTH = 10
-PAGE_ID_PATTERN = r"[0-9A-Za-z]+"  # no braces: the OpenAPI path template cannot hold them
+#: What the routes match (any path segment, so every /a/… answers the page's own HTML
+#: 404), and what a token looks like (checked before any query).
+PAGE_ID_PATTERN = r"[^/]+"
+TOKEN_RE = re.compile(r"[0-9A-Za-z]{8,32}")
 #: Alert states whose page exists (drafts, alerts awaiting approval and cancelled ones have none).
 SHOWN = frozenset({"sending", "active", "closed", "expired"})
 

@@ -10,8 +10,10 @@ client network (per hour) and per alert (per minute).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +25,7 @@ from burgerwacht import crypto
 from burgerwacht.config import Settings
 from burgerwacht.phone import PhoneError, parse_phone
 from burgerwacht.public import store
-from burgerwacht.public.links import SHOWN
+from burgerwacht.public.links import SHOWN, TOKEN_RE
 from burgerwacht.public.models import TipFormIn
 from burgerwacht.public.page import FormState, View, message_page, render, t
 from burgerwacht.tips import service as tips
@@ -46,6 +48,44 @@ class Rendered:
     modified: datetime | None
 
 
+class PageCache:
+    """Rendered pages (and their 404/410 answers) kept for ``ttl`` seconds in one web
+    process, so a burst of visitors after a mass SMS costs one render per page, language
+    and second instead of one per visitor; visitors asking for a page being rendered
+    wait for that render (single flight). At most ``size`` entries (then it starts over)."""
+
+    def __init__(self, ttl: float, size: int = 2000) -> None:
+        self.ttl, self.size = ttl, size
+        self._entries: dict[tuple[str, str, bool], tuple[float, asyncio.Future[Rendered]]] = {}
+
+    async def get(self, key: tuple[str, str, bool], render: Callable[[], Awaitable[Rendered]]) -> Rendered:
+        if self.ttl <= 0:
+            return await render()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return await asyncio.shield(entry[1])
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        future: asyncio.Future[Rendered] = loop.create_future()
+        self._entries[key] = (now + self.ttl, future)
+        try:
+            future.set_result(await render())
+        except PageError as err:  # 404 and 410 are answers too
+            future.set_exception(err)
+        except Exception as exc:  # not kept: the next visitor tries again
+            self._entries.pop(key, None)
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waited
+            raise
+        except BaseException:
+            self._entries.pop(key, None)
+            future.cancel()
+            raise
+        return future.result()
+
+
 def _state(row: asyncpg.Record, now: datetime) -> str:
     if row["status"] == "closed":
         return "closed"
@@ -59,7 +99,7 @@ async def alert_for(
 ) -> tuple[asyncpg.Record, str]:
     """The alert behind ``token`` and its state (live, closed, expired); PageError 404
     without a page, 410 ``page_days_after_close`` days after it ended."""
-    row = await store.alert_by_token(conn, token)
+    row = await store.alert_by_token(conn, token) if TOKEN_RE.fullmatch(token) else None
     if row is None or row["status"] not in SHOWN or row["sent_at"] is None:
         raise PageError(404, message_page(lang, "not_found_title", "not_found"))
     now = datetime.now(UTC)

@@ -21,6 +21,14 @@ TIPSTER = "+31630000099"
 BUURT = "BU99990101"
 
 
+@pytest.fixture
+def settings_overrides(request):
+    """Every page request renders afresh (public.page_cache_seconds 0), so a test sees a
+    change at once; a test's own ``public`` overrides are added."""
+    param = getattr(request, "param", {})
+    return {**param, "public": {"page_cache_seconds": 0, **param.get("public", {})}}
+
+
 def path_of(url: str) -> str:
     return urlsplit(url).path
 
