@@ -460,7 +460,9 @@ async def post_update(request: web.Request, body: UpdateIn):
     responses={404: "Unknown or outside your scope", 409: "The alert is a draft or has ended"},
 )
 async def preview_update(request: web.Request, body: UpdateIn):
-    return await service.preview_update(request.app[POOL], current_user(request), _alert_id(request), body)
+    return await service.preview_update(
+        request.app[POOL], current_user(request), _alert_id(request), body, request.app[SETTINGS]
+    )
 
 
 @api.get(

@@ -725,7 +725,9 @@ async def _finish_update(conn: asyncpg.Connection, alert_id: int, number: int) -
     return n
 
 
-async def preview_update(pool: asyncpg.Pool, user: StaffUser, alert_id: int, body: UpdateIn) -> UpdatePreview:
+async def preview_update(
+    pool: asyncpg.Pool, user: StaffUser, alert_id: int, body: UpdateIn, settings: Settings | None = None
+) -> UpdatePreview:
     async with pool.acquire() as conn:
         row = await load_for(conn, user, alert_id)
         _live(row, "a follow-up")
@@ -739,7 +741,15 @@ async def preview_update(pool: asyncpg.Pool, user: StaffUser, alert_id: int, bod
         ),
         pending=audience.get("*", {}).get("pending", 0),
         sms=sms_info(row["reference"], body.message, update_text),
-        current=_text_info(current_text(row["reference"], row["message"], body.message)),
+        current=_text_info(
+            start_sms(
+                row["reference"],
+                row["message"],
+                body.message,
+                link=row["link"],
+                url=links.page_url(settings, row["public_token"]) if settings is not None else None,
+            )
+        ),
     )
 
 

@@ -287,6 +287,14 @@ async def test_link_in_sms_always_never_auto_and_counted_by_the_preview(client, 
         assert preview["text"] == sms  # the preview shows (and counts) exactly what went out
         assert preview["characters"] == len(sms) and preview["segments"] == analyse(sms).segments
     assert previews["auto-long"]["sms"]["segments"] == 2
+    # later recipients (a queued start, a wave) get the start with the follow-up folded in: link and all
+    always = alerts["always"]
+    upd = await post(
+        client, f"/api/v1/alerts/{always['id']}/updates/preview", op, {"message": "Nu bij de brug."}, 200
+    )
+    assert upd["current"]["text"].endswith(" " + always["public_url"])
+    assert upd["current"]["segments"] == analyse(upd["current"]["text"]).segments
+    assert always["public_url"] not in upd["sms"]["text"]  # the follow-up itself carries no link
     assert analyse(got[phones["auto-short"]][0]).segments == 1
 
 
