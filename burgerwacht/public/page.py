@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
@@ -209,6 +210,44 @@ class View:
     number: str
     thanks: bool = False
     form: FormState | None = None
+    shape: dict | None = None  # the target's GeoJSON geometry (WGS84), for the sketch
+
+
+SVG_W, SVG_H, SVG_PAD = 240, 160, 8
+SVG_MAX_POINTS = 200  # per ring: enough for a shape, a few kB at most
+
+
+def area_svg(geometry: dict | None, label: str) -> str:
+    """A small inline SVG of the targeted shape (a Polygon or MultiPolygon in WGS84),
+    fitted into its own box: whole-number coordinates relative to the shape, so no
+    place on earth (let alone a home) can be read from it. Empty for other geometries."""
+    if not geometry or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        return ""
+    polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+    rings = [ring for polygon in polygons for ring in polygon if len(ring) >= 3]
+    if not rings:
+        return ""
+    lons = [p[0] for ring in rings for p in ring]
+    lats = [p[1] for ring in rings for p in ring]
+    west, north = min(lons), max(lats)
+    lat0 = math.radians((min(lats) + north) / 2)
+    width = (max(lons) - west) * math.cos(lat0) or 1e-9
+    height = (north - min(lats)) or 1e-9
+    scale = min((SVG_W - 2 * SVG_PAD) / width, (SVG_H - 2 * SVG_PAD) / height)
+    dx, dy = (SVG_W - width * scale) / 2, (SVG_H - height * scale) / 2
+    paths = []
+    for ring in rings:
+        step = max(1, -(-len(ring) // SVG_MAX_POINTS))
+        points = [
+            (round(dx + (p[0] - west) * math.cos(lat0) * scale), round(dy + (north - p[1]) * scale))
+            for p in ring[::step]
+        ]
+        paths.append("M" + "L".join(f"{x} {y}" for x, y in points) + "Z")
+    return (
+        f'<svg role="img" aria-labelledby="map-t" viewBox="0 0 {SVG_W} {SVG_H}" width="{SVG_W}" '
+        f'height="{SVG_H}"><title id="map-t">{escape(label)}</title><path d="{"".join(paths)}" '
+        'fill="#c9d6f0" stroke="#0b3d91" stroke-width="2" fill-rule="evenodd"/></svg>'
+    )
 
 
 def _shell(lang: str, title: str, body: str, *, switch: str | None = None) -> str:
@@ -261,7 +300,8 @@ def render(v: View) -> str:
     parts.append(
         f'<section><h2>{t(lang, "message")}</h2>{dutch}<p class="msg">{escape(v.message)}</p></section>'
     )
-    parts.append(f"<section><h2>{t(lang, 'area')}</h2><p>{escape(v.area)}</p></section>")
+    sketch = area_svg(v.shape, v.area)
+    parts.append(f"<section><h2>{t(lang, 'area')}</h2><p>{escape(v.area)}</p>{sketch}</section>")
     times = [f"<dt>{t(lang, 'sent')}</dt><dd>{_time(v.sent_at, lang)}</dd>"]
     if v.closed_at is not None:
         times.append(f"<dt>{t(lang, 'ended_at')}</dt><dd>{_time(v.closed_at, lang)}</dd>")

@@ -22,6 +22,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from burgerwacht import crypto
+from burgerwacht.alerts.service import area_of
 from burgerwacht.config import Settings
 from burgerwacht.phone import PhoneError, parse_phone
 from burgerwacht.public import store
@@ -178,6 +179,7 @@ async def page(
         number=settings.twilio.from_number,
         thanks=thanks,
         form=form,
+        shape=(area_of(row) or {}).get("geometry"),
     )
     html = render(view)
     etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:24] + '"'

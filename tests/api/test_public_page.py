@@ -86,6 +86,7 @@ async def test_page_in_dutch_and_english_with_updates_newest_first(client, db, o
     assert "Sam (8) is sinds 15:00 vermist. Hij draagt een groene jas. Bel bij een tip." in html
     assert html.index("Tweede update") < html.index("Eerste update")  # newest first
     assert f"buurt {await buurt_name(db)}" in html
+    assert "<svg" not in html  # named areas: words only
     sent = datetime.fromisoformat(alert["sent_at"]).astimezone(ZoneInfo("Europe/Amsterdam"))
     months = "januari februari maart april mei juni juli augustus september oktober november december".split()
     assert f"{sent.day} {months[sent.month - 1]} {sent.year}, {sent:%H:%M}</time>" in html  # Europe/Amsterdam
@@ -120,6 +121,11 @@ async def test_circle_named_by_its_buurt_and_nothing_personal_on_the_page(client
     status, html, _ = await page(client, path)
     assert status == 200
     assert f"Binnen 450 meter rond de buurt {await buurt_name(db, centre['buurt'])}" in html
+    # the shape as a small sketch: its own box, whole numbers, no coordinates
+    sketch = re.search(
+        r'<svg role="img"[^>]*><title id="map-t">Binnen 450 meter[^<]*</title><path d="([^"]+)"', html
+    )
+    assert sketch and re.fullmatch(r"(M\d+ \d+(L\d+ \d+)+Z)+", sketch[1]), html
     for personal in (
         RESIDENT,
         RESIDENT[3:],
