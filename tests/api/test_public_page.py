@@ -398,3 +398,19 @@ async def test_openapi_documents_the_page_and_the_form(client):
     assert {"410", "422", "429"} <= set(tip["responses"])
     create = doc["components"]["schemas"]["AlertIn"]["properties"]["link"]
     assert create["enum"] == ["auto", "always", "never"] and create["default"] == "auto"
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"public": {"short_url": "https://bw.example/"}}], indirect=True
+)
+async def test_short_url_is_the_base_of_public_url_and_of_the_link(client, db, op):
+    centre = await address(db, "9991AA", 75)
+    await enrol(db, RESIDENT, centre["id"])
+    alert = await create(client, op, alert_body(circle(centre, 300), link="always"))
+    preview = await post(client, f"/api/v1/alerts/{alert['id']}/preview", op, None, 200)
+    token = await db.fetchval("SELECT public_token FROM alerts WHERE id = $1", alert["id"])
+    assert preview["sms"]["text"].endswith(f" https://bw.example/a/{token}")
+    await post(client, f"/api/v1/alerts/{alert['id']}/send", op, None, 202)
+    sent = await (await client.get(f"/api/v1/alerts/{alert['id']}", headers=op)).json()
+    assert sent["public_url"] == f"https://bw.example/a/{token}"
+    assert (await page(client, f"/a/{token}"))[0] == 200
