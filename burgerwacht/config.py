@@ -269,6 +269,20 @@ class PlainDutchSettings(Section):
     ambiguous_times: list[str] = ["middernacht", "vannacht", "half", "kwart over", "kwart voor"]
 
 
+class PublicSettings(Section):
+    """The public page per alert (``/a/{token}``) and its tip form."""
+
+    # Base of the page links in SMS and in the alert's public_url; empty: public_url.
+    short_url: Annotated[str, Field(pattern=r"^(|https?://[^\s/]+(/[^\s]*)?)$")] = ""
+    # Days after an alert was closed (or expired) that its page still answers; then 410.
+    page_days_after_close: Annotated[int, Field(ge=0)] = 7
+    # Seconds a web process reuses a rendered page (a burst after a mass SMS); 0: never.
+    page_cache_seconds: Annotated[float, Field(ge=0, le=30)] = 1.0
+    # Tips from the page's form per client network per hour, and per alert per minute.
+    tips_per_ip_per_hour: PositiveInt = 10
+    tips_per_alert_per_minute: PositiveInt = 60
+
+
 class Settings(BaseSettings):
     """All configuration of one Burgerwacht process."""
 
@@ -303,6 +317,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     plain_dutch: PlainDutchSettings = PlainDutchSettings()
+    public: PublicSettings = PublicSettings()
 
     @field_validator("database_url", "read_database_url")
     @classmethod
@@ -334,6 +349,11 @@ class Settings(BaseSettings):
     def public_base(self) -> str:
         """``public_url`` without a trailing slash, for building webhook URLs."""
         return str(self.public_url).rstrip("/")
+
+    @property
+    def short_base(self) -> str:
+        """Base of public page links (``public.short_url``, else ``public_url``), no trailing slash."""
+        return (self.public.short_url or self.public_base).rstrip("/")
 
     @classmethod
     def settings_customise_sources(

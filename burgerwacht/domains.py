@@ -22,6 +22,7 @@ from burgerwacht.domain import Domain
 from burgerwacht.effectiveness.domain import DOMAIN as EFFECTIVENESS
 from burgerwacht.mijn.domain import DOMAIN as MIJN
 from burgerwacht.participation.domain import DOMAIN as PARTICIPATION
+from burgerwacht.public.domain import DOMAIN as PUBLIC
 from burgerwacht.residents.domain import DOMAIN as RESIDENTS
 from burgerwacht.scheduler import housekeeping
 from burgerwacht.signals.domain import DOMAIN as SIGNALS
@@ -41,6 +42,7 @@ DOMAINS: tuple[Domain, ...] = (
     AUDIT,
     ALERTS,
     TIPS,
+    PUBLIC,
     EFFECTIVENESS,
     SIGNALS,
     PARTICIPATION,

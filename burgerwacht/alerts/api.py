@@ -119,7 +119,7 @@ async def create_alert(request: web.Request):
     pool = request.app[POOL]
     alert_id = await service.create(pool, request.app[SETTINGS], user, body, cap_source=cap_source)
     async with pool.acquire() as conn:
-        out = await service.view(conn, user, alert_id, area=True)
+        out = await service.view(conn, user, alert_id, area=True, settings=request.app[SETTINGS])
     return json_response(out, 201, headers={"Location": f"/api/v1/alerts/{alert_id}"})
 
 
@@ -137,7 +137,7 @@ async def list_alerts(request: web.Request, query: AlertListQuery):
         rows = await store.list_alerts(conn, user.scope(), query.status, query.before, query.limit + 1)
         counts = await store.counts(conn, [r["id"] for r in rows[: query.limit]])
     mine = service.by_alert(counts)
-    items = [service.to_out(r, mine.get(r["id"], {})) for r in rows[: query.limit]]
+    items = [service.to_out(r, mine.get(r["id"], {}), request.app[SETTINGS]) for r in rows[: query.limit]]
     nxt = str(items[-1].id) if len(rows) > query.limit else None
     return AlertList(items=items, next=nxt)
 
@@ -152,7 +152,9 @@ async def list_alerts(request: web.Request, query: AlertListQuery):
 )
 async def get_alert(request: web.Request):
     async with request.app[POOL].acquire() as conn:
-        return await service.view(conn, current_user(request), _alert_id(request), area=True)
+        return await service.view(
+            conn, current_user(request), _alert_id(request), area=True, settings=request.app[SETTINGS]
+        )
 
 
 @api.post(
@@ -409,7 +411,7 @@ async def alert_cap(request: web.Request, query: CapQuery):
 
     user = current_user(request)
     async with request.app[POOL].acquire() as conn:
-        out = await service.view(conn, user, _alert_id(request))
+        out = await service.view(conn, user, _alert_id(request), settings=request.app[SETTINGS])
         cap_sent = await store.fix_cap_sent(conn, out.id, _first_sent(out))
     msg_type = query.msg_type or {"closed": "Update", "cancelled": "Cancel"}.get(out.status, "Alert")
     if msg_type == "Update" and out.status != "closed":
@@ -444,7 +446,7 @@ async def post_update(request: web.Request, body: UpdateIn):
     user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
     update = await service.add_update(pool, request.app[SETTINGS], user, alert_id, body)
     async with pool.acquire() as conn:
-        alert = await service.view(conn, user, alert_id)
+        alert = await service.view(conn, user, alert_id, settings=request.app[SETTINGS])
     return UpdateCreated(update=update, alert=alert)
 
 
@@ -458,7 +460,9 @@ async def post_update(request: web.Request, body: UpdateIn):
     responses={404: "Unknown or outside your scope", 409: "The alert is a draft or has ended"},
 )
 async def preview_update(request: web.Request, body: UpdateIn):
-    return await service.preview_update(request.app[POOL], current_user(request), _alert_id(request), body)
+    return await service.preview_update(
+        request.app[POOL], current_user(request), _alert_id(request), body, request.app[SETTINGS]
+    )
 
 
 @api.get(
@@ -476,7 +480,7 @@ async def update_cap(request: web.Request):
     raw = request.match_info["number"]
     number = parse_id(raw)
     async with request.app[POOL].acquire() as conn:
-        out = await service.view(conn, user, alert_id)
+        out = await service.view(conn, user, alert_id, settings=request.app[SETTINGS])
         update = next((u for u in out.updates if u.number == number), None)
         if update is None:
             raise Problem(404, f"alert {alert_id} has no follow-up {raw[:20]}", slug="not-found")
@@ -515,7 +519,7 @@ async def post_widen(request: web.Request, body: WidenIn):
     user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
     wave, added = await service.widen(pool, request.app[SETTINGS], user, alert_id, body)
     async with pool.acquire() as conn:
-        alert = await service.view(conn, user, alert_id)
+        alert = await service.view(conn, user, alert_id, settings=request.app[SETTINGS])
     if wave is None or added == 0:
         detail = (
             "the target adds nobody: everyone inside it already has the alert, or no one there can be reached"
@@ -552,4 +556,4 @@ async def stop_widen(request: web.Request):
     user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
     await service.stop_widening(pool, user, alert_id)
     async with pool.acquire() as conn:
-        return await service.view(conn, user, alert_id, area=True)
+        return await service.view(conn, user, alert_id, area=True, settings=request.app[SETTINGS])

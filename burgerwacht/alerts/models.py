@@ -14,6 +14,7 @@ from burgerwacht.fields import NO_CONTROL_PATTERN, VISIBLE_TEXT_PATTERN, string_
 Level = Literal["regular", "missing_child", "amber_regional", "amber_national"]
 Channel = Literal["sms", "voice"]
 AlertStatus = Literal["draft", "sending", "active", "closed", "cancelled", "expired"]
+LinkMode = Literal["auto", "always", "never"]
 Outcome = Literal["found_safe", "found_other", "arrested", "not_found", "false_alarm", "other"]
 OUTCOMES: tuple[Outcome, ...] = ("found_safe", "found_other", "arrested", "not_found", "false_alarm", "other")
 MISSING_PERSON_LEVELS = frozenset({"missing_child", "amber_regional", "amber_national"})
@@ -82,6 +83,12 @@ class AlertIn(BaseModel):
         max_length=1500,
         description="English text for calls (else message_en, else the Dutch, in a Dutch voice)",
         json_schema_extra=string_pattern(NO_CONTROL_PATTERN),
+    )
+    link: LinkMode = Field(
+        default="auto",
+        description="When the start SMS ends with the link to the alert's public page: always; never; "
+        "auto (default): when the SMS without it needs more than one segment, or when a follow-up folded "
+        "into it shortened the start text",
     )
 
     @field_validator("channels")
@@ -206,6 +213,12 @@ class AlertOut(BaseModel):
         default=[], description="Follow-ups, oldest first (single-alert answers)"
     )
     waves: list[WaveOut] = Field(default=[], description="Waves, oldest first (single-alert answers)")
+    link: LinkMode = Field(default="auto", description="When the start SMS carries the public page link")
+    public_url: str | None = Field(
+        default=None,
+        description="The alert's public page (public.short_url + /a/{token}); null until sent, and for a "
+        "cancelled alert",
+    )
 
 
 class AlertList(BaseModel):

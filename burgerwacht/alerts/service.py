@@ -48,6 +48,8 @@ from burgerwacht.messaging import analyse, gsm7_fold
 from burgerwacht.messaging.encoding import segment_count
 from burgerwacht.participation import service as participation
 from burgerwacht.phone import mask_phones_in
+from burgerwacht.public import links
+from burgerwacht.public import store as public_store
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I/O/0/1: read aloud and typed back
 CLOSING_TTL = timedelta(hours=6)
@@ -110,6 +112,26 @@ def current_text(reference: str, message: str, update: str | None = None) -> str
     if len(cut) < FOLD_MIN_START:
         return head
     return head + FOLD_SEPARATOR + cut + FOLD_ELLIPSIS
+
+
+def with_link(text: str, link: str, url: str | None, *, shortened: bool = False) -> str:
+    """A start SMS with the public page link, by the alert's ``link`` mode: ``always``;
+    ``never``; ``auto``: when the text without the link needs more than one segment, or
+    when a folded follow-up shortened the start text (the page has it all)."""
+    if not url or link == "never":
+        return text
+    if link == "always" or shortened or segment_count(text) > 1:
+        return f"{text} {url}"
+    return text
+
+
+def start_sms(
+    reference: str, message: str, update: str | None = None, *, link: str = "never", url: str | None = None
+) -> str:
+    """The start message as it goes out: :func:`current_text` plus the link (:func:`with_link`)."""
+    text = current_text(reference, message, update)
+    shortened = update is not None and not text.endswith(FOLD_SEPARATOR + message)
+    return with_link(text, link, url, shortened=shortened)
 
 
 def sms_info(reference: str, message: str, compose: Any = None) -> SmsInfo:
@@ -238,6 +260,8 @@ async def create(
             follows=body.follows,
             widen=body.widen.model_dump() if body.widen else None,
         )
+        # the page token exists from the start, so the preview counts the link
+        await public_store.attach(conn, alert_id, links.new_token(), body.link)
         await audit.append(
             conn,
             user.actor,
@@ -302,6 +326,10 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
                 conn, settings, query.target, result.recipients.total
             )
         ]
+        url = links.page_url(settings, row["public_token"])
+        result.sms = sms_info(
+            row["reference"], row["message"], partial(_linked_start, link=row["link"], url=url)
+        )
         await language_checks.add_to_preview(conn, settings, row, query, result)
         if row["widen"] and row["status"] in ("draft", "sending", "active"):
             result.widen = await _widen_steps(conn, settings, row, query, result.recipients.total)
@@ -356,6 +384,10 @@ async def _count(
         related_reached=related,
     )
     return result, sms_now, voice_now
+
+
+def _linked_start(reference: str, message: str, *, link: str, url: str | None) -> str:
+    return with_link(sms_text(reference, message), link, url)
 
 
 def _text_info(text: str) -> SmsInfo:
@@ -427,6 +459,7 @@ async def send(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id
                 409, "already-sent", f"alert {alert_id} is {row['status']}; it can be sent once"
             )
         times = await store.mark_sending(conn, alert_id, None)
+        await public_store.ensure_token(conn, alert_id, links.new_token())  # alerts made before pages
         n, _reached = await store.materialise(conn, recipient_query(settings, row, times["expires_at"]))
         counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
         await audit.append(
@@ -530,7 +563,8 @@ def _widen_state(row: asyncpg.Record) -> WidenState | None:
     )
 
 
-def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
+def to_out(row: asyncpg.Record, counts: CountsByKey, settings: Settings | None = None) -> AlertOut:
+    """The alert's JSON; with ``settings`` its public_url too."""
     closing = per_state(counts, row["id"], "closing")
     return AlertOut(
         id=row["id"],
@@ -563,13 +597,24 @@ def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
         closing_counts=Counts(**closing) if closing else None,
         follows=row["follows"],
         widen=_widen_state(row),
+        link=row["link"],
+        public_url=links.public_url(settings, row["public_token"], row["status"], row["sent_at"])
+        if settings is not None
+        else None,
     )
 
 
-async def view(conn: asyncpg.Connection, user: StaffUser, alert_id: int, *, area: bool = False) -> AlertOut:
-    """One alert; with ``area`` its area as GeoJSON too (for a map)."""
+async def view(
+    conn: asyncpg.Connection,
+    user: StaffUser,
+    alert_id: int,
+    *,
+    area: bool = False,
+    settings: Settings | None = None,
+) -> AlertOut:
+    """One alert; with ``area`` its area as GeoJSON too (for a map); with ``settings`` its public_url."""
     row = await load_for(conn, user, alert_id)
-    out = to_out(row, await store.counts(conn, [alert_id]))
+    out = to_out(row, await store.counts(conn, [alert_id]), settings)
     if area:
         out.area = area_of(row)
     if row["update_number"]:
@@ -680,7 +725,9 @@ async def _finish_update(conn: asyncpg.Connection, alert_id: int, number: int) -
     return n
 
 
-async def preview_update(pool: asyncpg.Pool, user: StaffUser, alert_id: int, body: UpdateIn) -> UpdatePreview:
+async def preview_update(
+    pool: asyncpg.Pool, user: StaffUser, alert_id: int, body: UpdateIn, settings: Settings | None = None
+) -> UpdatePreview:
     async with pool.acquire() as conn:
         row = await load_for(conn, user, alert_id)
         _live(row, "a follow-up")
@@ -694,7 +741,15 @@ async def preview_update(pool: asyncpg.Pool, user: StaffUser, alert_id: int, bod
         ),
         pending=audience.get("*", {}).get("pending", 0),
         sms=sms_info(row["reference"], body.message, update_text),
-        current=_text_info(current_text(row["reference"], row["message"], body.message)),
+        current=_text_info(
+            start_sms(
+                row["reference"],
+                row["message"],
+                body.message,
+                link=row["link"],
+                url=links.page_url(settings, row["public_token"]) if settings is not None else None,
+            )
+        ),
     )
 
 
@@ -844,7 +899,17 @@ async def preview_widen(
                 if u["number"] == row["update_number"]
             )
         result, _, _ = await _count(
-            conn, settings, query, row, text=current_text(row["reference"], row["message"], update)
+            conn,
+            settings,
+            query,
+            row,
+            text=start_sms(
+                row["reference"],
+                row["message"],
+                update,
+                link=row["link"],
+                url=links.page_url(settings, row["public_token"]),
+            ),
         )
         result.area = body.target.area()
     return result

@@ -318,7 +318,7 @@ ALERT_COLUMNS = """id, reference, status, level, title, message, voice_message, 
     target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by, scope, created_at, sent_at,
     expires_at, closed_at, closing_message, estimate, cap_source_identifier, cap_source_sender, cap_source_sent,
     cap_sent, outcome, outcome_note, update_number, wave_number, follows, widen, widen_radius_m,
-    widen_next_at, widen_ended, message_en, voice_message_en"""
+    widen_next_at, widen_ended, message_en, voice_message_en, public_token, link"""
 
 
 async def fix_cap_sent(conn: asyncpg.Connection, alert_id: int, sent: Any) -> Any:
@@ -508,7 +508,7 @@ async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int)
 async def alert_texts(conn: asyncpg.Connection, alert_ids: list[int]) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, reference, level, message, voice_message, closing_message, status, update_number, "
-        "message_en FROM alerts WHERE id = ANY($1)",
+        "message_en, public_token, link FROM alerts WHERE id = ANY($1)",
         alert_ids,
     )
 

@@ -79,7 +79,9 @@ CREATE TABLE alerts (
     outcome text,
     outcome_note text,
     message_en text,
-    voice_message_en text
+    voice_message_en text,
+    public_token text,
+    link text DEFAULT 'auto'::text NOT NULL
 );
 
 CREATE TABLE area_figures (
@@ -249,6 +251,12 @@ CREATE TABLE open311_rate (
     client text NOT NULL,
     window_start timestamp with time zone NOT NULL,
     hits integer NOT NULL
+);
+
+CREATE TABLE public_tip_rate (
+    bucket text NOT NULL,
+    window_start timestamp with time zone NOT NULL,
+    hits integer DEFAULT 1 NOT NULL
 );
 
 CREATE TABLE rate_buckets (
@@ -490,10 +498,12 @@ ALTER TABLE alerts ADD CONSTRAINT alerts_created_by_fkey FOREIGN KEY (created_by
 ALTER TABLE alerts ADD CONSTRAINT alerts_expires_in_minutes_check CHECK (expires_in_minutes > 0);
 ALTER TABLE alerts ADD CONSTRAINT alerts_follows_fkey FOREIGN KEY (follows) REFERENCES alerts(id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_level_check CHECK (level = ANY (ARRAY['regular'::text, 'missing_child'::text, 'amber_regional'::text, 'amber_national'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_link_check CHECK (link = ANY (ARRAY['auto'::text, 'always'::text, 'never'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_message_en_check CHECK (length(message_en) >= 1 AND length(message_en) <= 640);
 ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_check CHECK (outcome = ANY (ARRAY['found_safe'::text, 'found_other'::text, 'arrested'::text, 'not_found'::text, 'false_alarm'::text, 'other'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_note_check CHECK (char_length(outcome_note) <= 500);
 ALTER TABLE alerts ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
+ALTER TABLE alerts ADD CONSTRAINT alerts_public_token_check CHECK (public_token ~ '^[0-9A-Za-z]{8,32}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_reference_check CHECK (reference ~ '^[A-Z0-9]{3,6}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_voice_message_en_check CHECK (length(voice_message_en) <= 1500);
@@ -538,6 +548,7 @@ ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_targe
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_theme_check CHECK (theme ~ '^[a-z][a-z0-9_]{0,39}$'::text);
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_weight_check CHECK (weight >= 0::double precision AND weight <= 10::double precision);
 ALTER TABLE open311_rate ADD CONSTRAINT open311_rate_pkey PRIMARY KEY (client, window_start);
+ALTER TABLE public_tip_rate ADD CONSTRAINT public_tip_rate_pkey PRIMARY KEY (bucket, window_start);
 ALTER TABLE rate_buckets ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (name);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_address_id_fkey FOREIGN KEY (address_id) REFERENCES addresses(id);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_channels_check CHECK (cardinality(channels) > 0 AND channels <@ ARRAY['sms'::text, 'voice'::text]);
@@ -590,7 +601,7 @@ ALTER TABLE stats_counters ADD CONSTRAINT stats_counters_pkey PRIMARY KEY (name)
 ALTER TABLE tip_calls ADD CONSTRAINT tip_calls_pkey PRIMARY KEY (call_sid);
 ALTER TABLE tip_relay ADD CONSTRAINT tip_relay_pkey PRIMARY KEY (id);
 ALTER TABLE tips ADD CONSTRAINT tips_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE SET NULL;
-ALTER TABLE tips ADD CONSTRAINT tips_channel_check CHECK (channel = ANY (ARRAY['sms'::text, 'voice'::text]));
+ALTER TABLE tips ADD CONSTRAINT tips_channel_check CHECK (channel = ANY (ARRAY['sms'::text, 'voice'::text, 'web'::text]));
 ALTER TABLE tips ADD CONSTRAINT tips_check CHECK (NOT anonymous OR phone IS NULL AND resident_id IS NULL);
 ALTER TABLE tips ADD CONSTRAINT tips_pkey PRIMARY KEY (id);
 ALTER TABLE tips ADD CONSTRAINT tips_provider_sid_key UNIQUE (provider_sid);
@@ -607,6 +618,7 @@ CREATE INDEX alert_waves_incomplete ON public.alert_waves USING btree (created_a
 CREATE INDEX alerts_created ON public.alerts USING btree (created_at DESC);
 CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text]));
 CREATE INDEX alerts_municipalities ON public.alerts USING gin (municipalities);
+CREATE UNIQUE INDEX alerts_public_token ON public.alerts USING btree (public_token) WHERE (public_token IS NOT NULL);
 CREATE INDEX alerts_sent_at ON public.alerts USING btree (sent_at) WHERE (sent_at IS NOT NULL);
 CREATE INDEX alerts_widen_due ON public.alerts USING btree (widen_next_at) WHERE (widen_next_at IS NOT NULL);
 CREATE INDEX area_figures_municipality ON public.area_figures USING btree (municipality_code);
