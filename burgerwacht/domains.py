@@ -25,6 +25,7 @@ from burgerwacht.participation.domain import DOMAIN as PARTICIPATION
 from burgerwacht.residents.domain import DOMAIN as RESIDENTS
 from burgerwacht.scheduler import housekeeping
 from burgerwacht.signals.domain import DOMAIN as SIGNALS
+from burgerwacht.templates.domain import DOMAIN as TEMPLATES
 from burgerwacht.tips.domain import DOMAIN as TIPS
 from burgerwacht.web import system
 from burgerwacht.webhooks.domain import DOMAIN as WEBHOOKS
@@ -40,6 +41,7 @@ DOMAINS: tuple[Domain, ...] = (
     MIJN,
     AUDIT,
     ALERTS,
+    TEMPLATES,
     TIPS,
     EFFECTIVENESS,
     SIGNALS,

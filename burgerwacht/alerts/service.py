@@ -189,8 +189,10 @@ async def create(
     body: AlertIn,
     *,
     cap_source: dict[str, Any] | None = None,
+    template_id: int | None = None,
 ) -> int:
-    """A draft alert; ``cap_source`` (identifier, sender, sent) when imported from CAP."""
+    """A draft alert; ``cap_source`` (identifier, sender, sent) when imported from CAP;
+    ``template_id`` when made from a template (``templates.service.alert_body``)."""
     if body.expires_in_minutes > settings.alerts.max_expires_minutes:
         raise DomainError(
             422,
@@ -238,6 +240,8 @@ async def create(
             follows=body.follows,
             widen=body.widen.model_dump() if body.widen else None,
         )
+        if template_id is not None:
+            await store.set_template(conn, alert_id, template_id)
         await audit.append(
             conn,
             user.actor,
@@ -251,6 +255,7 @@ async def create(
                 "municipalities": municipalities,
                 "follows": body.follows,
                 "widen": body.widen.model_dump() if body.widen else None,
+                "template_id": template_id,
             },
         )
     return alert_id
@@ -563,6 +568,7 @@ def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
         closing_counts=Counts(**closing) if closing else None,
         follows=row["follows"],
         widen=_widen_state(row),
+        template_id=row.get("template_id"),
     )
 
 
