@@ -136,7 +136,7 @@ class TemplatePatch(PatchModel):
     municipality: str | None = Field(
         default=None,
         pattern=MUNICIPALITY,
-        description="Move it to another municipality in your scope (a national template stays national)",
+        description="Move it to another municipality in your scope (only admins move national templates)",
     )
     level: Level | None = None
     title: str | None = _title(default=None)
