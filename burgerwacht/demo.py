@@ -60,6 +60,11 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> dict[str, str]:
     if not await conn.fetchval("SELECT count(*) FROM signals"):
         n = await seed_signals(conn)
         print(f"demo: {n} synthetic neighbourhood signals over the last year", file=sys.stderr)
+    from burgerwacht.templates.service import load_starters
+
+    added, _ = await load_starters(conn, actor="demo")  # national; only the missing ones
+    if added:
+        print(f"demo: {added} starter alert templates loaded", file=sys.stderr)
     tokens = {}
     for name, role in DEMO_USERS:
         user_id = await conn.fetchval("SELECT id FROM staff_users WHERE name = $1 AND role = $2", name, role)

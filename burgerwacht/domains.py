@@ -26,6 +26,7 @@ from burgerwacht.public.domain import DOMAIN as PUBLIC
 from burgerwacht.residents.domain import DOMAIN as RESIDENTS
 from burgerwacht.scheduler import housekeeping
 from burgerwacht.signals.domain import DOMAIN as SIGNALS
+from burgerwacht.templates.domain import DOMAIN as TEMPLATES
 from burgerwacht.tips.domain import DOMAIN as TIPS
 from burgerwacht.web import system
 from burgerwacht.webhooks.domain import DOMAIN as WEBHOOKS
@@ -41,6 +42,7 @@ DOMAINS: tuple[Domain, ...] = (
     MIJN,
     AUDIT,
     ALERTS,
+    TEMPLATES,
     TIPS,
     PUBLIC,
     EFFECTIVENESS,

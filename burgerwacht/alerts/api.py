@@ -28,6 +28,7 @@ from burgerwacht.alerts.models import (
     WidenIn,
 )
 from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
+from burgerwacht.templates.models import AlertCreate
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
 from burgerwacht.web.ids import INT_MAX, parse_id
@@ -98,26 +99,31 @@ async def _cap_body(request: web.Request) -> tuple[AlertIn, dict[str, Any]]:
 
 @api.post(
     "/api/v1/alerts",
-    summary="Create a draft alert (JSON, or OASIS CAP 1.2 as application/cap+xml)",
+    summary="Create a draft alert (JSON, or OASIS CAP 1.2 as application/cap+xml); in JSON either a "
+    "full alert or template_id + fields + target",
     tags=["alerts"],
     roles=OPERATORS,
-    body=AlertIn,
+    body=AlertCreate,
     response=AlertOut,
     status=201,
     raw_body=True,
+    responses={404: "template_id: unknown or outside your scope"},
     body_content={"application/cap+xml": {"schema": {"type": "string", "description": "CAP 1.2 alert"}}},
 )
 async def create_alert(request: web.Request):
     user = current_user(request)
-    from burgerwacht.web.api import parse_json_body
+    from burgerwacht.templates import service as templates
+    from burgerwacht.web.api import read_json_body
 
-    cap_source = None
+    cap_source, template_id = None, None
     if request.content_type in ("application/cap+xml", "application/xml", "text/xml"):
         body, cap_source = await _cap_body(request)
-    else:
-        body = await parse_json_body(request, AlertIn)
+    else:  # a full alert, or one made from a template (template_id + fields)
+        body, template_id = await templates.alert_body(request.app[POOL], user, await read_json_body(request))
     pool = request.app[POOL]
-    alert_id = await service.create(pool, request.app[SETTINGS], user, body, cap_source=cap_source)
+    alert_id = await service.create(
+        pool, request.app[SETTINGS], user, body, cap_source=cap_source, template_id=template_id
+    )
     async with pool.acquire() as conn:
         out = await service.view(conn, user, alert_id, area=True, settings=request.app[SETTINGS])
     return json_response(out, 201, headers={"Location": f"/api/v1/alerts/{alert_id}"})

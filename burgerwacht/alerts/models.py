@@ -208,6 +208,9 @@ class AlertOut(BaseModel):
         "properties.codes for CBS areas. In single-alert answers, not in lists.",
     )
     follows: int | None = Field(default=None, description="The earlier alert for the same incident")
+    template_id: int | None = Field(
+        default=None, description="The template it was made from (null when none, or deleted since)"
+    )
     widen: WidenState | None = None
     updates: list[UpdateOut] = Field(
         default=[], description="Follow-ups, oldest first (single-alert answers)"

@@ -211,8 +211,10 @@ async def create(
     body: AlertIn,
     *,
     cap_source: dict[str, Any] | None = None,
+    template_id: int | None = None,
 ) -> int:
-    """A draft alert; ``cap_source`` (identifier, sender, sent) when imported from CAP."""
+    """A draft alert; ``cap_source`` (identifier, sender, sent) when imported from CAP;
+    ``template_id`` when made from a template (``templates.service.alert_body``)."""
     if body.expires_in_minutes > settings.alerts.max_expires_minutes:
         raise DomainError(
             422,
@@ -262,6 +264,8 @@ async def create(
         )
         # the page token exists from the start, so the preview counts the link
         await public_store.attach(conn, alert_id, links.new_token(), body.link)
+        if template_id is not None:
+            await store.set_template(conn, alert_id, template_id)
         await audit.append(
             conn,
             user.actor,
@@ -275,6 +279,7 @@ async def create(
                 "municipalities": municipalities,
                 "follows": body.follows,
                 "widen": body.widen.model_dump() if body.widen else None,
+                "template_id": template_id,
             },
         )
     return alert_id
@@ -601,6 +606,7 @@ def to_out(row: asyncpg.Record, counts: CountsByKey, settings: Settings | None =
         public_url=links.public_url(settings, row["public_token"], row["status"], row["sent_at"])
         if settings is not None
         else None,
+        template_id=row.get("template_id"),
     )
 
 

@@ -318,7 +318,12 @@ ALERT_COLUMNS = """id, reference, status, level, title, message, voice_message, 
     target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by, scope, created_at, sent_at,
     expires_at, closed_at, closing_message, estimate, cap_source_identifier, cap_source_sender, cap_source_sent,
     cap_sent, outcome, outcome_note, update_number, wave_number, follows, widen, widen_radius_m,
-    widen_next_at, widen_ended, message_en, voice_message_en, public_token, link"""
+    widen_next_at, widen_ended, message_en, voice_message_en, public_token, link, template_id"""
+
+
+async def set_template(conn: asyncpg.Connection, alert_id: int, template_id: int) -> None:
+    """Record the template an alert was made from."""
+    await conn.execute("UPDATE alerts SET template_id = $2 WHERE id = $1", alert_id, template_id)
 
 
 async def fix_cap_sent(conn: asyncpg.Connection, alert_id: int, sent: Any) -> Any:

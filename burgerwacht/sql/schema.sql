@@ -14,6 +14,22 @@ CREATE TABLE addresses (
     municipality_code text
 );
 
+CREATE TABLE alert_templates (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    name text NOT NULL,
+    municipality_code text,
+    level text NOT NULL,
+    title text NOT NULL,
+    message text NOT NULL,
+    voice_message text,
+    channels text[] NOT NULL,
+    expires_in_minutes integer NOT NULL,
+    radius_m double precision,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE alert_updates (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     alert_id bigint NOT NULL,
@@ -80,6 +96,7 @@ CREATE TABLE alerts (
     outcome_note text,
     message_en text,
     voice_message_en text,
+    template_id bigint,
     public_token text,
     link text DEFAULT 'auto'::text NOT NULL
 );
@@ -481,6 +498,14 @@ ALTER TABLE addresses ADD CONSTRAINT addresses_house_number_check CHECK (house_n
 ALTER TABLE addresses ADD CONSTRAINT addresses_pkey PRIMARY KEY (id);
 ALTER TABLE addresses ADD CONSTRAINT addresses_postcode_check CHECK (postcode ~ '^[1-9]\d{3}[A-Z]{2}$'::text);
 ALTER TABLE addresses ADD CONSTRAINT addresses_postcode_house_number_house_letter_addition_key UNIQUE (postcode, house_number, house_letter, addition);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_expires_in_minutes_check CHECK (expires_in_minutes > 0);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_message_check CHECK (length(message) >= 1 AND length(message) <= 640);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_municipality_code_check CHECK (municipality_code ~ '^GM[0-9]{4}$'::text);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_name_check CHECK (length(name) >= 1 AND length(name) <= 80);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_pkey PRIMARY KEY (id);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_radius_m_check CHECK (radius_m > 0::double precision);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_title_check CHECK (length(title) >= 1 AND length(title) <= 120);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_voice_message_check CHECK (length(voice_message) >= 1 AND length(voice_message) <= 1500);
 ALTER TABLE alert_updates ADD CONSTRAINT alert_updates_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE CASCADE;
 ALTER TABLE alert_updates ADD CONSTRAINT alert_updates_alert_id_number_key UNIQUE (alert_id, number);
 ALTER TABLE alert_updates ADD CONSTRAINT alert_updates_created_by_fkey FOREIGN KEY (created_by) REFERENCES staff_users(id);
@@ -506,6 +531,7 @@ ALTER TABLE alerts ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_public_token_check CHECK (public_token ~ '^[0-9A-Za-z]{8,32}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_reference_check CHECK (reference ~ '^[A-Z0-9]{3,6}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_template_id_fkey FOREIGN KEY (template_id) REFERENCES alert_templates(id) ON DELETE SET NULL;
 ALTER TABLE alerts ADD CONSTRAINT alerts_voice_message_en_check CHECK (length(voice_message_en) <= 1500);
 ALTER TABLE area_figures ADD CONSTRAINT area_figures_code_check CHECK (code ~ '^(GM[0-9]{4}|WK[0-9]{6}|BU[0-9]{8})$'::text);
 ALTER TABLE area_figures ADD CONSTRAINT area_figures_households_check CHECK (households >= 0);
@@ -613,6 +639,7 @@ CREATE INDEX addresses_buurt ON public.addresses USING btree (buurt_code);
 CREATE INDEX addresses_location ON public.addresses USING gist (location);
 CREATE INDEX addresses_municipality ON public.addresses USING btree (municipality_code);
 CREATE INDEX addresses_wijk ON public.addresses USING btree (wijk_code);
+CREATE UNIQUE INDEX alert_templates_name ON public.alert_templates USING btree (COALESCE(municipality_code, ''::text), lower(name));
 CREATE INDEX alert_updates_incomplete ON public.alert_updates USING btree (created_at) WHERE (NOT complete);
 CREATE INDEX alert_waves_incomplete ON public.alert_waves USING btree (created_at) WHERE (NOT complete);
 CREATE INDEX alerts_created ON public.alerts USING btree (created_at DESC);
