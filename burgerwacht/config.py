@@ -135,6 +135,12 @@ class AlertSettings(Section):
     # 3 (+ the job's minute) bounds how long a callback refused during a database outage
     # leaves a delivery 'sent'; most final statuses arrive well within it.
     status_check_after_minutes: PositiveInt = 3
+    # Levels whose send needs a second person: the author's send waits (awaiting_approval)
+    # until another operator or admin in scope approves it (issue 17).
+    approval_levels: list[Literal["regular", "missing_child", "amber_regional", "amber_national"]] = [
+        "amber_regional",
+        "amber_national",
+    ]
 
 
 class CapSettings(Section):

@@ -87,7 +87,8 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> dict[str, str]:
 async def seed_residents(conn: asyncpg.Connection, n: int = 400) -> int:
     """Synthetic residents (numbers +316 9900 0000…, which the simulator only pretends to
     reach) at every seventh demo address; one in ten prefers a voice call, one in five has
-    quiet hours 23:00–07:00, so previews and alerts have something to show."""
+    quiet hours 23:00–07:00, so previews and alerts have something to show; one in
+    twenty-five takes part in exercises (``mode: exercise`` alerts reach only them)."""
     from datetime import time
 
     from burgerwacht.residents import store as residents
@@ -100,6 +101,8 @@ async def seed_residents(conn: asyncpg.Connection, n: int = 400) -> int:
         channels = ["voice"] if i % 10 == 0 else ["sms"]
         quiet = (time(23), time(7)) if i % 5 == 0 else (None, None)
         await residents.upsert_resident_address(conn, rid, row["id"], "thuis", channels, *quiet)
+        if i % 25 == 0:
+            await residents.set_exercise(conn, rid, True)
     return min(n, len(rows[::7]))
 
 

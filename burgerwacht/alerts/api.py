@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from burgerwacht import metrics
 from burgerwacht.alerts import callbacks, service, states, store
@@ -21,6 +21,7 @@ from burgerwacht.alerts.models import (
     CloseIn,
     Outcome,
     Preview,
+    RejectIn,
     UpdateCreated,
     UpdateIn,
     UpdatePreview,
@@ -42,7 +43,9 @@ TWIML = "text/xml"
 
 class SendOut(BaseModel):
     id: int
-    status: str
+    status: Literal["sending", "awaiting_approval"] = Field(
+        description="awaiting_approval: the level needs a second person (alerts.approval_levels)"
+    )
     counts: dict[str, int]
 
 
@@ -140,7 +143,9 @@ async def create_alert(request: web.Request):
 async def list_alerts(request: web.Request, query: AlertListQuery):
     user = current_user(request)
     async with request.app[POOL].acquire() as conn:
-        rows = await store.list_alerts(conn, user.scope(), query.status, query.before, query.limit + 1)
+        rows = await store.list_alerts(
+            conn, user.scope(), query.status, query.before, query.limit + 1, mode=query.mode
+        )
         counts = await store.counts(conn, [r["id"] for r in rows[: query.limit]])
     mine = service.by_alert(counts)
     items = [service.to_out(r, mine.get(r["id"], {}), request.app[SETTINGS]) for r in rows[: query.limit]]
@@ -179,17 +184,59 @@ async def preview_alert(request: web.Request):
 
 @api.post(
     "/api/v1/alerts/{alert_id}/send",
-    summary="Send a draft: one delivery per resident and channel",
+    summary="Send a draft: one delivery per resident and channel; a level in alerts.approval_levels "
+    "waits for a second person instead (status awaiting_approval, its preview frozen in the alert)",
     tags=["alerts"],
     roles=OPERATORS,
     response=SendOut,
     status=202,
-    responses={404: "Unknown or outside your scope", 409: "Already sent"},
+    responses={404: "Unknown or outside your scope", 409: "Already sent, or awaiting approval"},
 )
 async def send_alert(request: web.Request):
     alert_id = _alert_id(request)
-    counts = await service.send(request.app[POOL], request.app[SETTINGS], current_user(request), alert_id)
+    status, counts = await service.send(
+        request.app[POOL], request.app[SETTINGS], current_user(request), alert_id
+    )
+    return SendOut(id=alert_id, status=status, counts=counts)
+
+
+APPROVERS = {"operator", "admin"}
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/approve",
+    summary="Approve an alert awaiting approval: a second person (not its author, not who asked to "
+    "send it) sends it exactly as send would",
+    tags=["alerts"],
+    roles=APPROVERS,
+    response=SendOut,
+    status=202,
+    responses={
+        403: "You wrote this alert or asked to send it",
+        404: "Unknown or outside your scope",
+        409: "Not awaiting approval",
+    },
+)
+async def approve_alert(request: web.Request):
+    alert_id = _alert_id(request)
+    counts = await service.approve(request.app[POOL], request.app[SETTINGS], current_user(request), alert_id)
     return SendOut(id=alert_id, status="sending", counts=counts)
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/reject",
+    summary="Refuse an alert awaiting approval: back to draft with the reason (in the alert's rejection)",
+    tags=["alerts"],
+    roles=APPROVERS,
+    body=RejectIn,
+    response=AlertOut,
+    responses={404: "Unknown or outside your scope", 409: "Not awaiting approval"},
+)
+async def reject_alert(request: web.Request, body: RejectIn):
+    user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
+    await service.reject(pool, user, alert_id, body.reason)
+    async with pool.acquire() as conn:
+        return await service.view(conn, user, alert_id, area=True)
 
 
 @api.post(
@@ -231,12 +278,13 @@ async def cancel_alert(request: web.Request):
 
 
 # events passed on as they come (besides coalesced progress): tips, follow-ups, waves
-LIFECYCLE_EVENTS = ("tip", "update", "wave")
+LIFECYCLE_EVENTS = ("tip", "update", "wave", "approval")
 
 
 @api.get(
     "/api/v1/alerts/{alert_id}/events",
-    summary="Server-sent events: progress (coalesced, a few per second), tips, follow-ups (update) and waves",
+    summary="Server-sent events: progress (coalesced, a few per second), tips, follow-ups (update), waves "
+    "and approval steps (approval: awaiting_approval, approved, rejected)",
     tags=["alerts"],
     roles=OPERATORS,
     content_type="text/event-stream",

@@ -58,6 +58,14 @@ CLOSING_TTL = timedelta(hours=6)
 # ------------------------------------------------------------------ texts
 
 
+EXERCISE_SMS_PREFIX = "OEFENING - "  # every SMS of an exercise starts with it (GSM-7)
+
+
+def for_mode(text: str, mode: str | None) -> str:
+    """An SMS as it goes out in the alert's mode: an exercise's starts with OEFENING."""
+    return EXERCISE_SMS_PREFIX + text if mode == "exercise" else text
+
+
 def sms_text(reference: str, message: str) -> str:
     return f"Burgerwacht {reference}: {message}"
 
@@ -134,10 +142,15 @@ def start_sms(
     return with_link(text, link, url, shortened=shortened)
 
 
-def sms_info(reference: str, message: str, compose: Any = None) -> SmsInfo:
+def sms_info(reference: str, message: str, compose: Any = None, mode: str | None = None) -> SmsInfo:
     """How ``message`` goes out (``compose(reference, message)``, the start message by
-    default): encoding, segments and a GSM-7 suggestion when look-alikes force UCS-2."""
-    compose = compose or sms_text
+    default, with the exercise prefix in ``mode`` exercise): encoding, segments and a
+    GSM-7 suggestion when look-alikes force UCS-2."""
+    base = compose or sms_text
+
+    def compose(reference: str, message: str) -> str:
+        return for_mode(base(reference, message), mode)
+
     text = compose(reference, message)
     a = analyse(text)
     suggestion = None
@@ -234,7 +247,7 @@ async def create(
         municipalities = await _reachable_municipalities(conn, user, target)
         if body.follows is not None:
             followed = await store.followable(conn, body.follows)
-            if followed is None or followed["status"] == "draft":
+            if followed is None or followed["status"] in ("draft", "awaiting_approval"):
                 raise DomainError(
                     422, "invalid-follows", f"follows: no sent alert {body.follows}", field="follows"
                 )
@@ -261,6 +274,7 @@ async def create(
             cap_source_sent=(cap_source or {}).get("sent"),
             follows=body.follows,
             widen=body.widen.model_dump() if body.widen else None,
+            mode=body.mode,
         )
         # the page token exists from the start, so the preview counts the link
         await public_store.attach(conn, alert_id, links.new_token(), body.link)
@@ -274,6 +288,7 @@ async def create(
             alert_id,
             {
                 "level": body.level,
+                "mode": body.mode,
                 "target": body.target.model_dump(mode="json"),
                 "channels": list(body.channels),
                 "municipalities": municipalities,
@@ -315,29 +330,15 @@ def recipient_query(
         regular_per_day=settings.alerts.regular_per_resident_per_day,
         follows=row["follows"] or 0,
         new_only=new_only,
+        exercise=row["mode"] == "exercise",
     )
 
 
 async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int) -> Preview:
     async with pool.acquire() as conn:
         row = await load_for(conn, user, alert_id)
-        expires_at = row["expires_at"] or datetime.now(UTC) + timedelta(minutes=row["expires_in_minutes"])
-        query = recipient_query(settings, row, expires_at)
-        result, sms_now, voice_now = await _count(conn, settings, query, row)
+        result, sms_now, voice_now = await _preview_of(conn, settings, row)
         result.area = area_of(row)
-        result.warnings = [
-            PreviewWarning(**w)
-            for w in await participation.coverage_warnings(
-                conn, settings, query.target, result.recipients.total
-            )
-        ]
-        url = links.page_url(settings, row["public_token"])
-        result.sms = sms_info(
-            row["reference"], row["message"], partial(_linked_start, link=row["link"], url=url)
-        )
-        await language_checks.add_to_preview(conn, settings, row, query, result)
-        if row["widen"] and row["status"] in ("draft", "sending", "active"):
-            result.widen = await _widen_steps(conn, settings, row, query, result.recipients.total)
         estimate = result.estimated_seconds
         await store.save_estimate(
             conn,
@@ -350,6 +351,27 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
             },
         )
     return result
+
+
+async def _preview_of(
+    conn: asyncpg.Connection, settings: Settings, row: asyncpg.Record
+) -> tuple[Preview, int, int]:
+    """The alert's preview (without its area), and the immediate SMS and calls."""
+    expires_at = row["expires_at"] or datetime.now(UTC) + timedelta(minutes=row["expires_in_minutes"])
+    query = recipient_query(settings, row, expires_at)
+    result, sms_now, voice_now = await _count(conn, settings, query, row)
+    result.warnings = [
+        PreviewWarning(**w)
+        for w in await participation.coverage_warnings(conn, settings, query.target, result.recipients.total)
+    ]
+    url = links.page_url(settings, row["public_token"])
+    result.sms = sms_info(
+        row["reference"], row["message"], partial(_linked_start, link=row["link"], url=url), mode=row["mode"]
+    )
+    await language_checks.add_to_preview(conn, settings, row, query, result)
+    if row["widen"] and row["status"] in ("draft", "awaiting_approval", "sending", "active"):
+        result.widen = await _widen_steps(conn, settings, row, query, result.recipients.total)
+    return result, sms_now, voice_now
 
 
 async def _count(
@@ -384,7 +406,9 @@ async def _count(
         quiet_hours=QuietHoursCount(deferred=count(None, "quiet_defer"), skipped=count(None, "quiet_skip")),
         over_budget=count(None, "budget"),
         outside_scope=outside,
-        sms=_text_info(text) if text is not None else sms_info(row["reference"], row["message"]),
+        sms=_text_info(for_mode(text, row["mode"]))
+        if text is not None
+        else sms_info(row["reference"], row["message"], mode=row["mode"]),
         estimated_seconds=estimate,
         related_reached=related,
     )
@@ -434,7 +458,7 @@ async def _widen_steps(
             base, _ = await store.recipient_counts(conn, query)
             prev_sms, prev_voice = base.get(("sms", "now"), 0), base.get(("voice", "now"), 0)
         add_sms, add_voice = max(0, sms_now - prev_sms), max(0, voice_now - prev_voice)
-        if row["status"] == "draft" or row["widen_next_at"] is None:  # from the send
+        if row["status"] in ("draft", "awaiting_approval") or row["widen_next_at"] is None:  # from the send
             begins = k * every
         else:  # from now
             first = max(0.0, (row["widen_next_at"] - datetime.now(UTC)).total_seconds())
@@ -456,28 +480,135 @@ async def _widen_steps(
     return steps
 
 
-async def send(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int) -> dict[str, int]:
+async def send(
+    pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int
+) -> tuple[str, dict[str, int]]:
+    """Send a draft; on a level in ``alerts.approval_levels`` it waits for a second
+    person instead (status awaiting_approval, the preview frozen). Returns the new
+    status and the deliveries per state."""
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for(conn, user, alert_id, lock=True)
+        if row["status"] == "awaiting_approval":
+            raise DomainError(
+                409,
+                "awaiting-approval",
+                f"alert {alert_id} is waiting for approval by a second person: approve or reject it",
+            )
         if row["status"] != "draft":
             raise DomainError(
                 409, "already-sent", f"alert {alert_id} is {row['status']}; it can be sent once"
             )
-        times = await store.mark_sending(conn, alert_id, None)
-        await public_store.ensure_token(conn, alert_id, links.new_token())  # alerts made before pages
-        n, _reached = await store.materialise(conn, recipient_query(settings, row, times["expires_at"]))
-        counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
+        if row["level"] in settings.alerts.approval_levels:
+            await _request_approval(conn, settings, user, row)
+            return "awaiting_approval", {}
+        return "sending", await _dispatch(conn, settings, user, row)
+
+
+async def _dispatch(
+    conn: asyncpg.Connection, settings: Settings, user: StaffUser, row: asyncpg.Record
+) -> dict[str, int]:
+    """The send itself (the alert's row locked): 'sending' and one delivery per
+    resident and channel."""
+    alert_id = row["id"]
+    times = await store.mark_sending(conn, alert_id, None)
+    await public_store.ensure_token(conn, alert_id, links.new_token())  # alerts made before pages
+    n, _reached = await store.materialise(conn, recipient_query(settings, row, times["expires_at"]))
+    counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
+    await audit.append(
+        conn,
+        user.actor,
+        "alert.send",
+        "alert",
+        alert_id,
+        {"target": row["target"], "deliveries": n, "counts": counts},
+    )
+    await store.notify_dispatch(conn, alert_id)
+    await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
+    return counts
+
+
+# ------------------------------------------------------------------ two-person approval
+
+
+async def _approval_event(conn: asyncpg.Connection, alert_id: int, **event: Any) -> None:
+    """An approval step on the alert's event stream (``approval``), then its progress."""
+    await publish(
+        conn,
+        [f"alert:{alert_id}"],
+        {
+            "type": "approval",
+            "alert_id": alert_id,
+            "approval": {**event, "at": datetime.now(UTC).isoformat()},
+        },
+    )
+
+
+async def _request_approval(
+    conn: asyncpg.Connection, settings: Settings, user: StaffUser, row: asyncpg.Record
+) -> None:
+    alert_id = row["id"]
+    frozen, _, _ = await _preview_of(conn, settings, row)
+    approval = {
+        "requested_by": user.id,
+        "requested_at": datetime.now(UTC).isoformat(),
+        "preview": frozen.model_dump(mode="json", exclude={"area"}),
+    }
+    await store.request_approval(conn, alert_id, approval)
+    recipients = frozen.recipients.model_dump()
+    await audit.append(
+        conn,
+        user.actor,
+        "alert.approval_request",
+        "alert",
+        alert_id,
+        {"level": row["level"], "mode": row["mode"], "recipients": recipients},
+    )
+    await _approval_event(
+        conn, alert_id, status="awaiting_approval", requested_by=user.id, recipients=recipients
+    )
+
+
+async def approve(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int) -> dict[str, int]:
+    """A second person (not the author, not who asked to send) sends the alert."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await load_for(conn, user, alert_id, lock=True)
+        if row["status"] != "awaiting_approval":
+            raise DomainError(
+                409, "not-awaiting-approval", f"alert {alert_id} is {row['status']}, not awaiting approval"
+            )
+        requested_by = (row["approval"] or {}).get("requested_by")
+        if user.id in (row["created_by"], requested_by):
+            raise DomainError(
+                403,
+                "own-alert",
+                "a second person must approve: you wrote this alert or asked to send it",
+            )
+        await store.approved(conn, alert_id, user.id)
         await audit.append(
             conn,
             user.actor,
-            "alert.send",
+            "alert.approve",
             "alert",
             alert_id,
-            {"target": row["target"], "deliveries": n, "counts": counts},
+            {"requested_by": requested_by, "created_by": row["created_by"]},
         )
-        await store.notify_dispatch(conn, alert_id)
-        await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
-    return counts
+        await _approval_event(conn, alert_id, status="approved", approved_by=user.id)
+        return await _dispatch(conn, settings, user, row)
+
+
+async def reject(pool: asyncpg.Pool, user: StaffUser, alert_id: int, reason: str) -> None:
+    """The send request refused: back to draft, the reason recorded (phone numbers in it
+    masked). The author may withdraw their own request this way too."""
+    reason = mask_phones_in(reason)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await load_for(conn, user, alert_id, lock=True)
+        if row["status"] != "awaiting_approval":
+            raise DomainError(
+                409, "not-awaiting-approval", f"alert {alert_id} is {row['status']}, not awaiting approval"
+            )
+        await store.reject(conn, alert_id, user.id, reason)
+        await audit.append(conn, user.actor, "alert.reject", "alert", alert_id, {"reason": reason})
+        await _approval_event(conn, alert_id, status="rejected", rejected_by=user.id, reason=reason)
 
 
 async def close(
@@ -493,8 +624,10 @@ async def close(
     note = mask_phones_in(outcome_note) if outcome_note else None
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for(conn, user, alert_id, lock=True)
-        if row["status"] == "draft":
-            raise DomainError(409, "not-sent", "a draft was never sent; cancel it instead")
+        if row["status"] in ("draft", "awaiting_approval"):
+            raise DomainError(
+                409, "not-sent", f"alert {alert_id} was never sent ({row['status']}); cancel it instead"
+            )
         if row["status"] in ("closed", "cancelled"):
             raise DomainError(409, "already-ended", f"alert {alert_id} is already {row['status']}")
         cancelled = await store.cancel_unsent(conn, alert_id)
@@ -574,6 +707,7 @@ def to_out(row: asyncpg.Record, counts: CountsByKey, settings: Settings | None =
     return AlertOut(
         id=row["id"],
         status=row["status"],
+        mode=row["mode"],
         level=row["level"],
         title=row["title"],
         message=row["message"],
@@ -607,6 +741,8 @@ def to_out(row: asyncpg.Record, counts: CountsByKey, settings: Settings | None =
         if settings is not None
         else None,
         template_id=row.get("template_id"),
+        approval=row["approval"],
+        rejection=row["rejection"],
     )
 
 
@@ -746,14 +882,17 @@ async def preview_update(
             voice=reached.get("voice", 0),
         ),
         pending=audience.get("*", {}).get("pending", 0),
-        sms=sms_info(row["reference"], body.message, update_text),
+        sms=sms_info(row["reference"], body.message, update_text, mode=row["mode"]),
         current=_text_info(
-            start_sms(
-                row["reference"],
-                row["message"],
-                body.message,
-                link=row["link"],
-                url=links.page_url(settings, row["public_token"]) if settings is not None else None,
+            for_mode(
+                start_sms(
+                    row["reference"],
+                    row["message"],
+                    body.message,
+                    link=row["link"],
+                    url=links.page_url(settings, row["public_token"]) if settings is not None else None,
+                ),
+                row["mode"],
             )
         ),
     )

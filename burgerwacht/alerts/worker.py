@@ -43,6 +43,7 @@ from burgerwacht.alerts.service import (
     CLOSING_TTL,
     DISPATCH_CHANNEL,
     closing_text,
+    for_mode,
     sms_text,
     start_sms,
     update_text,
@@ -607,8 +608,16 @@ class DispatchWorker:
         outcome.kind = d.get("kind") or "alert"
         return outcome
 
+    @classmethod
+    def _body(cls, d: asyncpg.Record, texts: Texts) -> str | None:
+        """The SMS of a delivery; every text of an exercise starts with OEFENING."""
+        body = cls._plain_body(d, texts)
+        if body is None or d["kind"] == "bulletin":
+            return body
+        return for_mode(body, texts[d["alert_id"]]["mode"])
+
     @staticmethod
-    def _body(d: asyncpg.Record, texts: Texts) -> str | None:
+    def _plain_body(d: asyncpg.Record, texts: Texts) -> str | None:
         alert = texts.get(d["alert_id"])
         if alert is None:
             return None

@@ -96,6 +96,9 @@ CREATE TABLE alerts (
     outcome_note text,
     message_en text,
     voice_message_en text,
+    mode text DEFAULT 'live'::text NOT NULL,
+    approval jsonb,
+    rejection jsonb,
     template_id bigint,
     public_token text,
     link text DEFAULT 'auto'::text NOT NULL
@@ -328,7 +331,8 @@ CREATE TABLE residents (
     sms_only boolean DEFAULT false NOT NULL,
     move_address_id bigint,
     move_from_id bigint,
-    move_expires_at timestamp with time zone
+    move_expires_at timestamp with time zone,
+    exercise boolean DEFAULT false NOT NULL
 );
 
 CREATE TABLE schema_migrations (
@@ -525,12 +529,13 @@ ALTER TABLE alerts ADD CONSTRAINT alerts_follows_fkey FOREIGN KEY (follows) REFE
 ALTER TABLE alerts ADD CONSTRAINT alerts_level_check CHECK (level = ANY (ARRAY['regular'::text, 'missing_child'::text, 'amber_regional'::text, 'amber_national'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_link_check CHECK (link = ANY (ARRAY['auto'::text, 'always'::text, 'never'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_message_en_check CHECK (length(message_en) >= 1 AND length(message_en) <= 640);
+ALTER TABLE alerts ADD CONSTRAINT alerts_mode_check CHECK (mode = ANY (ARRAY['live'::text, 'exercise'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_check CHECK (outcome = ANY (ARRAY['found_safe'::text, 'found_other'::text, 'arrested'::text, 'not_found'::text, 'false_alarm'::text, 'other'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_note_check CHECK (char_length(outcome_note) <= 500);
 ALTER TABLE alerts ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_public_token_check CHECK (public_token ~ '^[0-9A-Za-z]{8,32}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_reference_check CHECK (reference ~ '^[A-Z0-9]{3,6}$'::text);
-ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'awaiting_approval'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_template_id_fkey FOREIGN KEY (template_id) REFERENCES alert_templates(id) ON DELETE SET NULL;
 ALTER TABLE alerts ADD CONSTRAINT alerts_voice_message_en_check CHECK (length(voice_message_en) <= 1500);
 ALTER TABLE area_figures ADD CONSTRAINT area_figures_code_check CHECK (code ~ '^(GM[0-9]{4}|WK[0-9]{6}|BU[0-9]{8})$'::text);
@@ -642,8 +647,9 @@ CREATE INDEX addresses_wijk ON public.addresses USING btree (wijk_code);
 CREATE UNIQUE INDEX alert_templates_name ON public.alert_templates USING btree (COALESCE(municipality_code, ''::text), lower(name));
 CREATE INDEX alert_updates_incomplete ON public.alert_updates USING btree (created_at) WHERE (NOT complete);
 CREATE INDEX alert_waves_incomplete ON public.alert_waves USING btree (created_at) WHERE (NOT complete);
+CREATE INDEX alerts_awaiting_approval ON public.alerts USING btree (id) WHERE (status = 'awaiting_approval'::text);
 CREATE INDEX alerts_created ON public.alerts USING btree (created_at DESC);
-CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text]));
+CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'awaiting_approval'::text, 'sending'::text, 'active'::text]));
 CREATE INDEX alerts_municipalities ON public.alerts USING gin (municipalities);
 CREATE UNIQUE INDEX alerts_public_token ON public.alerts USING btree (public_token) WHERE (public_token IS NOT NULL);
 CREATE INDEX alerts_sent_at ON public.alerts USING btree (sent_at) WHERE (sent_at IS NOT NULL);
@@ -677,6 +683,7 @@ CREATE INDEX resident_addresses_target ON public.resident_addresses USING gist (
 CREATE INDEX resident_addresses_target_multi ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code, paused_until, pause_all, visit_until, time_windows) WHERE (active AND (NOT sole));
 CREATE INDEX resident_addresses_visits ON public.resident_addresses USING btree (visit_until) WHERE (visit_until IS NOT NULL);
 CREATE INDEX resident_addresses_wijk ON public.resident_addresses USING btree (wijk_code) WHERE active;
+CREATE INDEX residents_exercise ON public.residents USING btree (id) WHERE exercise;
 CREATE INDEX signals_cell_counts ON public.signals USING btree (municipality_code, observed_month, cell, severity, ckey);
 CREATE INDEX signals_municipality_day ON public.signals USING btree (municipality_code, observed_on) INCLUDE (buurt_code, category, severity);
 CREATE INDEX signals_municipality_list ON public.signals USING btree (municipality_code, id DESC);
