@@ -24,6 +24,7 @@ CSS = (
     "h2{font-size:1.15rem;margin:1.5rem 0 .5rem}.msg{white-space:pre-wrap}"
     ".note{border-left:.3rem solid #0b3d91;background:#eef2fa;padding:.5rem .75rem}"
     ".ended{border-left-color:#6b4e00;background:#fff6dc}.ok{border-left-color:#1d6b2f;background:#e8f5ea}"
+    ".exercise{background:#5b1f7a;color:#fff;font-weight:700;padding:.5rem .75rem;margin:.5rem 0}"
     ".err{color:#a50e0e;font-weight:600}ol{padding-left:1.25rem}li{margin:.5rem 0}"
     "time{font-weight:600}a{color:#0b3d91}label{display:block;font-weight:600;margin-top:.75rem}"
     "textarea,input{font:inherit;width:100%;box-sizing:border-box;padding:.5rem;border:2px solid #555;"
@@ -60,6 +61,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "nl": {
         "site": "Burgerwacht — een oproep van politie en gemeente",
         "reference": "Kenmerk",
+        "exercise": "OEFENING. Dit is een oefening, geen echte actie van politie of gemeente.",
         "live": "Deze actie loopt. Heeft u iets gezien? Laat het ons weten.",
         "closed": "Deze actie is afgelopen.",
         "expired": "Deze actie is verlopen.",
@@ -114,6 +116,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "site": "Burgerwacht — a call for help from the police and the municipality",
         "reference": "Reference",
+        "exercise": "EXERCISE. This is an exercise, not a real alert from the police or the municipality.",
         "live": "This alert is active. Have you seen anything? Let us know.",
         "closed": "This alert has ended.",
         "expired": "This alert has expired.",
@@ -211,6 +214,7 @@ class View:
     thanks: bool = False
     form: FormState | None = None
     shape: dict | None = None  # the target's GeoJSON geometry (WGS84), for the sketch
+    exercise: bool = False  # mode exercise: marked at the top and in the page title
 
 
 SVG_W, SVG_H, SVG_PAD = 240, 160, 8
@@ -272,6 +276,7 @@ def _query(lang: str) -> str:
 def render(v: View) -> str:
     lang = v.lang
     parts = [
+        f'<p class="exercise" role="note">{t(lang, "exercise")}</p>' if v.exercise else "",
         f"<h1>{escape(v.title)}</h1>",
         f'<p class="small">{t(lang, "reference")}: {escape(v.reference)}</p>',
     ]
@@ -311,7 +316,10 @@ def render(v: View) -> str:
     if v.state == "live":
         parts.append(_respond(v))
     switch = f"/a/{v.token}" + ("" if lang == "en" else "?lang=en")
-    return _shell(lang, f"{v.title} — Burgerwacht {v.reference}", "".join(parts), switch=switch)
+    title = f"{v.title} — Burgerwacht {v.reference}"
+    if v.exercise:
+        title = f"{'OEFENING' if lang == 'nl' else 'EXERCISE'}: {title}"
+    return _shell(lang, title, "".join(parts), switch=switch)
 
 
 def _respond(v: View) -> str:

@@ -180,6 +180,7 @@ async def page(
         thanks=thanks,
         form=form,
         shape=(area_of(row) or {}).get("geometry"),
+        exercise=row["mode"] == "exercise",
     )
     html = render(view)
     etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:24] + '"'

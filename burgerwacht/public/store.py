@@ -23,7 +23,7 @@ async def alert_by_token(conn: asyncpg.Connection | asyncpg.Pool, token: str) ->
     """What the page shows of an alert (no scope, no author: nothing personal)."""
     return await conn.fetchrow(
         """SELECT id, status, reference, title, message, message_en, sent_at, expires_at, closed_at,
-                  closing_message, target, target_circle, target_codes, municipalities, update_number,
+                  closing_message, target, target_circle, target_codes, municipalities, update_number, mode,
                   greatest(sent_at, closed_at, (SELECT max(u.created_at) FROM alert_updates u
                                                 WHERE u.alert_id = alerts.id)) AS modified_at
            FROM alerts WHERE public_token = $1""",

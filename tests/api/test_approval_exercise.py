@@ -247,6 +247,13 @@ async def test_exercise_reaches_only_participants_and_says_oefening(client, sand
     await settled(client, op, alert["id"], states=("queued", "sending", "sent"))
     sent = await sandbox.outbound()
     assert numbers(sent) == [phone(1)] and sent[0]["body"] == preview["sms"]["text"]
+    # the public page says it is an exercise, at the top and in its title
+    sent_alert = await (await client.get(f"/api/v1/alerts/{alert['id']}", headers=op)).json()
+    page_path = "/a/" + sent_alert["public_url"].rsplit("/a/", 1)[1]
+    page = await (await client.get(page_path)).text()
+    assert "<title>OEFENING: " in page and 'class="exercise"' in page
+    page_en = await (await client.get(page_path + "?lang=en")).text()
+    assert "<title>EXERCISE: " in page_en and "This is an exercise" in page_en
 
     async def the_call():
         calls = await sandbox.calls()
