@@ -66,4 +66,6 @@ async def test_operator_makes_an_alert_from_a_starter_template(client, sandbox, 
     )
     assert alert["template_id"] == tid and alert["message"] == message
     sent = await sandbox.outbound()
-    assert len(sent) == 3 and all(m["body"].endswith(message) for m in sent)
+    # the filled text, then (link auto, a two-segment text) the alert's public page
+    start = f"Burgerwacht {alert['reference']}: {message}"
+    assert len(sent) == 3 and all(m["body"].startswith(start) for m in sent), sent
