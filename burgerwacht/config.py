@@ -120,9 +120,14 @@ class AlertSettings(Section):
     max_expires_minutes: PositiveInt = 1440
     regular_per_resident_per_day: PositiveInt = 3
     dispatch_batch_size: PositiveInt = 200
+    # Deprecated as a fixed bound: the requests in flight adapt to the rate and the
+    # provider's latency (alerts/flow.py); this is only the window before the first answer.
     dispatch_concurrency: PositiveInt = 50
-    # A provider request unanswered after this many seconds stops counting against
-    # dispatch_concurrency (a hang holds a connection of twilio.max_connections, not a slot).
+    # Upper bound of a worker's requests in flight per channel (also bounded by
+    # twilio.max_connections).
+    max_in_flight: PositiveInt = 1000
+    # A provider request unanswered after this many seconds stops counting against the
+    # requests in flight (a hang holds a connection of twilio.max_connections, not a slot).
     slow_send_seconds: Positive = 1.0
     # A claim older than this is taken back (its worker crashed or hangs) and reconciled.
     claim_lease_seconds: Positive = 30.0

@@ -9,7 +9,8 @@ the shared rate limit, records outcomes in batches.
   while its last heartbeat is recent (less than half a lease ago) and never a delivery
   whose claim it lost, so a claim taken back is never sent twice.
 - Rate: a token bucket per channel in PostgreSQL, so the limit holds for the sum of all
-  workers on all machines.
+  workers on all machines. The requests in flight adapt to the rate and the measured
+  provider latency (:mod:`burgerwacht.alerts.flow`: Little's law, AIMD on 429).
 - Exactly once: a send whose outcome is unknown (timeout, crash, expired claim) is
   marked ``reconcile``; before it is sent again the provider's message (or call) list
   for that number is searched for it.
@@ -39,6 +40,7 @@ from aiohttp import web
 
 from burgerwacht import metrics
 from burgerwacht.alerts import service, store
+from burgerwacht.alerts.flow import FlowController
 from burgerwacht.alerts.service import (
     CLOSING_TTL,
     DISPATCH_CHANNEL,
@@ -175,11 +177,17 @@ class DispatchWorker:
             "voice": RateLimiter(pool, "voice", t.calls_per_second),
         }
         self.rates = {"sms": t.sms_per_second, "voice": t.calls_per_second}
-        self.semaphore = asyncio.Semaphore(settings.alerts.dispatch_concurrency)
+        # the requests in flight per channel: rate x measured latency x headroom
+        most = min(settings.alerts.max_in_flight, t.max_connections)
+        self.flows = {
+            channel: FlowController(rate, maximum=most, initial=settings.alerts.dispatch_concurrency)
+            for channel, rate in self.rates.items()
+        }
+        for channel, flow in self.flows.items():
+            metrics.IN_FLIGHT_TARGET.labels(channel).set(flow.target)
         # slow provider requests that gave up their place: bounded by the connections
         # the sends in flight do not need
         self._stalled = 0
-        self._stall_limit = max(0, t.max_connections - settings.alerts.dispatch_concurrency)
         self.wake = asyncio.Event()
         self.stopping = False
         self.tasks: list[asyncio.Task[None]] = []
@@ -340,8 +348,8 @@ class DispatchWorker:
         """Claim and send up to ``PIPELINE`` batches' worth of deliveries at once when the
         channel is not rate-limited: more is claimed as soon as a quarter batch of what is
         in hand has been recorded, so the provider connection never idles between batches
-        and a slow answer keeps one delivery in hand, not a batch. The send semaphore
-        still bounds the requests in flight."""
+        and a slow answer keeps one delivery in hand, not a batch. The channel's flow
+        controller (alerts/flow.py) bounds the requests in flight."""
         full = self.settings.alerts.dispatch_batch_size
         batch_size = min(full, max(1, int(self.rates[channel] * 2)))
         poll = self.settings.alerts.poll_seconds
@@ -365,7 +373,8 @@ class DispatchWorker:
 
         try:
             while not self.stopping:
-                room = capacity - in_hand
+                # enough in hand to fill the window the latency asks for
+                room = max(capacity, self.flows[channel].target + least) - in_hand
                 if room < least:
                     freed.clear()
                     with contextlib.suppress(TimeoutError):
@@ -552,22 +561,24 @@ class DispatchWorker:
     async def _guarded(
         self, d: asyncpg.Record, texts: Texts, on_slow: Callable[[], None] = lambda: None
     ) -> Outcome:
-        """Send one delivery under the concurrency bound. A provider request still
-        unanswered after ``slow_send_seconds`` gives its place to the next one and
+        """Send one delivery within the channel's in-flight window. A provider request
+        still unanswered after ``slow_send_seconds`` gives its place to the next one and
         ``on_slow`` is told (a hang costs a connection, not a sending slot), as long as
         the connections not needed by the sends in flight allow."""
-        await self.semaphore.acquire()
+        flow = self.flows[d["channel"]]
+        await flow.acquire()
         held, stalled = True, False
 
         def let_go() -> None:
             nonlocal held
             if held:
                 held = False
-                self.semaphore.release()
+                flow.release()
 
         def slow() -> None:
             nonlocal stalled
-            if held and self._stalled < self._stall_limit:
+            windows = sum(f.target for f in self.flows.values())
+            if held and self._stalled + windows < self.settings.twilio.max_connections:
                 stalled = True
                 self._stalled += 1
                 let_go()
@@ -699,6 +710,8 @@ class DispatchWorker:
                 )
                 sid = call.sid
         except RateLimited as exc:
+            self._answered(d["channel"], time.perf_counter() - t0)
+            self.flows[d["channel"]].rate_limited(exc.retry_after)
             metrics.PROVIDER_ERRORS.labels(str(exc.code or 429)).inc()
             return Outcome(
                 d["id"],
@@ -720,6 +733,7 @@ class DispatchWorker:
                 attempt_at=started,
             )
         except OptedOut as exc:
+            self._answered(d["channel"], time.perf_counter() - t0)
             metrics.PROVIDER_ERRORS.labels(str(exc.code)).inc()
             return Outcome(
                 d["id"],
@@ -731,6 +745,7 @@ class DispatchWorker:
                 stop_resident=d["resident_id"],
             )
         except NotMobile as exc:
+            self._answered(d["channel"], time.perf_counter() - t0)
             metrics.PROVIDER_ERRORS.labels(str(exc.code)).inc()
             return Outcome(
                 d["id"],
@@ -742,13 +757,23 @@ class DispatchWorker:
                 fallback=d["channel"] == "sms",
             )
         except (InvalidNumber, ProviderError) as exc:
+            self._answered(d["channel"], time.perf_counter() - t0)
             metrics.PROVIDER_ERRORS.labels(str(exc.code or exc.status or "error")).inc()
             return Outcome(
                 d["id"], "failed", attempt, code=exc.code, reason=type(exc).__name__, attempt_at=started
             )
-        metrics.SEND_LATENCY.labels(d["channel"]).observe(time.perf_counter() - t0)
+        answered = time.perf_counter() - t0
+        self._answered(d["channel"], answered)
+        metrics.SEND_LATENCY.labels(d["channel"]).observe(answered)
         self.sent += 1
         return Outcome(d["id"], "sent", attempt, sid=sid, attempt_at=started)
+
+    def _answered(self, channel: str, seconds: float) -> None:
+        """The provider answered (not a timeout): its time sizes the in-flight window."""
+        flow = self.flows[channel]
+        flow.observe(seconds)
+        metrics.IN_FLIGHT_TARGET.labels(channel).set(flow.target)
+        metrics.PROVIDER_LATENCY.labels(channel).set(flow.latency or 0.0)
 
     async def _reconcile(self, d: asyncpg.Record, texts: Texts) -> Outcome | None:
         """Was the last attempt accepted after all? Then it counts as sent."""
