@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -474,10 +475,18 @@ _START = (
 _UPDATE_NUMBER = "(SELECT a.update_number FROM alerts a WHERE a.id = d.alert_id)"
 
 
-async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int) -> list[asyncpg.Record]:
+async def claim(
+    conn: asyncpg.Connection, worker: str, channel: str, limit: int, senders: Sequence[str] = ()
+) -> list[asyncpg.Record]:
     """Claim due deliveries of one channel. ``prev_attempt_at`` is when the previous claim
     of the row began (a lower bound of any earlier send, for reconciliation); the phone
-    number is returned only for residents still active (STOP after queueing holds)."""
+    number is returned only for residents still active (STOP after queueing holds).
+
+    With ``senders`` (the pool) each delivery gets its sender, in this order: the one it
+    already has (a retry), the one the resident's earlier deliveries of the alert went
+    from (replies thread), else one by a stable hash of alert and resident (spreads an
+    alert evenly over the pool, the same every time). Senders no longer in the pool are
+    not reused."""
     return await conn.fetch(
         f"""
         WITH c AS (
@@ -488,12 +497,20 @@ async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int)
         )
         UPDATE deliveries d SET state = 'sending', claimed_by = $1, claimed_at = now(), updated_at = now(),
                                 attempt_at = now(),
+                                sender = CASE WHEN cardinality($4::text[]) = 0 THEN d.sender ELSE coalesce(
+                                    CASE WHEN d.sender = ANY($4::text[]) THEN d.sender END,
+                                    (SELECT e.sender FROM deliveries e
+                                     WHERE e.alert_id = d.alert_id AND e.resident_id = d.resident_id
+                                       AND e.id <> d.id AND e.sender = ANY($4::text[])
+                                     ORDER BY e.id LIMIT 1),
+                                    ($4::text[])[1 + (hashtext(d.alert_id::text || ':' || coalesce(d.resident_id, -d.id)::text)
+                                                      & 2147483647) % cardinality($4::text[])]) END,
                                 text_seq = CASE WHEN d.kind <> 'alert' THEN d.text_seq
                                                 WHEN d.reconcile THEN coalesce(d.text_seq, {_UPDATE_NUMBER})
                                                 ELSE {_UPDATE_NUMBER} END
         FROM c WHERE d.id = c.id
         RETURNING d.id, d.alert_id, d.resident_id, d.channel, d.kind, d.seq, d.text_seq, d.attempts, d.reconcile,
-                  c.prev_attempt_at, d.expires_at, d.created_at,
+                  c.prev_attempt_at, d.expires_at, d.created_at, d.sender,
                   (SELECT phone FROM residents r WHERE r.id = d.resident_id AND r.status = 'active') AS phone,
                   (SELECT language FROM residents r WHERE r.id = d.resident_id) AS language,
                   {_START.format(col="state")} AS start_state, {_START.format(col="reason")} AS start_reason,
@@ -502,6 +519,7 @@ async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int)
         worker,
         channel,
         limit,
+        list(senders),
     )
 
 
@@ -1055,6 +1073,42 @@ async def take_tokens(
         capacity,
     )
     return row["granted"], row["left"]
+
+
+async def take_sender_tokens(
+    conn: asyncpg.Connection,
+    account: tuple[str, float, float],
+    sender: tuple[str, float, float],
+    want: int,
+) -> tuple[int, float]:
+    """Take up to ``want`` whole tokens from an account bucket and a sender's bucket
+    together, in one statement: as many as both have, so neither limit is ever
+    exceeded. ``account`` and ``sender`` are (bucket name, rate, capacity); the rows are
+    locked in name order (the account's name is a prefix of its senders'), as
+    :func:`take_tokens` locks the account alone, so takers never deadlock. Returns
+    (granted, seconds until both have a whole token again)."""
+    rows = await conn.fetch(
+        """
+        WITH p AS (SELECT * FROM (VALUES ($1::text, $2::float8, $3::float8), ($4::text, $5::float8, $6::float8))
+                   AS p(name, rate, capacity)),
+        b AS (SELECT r.name, r.tokens, r.updated_at, clock_timestamp() AS now FROM rate_buckets r
+              WHERE r.name IN ($1, $4) ORDER BY r.name FOR UPDATE),
+        c AS (SELECT b.name, p.rate, b.now,
+                     least(p.capacity, b.tokens + extract(epoch FROM b.now - b.updated_at)::float8 * p.rate) AS avail
+              FROM b JOIN p USING (name)),
+        g AS (SELECT least($7::int, floor(min(avail)))::int AS granted, count(*) AS found FROM c)
+        UPDATE rate_buckets r SET tokens = c.avail - g.granted, updated_at = c.now
+        FROM c, g WHERE r.name = c.name AND g.found = 2
+        RETURNING g.granted, greatest(0, (1 - (c.avail - g.granted)) / c.rate) AS wait
+        """,
+        *account,
+        *sender,
+        want,
+    )
+    # one row per bucket; both carry the grant; the wait is the longer of the two
+    if len(rows) != 2:
+        raise LookupError(f"rate buckets {account[0]!r} and {sender[0]!r} must exist")
+    return rows[0]["granted"], max(r["wait"] for r in rows)
 
 
 async def recipient_languages(conn: asyncpg.Connection, query: RecipientQuery) -> dict[str, int]:

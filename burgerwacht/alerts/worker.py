@@ -30,7 +30,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -88,35 +88,77 @@ Texts = dict[int, AlertTexts]  # alert id → its texts
 
 
 class RateLimiter:
-    """Tokens for one channel from the shared bucket, fetched a few at a time."""
+    """Tokens for one channel from the shared bucket, fetched a few at a time.
 
-    def __init__(self, pool: asyncpg.Pool, name: str, rate: float) -> None:
+    With ``sender_rate`` every sender of the pool has a bucket of its own too (rows
+    ``<channel>:<sender>``), and a token is taken from the account's and the sender's
+    bucket together (:func:`store.take_sender_tokens`), so neither limit is exceeded by
+    the sum of all workers. Each sender waits on its own: a sender out of tokens holds
+    back its deliveries, not the others'."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        name: str,
+        rate: float,
+        sender_rate: float | None = None,
+        senders: Sequence[str] = (),
+    ) -> None:
         self.pool, self.name, self.rate = pool, name, rate
         self.capacity = max(1.0, rate * 0.05)  # ≤ 50 ms of burst: keeps the provider's own limiter happy
         self.chunk = max(1, min(int(rate * 0.05), 500))
-        self._local = 0
-        self._lock = asyncio.Lock()
+        self.sender_rate = sender_rate
+        self.senders = list(senders)
+        if sender_rate is not None:
+            self.sender_capacity = max(1.0, sender_rate * 0.05)
+            self.sender_chunk = max(1, min(int(min(rate, sender_rate) * 0.05), 500))
+        self._local: dict[str | None, int] = {}
+        self._locks: dict[str | None, asyncio.Lock] = {}
+
+    def _bucket(self, sender: str) -> str:
+        return f"{self.name}:{sender}"
 
     async def setup(self) -> None:
         async with self.pool.acquire() as conn:
             await store.ensure_bucket(conn, self.name, self.capacity)
+            if self.sender_rate is not None:
+                for sender in self.senders:
+                    await store.ensure_bucket(conn, self._bucket(sender), self.sender_capacity)
 
-    async def take(self, stopping: Callable[[], bool] = lambda: False) -> bool:
-        """One token; False when the worker started stopping while it waited."""
-        async with self._lock:
-            while self._local <= 0:
+    async def _fetch(self, sender: str | None) -> tuple[int, float]:
+        """Tokens granted now, and the seconds to wait when none were."""
+        async with self.pool.acquire() as conn:
+            if sender is None:
+                granted, left = await store.take_tokens(conn, self.name, self.chunk, self.rate, self.capacity)
+                return granted, (1.0 - left) / self.rate
+            assert self.sender_rate is not None
+            bucket = (self._bucket(sender), self.sender_rate, self.sender_capacity)
+            try:
+                return await store.take_sender_tokens(
+                    conn, (self.name, self.rate, self.capacity), bucket, self.sender_chunk
+                )
+            except LookupError:  # a sender this worker did not set up (another pool)
+                await store.ensure_bucket(conn, bucket[0], self.sender_capacity)
+                return 0, 0.0
+
+    async def take(self, stopping: Callable[[], bool] = lambda: False, sender: str | None = None) -> bool:
+        """One token (of ``sender`` too, when senders are limited); False when the
+        worker started stopping while it waited."""
+        key = sender if self.sender_rate is not None else None
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            while self._local.get(key, 0) <= 0:
                 if stopping():
                     return False
-                async with self.pool.acquire() as conn:
-                    granted, left = await store.take_tokens(
-                        conn, self.name, self.chunk, self.rate, self.capacity
-                    )
+                granted, wait = await self._fetch(key)
                 if granted:
-                    self._local += granted
+                    self._local[key] = self._local.get(key, 0) + granted
                     break
                 metrics.RATE_LIMIT_WAITS.labels(self.name).inc()
-                await asyncio.sleep(max(0.001, (1.0 - left) / self.rate))
-            self._local -= 1
+                await asyncio.sleep(max(0.001, wait))
+            self._local[key] -= 1
             return True
 
 
@@ -172,11 +214,17 @@ class DispatchWorker:
         self.db_url = db_url
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         t = settings.twilio
+        # alert SMS go out from a pool of senders (a Messaging Service has Twilio's own
+        # per-sender limits); calls from from_number
+        self.senders = t.senders
+        pooled = not t.messaging_service_sid
         self.limiters = {
-            "sms": RateLimiter(pool, "sms", t.sms_per_second),
+            "sms": RateLimiter(
+                pool, "sms", t.sms_per_second, t.per_sender_per_second if pooled else None, self.senders
+            ),
             "voice": RateLimiter(pool, "voice", t.calls_per_second),
         }
-        self.rates = {"sms": t.sms_per_second, "voice": t.calls_per_second}
+        self.rates = {"sms": t.sms_rate, "voice": t.calls_per_second}
         # the requests in flight per channel: rate x measured latency x headroom
         most = min(settings.alerts.max_in_flight, t.max_connections)
         self.flows = {
@@ -404,7 +452,8 @@ class DispatchWorker:
         a second's pause before the caller tries again)."""
         try:
             async with self.pool.acquire() as conn:
-                return await store.claim(conn, self.name, channel, batch_size)
+                senders = self.senders if channel == "sms" else ()
+                return await store.claim(conn, self.name, channel, batch_size, senders)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             _trouble(exc, "claiming")
         except Exception:
@@ -561,13 +610,18 @@ class DispatchWorker:
     async def _guarded(
         self, d: asyncpg.Record, texts: Texts, on_slow: Callable[[], None] = lambda: None
     ) -> Outcome:
-        """Send one delivery within the channel's in-flight window. A provider request
-        still unanswered after ``slow_send_seconds`` gives its place to the next one and
-        ``on_slow`` is told (a hang costs a connection, not a sending slot), as long as
-        the connections not needed by the sends in flight allow."""
+        """Send one delivery within the channel's in-flight window, entered once its
+        rate token is in hand (a delivery waiting for its sender's tokens holds no place).
+        A provider request still unanswered after ``slow_send_seconds`` gives its place
+        to the next one and ``on_slow`` is told (a hang costs a connection, not a sending
+        slot), as long as the connections not needed by the sends in flight allow."""
         flow = self.flows[d["channel"]]
-        await flow.acquire()
-        held, stalled = True, False
+        held, stalled = False, False
+
+        async def enter() -> None:
+            nonlocal held
+            await flow.acquire()
+            held = True
 
         def let_go() -> None:
             nonlocal held
@@ -591,7 +645,7 @@ class DispatchWorker:
 
         try:
             try:
-                outcome = await self._send_one(d, texts, requesting)
+                outcome = await self._send_one(d, texts, requesting, enter)
             except Exception as exc:
                 if outage.unavailable(exc):  # expected: logged once per outage
                     outage.noticed(exc, "sending")
@@ -659,7 +713,11 @@ class DispatchWorker:
         return Outcome(d["id"], "cancelled", d["attempts"], reason="not_reached")
 
     async def _send_one(
-        self, d: asyncpg.Record, texts: Texts, requesting: Callable[[], None] = lambda: None
+        self,
+        d: asyncpg.Record,
+        texts: Texts,
+        requesting: Callable[[], None] = lambda: None,
+        enter: Callable[[], Awaitable[None]] | None = None,
     ) -> Outcome:
         now = datetime.now(UTC)
         alert = texts.get(d["alert_id"])
@@ -677,8 +735,11 @@ class DispatchWorker:
             return held
         if self.stopping:
             return Outcome(d["id"], "queued", d["attempts"], reason="released")
-        if not await self.limiters[d["channel"]].take(lambda: self.stopping) or self.stopping:
+        limiter = self.limiters[d["channel"]]
+        if not await limiter.take(lambda: self.stopping, d.get("sender")) or self.stopping:
             return Outcome(d["id"], "queued", d["attempts"], reason="released")
+        if enter is not None:
+            await enter()  # a place among the requests in flight
         if not await self._fresh_claims() or d["id"] in self.lost:
             # our claim may have been taken back: leave it to whoever holds it now
             self.lost.add(d["id"])
@@ -696,6 +757,7 @@ class DispatchWorker:
                 msg = await self.provider.send_sms(
                     d["phone"],
                     self._body(d, texts) or "",
+                    sender=d.get("sender"),
                     validity_period=validity,
                     status_callback=f"{base}/twilio/sms/status?d={d['id']}&a={attempt}",
                 )
