@@ -482,11 +482,12 @@ async def claim(
     of the row began (a lower bound of any earlier send, for reconciliation); the phone
     number is returned only for residents still active (STOP after queueing holds).
 
-    With ``senders`` (the pool) each delivery gets its sender, in this order: the one it
-    already has (a retry), the one the resident's earlier deliveries of the alert went
-    from (replies thread), else one by a stable hash of alert and resident (spreads an
-    alert evenly over the pool, the same every time). Senders no longer in the pool are
-    not reused."""
+    With ``senders`` (the pool) a delivery comes with the sender it must go from: the one
+    it already has (a retry after an attempt that may have gone out), else the one the
+    resident's earlier deliveries of the alert went from (replies thread), else the pool's
+    only sender; NULL otherwise, and the worker takes the sender with tokens available
+    (:func:`take_pool_tokens`) and records it with the outcome. Senders no longer in
+    the pool are not reused."""
     return await conn.fetch(
         f"""
         WITH c AS (
@@ -503,8 +504,7 @@ async def claim(
                                      WHERE e.alert_id = d.alert_id AND e.resident_id = d.resident_id
                                        AND e.id <> d.id AND e.sender = ANY($4::text[])
                                      ORDER BY e.id LIMIT 1),
-                                    ($4::text[])[1 + (hashtext(d.alert_id::text || ':' || coalesce(d.resident_id, -d.id)::text)
-                                                      & 2147483647) % cardinality($4::text[])]) END,
+                                    CASE WHEN cardinality($4::text[]) = 1 THEN ($4::text[])[1] END) END,
                                 text_seq = CASE WHEN d.kind <> 'alert' THEN d.text_seq
                                                 WHEN d.reconcile THEN coalesce(d.text_seq, {_UPDATE_NUMBER})
                                                 ELSE {_UPDATE_NUMBER} END
@@ -780,7 +780,8 @@ async def followable(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record 
 
 
 async def record_outcomes(conn: asyncpg.Connection, worker: str, rows: list[tuple[Any, ...]]) -> None:
-    """rows: (id, state, sid, error_code, reason, not_before, reconcile, attempts, attempt_at).
+    """rows: (id, state, sid, error_code, reason, not_before, reconcile, attempts, attempt_at,
+    sender).
 
     Every condition reads ``d``, the row as it is when updated (a status callback may
     have committed meanwhile; PostgreSQL re-checks the row), never an earlier snapshot.
@@ -795,29 +796,33 @@ async def record_outcomes(conn: asyncpg.Connection, worker: str, rows: list[tupl
     await conn.execute(
         """
         UPDATE deliveries d SET
-            state = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN u.state
+            state = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN u.state
                          WHEN d.state = 'queued' AND d.reconcile AND u.state = 'sent' AND u.sid IS NOT NULL
                          THEN 'sent'
                          ELSE d.state END,
-            reconcile = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN u.reconcile
+            reconcile = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN u.reconcile
                              WHEN d.state = 'queued' AND d.reconcile AND u.state = 'sent' AND u.sid IS NOT NULL
                              THEN false
                              ELSE d.reconcile END,
             provider_sid = CASE WHEN EXISTS (SELECT 1 FROM deliveries x WHERE x.provider_sid = u.sid AND x.id <> d.id)
                                 THEN d.provider_sid ELSE coalesce(d.provider_sid, u.sid) END,
-            error_code = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.code, d.error_code) ELSE d.error_code END,
-            reason = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.reason, d.reason) ELSE d.reason END,
-            not_before = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.not_before, d.not_before) ELSE d.not_before END,
+            error_code = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN coalesce(u.code, d.error_code) ELSE d.error_code END,
+            reason = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN coalesce(u.reason, d.reason) ELSE d.reason END,
+            not_before = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN coalesce(u.not_before, d.not_before) ELSE d.not_before END,
             attempts = greatest(d.attempts, u.attempts),
-            attempt_at = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.attempt_at, d.attempt_at) ELSE d.attempt_at END,
+            -- the sender of an attempt that went out, or may have: kept for retries and
+            -- for the resident's later messages of the alert
+            sender = CASE WHEN d.sender IS NULL AND (u.sid IS NOT NULL OR u.reconcile) THEN u.sender
+                          ELSE d.sender END,
+            attempt_at = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN coalesce(u.attempt_at, d.attempt_at) ELSE d.attempt_at END,
             sent_at = CASE WHEN u.state IN ('sent', 'delivered') AND u.sid IS NOT NULL THEN coalesce(d.sent_at, now())
                            ELSE d.sent_at END,
-            claimed_by = CASE WHEN d.claimed_by = $10 THEN NULL ELSE d.claimed_by END,
-            claimed_at = CASE WHEN d.claimed_by = $10 THEN NULL ELSE d.claimed_at END,
+            claimed_by = CASE WHEN d.claimed_by = $11 THEN NULL ELSE d.claimed_by END,
+            claimed_at = CASE WHEN d.claimed_by = $11 THEN NULL ELSE d.claimed_at END,
             updated_at = now()
         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[],
-                    $8::int[], $9::timestamptz[])
-             AS u(id, state, sid, code, reason, not_before, reconcile, attempts, attempt_at)
+                    $8::int[], $9::timestamptz[], $10::text[])
+             AS u(id, state, sid, code, reason, not_before, reconcile, attempts, attempt_at, sender)
         WHERE d.id = u.id
         """,
         *[list(c) for c in cols],
@@ -1109,6 +1114,45 @@ async def take_sender_tokens(
     if len(rows) != 2:
         raise LookupError(f"rate buckets {account[0]!r} and {sender[0]!r} must exist")
     return rows[0]["granted"], max(r["wait"] for r in rows)
+
+
+async def take_pool_tokens(
+    conn: asyncpg.Connection,
+    account: tuple[str, float, float],
+    senders: Sequence[str],
+    sender_rate: float,
+    sender_capacity: float,
+    want: int,
+) -> tuple[str, int, float]:
+    """Take up to ``want`` tokens from the account's bucket and from the bucket (of
+    ``senders``) that has the most now, in one statement (rows locked in name order, as
+    :func:`take_sender_tokens` does). Returns (that bucket's name, granted, seconds
+    until a token is there again when none was granted)."""
+    rows = await conn.fetch(
+        """
+        WITH b AS (SELECT r.name, r.tokens, r.updated_at, clock_timestamp() AS now FROM rate_buckets r
+                   WHERE r.name = $1 OR r.name = ANY($4::text[]) ORDER BY r.name FOR UPDATE),
+        c AS (SELECT b.name, b.now, CASE WHEN b.name = $1 THEN $2::float8 ELSE $5::float8 END AS rate,
+                     least(CASE WHEN b.name = $1 THEN $3::float8 ELSE $6::float8 END,
+                           b.tokens + extract(epoch FROM b.now - b.updated_at)::float8
+                                      * CASE WHEN b.name = $1 THEN $2::float8 ELSE $5::float8 END) AS avail
+              FROM b),
+        s AS (SELECT name, avail FROM c WHERE name <> $1 ORDER BY avail DESC, random() LIMIT 1),
+        g AS (SELECT s.name AS sender, least($7::int, floor(least(a.avail, s.avail)))::int AS granted
+              FROM s, c a WHERE a.name = $1)
+        UPDATE rate_buckets r SET tokens = c.avail - g.granted, updated_at = c.now
+        FROM c, g WHERE r.name = c.name AND (c.name = $1 OR c.name = g.sender)
+        RETURNING g.sender, g.granted, greatest(0, (1 - (c.avail - g.granted)) / c.rate) AS wait
+        """,
+        *account,
+        list(senders),
+        sender_rate,
+        sender_capacity,
+        want,
+    )
+    if len(rows) != 2:
+        raise LookupError(f"rate bucket {account[0]!r} and its senders' must exist")
+    return rows[0]["sender"], rows[0]["granted"], max(r["wait"] for r in rows)
 
 
 async def recipient_languages(conn: asyncpg.Connection, query: RecipientQuery) -> dict[str, int]:

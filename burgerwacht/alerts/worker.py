@@ -91,10 +91,12 @@ class RateLimiter:
     """Tokens for one channel from the shared bucket, fetched a few at a time.
 
     With ``sender_rate`` every sender of the pool has a bucket of its own too (rows
-    ``<channel>:<sender>``), and a token is taken from the account's and the sender's
+    ``<channel>:<sender>``), and a token is taken from the account's and a sender's
     bucket together (:func:`store.take_sender_tokens`), so neither limit is exceeded by
-    the sum of all workers. Each sender waits on its own: a sender out of tokens holds
-    back its deliveries, not the others'."""
+    the sum of all workers. A delivery bound to a sender (a resident's earlier sender in
+    the alert) waits for that sender's tokens, holding back no other sender's; any other
+    takes a token of whichever sender has most (:meth:`take_any`), so an alert keeps
+    every sender of the pool busy and reaches the account limit whenever the pool can."""
 
     def __init__(
         self,
@@ -141,6 +143,37 @@ class RateLimiter:
                 await store.ensure_bucket(conn, bucket[0], self.sender_capacity)
                 return 0, 0.0
 
+    async def take_any(self, stopping: Callable[[], bool] = lambda: False) -> str | None:
+        """A token of any sender of the pool; returns that sender, or None when the
+        worker started stopping while it waited."""
+        assert self.sender_rate is not None
+        lock = self._locks.get("")
+        if lock is None:
+            lock = self._locks[""] = asyncio.Lock()
+        async with lock:
+            while True:
+                held = max(self.senders, key=lambda s: self._local.get(s, 0))
+                if self._local.get(held, 0) > 0:
+                    self._local[held] -= 1
+                    return held
+                if stopping():
+                    return None
+                async with self.pool.acquire() as conn:
+                    bucket, granted, wait = await store.take_pool_tokens(
+                        conn,
+                        (self.name, self.rate, self.capacity),
+                        [self._bucket(s) for s in self.senders],
+                        self.sender_rate,
+                        self.sender_capacity,
+                        self.sender_chunk,
+                    )
+                if granted:
+                    sender = bucket.removeprefix(f"{self.name}:")
+                    self._local[sender] = self._local.get(sender, 0) + granted - 1
+                    return sender
+                metrics.RATE_LIMIT_WAITS.labels(self.name).inc()
+                await asyncio.sleep(max(0.001, wait))
+
     async def take(self, stopping: Callable[[], bool] = lambda: False, sender: str | None = None) -> bool:
         """One token (of ``sender`` too, when senders are limited); False when the
         worker started stopping while it waited."""
@@ -178,6 +211,7 @@ class Outcome:
     attempt_at: datetime | None = None
     stop_resident: int | None = None
     fallback: bool = False
+    sender: str | None = None
 
     def row(self) -> tuple[Any, ...]:
         return (
@@ -190,6 +224,7 @@ class Outcome:
             self.reconcile,
             self.attempts,
             self.attempt_at,
+            self.sender,
         )
 
 
@@ -736,8 +771,15 @@ class DispatchWorker:
         if self.stopping:
             return Outcome(d["id"], "queued", d["attempts"], reason="released")
         limiter = self.limiters[d["channel"]]
-        if not await limiter.take(lambda: self.stopping, d.get("sender")) or self.stopping:
+        sender = d.get("sender")
+        if d["channel"] == "sms" and sender is None and limiter.sender_rate is not None:
+            # not bound to a sender: a token of whichever sender of the pool has one
+            sender = await limiter.take_any(lambda: self.stopping)
+            if sender is None or self.stopping:
+                return Outcome(d["id"], "queued", d["attempts"], reason="released")
+        elif not await limiter.take(lambda: self.stopping, sender) or self.stopping:
             return Outcome(d["id"], "queued", d["attempts"], reason="released")
+        used = sender if d["channel"] == "sms" else None
         if enter is not None:
             await enter()  # a place among the requests in flight
         if not await self._fresh_claims() or d["id"] in self.lost:
@@ -757,7 +799,7 @@ class DispatchWorker:
                 msg = await self.provider.send_sms(
                     d["phone"],
                     self._body(d, texts) or "",
-                    sender=d.get("sender"),
+                    sender=sender,
                     validity_period=validity,
                     status_callback=f"{base}/twilio/sms/status?d={d['id']}&a={attempt}",
                 )
@@ -791,6 +833,7 @@ class DispatchWorker:
                 attempt,
                 reason="unknown_outcome",
                 reconcile=True,
+                sender=used,  # it may have gone out: a resend goes from the same number
                 not_before=started + timedelta(seconds=2),
                 attempt_at=started,
             )
@@ -828,7 +871,7 @@ class DispatchWorker:
         self._answered(d["channel"], answered)
         metrics.SEND_LATENCY.labels(d["channel"]).observe(answered)
         self.sent += 1
-        return Outcome(d["id"], "sent", attempt, sid=sid, attempt_at=started)
+        return Outcome(d["id"], "sent", attempt, sid=sid, attempt_at=started, sender=used)
 
     def _answered(self, channel: str, seconds: float) -> None:
         """The provider answered (not a timeout): its time sizes the in-flight window."""
