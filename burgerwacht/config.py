@@ -170,6 +170,12 @@ class AlertSettings(Section):
     # 3 (+ the job's minute) bounds how long a callback refused during a database outage
     # leaves a delivery 'sent'; most final statuses arrive well within it.
     status_check_after_minutes: PositiveInt = 3
+    # Levels whose send needs a second person: the author's send waits (awaiting_approval)
+    # until another operator or admin in scope approves it (issue 17).
+    approval_levels: list[Literal["regular", "missing_child", "amber_regional", "amber_national"]] = [
+        "amber_regional",
+        "amber_national",
+    ]
 
 
 class CapSettings(Section):
@@ -211,6 +217,35 @@ class PrivacySettings(Section):
 
         Noise(tuple(value))  # raises ValueError with the reason
         return value
+
+    # The fewest added or removed records that may pin one cell's count exactly: a
+    # configuration (k, round_to, noise) that allows fewer is refused. 1 allows noise off.
+    min_records_to_pin: Annotated[int, Field(ge=1, le=20)] = 5
+
+    @model_validator(mode="after")
+    def _noise_resists_added_records(self) -> PrivacySettings:
+        from burgerwacht.signals.privacy import Noise, fewest_records_that_pin
+
+        m = fewest_records_that_pin(Noise(tuple(self.noise)), self.k, self.round_to)
+        if m is not None and m < self.min_records_to_pin:
+            fits = [
+                d
+                for d in range(1, 7)
+                if (
+                    fewest_records_that_pin(
+                        Noise(tuple([1 / (2 * d + 1)] * (2 * d + 1))), self.k, self.round_to
+                    )
+                    or 99
+                )
+                >= self.min_records_to_pin
+            ]
+            raise ValueError(
+                f"noise with D = {len(self.noise) // 2} (a table of {len(self.noise)}) lets {m} added records "
+                f"pin a count at k = {self.k}, round_to = {self.round_to}; min_records_to_pin is "
+                f"{self.min_records_to_pin} (docs/signals.md)"
+                + (f": a table with D in {fits} fits" if fits else ": no D up to 6 fits; change round_to")
+            )
+        return self
 
 
 class ParticipationSettings(Section):
@@ -275,6 +310,20 @@ class PlainDutchSettings(Section):
     ambiguous_times: list[str] = ["middernacht", "vannacht", "half", "kwart over", "kwart voor"]
 
 
+class PublicSettings(Section):
+    """The public page per alert (``/a/{token}``) and its tip form."""
+
+    # Base of the page links in SMS and in the alert's public_url; empty: public_url.
+    short_url: Annotated[str, Field(pattern=r"^(|https?://[^\s/]+(/[^\s]*)?)$")] = ""
+    # Days after an alert was closed (or expired) that its page still answers; then 410.
+    page_days_after_close: Annotated[int, Field(ge=0)] = 7
+    # Seconds a web process reuses a rendered page (a burst after a mass SMS); 0: never.
+    page_cache_seconds: Annotated[float, Field(ge=0, le=30)] = 1.0
+    # Tips from the page's form per client network per hour, and per alert per minute.
+    tips_per_ip_per_hour: PositiveInt = 10
+    tips_per_alert_per_minute: PositiveInt = 60
+
+
 class Settings(BaseSettings):
     """All configuration of one Burgerwacht process."""
 
@@ -309,6 +358,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     plain_dutch: PlainDutchSettings = PlainDutchSettings()
+    public: PublicSettings = PublicSettings()
 
     @field_validator("database_url", "read_database_url")
     @classmethod
@@ -340,6 +390,11 @@ class Settings(BaseSettings):
     def public_base(self) -> str:
         """``public_url`` without a trailing slash, for building webhook URLs."""
         return str(self.public_url).rstrip("/")
+
+    @property
+    def short_base(self) -> str:
+        """Base of public page links (``public.short_url``, else ``public_url``), no trailing slash."""
+        return (self.public.short_url or self.public_base).rstrip("/")
 
     @classmethod
     def settings_customise_sources(

@@ -60,6 +60,11 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> dict[str, str]:
     if not await conn.fetchval("SELECT count(*) FROM signals"):
         n = await seed_signals(conn)
         print(f"demo: {n} synthetic neighbourhood signals over the last year", file=sys.stderr)
+    from burgerwacht.templates.service import load_starters
+
+    added, _ = await load_starters(conn, actor="demo")  # national; only the missing ones
+    if added:
+        print(f"demo: {added} starter alert templates loaded", file=sys.stderr)
     tokens = {}
     for name, role in DEMO_USERS:
         user_id = await conn.fetchval("SELECT id FROM staff_users WHERE name = $1 AND role = $2", name, role)
@@ -82,7 +87,8 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> dict[str, str]:
 async def seed_residents(conn: asyncpg.Connection, n: int = 400) -> int:
     """Synthetic residents (numbers +316 9900 0000…, which the simulator only pretends to
     reach) at every seventh demo address; one in ten prefers a voice call, one in five has
-    quiet hours 23:00–07:00, so previews and alerts have something to show."""
+    quiet hours 23:00–07:00, so previews and alerts have something to show; one in
+    twenty-five takes part in exercises (``mode: exercise`` alerts reach only them)."""
     from datetime import time
 
     from burgerwacht.residents import store as residents
@@ -95,6 +101,8 @@ async def seed_residents(conn: asyncpg.Connection, n: int = 400) -> int:
         channels = ["voice"] if i % 10 == 0 else ["sms"]
         quiet = (time(23), time(7)) if i % 5 == 0 else (None, None)
         await residents.upsert_resident_address(conn, rid, row["id"], "thuis", channels, *quiet)
+        if i % 25 == 0:
+            await residents.set_exercise(conn, rid, True)
     return min(n, len(rows[::7]))
 
 

@@ -22,9 +22,11 @@ from burgerwacht.domain import Domain
 from burgerwacht.effectiveness.domain import DOMAIN as EFFECTIVENESS
 from burgerwacht.mijn.domain import DOMAIN as MIJN
 from burgerwacht.participation.domain import DOMAIN as PARTICIPATION
+from burgerwacht.public.domain import DOMAIN as PUBLIC
 from burgerwacht.residents.domain import DOMAIN as RESIDENTS
 from burgerwacht.scheduler import housekeeping
 from burgerwacht.signals.domain import DOMAIN as SIGNALS
+from burgerwacht.templates.domain import DOMAIN as TEMPLATES
 from burgerwacht.tips.domain import DOMAIN as TIPS
 from burgerwacht.web import system
 from burgerwacht.webhooks.domain import DOMAIN as WEBHOOKS
@@ -40,7 +42,9 @@ DOMAINS: tuple[Domain, ...] = (
     MIJN,
     AUDIT,
     ALERTS,
+    TEMPLATES,
     TIPS,
+    PUBLIC,
     EFFECTIVENESS,
     SIGNALS,
     PARTICIPATION,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from burgerwacht import metrics
 from burgerwacht.alerts import callbacks, service, states, store
@@ -21,6 +21,7 @@ from burgerwacht.alerts.models import (
     CloseIn,
     Outcome,
     Preview,
+    RejectIn,
     UpdateCreated,
     UpdateIn,
     UpdatePreview,
@@ -28,6 +29,7 @@ from burgerwacht.alerts.models import (
     WidenIn,
 )
 from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
+from burgerwacht.templates.models import AlertCreate
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
 from burgerwacht.web.ids import INT_MAX, parse_id
@@ -41,7 +43,9 @@ TWIML = "text/xml"
 
 class SendOut(BaseModel):
     id: int
-    status: str
+    status: Literal["sending", "awaiting_approval"] = Field(
+        description="awaiting_approval: the level needs a second person (alerts.approval_levels)"
+    )
     counts: dict[str, int]
 
 
@@ -98,28 +102,33 @@ async def _cap_body(request: web.Request) -> tuple[AlertIn, dict[str, Any]]:
 
 @api.post(
     "/api/v1/alerts",
-    summary="Create a draft alert (JSON, or OASIS CAP 1.2 as application/cap+xml)",
+    summary="Create a draft alert (JSON, or OASIS CAP 1.2 as application/cap+xml); in JSON either a "
+    "full alert or template_id + fields + target",
     tags=["alerts"],
     roles=OPERATORS,
-    body=AlertIn,
+    body=AlertCreate,
     response=AlertOut,
     status=201,
     raw_body=True,
+    responses={404: "template_id: unknown or outside your scope"},
     body_content={"application/cap+xml": {"schema": {"type": "string", "description": "CAP 1.2 alert"}}},
 )
 async def create_alert(request: web.Request):
     user = current_user(request)
-    from burgerwacht.web.api import parse_json_body
+    from burgerwacht.templates import service as templates
+    from burgerwacht.web.api import read_json_body
 
-    cap_source = None
+    cap_source, template_id = None, None
     if request.content_type in ("application/cap+xml", "application/xml", "text/xml"):
         body, cap_source = await _cap_body(request)
-    else:
-        body = await parse_json_body(request, AlertIn)
+    else:  # a full alert, or one made from a template (template_id + fields)
+        body, template_id = await templates.alert_body(request.app[POOL], user, await read_json_body(request))
     pool = request.app[POOL]
-    alert_id = await service.create(pool, request.app[SETTINGS], user, body, cap_source=cap_source)
+    alert_id = await service.create(
+        pool, request.app[SETTINGS], user, body, cap_source=cap_source, template_id=template_id
+    )
     async with pool.acquire() as conn:
-        out = await service.view(conn, user, alert_id, area=True)
+        out = await service.view(conn, user, alert_id, area=True, settings=request.app[SETTINGS])
     return json_response(out, 201, headers={"Location": f"/api/v1/alerts/{alert_id}"})
 
 
@@ -134,10 +143,12 @@ async def create_alert(request: web.Request):
 async def list_alerts(request: web.Request, query: AlertListQuery):
     user = current_user(request)
     async with request.app[POOL].acquire() as conn:
-        rows = await store.list_alerts(conn, user.scope(), query.status, query.before, query.limit + 1)
+        rows = await store.list_alerts(
+            conn, user.scope(), query.status, query.before, query.limit + 1, mode=query.mode
+        )
         counts = await store.counts(conn, [r["id"] for r in rows[: query.limit]])
     mine = service.by_alert(counts)
-    items = [service.to_out(r, mine.get(r["id"], {})) for r in rows[: query.limit]]
+    items = [service.to_out(r, mine.get(r["id"], {}), request.app[SETTINGS]) for r in rows[: query.limit]]
     nxt = str(items[-1].id) if len(rows) > query.limit else None
     return AlertList(items=items, next=nxt)
 
@@ -152,7 +163,9 @@ async def list_alerts(request: web.Request, query: AlertListQuery):
 )
 async def get_alert(request: web.Request):
     async with request.app[POOL].acquire() as conn:
-        return await service.view(conn, current_user(request), _alert_id(request), area=True)
+        return await service.view(
+            conn, current_user(request), _alert_id(request), area=True, settings=request.app[SETTINGS]
+        )
 
 
 @api.post(
@@ -171,17 +184,59 @@ async def preview_alert(request: web.Request):
 
 @api.post(
     "/api/v1/alerts/{alert_id}/send",
-    summary="Send a draft: one delivery per resident and channel",
+    summary="Send a draft: one delivery per resident and channel; a level in alerts.approval_levels "
+    "waits for a second person instead (status awaiting_approval, its preview frozen in the alert)",
     tags=["alerts"],
     roles=OPERATORS,
     response=SendOut,
     status=202,
-    responses={404: "Unknown or outside your scope", 409: "Already sent"},
+    responses={404: "Unknown or outside your scope", 409: "Already sent, or awaiting approval"},
 )
 async def send_alert(request: web.Request):
     alert_id = _alert_id(request)
-    counts = await service.send(request.app[POOL], request.app[SETTINGS], current_user(request), alert_id)
+    status, counts = await service.send(
+        request.app[POOL], request.app[SETTINGS], current_user(request), alert_id
+    )
+    return SendOut(id=alert_id, status=status, counts=counts)
+
+
+APPROVERS = {"operator", "admin"}
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/approve",
+    summary="Approve an alert awaiting approval: a second person (not its author, not who asked to "
+    "send it) sends it exactly as send would",
+    tags=["alerts"],
+    roles=APPROVERS,
+    response=SendOut,
+    status=202,
+    responses={
+        403: "You wrote this alert or asked to send it",
+        404: "Unknown or outside your scope",
+        409: "Not awaiting approval",
+    },
+)
+async def approve_alert(request: web.Request):
+    alert_id = _alert_id(request)
+    counts = await service.approve(request.app[POOL], request.app[SETTINGS], current_user(request), alert_id)
     return SendOut(id=alert_id, status="sending", counts=counts)
+
+
+@api.post(
+    "/api/v1/alerts/{alert_id}/reject",
+    summary="Refuse an alert awaiting approval: back to draft with the reason (in the alert's rejection)",
+    tags=["alerts"],
+    roles=APPROVERS,
+    body=RejectIn,
+    response=AlertOut,
+    responses={404: "Unknown or outside your scope", 409: "Not awaiting approval"},
+)
+async def reject_alert(request: web.Request, body: RejectIn):
+    user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
+    await service.reject(pool, user, alert_id, body.reason)
+    async with pool.acquire() as conn:
+        return await service.view(conn, user, alert_id, area=True)
 
 
 @api.post(
@@ -223,12 +278,13 @@ async def cancel_alert(request: web.Request):
 
 
 # events passed on as they come (besides coalesced progress): tips, follow-ups, waves
-LIFECYCLE_EVENTS = ("tip", "update", "wave")
+LIFECYCLE_EVENTS = ("tip", "update", "wave", "approval")
 
 
 @api.get(
     "/api/v1/alerts/{alert_id}/events",
-    summary="Server-sent events: progress (coalesced, a few per second), tips, follow-ups (update) and waves",
+    summary="Server-sent events: progress (coalesced, a few per second), tips, follow-ups (update), waves "
+    "and approval steps (approval: awaiting_approval, approved, rejected)",
     tags=["alerts"],
     roles=OPERATORS,
     content_type="text/event-stream",
@@ -409,7 +465,7 @@ async def alert_cap(request: web.Request, query: CapQuery):
 
     user = current_user(request)
     async with request.app[POOL].acquire() as conn:
-        out = await service.view(conn, user, _alert_id(request))
+        out = await service.view(conn, user, _alert_id(request), settings=request.app[SETTINGS])
         cap_sent = await store.fix_cap_sent(conn, out.id, _first_sent(out))
     msg_type = query.msg_type or {"closed": "Update", "cancelled": "Cancel"}.get(out.status, "Alert")
     if msg_type == "Update" and out.status != "closed":
@@ -444,7 +500,7 @@ async def post_update(request: web.Request, body: UpdateIn):
     user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
     update = await service.add_update(pool, request.app[SETTINGS], user, alert_id, body)
     async with pool.acquire() as conn:
-        alert = await service.view(conn, user, alert_id)
+        alert = await service.view(conn, user, alert_id, settings=request.app[SETTINGS])
     return UpdateCreated(update=update, alert=alert)
 
 
@@ -458,7 +514,9 @@ async def post_update(request: web.Request, body: UpdateIn):
     responses={404: "Unknown or outside your scope", 409: "The alert is a draft or has ended"},
 )
 async def preview_update(request: web.Request, body: UpdateIn):
-    return await service.preview_update(request.app[POOL], current_user(request), _alert_id(request), body)
+    return await service.preview_update(
+        request.app[POOL], current_user(request), _alert_id(request), body, request.app[SETTINGS]
+    )
 
 
 @api.get(
@@ -476,7 +534,7 @@ async def update_cap(request: web.Request):
     raw = request.match_info["number"]
     number = parse_id(raw)
     async with request.app[POOL].acquire() as conn:
-        out = await service.view(conn, user, alert_id)
+        out = await service.view(conn, user, alert_id, settings=request.app[SETTINGS])
         update = next((u for u in out.updates if u.number == number), None)
         if update is None:
             raise Problem(404, f"alert {alert_id} has no follow-up {raw[:20]}", slug="not-found")
@@ -515,7 +573,7 @@ async def post_widen(request: web.Request, body: WidenIn):
     user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
     wave, added = await service.widen(pool, request.app[SETTINGS], user, alert_id, body)
     async with pool.acquire() as conn:
-        alert = await service.view(conn, user, alert_id)
+        alert = await service.view(conn, user, alert_id, settings=request.app[SETTINGS])
     if wave is None or added == 0:
         detail = (
             "the target adds nobody: everyone inside it already has the alert, or no one there can be reached"
@@ -552,4 +610,4 @@ async def stop_widen(request: web.Request):
     user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
     await service.stop_widening(pool, user, alert_id)
     async with pool.acquire() as conn:
-        return await service.view(conn, user, alert_id, area=True)
+        return await service.view(conn, user, alert_id, area=True, settings=request.app[SETTINGS])

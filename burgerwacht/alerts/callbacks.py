@@ -63,9 +63,13 @@ async def _after_sms_failure(conn: asyncpg.Connection, row: asyncpg.Record, erro
             log.info("SMS delivery %s failed (%s): one retry in %.0f s", row["id"], error_code, delay)
 
 
+EXERCISE_SPOKEN = "Dit is een oefening."  # the first words of every call of an exercise
+
+
 def alert_twiml(d: asyncpg.Record, base: str, answered_by: str | None) -> str:
     """The alert call in the resident's language (an English voice and ``voice_message_en``
-    or ``message_en`` for ``en``, else Dutch), slowly and/or twice when they asked (issue 19)."""
+    or ``message_en`` for ``en``, else Dutch), slowly and/or twice when they asked (issue 19).
+    A call of an exercise starts with "Dit is een oefening" (in a Dutch voice)."""
     lang = d["language"] if d["language"] in ("nl", "en") else "nl"
     slow, twice = bool(d["slow_speech"]), bool(d["repeat_message"])
 
@@ -73,6 +77,8 @@ def alert_twiml(d: asyncpg.Record, base: str, answered_by: str | None) -> str:
         twiml.say(parent, words, language=lang, slow=slow)
 
     doc = VoiceResponse()
+    if d.get("alert_mode") == "exercise":
+        twiml.say(doc, EXERCISE_SPOKEN, language="nl", slow=slow)
     if d["kind"] == "closing":
         say(doc, text("voice_intro", lang))
         say(

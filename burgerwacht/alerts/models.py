@@ -13,7 +13,13 @@ from burgerwacht.fields import NO_CONTROL_PATTERN, VISIBLE_TEXT_PATTERN, string_
 
 Level = Literal["regular", "missing_child", "amber_regional", "amber_national"]
 Channel = Literal["sms", "voice"]
-AlertStatus = Literal["draft", "sending", "active", "closed", "cancelled", "expired"]
+LinkMode = Literal["auto", "always", "never"]
+AlertStatus = Literal["draft", "awaiting_approval", "sending", "active", "closed", "cancelled", "expired"]
+Mode = Literal["live", "exercise"]
+MODE_DESCRIPTION = (
+    "exercise: reaches only residents flagged as exercise participants, every SMS starts with "
+    "OEFENING and every call with 'Dit is een oefening', CAP status Exercise, in no statistic"
+)
 Outcome = Literal["found_safe", "found_other", "arrested", "not_found", "false_alarm", "other"]
 OUTCOMES: tuple[Outcome, ...] = ("found_safe", "found_other", "arrested", "not_found", "false_alarm", "other")
 MISSING_PERSON_LEVELS = frozenset({"missing_child", "amber_regional", "amber_national"})
@@ -63,6 +69,7 @@ class AlertIn(BaseModel):
     channels: list[Channel] = Field(min_length=1, max_length=2)
     expires_in_minutes: int = Field(gt=0, description="At most alerts.max_expires_minutes")
     family_consent: bool = False
+    mode: Mode = Field(default="live", description=MODE_DESCRIPTION)
     widen: AutoWiden | None = Field(default=None, description="Auto-widening (circle targets only)")
     follows: int | None = Field(
         default=None,
@@ -82,6 +89,12 @@ class AlertIn(BaseModel):
         max_length=1500,
         description="English text for calls (else message_en, else the Dutch, in a Dutch voice)",
         json_schema_extra=string_pattern(NO_CONTROL_PATTERN),
+    )
+    link: LinkMode = Field(
+        default="auto",
+        description="When the start SMS ends with the link to the alert's public page: always; never; "
+        "auto (default): when the SMS without it needs more than one segment, or when a follow-up folded "
+        "into it shortened the start text",
     )
 
     @field_validator("channels")
@@ -170,6 +183,7 @@ class WidenState(BaseModel):
 class AlertOut(BaseModel):
     id: int
     status: AlertStatus
+    mode: Mode = Field(default="live", description=MODE_DESCRIPTION)
     level: Level
     title: str
     message: str
@@ -201,11 +215,26 @@ class AlertOut(BaseModel):
         "properties.codes for CBS areas. In single-alert answers, not in lists.",
     )
     follows: int | None = Field(default=None, description="The earlier alert for the same incident")
+    template_id: int | None = Field(
+        default=None, description="The template it was made from (null when none, or deleted since)"
+    )
     widen: WidenState | None = None
     updates: list[UpdateOut] = Field(
         default=[], description="Follow-ups, oldest first (single-alert answers)"
     )
     waves: list[WaveOut] = Field(default=[], description="Waves, oldest first (single-alert answers)")
+    link: LinkMode = Field(default="auto", description="When the start SMS carries the public page link")
+    public_url: str | None = Field(
+        default=None,
+        description="The alert's public page (public.short_url + /a/{token}); null until sent, and for a "
+        "cancelled alert",
+    )
+    approval: Approval | None = Field(
+        default=None,
+        description="The send request of a level that needs a second person (alerts.approval_levels), "
+        "with the preview frozen at that moment, and who approved it; null when never requested or rejected",
+    )
+    rejection: Rejection | None = Field(default=None, description="The last rejection of a send request")
 
 
 class AlertList(BaseModel):
@@ -215,7 +244,8 @@ class AlertList(BaseModel):
 
 class AlertListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: AlertStatus | None = None
+    status: AlertStatus | None = Field(default=None, description="awaiting_approval: the approval queue")
+    mode: Mode | None = Field(default=None, description="Only live alerts or only exercises")
     limit: int = Field(default=50, ge=1, le=200)
     before: int | None = Field(
         default=None, ge=1, le=2**63 - 1, description="Cursor: the id to continue below"
@@ -312,6 +342,32 @@ class Preview(BaseModel):
     )
 
 
+class Approval(BaseModel):
+    requested_by: int = Field(description="The staff user who asked to send")
+    requested_at: datetime
+    preview: Preview = Field(description="The preview when the send was requested (recipient counts frozen)")
+    approved_by: int | None = Field(default=None, description="The second person who approved (and sent) it")
+    approved_at: datetime | None = None
+
+
+class Rejection(BaseModel):
+    rejected_by: int
+    rejected_at: datetime
+    reason: str
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why the alert goes back to draft (shown to the author)",
+        json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN),
+    )
+
+    _text = field_validator("reason")(no_control_characters)
+
+
 class UpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     message: str = Field(
@@ -374,3 +430,6 @@ class CloseIn(BaseModel):
 class CapQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     msg_type: Literal["Alert", "Update", "Cancel"] | None = None
+
+
+AlertOut.model_rebuild()

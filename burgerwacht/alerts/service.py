@@ -48,12 +48,22 @@ from burgerwacht.messaging import analyse, gsm7_fold
 from burgerwacht.messaging.encoding import segment_count
 from burgerwacht.participation import service as participation
 from burgerwacht.phone import mask_phones_in
+from burgerwacht.public import links
+from burgerwacht.public import store as public_store
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I/O/0/1: read aloud and typed back
 CLOSING_TTL = timedelta(hours=6)
 
 
 # ------------------------------------------------------------------ texts
+
+
+EXERCISE_SMS_PREFIX = "OEFENING - "  # every SMS of an exercise starts with it (GSM-7)
+
+
+def for_mode(text: str, mode: str | None) -> str:
+    """An SMS as it goes out in the alert's mode: an exercise's starts with OEFENING."""
+    return EXERCISE_SMS_PREFIX + text if mode == "exercise" else text
 
 
 def sms_text(reference: str, message: str) -> str:
@@ -112,10 +122,35 @@ def current_text(reference: str, message: str, update: str | None = None) -> str
     return head + FOLD_SEPARATOR + cut + FOLD_ELLIPSIS
 
 
-def sms_info(reference: str, message: str, compose: Any = None) -> SmsInfo:
+def with_link(text: str, link: str, url: str | None, *, shortened: bool = False) -> str:
+    """A start SMS with the public page link, by the alert's ``link`` mode: ``always``;
+    ``never``; ``auto``: when the text without the link needs more than one segment, or
+    when a folded follow-up shortened the start text (the page has it all)."""
+    if not url or link == "never":
+        return text
+    if link == "always" or shortened or segment_count(text) > 1:
+        return f"{text} {url}"
+    return text
+
+
+def start_sms(
+    reference: str, message: str, update: str | None = None, *, link: str = "never", url: str | None = None
+) -> str:
+    """The start message as it goes out: :func:`current_text` plus the link (:func:`with_link`)."""
+    text = current_text(reference, message, update)
+    shortened = update is not None and not text.endswith(FOLD_SEPARATOR + message)
+    return with_link(text, link, url, shortened=shortened)
+
+
+def sms_info(reference: str, message: str, compose: Any = None, mode: str | None = None) -> SmsInfo:
     """How ``message`` goes out (``compose(reference, message)``, the start message by
-    default): encoding, segments and a GSM-7 suggestion when look-alikes force UCS-2."""
-    compose = compose or sms_text
+    default, with the exercise prefix in ``mode`` exercise): encoding, segments and a
+    GSM-7 suggestion when look-alikes force UCS-2."""
+    base = compose or sms_text
+
+    def compose(reference: str, message: str) -> str:
+        return for_mode(base(reference, message), mode)
+
     text = compose(reference, message)
     a = analyse(text)
     suggestion = None
@@ -189,8 +224,10 @@ async def create(
     body: AlertIn,
     *,
     cap_source: dict[str, Any] | None = None,
+    template_id: int | None = None,
 ) -> int:
-    """A draft alert; ``cap_source`` (identifier, sender, sent) when imported from CAP."""
+    """A draft alert; ``cap_source`` (identifier, sender, sent) when imported from CAP;
+    ``template_id`` when made from a template (``templates.service.alert_body``)."""
     if body.expires_in_minutes > settings.alerts.max_expires_minutes:
         raise DomainError(
             422,
@@ -210,7 +247,7 @@ async def create(
         municipalities = await _reachable_municipalities(conn, user, target)
         if body.follows is not None:
             followed = await store.followable(conn, body.follows)
-            if followed is None or followed["status"] == "draft":
+            if followed is None or followed["status"] in ("draft", "awaiting_approval"):
                 raise DomainError(
                     422, "invalid-follows", f"follows: no sent alert {body.follows}", field="follows"
                 )
@@ -237,7 +274,12 @@ async def create(
             cap_source_sent=(cap_source or {}).get("sent"),
             follows=body.follows,
             widen=body.widen.model_dump() if body.widen else None,
+            mode=body.mode,
         )
+        # the page token exists from the start, so the preview counts the link
+        await public_store.attach(conn, alert_id, links.new_token(), body.link)
+        if template_id is not None:
+            await store.set_template(conn, alert_id, template_id)
         await audit.append(
             conn,
             user.actor,
@@ -246,11 +288,13 @@ async def create(
             alert_id,
             {
                 "level": body.level,
+                "mode": body.mode,
                 "target": body.target.model_dump(mode="json"),
                 "channels": list(body.channels),
                 "municipalities": municipalities,
                 "follows": body.follows,
                 "widen": body.widen.model_dump() if body.widen else None,
+                "template_id": template_id,
             },
         )
     return alert_id
@@ -286,25 +330,15 @@ def recipient_query(
         regular_per_day=settings.alerts.regular_per_resident_per_day,
         follows=row["follows"] or 0,
         new_only=new_only,
+        exercise=row["mode"] == "exercise",
     )
 
 
 async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int) -> Preview:
     async with pool.acquire() as conn:
         row = await load_for(conn, user, alert_id)
-        expires_at = row["expires_at"] or datetime.now(UTC) + timedelta(minutes=row["expires_in_minutes"])
-        query = recipient_query(settings, row, expires_at)
-        result, sms_now, voice_now = await _count(conn, settings, query, row)
+        result, sms_now, voice_now = await _preview_of(conn, settings, row)
         result.area = area_of(row)
-        result.warnings = [
-            PreviewWarning(**w)
-            for w in await participation.coverage_warnings(
-                conn, settings, query.target, result.recipients.total
-            )
-        ]
-        await language_checks.add_to_preview(conn, settings, row, query, result)
-        if row["widen"] and row["status"] in ("draft", "sending", "active"):
-            result.widen = await _widen_steps(conn, settings, row, query, result.recipients.total)
         estimate = result.estimated_seconds
         await store.save_estimate(
             conn,
@@ -317,6 +351,27 @@ async def preview(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert
             },
         )
     return result
+
+
+async def _preview_of(
+    conn: asyncpg.Connection, settings: Settings, row: asyncpg.Record
+) -> tuple[Preview, int, int]:
+    """The alert's preview (without its area), and the immediate SMS and calls."""
+    expires_at = row["expires_at"] or datetime.now(UTC) + timedelta(minutes=row["expires_in_minutes"])
+    query = recipient_query(settings, row, expires_at)
+    result, sms_now, voice_now = await _count(conn, settings, query, row)
+    result.warnings = [
+        PreviewWarning(**w)
+        for w in await participation.coverage_warnings(conn, settings, query.target, result.recipients.total)
+    ]
+    url = links.page_url(settings, row["public_token"])
+    result.sms = sms_info(
+        row["reference"], row["message"], partial(_linked_start, link=row["link"], url=url), mode=row["mode"]
+    )
+    await language_checks.add_to_preview(conn, settings, row, query, result)
+    if row["widen"] and row["status"] in ("draft", "awaiting_approval", "sending", "active"):
+        result.widen = await _widen_steps(conn, settings, row, query, result.recipients.total)
+    return result, sms_now, voice_now
 
 
 async def _count(
@@ -351,11 +406,17 @@ async def _count(
         quiet_hours=QuietHoursCount(deferred=count(None, "quiet_defer"), skipped=count(None, "quiet_skip")),
         over_budget=count(None, "budget"),
         outside_scope=outside,
-        sms=_text_info(text) if text is not None else sms_info(row["reference"], row["message"]),
+        sms=_text_info(for_mode(text, row["mode"]))
+        if text is not None
+        else sms_info(row["reference"], row["message"], mode=row["mode"]),
         estimated_seconds=estimate,
         related_reached=related,
     )
     return result, sms_now, voice_now
+
+
+def _linked_start(reference: str, message: str, *, link: str, url: str | None) -> str:
+    return with_link(sms_text(reference, message), link, url)
 
 
 def _text_info(text: str) -> SmsInfo:
@@ -397,7 +458,7 @@ async def _widen_steps(
             base, _ = await store.recipient_counts(conn, query)
             prev_sms, prev_voice = base.get(("sms", "now"), 0), base.get(("voice", "now"), 0)
         add_sms, add_voice = max(0, sms_now - prev_sms), max(0, voice_now - prev_voice)
-        if row["status"] == "draft" or row["widen_next_at"] is None:  # from the send
+        if row["status"] in ("draft", "awaiting_approval") or row["widen_next_at"] is None:  # from the send
             begins = k * every
         else:  # from now
             first = max(0.0, (row["widen_next_at"] - datetime.now(UTC)).total_seconds())
@@ -419,27 +480,135 @@ async def _widen_steps(
     return steps
 
 
-async def send(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int) -> dict[str, int]:
+async def send(
+    pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int
+) -> tuple[str, dict[str, int]]:
+    """Send a draft; on a level in ``alerts.approval_levels`` it waits for a second
+    person instead (status awaiting_approval, the preview frozen). Returns the new
+    status and the deliveries per state."""
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for(conn, user, alert_id, lock=True)
+        if row["status"] == "awaiting_approval":
+            raise DomainError(
+                409,
+                "awaiting-approval",
+                f"alert {alert_id} is waiting for approval by a second person: approve or reject it",
+            )
         if row["status"] != "draft":
             raise DomainError(
                 409, "already-sent", f"alert {alert_id} is {row['status']}; it can be sent once"
             )
-        times = await store.mark_sending(conn, alert_id, None)
-        n, _reached = await store.materialise(conn, recipient_query(settings, row, times["expires_at"]))
-        counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
+        if row["level"] in settings.alerts.approval_levels:
+            await _request_approval(conn, settings, user, row)
+            return "awaiting_approval", {}
+        return "sending", await _dispatch(conn, settings, user, row)
+
+
+async def _dispatch(
+    conn: asyncpg.Connection, settings: Settings, user: StaffUser, row: asyncpg.Record
+) -> dict[str, int]:
+    """The send itself (the alert's row locked): 'sending' and one delivery per
+    resident and channel."""
+    alert_id = row["id"]
+    times = await store.mark_sending(conn, alert_id, None)
+    await public_store.ensure_token(conn, alert_id, links.new_token())  # alerts made before pages
+    n, _reached = await store.materialise(conn, recipient_query(settings, row, times["expires_at"]))
+    counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
+    await audit.append(
+        conn,
+        user.actor,
+        "alert.send",
+        "alert",
+        alert_id,
+        {"target": row["target"], "deliveries": n, "counts": counts},
+    )
+    await store.notify_dispatch(conn, alert_id)
+    await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
+    return counts
+
+
+# ------------------------------------------------------------------ two-person approval
+
+
+async def _approval_event(conn: asyncpg.Connection, alert_id: int, **event: Any) -> None:
+    """An approval step on the alert's event stream (``approval``), then its progress."""
+    await publish(
+        conn,
+        [f"alert:{alert_id}"],
+        {
+            "type": "approval",
+            "alert_id": alert_id,
+            "approval": {**event, "at": datetime.now(UTC).isoformat()},
+        },
+    )
+
+
+async def _request_approval(
+    conn: asyncpg.Connection, settings: Settings, user: StaffUser, row: asyncpg.Record
+) -> None:
+    alert_id = row["id"]
+    frozen, _, _ = await _preview_of(conn, settings, row)
+    approval = {
+        "requested_by": user.id,
+        "requested_at": datetime.now(UTC).isoformat(),
+        "preview": frozen.model_dump(mode="json", exclude={"area"}),
+    }
+    await store.request_approval(conn, alert_id, approval)
+    recipients = frozen.recipients.model_dump()
+    await audit.append(
+        conn,
+        user.actor,
+        "alert.approval_request",
+        "alert",
+        alert_id,
+        {"level": row["level"], "mode": row["mode"], "recipients": recipients},
+    )
+    await _approval_event(
+        conn, alert_id, status="awaiting_approval", requested_by=user.id, recipients=recipients
+    )
+
+
+async def approve(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int) -> dict[str, int]:
+    """A second person (not the author, not who asked to send) sends the alert."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await load_for(conn, user, alert_id, lock=True)
+        if row["status"] != "awaiting_approval":
+            raise DomainError(
+                409, "not-awaiting-approval", f"alert {alert_id} is {row['status']}, not awaiting approval"
+            )
+        requested_by = (row["approval"] or {}).get("requested_by")
+        if user.id in (row["created_by"], requested_by):
+            raise DomainError(
+                403,
+                "own-alert",
+                "a second person must approve: you wrote this alert or asked to send it",
+            )
+        await store.approved(conn, alert_id, user.id)
         await audit.append(
             conn,
             user.actor,
-            "alert.send",
+            "alert.approve",
             "alert",
             alert_id,
-            {"target": row["target"], "deliveries": n, "counts": counts},
+            {"requested_by": requested_by, "created_by": row["created_by"]},
         )
-        await store.notify_dispatch(conn, alert_id)
-        await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
-    return counts
+        await _approval_event(conn, alert_id, status="approved", approved_by=user.id)
+        return await _dispatch(conn, settings, user, row)
+
+
+async def reject(pool: asyncpg.Pool, user: StaffUser, alert_id: int, reason: str) -> None:
+    """The send request refused: back to draft, the reason recorded (phone numbers in it
+    masked). The author may withdraw their own request this way too."""
+    reason = mask_phones_in(reason)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await load_for(conn, user, alert_id, lock=True)
+        if row["status"] != "awaiting_approval":
+            raise DomainError(
+                409, "not-awaiting-approval", f"alert {alert_id} is {row['status']}, not awaiting approval"
+            )
+        await store.reject(conn, alert_id, user.id, reason)
+        await audit.append(conn, user.actor, "alert.reject", "alert", alert_id, {"reason": reason})
+        await _approval_event(conn, alert_id, status="rejected", rejected_by=user.id, reason=reason)
 
 
 async def close(
@@ -455,8 +624,10 @@ async def close(
     note = mask_phones_in(outcome_note) if outcome_note else None
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for(conn, user, alert_id, lock=True)
-        if row["status"] == "draft":
-            raise DomainError(409, "not-sent", "a draft was never sent; cancel it instead")
+        if row["status"] in ("draft", "awaiting_approval"):
+            raise DomainError(
+                409, "not-sent", f"alert {alert_id} was never sent ({row['status']}); cancel it instead"
+            )
         if row["status"] in ("closed", "cancelled"):
             raise DomainError(409, "already-ended", f"alert {alert_id} is already {row['status']}")
         cancelled = await store.cancel_unsent(conn, alert_id)
@@ -530,11 +701,13 @@ def _widen_state(row: asyncpg.Record) -> WidenState | None:
     )
 
 
-def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
+def to_out(row: asyncpg.Record, counts: CountsByKey, settings: Settings | None = None) -> AlertOut:
+    """The alert's JSON; with ``settings`` its public_url too."""
     closing = per_state(counts, row["id"], "closing")
     return AlertOut(
         id=row["id"],
         status=row["status"],
+        mode=row["mode"],
         level=row["level"],
         title=row["title"],
         message=row["message"],
@@ -563,13 +736,27 @@ def to_out(row: asyncpg.Record, counts: CountsByKey) -> AlertOut:
         closing_counts=Counts(**closing) if closing else None,
         follows=row["follows"],
         widen=_widen_state(row),
+        link=row["link"],
+        public_url=links.public_url(settings, row["public_token"], row["status"], row["sent_at"])
+        if settings is not None
+        else None,
+        template_id=row.get("template_id"),
+        approval=row["approval"],
+        rejection=row["rejection"],
     )
 
 
-async def view(conn: asyncpg.Connection, user: StaffUser, alert_id: int, *, area: bool = False) -> AlertOut:
-    """One alert; with ``area`` its area as GeoJSON too (for a map)."""
+async def view(
+    conn: asyncpg.Connection,
+    user: StaffUser,
+    alert_id: int,
+    *,
+    area: bool = False,
+    settings: Settings | None = None,
+) -> AlertOut:
+    """One alert; with ``area`` its area as GeoJSON too (for a map); with ``settings`` its public_url."""
     row = await load_for(conn, user, alert_id)
-    out = to_out(row, await store.counts(conn, [alert_id]))
+    out = to_out(row, await store.counts(conn, [alert_id]), settings)
     if area:
         out.area = area_of(row)
     if row["update_number"]:
@@ -680,7 +867,9 @@ async def _finish_update(conn: asyncpg.Connection, alert_id: int, number: int) -
     return n
 
 
-async def preview_update(pool: asyncpg.Pool, user: StaffUser, alert_id: int, body: UpdateIn) -> UpdatePreview:
+async def preview_update(
+    pool: asyncpg.Pool, user: StaffUser, alert_id: int, body: UpdateIn, settings: Settings | None = None
+) -> UpdatePreview:
     async with pool.acquire() as conn:
         row = await load_for(conn, user, alert_id)
         _live(row, "a follow-up")
@@ -693,8 +882,19 @@ async def preview_update(pool: asyncpg.Pool, user: StaffUser, alert_id: int, bod
             voice=reached.get("voice", 0),
         ),
         pending=audience.get("*", {}).get("pending", 0),
-        sms=sms_info(row["reference"], body.message, update_text),
-        current=_text_info(current_text(row["reference"], row["message"], body.message)),
+        sms=sms_info(row["reference"], body.message, update_text, mode=row["mode"]),
+        current=_text_info(
+            for_mode(
+                start_sms(
+                    row["reference"],
+                    row["message"],
+                    body.message,
+                    link=row["link"],
+                    url=links.page_url(settings, row["public_token"]) if settings is not None else None,
+                ),
+                row["mode"],
+            )
+        ),
     )
 
 
@@ -844,7 +1044,17 @@ async def preview_widen(
                 if u["number"] == row["update_number"]
             )
         result, _, _ = await _count(
-            conn, settings, query, row, text=current_text(row["reference"], row["message"], update)
+            conn,
+            settings,
+            query,
+            row,
+            text=start_sms(
+                row["reference"],
+                row["message"],
+                update,
+                link=row["link"],
+                url=links.page_url(settings, row["public_token"]),
+            ),
         )
         result.area = body.target.area()
     return result

@@ -28,6 +28,7 @@ class RecipientQuery:
     regular_per_day: int  # regular alerts per resident per 24 h
     follows: int = 0  # the alert this one follows ($8): its reached residents are 'related'
     new_only: bool = False  # only (resident, channel) pairs the alert has no start message for (a wave)
+    exercise: bool = False  # an exercise: only residents flagged as exercise participants
 
     def args(self) -> tuple[Any, ...]:
         base = (
@@ -48,6 +49,7 @@ class RecipientQuery:
             follows=bool(self.follows),
             new_only=self.new_only,
             budget=self.level == "regular",
+            exercise=self.exercise,
         )
 
     def national(self) -> RecipientQuery:
@@ -73,7 +75,7 @@ _HITS = """
     {channel_join}
     CROSS JOIN (SELECT now() AT TIME ZONE 'Europe/Amsterdam' AS lt) l
     WHERE ra.active AND {sole} AND {target} AND {channel_filter}
-      AND ($4::text[] IS NULL OR ra.municipality_code = ANY ($4::text[]))
+      AND ($4::text[] IS NULL OR ra.municipality_code = ANY ($4::text[])){exercise}
       -- the resident's own limits: pause, visits, time windows (functions/residents_self_service.sql)
       AND resident_address_targeted(ra.paused_until, ra.pause_all, ra.visit_until, ra.time_windows, $5)
 """
@@ -141,6 +143,9 @@ _BUDGET = """
 _NO_BUDGET = """
     SELECT NULL::bigint AS resident_id, 0::bigint AS n WHERE $1::bigint IS NULL AND $7::int IS NULL AND $5 = 'regular'"""
 
+# An exercise reaches only exercise participants (few: a probe of residents_exercise).
+_EXERCISE = "\n      AND ra.resident_id IN (SELECT r.id FROM residents r WHERE r.exercise)"
+
 _CHANNEL_BIT = {"sms": 1, "voice": 2}
 _CHANNEL_NAME = {bit: name for name, bit in _CHANNEL_BIT.items()}
 
@@ -152,12 +157,14 @@ def recipients_sql(
     follows: bool = False,
     new_only: bool = False,
     budget: bool = True,
+    exercise: bool = False,
 ) -> str:
     """The recipient query for a target's match (``alerts.targets``: its predicate on
     ``ra`` with the target in $2) and the alert's channels ($3 holds them too): one
     channel reads the enrolments' channel bit directly, both join a two-row list of
-    channels."""
+    channels. ``exercise``: only residents flagged as exercise participants."""
     target = match.sql("ra", "$2")
+    parts_exercise = _EXERCISE if exercise else ""
     bits = sorted({_CHANNEL_BIT[c] for c in channels})
     if len(bits) == 1:
         parts = {
@@ -177,9 +184,15 @@ def recipients_sql(
         new_only=_NEW_ONLY if new_only else "",
         per="fresh" if new_only else "per",
         related_case=_RELATED_CASE if follows else "",
-        sole_hits=_HITS.format(sole="ra.sole", target=target, not_quiet="NULL::timestamptz", **parts),
+        sole_hits=_HITS.format(
+            sole="ra.sole", target=target, not_quiet="NULL::timestamptz", exercise=parts_exercise, **parts
+        ),
         multi_hits=_HITS.format(
-            sole="NOT ra.sole", target=target, not_quiet="'-infinity'::timestamptz", **parts
+            sole="NOT ra.sole",
+            target=target,
+            not_quiet="'-infinity'::timestamptz",
+            exercise=parts_exercise,
+            **parts,
         ),
     )
 
@@ -286,8 +299,9 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
         INSERT INTO alerts (reference, level, title, message, voice_message, target, target_circle, target_polygon,
                             target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by,
                             scope, cap_source_identifier, cap_source_sender, cap_source_sent, follows, widen,
-                            message_en, voice_message_en)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+                            message_en, voice_message_en, mode)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                $23)
         RETURNING id
         """,
         f["reference"],
@@ -312,6 +326,7 @@ async def insert_alert(conn: asyncpg.Connection, **f: Any) -> int:
         f.get("widen"),
         f.get("message_en"),
         f.get("voice_message_en"),
+        f.get("mode", "live"),
     )
 
 
@@ -319,7 +334,12 @@ ALERT_COLUMNS = """id, reference, status, level, title, message, voice_message, 
     target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by, scope, created_at, sent_at,
     expires_at, closed_at, closing_message, estimate, cap_source_identifier, cap_source_sender, cap_source_sent,
     cap_sent, outcome, outcome_note, update_number, wave_number, follows, widen, widen_radius_m,
-    widen_next_at, widen_ended, message_en, voice_message_en"""
+    widen_next_at, widen_ended, message_en, voice_message_en, public_token, link, template_id, mode, approval, rejection"""
+
+
+async def set_template(conn: asyncpg.Connection, alert_id: int, template_id: int) -> None:
+    """Record the template an alert was made from."""
+    await conn.execute("UPDATE alerts SET template_id = $2 WHERE id = $1", alert_id, template_id)
 
 
 async def fix_cap_sent(conn: asyncpg.Connection, alert_id: int, sent: Any) -> Any:
@@ -337,17 +357,24 @@ async def alert(conn: asyncpg.Connection, alert_id: int, *, lock: bool = False) 
 
 
 async def list_alerts(
-    conn: asyncpg.Connection, scope: list[str] | None, status: str | None, before: int | None, limit: int
+    conn: asyncpg.Connection,
+    scope: list[str] | None,
+    status: str | None,
+    before: int | None,
+    limit: int,
+    mode: str | None = None,
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""SELECT {ALERT_COLUMNS} FROM alerts
         WHERE ($1::text[] IS NULL OR municipalities && $1::text[])
           AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id < $3)
+          AND ($5::text IS NULL OR mode = $5)
         ORDER BY id DESC LIMIT $4""",
         scope,
         status,
         before,
         limit,
+        mode,
     )
 
 
@@ -369,7 +396,8 @@ async def counts(
 
 async def live_reference_exists(conn: asyncpg.Connection, reference: str) -> bool:
     return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM alerts WHERE reference = $1 AND status IN ('draft', 'sending', 'active'))",
+        "SELECT EXISTS (SELECT 1 FROM alerts WHERE reference = $1 "
+        "AND status IN ('draft', 'awaiting_approval', 'sending', 'active'))",
         reference,
     )
 
@@ -386,6 +414,35 @@ async def mark_sending(
            WHERE id = $1 RETURNING sent_at, expires_at""",
         alert_id,
         estimate,
+    )
+
+
+async def request_approval(conn: asyncpg.Connection, alert_id: int, approval: dict[str, Any]) -> None:
+    await conn.execute(
+        "UPDATE alerts SET status = 'awaiting_approval', approval = $2 WHERE id = $1", alert_id, approval
+    )
+
+
+async def approved(conn: asyncpg.Connection, alert_id: int, approved_by: int) -> None:
+    """The open request granted (the send itself is :func:`mark_sending`)."""
+    await conn.execute(
+        """UPDATE alerts SET approval = approval || jsonb_build_object('approved_by', $2::bigint,
+                                                                         'approved_at', now())
+           WHERE id = $1""",
+        alert_id,
+        approved_by,
+    )
+
+
+async def reject(conn: asyncpg.Connection, alert_id: int, rejected_by: int, reason: str) -> None:
+    """Back to draft with the reason; the request is gone."""
+    await conn.execute(
+        """UPDATE alerts SET status = 'draft', approval = NULL,
+               rejection = jsonb_build_object('rejected_by', $2::bigint, 'rejected_at', now(), 'reason', $3::text)
+           WHERE id = $1""",
+        alert_id,
+        rejected_by,
+        reason,
     )
 
 
@@ -526,7 +583,7 @@ async def claim(
 async def alert_texts(conn: asyncpg.Connection, alert_ids: list[int]) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, reference, level, message, voice_message, closing_message, status, update_number, "
-        "message_en FROM alerts WHERE id = ANY($1)",
+        "message_en, public_token, link, mode FROM alerts WHERE id = ANY($1)",
         alert_ids,
     )
 
@@ -1000,7 +1057,8 @@ async def delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record
     return await conn.fetchrow(
         """SELECT d.*, a.reference, a.message, a.voice_message, a.closing_message, a.level AS alert_level,
                   u.message AS update_message, u.voice_message AS update_voice_message,
-                  a.message_en, a.voice_message_en, r.language, r.slow_speech, r.repeat_message
+                  a.message_en, a.voice_message_en, a.mode AS alert_mode, r.language, r.slow_speech,
+                  r.repeat_message
            FROM deliveries d JOIN alerts a ON a.id = d.alert_id LEFT JOIN residents r ON r.id = d.resident_id
            -- the follow-up a call carries: its own (kind 'update'), or the one folded into a start
            LEFT JOIN alert_updates u ON u.alert_id = d.alert_id

@@ -45,9 +45,11 @@ from burgerwacht.alerts.service import (
     CLOSING_TTL,
     DISPATCH_CHANNEL,
     closing_text,
-    current_text,
+    for_mode,
     sms_text,
+    start_sms,
     update_text,
+    with_link,
 )
 from burgerwacht.bulletins import store as bulletins
 from burgerwacht.bulletins.service import sms_body as bulletin_text
@@ -63,6 +65,7 @@ from burgerwacht.messaging import (
     TwilioProvider,
     UnknownOutcome,
 )
+from burgerwacht.public.links import page_url
 from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,7 @@ class AlertTexts:
 
     row: asyncpg.Record
     updates: dict[int, asyncpg.Record]
+    link_url: str | None = None  # the public page, for start messages (alert's link mode)
 
     def __getitem__(self, key: str) -> Any:
         return self.row[key]
@@ -635,7 +639,7 @@ class DispatchWorker:
             bulletin_rows = (
                 await bulletins.texts(conn, sorted(alert_ids)) if any(i < 0 for i in alert_ids) else {}
             )
-        texts = {r["id"]: AlertTexts(r, {}) for r in rows}
+        texts = {r["id"]: AlertTexts(r, {}, page_url(self.settings, r["public_token"])) for r in rows}
         for u in updates:
             texts[u["alert_id"]].updates[u["number"]] = u
         for i, b in bulletin_rows.items():
@@ -704,8 +708,16 @@ class DispatchWorker:
         outcome.kind = d.get("kind") or "alert"
         return outcome
 
+    @classmethod
+    def _body(cls, d: asyncpg.Record, texts: Texts) -> str | None:
+        """The SMS of a delivery; every text of an exercise starts with OEFENING."""
+        body = cls._plain_body(d, texts)
+        if body is None or d["kind"] == "bulletin":
+            return body
+        return for_mode(body, texts[d["alert_id"]]["mode"])
+
     @staticmethod
-    def _body(d: asyncpg.Record, texts: Texts) -> str | None:
+    def _plain_body(d: asyncpg.Record, texts: Texts) -> str | None:
         alert = texts.get(d["alert_id"])
         if alert is None:
             return None
@@ -721,8 +733,14 @@ class DispatchWorker:
         if folded is None and d["language"] == "en" and alert["message_en"]:
             # English where the alert has it (issue 19); follow-ups are Dutch only, so a
             # start message carrying one is the Dutch current state (one language per SMS)
-            return sms_text(alert["reference"], alert["message_en"])
-        return current_text(alert["reference"], alert["message"], folded["message"] if folded else None)
+            return with_link(sms_text(alert["reference"], alert["message_en"]), alert["link"], alert.link_url)
+        return start_sms(
+            alert["reference"],
+            alert["message"],
+            folded["message"] if folded else None,
+            link=alert["link"],
+            url=alert.link_url,
+        )
 
     @staticmethod
     def _update_gate(d: asyncpg.Record) -> Outcome | None:

@@ -348,7 +348,8 @@ def parse_cap(
     """A CAP 1.2 ``Alert`` message as a Burgerwacht alert draft body.
 
     Returns ``{level, title, message, voice_message?, target, channels,
-    expires_in_minutes, family_consent?}`` plus metadata keys that are not part of the
+    expires_in_minutes, family_consent?, mode}`` (mode ``exercise`` for status Test or
+    Exercise, else ``live``) plus metadata keys that are not part of the
     draft body: ``cap_status`` (Actual, Exercise or Test), ``cap_identifier`` and
     ``cap_sender``. Raises :class:`CapError` naming the element at fault.
     """
@@ -393,6 +394,8 @@ def parse_cap(
     consent = _consent(params, level)
     if consent is not None:
         draft["family_consent"] = consent
+    # Test and Exercise messages become exercise drafts: an exercise never goes out as real
+    draft["mode"] = "exercise" if status in ("Test", "Exercise") else "live"
     draft["cap_status"] = status
     draft["cap_identifier"] = _text(root, "identifier")
     draft["cap_sender"] = _text(root, "sender")
@@ -588,7 +591,7 @@ def export_cap(
     _add(root, "identifier", identifier)
     _add(root, "sender", sender)
     _add(root, "sent", _cap_time(sent))
-    _add(root, "status", "Actual")
+    _add(root, "status", "Exercise" if alert.get("mode") == "exercise" else "Actual")
     _add(root, "msgType", msg_type)
     _add(root, "scope", "Public")
     if references:

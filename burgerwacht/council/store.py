@@ -24,12 +24,13 @@ async def alerts_per_level(
     conn: asyncpg.Connection, municipality: str, start: date, end_exclusive: date
 ) -> list[asyncpg.Record]:
     """Alerts sent in the period (Dutch calendar days) that reached the municipality, per
-    level, with the tips that came back on them and their deliveries that arrived."""
+    level, with the tips that came back on them and their deliveries that arrived.
+    Exercises are in no figure."""
     return await conn.fetch(
         """
         WITH a AS (
             SELECT id, level FROM alerts
-            WHERE $1 = ANY (municipalities) AND sent_at IS NOT NULL
+            WHERE $1 = ANY (municipalities) AND sent_at IS NOT NULL AND mode <> 'exercise'
               AND sent_at >= ($2::date::timestamp AT TIME ZONE 'Europe/Amsterdam')
               AND sent_at < ($3::date::timestamp AT TIME ZONE 'Europe/Amsterdam')
         )

@@ -30,20 +30,8 @@ _ALERTS = f"""
       AND sent_at < ($3::date::timestamp AT TIME ZONE '{TZ}')
       AND $1 = ANY(municipalities)
       AND ($4::text IS NULL OR level = $4)
-      /*exercise*/
+      AND mode <> 'exercise'  -- exercises (sql/0022) are in no figure
 """
-#: Exercise alerts (``alerts.mode = 'exercise'``, where the column exists) are in no figure.
-_NOT_EXERCISE = "AND mode IS DISTINCT FROM 'exercise'"
-
-
-async def _without_exercises(conn: asyncpg.Connection, sql: str) -> str:
-    """``sql`` leaving out exercise alerts once alerts have a ``mode`` (a database without
-    the column has none)."""
-    has_mode = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'alerts'::regclass AND attname = 'mode' "
-        "AND NOT attisdropped)"
-    )
-    return sql.replace("/*exercise*/", _NOT_EXERCISE) if has_mode else sql
 
 
 STATS = f"""
@@ -101,7 +89,7 @@ async def stats(
 ) -> list[asyncpg.Record]:
     """One row per (level, month) with alerts sent in [first, after) (local dates);
     ``*_key`` the sums of the records' keys (``key`` makes them)."""
-    return await conn.fetch(await _without_exercises(conn, STATS), municipality, first, after, level, key)
+    return await conn.fetch(STATS, municipality, first, after, level, key)
 
 
 #: Follow-ups and widening waves live in tables of their own (``alert_updates``,
@@ -153,7 +141,7 @@ async def picture(
     conn: asyncpg.Connection, municipality: str, first: date, after: date, key: str
 ) -> list[asyncpg.Record]:
     """One row per (buurt, alert touching it) for alerts sent in [first, after)."""
-    return await conn.fetch(await _without_exercises(conn, PICTURE), municipality, first, after, None, key)
+    return await conn.fetch(PICTURE, municipality, first, after, None, key)
 
 
 async def buurten(conn: asyncpg.Connection, municipality: str) -> list[asyncpg.Record]:

@@ -10,7 +10,14 @@ from twilio.twiml.voice_response import VoiceResponse
 from burgerwacht.audit import store as audit
 from burgerwacht.messaging import voice_response
 from burgerwacht.residents import service, store
-from burgerwacht.residents.models import EnrolmentIn, EnrolmentOut, ErasureOut, ResidentOut, VerifyIn
+from burgerwacht.residents.models import (
+    EnrolmentIn,
+    EnrolmentOut,
+    ErasureOut,
+    ResidentOut,
+    ResidentPatch,
+    VerifyIn,
+)
 from burgerwacht.texts import text
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.client import client_bucket
@@ -104,6 +111,37 @@ async def get_resident(request: web.Request):
             raise Problem(404, "no such resident", slug="not-found")
         await audit.append(conn, user.actor, "resident.view", "resident", view.id, {})
     return view
+
+
+@api.patch(
+    "/api/v1/residents/{resident_id}",
+    summary="Change a resident's settings as an admin: exercise participation",
+    tags=["residents"],
+    roles={"admin"},
+    body=ResidentPatch,
+    response=ResidentOut,
+    responses={404: "Unknown resident"},
+)
+async def patch_resident(request: web.Request, body: ResidentPatch):
+    user = current_user(request)
+    resident_id = _resident_id(request)
+    async with request.app[POOL].acquire() as conn:
+        async with conn.transaction():
+            if await store.resident_by_id(conn, resident_id) is None or not await _in_scope(
+                conn, user, resident_id
+            ):
+                raise Problem(404, "no such resident", slug="not-found")
+            if body.exercise is not None:
+                await store.set_exercise(conn, resident_id, body.exercise)
+                await audit.append(
+                    conn,
+                    user.actor,
+                    "resident.exercise",
+                    "resident",
+                    resident_id,
+                    {"exercise": body.exercise},
+                )
+        return await service.resident_view(conn, resident_id)
 
 
 @api.delete(

@@ -95,6 +95,18 @@ class ResidentOut(BaseModel):
     phone: str = Field(description="Masked")
     language: Language
     addresses: list[ResidentAddressOut]
+    exercise: bool = Field(
+        default=False, description="An exercise participant: exercise alerts (mode exercise) reach only these"
+    )
+
+
+class ResidentPatch(PatchModel):
+    """What an admin may change on a resident."""
+
+    model_config = ConfigDict(extra="forbid")
+    exercise: bool | None = Field(
+        default=None, description="Take part in exercises: exercise alerts reach only these residents"
+    )
 
 
 class ErasureOut(BaseModel):

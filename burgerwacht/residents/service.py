@@ -371,7 +371,12 @@ async def resident_view(conn: asyncpg.Connection, resident_id: int) -> ResidentO
         for a in await store.resident_addresses(conn, resident_id)
     ]
     return ResidentOut(
-        id=r["id"], status=r["status"], phone=mask(r["phone"]), language=r["language"], addresses=addresses
+        id=r["id"],
+        status=r["status"],
+        phone=mask(r["phone"]),
+        language=r["language"],
+        addresses=addresses,
+        exercise=r["exercise"],
     )
 
 

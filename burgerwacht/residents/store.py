@@ -141,6 +141,10 @@ async def resident_by_id(conn: asyncpg.Connection, resident_id: int) -> asyncpg.
     )
 
 
+async def set_exercise(conn: asyncpg.Connection, resident_id: int, exercise: bool) -> None:
+    await conn.execute("UPDATE residents SET exercise = $2 WHERE id = $1", resident_id, exercise)
+
+
 async def address_ids(conn: asyncpg.Connection, resident_id: int) -> list[int]:
     """The resident's addresses that count towards the maximum: visits only while they last."""
     rows = await conn.fetch(

@@ -41,6 +41,8 @@ Nothing here touches the database; the arrays come from the rollups.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -291,6 +293,40 @@ def published_bounds(p: np.ndarray, k: int, r: int, d: int = 0) -> tuple[np.ndar
     lo = np.where(p <= r, k + d, np.maximum(k + d, p - r // 2))
     hi = p + (r - 1) // 2
     return np.maximum(lo - d, k).astype(float), (hi + d).astype(float)
+
+
+@functools.lru_cache(maxsize=32)
+def fewest_records_that_pin(noise: Noise, k: int, round_to: int, cap: int = 60) -> int | None:
+    """The fewest records an attacker must add (or remove) between two reads of one cell
+    to know its count exactly, by exhaustive search: every count below ``cap``, read
+    once and again m records later, with every pair of noise offsets (the two reads
+    have independent keys, so every pair occurs); published values narrowed through
+    :func:`published_bounds`, a hidden read taken as "below k + 2D" (the strong
+    attacker of tests/api/test_signals_attack.py). Pins happen where two candidate
+    intervals meet at one end: two published reads whose values differ by
+    m + (round_to - 1) + 2D, or a read that crosses the k threshold (docs/signals.md
+    "What still leaks"). ``None``: not within 4 × round_to records."""
+    d = noise.max
+    edges = np.concatenate([[0], noise.thresholds()])
+    keys = edges[: 2 * d + 1].astype(np.int64)  # one key for each offset -d..d
+
+    def candidates(p: int, j: int) -> tuple[int, int]:  # the counts possible j records before
+        if p < 0:
+            return 0, k - 1 + 2 * d - j
+        lo, hi = published_bounds(np.array([p]), k, round_to, d)
+        return int(lo[0]) - j, int(hi[0]) - j
+
+    reads = [
+        set(perturb(np.full(len(keys), t), keys, k=k, round_to=round_to, noise=noise).tolist())
+        for t in range(cap + 4 * round_to)
+    ]
+    for m in range(1, 4 * round_to):
+        for t in range(cap):
+            for p, q in itertools.product(reads[t], reads[t + m]):
+                (lo1, hi1), (lo2, hi2) = candidates(p, 0), candidates(q, m)
+                if max(lo1, lo2, 0) == min(hi1, hi2):
+                    return m
+    return None
 
 
 def aggregate(leaf: np.ndarray, axes: Sequence[Axis]) -> np.ndarray:

@@ -14,6 +14,22 @@ CREATE TABLE addresses (
     municipality_code text
 );
 
+CREATE TABLE alert_templates (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    name text NOT NULL,
+    municipality_code text,
+    level text NOT NULL,
+    title text NOT NULL,
+    message text NOT NULL,
+    voice_message text,
+    channels text[] NOT NULL,
+    expires_in_minutes integer NOT NULL,
+    radius_m double precision,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE alert_updates (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     alert_id bigint NOT NULL,
@@ -79,7 +95,13 @@ CREATE TABLE alerts (
     outcome text,
     outcome_note text,
     message_en text,
-    voice_message_en text
+    voice_message_en text,
+    mode text DEFAULT 'live'::text NOT NULL,
+    approval jsonb,
+    rejection jsonb,
+    template_id bigint,
+    public_token text,
+    link text DEFAULT 'auto'::text NOT NULL
 );
 
 CREATE TABLE area_figures (
@@ -252,6 +274,12 @@ CREATE TABLE open311_rate (
     hits integer NOT NULL
 );
 
+CREATE TABLE public_tip_rate (
+    bucket text NOT NULL,
+    window_start timestamp with time zone NOT NULL,
+    hits integer DEFAULT 1 NOT NULL
+);
+
 CREATE TABLE rate_buckets (
     name text NOT NULL,
     tokens double precision NOT NULL,
@@ -304,7 +332,8 @@ CREATE TABLE residents (
     sms_only boolean DEFAULT false NOT NULL,
     move_address_id bigint,
     move_from_id bigint,
-    move_expires_at timestamp with time zone
+    move_expires_at timestamp with time zone,
+    exercise boolean DEFAULT false NOT NULL
 );
 
 CREATE TABLE schema_migrations (
@@ -474,6 +503,14 @@ ALTER TABLE addresses ADD CONSTRAINT addresses_house_number_check CHECK (house_n
 ALTER TABLE addresses ADD CONSTRAINT addresses_pkey PRIMARY KEY (id);
 ALTER TABLE addresses ADD CONSTRAINT addresses_postcode_check CHECK (postcode ~ '^[1-9]\d{3}[A-Z]{2}$'::text);
 ALTER TABLE addresses ADD CONSTRAINT addresses_postcode_house_number_house_letter_addition_key UNIQUE (postcode, house_number, house_letter, addition);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_expires_in_minutes_check CHECK (expires_in_minutes > 0);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_message_check CHECK (length(message) >= 1 AND length(message) <= 640);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_municipality_code_check CHECK (municipality_code ~ '^GM[0-9]{4}$'::text);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_name_check CHECK (length(name) >= 1 AND length(name) <= 80);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_pkey PRIMARY KEY (id);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_radius_m_check CHECK (radius_m > 0::double precision);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_title_check CHECK (length(title) >= 1 AND length(title) <= 120);
+ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_voice_message_check CHECK (length(voice_message) >= 1 AND length(voice_message) <= 1500);
 ALTER TABLE alert_updates ADD CONSTRAINT alert_updates_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE CASCADE;
 ALTER TABLE alert_updates ADD CONSTRAINT alert_updates_alert_id_number_key UNIQUE (alert_id, number);
 ALTER TABLE alert_updates ADD CONSTRAINT alert_updates_created_by_fkey FOREIGN KEY (created_by) REFERENCES staff_users(id);
@@ -491,12 +528,16 @@ ALTER TABLE alerts ADD CONSTRAINT alerts_created_by_fkey FOREIGN KEY (created_by
 ALTER TABLE alerts ADD CONSTRAINT alerts_expires_in_minutes_check CHECK (expires_in_minutes > 0);
 ALTER TABLE alerts ADD CONSTRAINT alerts_follows_fkey FOREIGN KEY (follows) REFERENCES alerts(id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_level_check CHECK (level = ANY (ARRAY['regular'::text, 'missing_child'::text, 'amber_regional'::text, 'amber_national'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_link_check CHECK (link = ANY (ARRAY['auto'::text, 'always'::text, 'never'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_message_en_check CHECK (length(message_en) >= 1 AND length(message_en) <= 640);
+ALTER TABLE alerts ADD CONSTRAINT alerts_mode_check CHECK (mode = ANY (ARRAY['live'::text, 'exercise'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_check CHECK (outcome = ANY (ARRAY['found_safe'::text, 'found_other'::text, 'arrested'::text, 'not_found'::text, 'false_alarm'::text, 'other'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_note_check CHECK (char_length(outcome_note) <= 500);
 ALTER TABLE alerts ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
+ALTER TABLE alerts ADD CONSTRAINT alerts_public_token_check CHECK (public_token ~ '^[0-9A-Za-z]{8,32}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_reference_check CHECK (reference ~ '^[A-Z0-9]{3,6}$'::text);
-ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'awaiting_approval'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
+ALTER TABLE alerts ADD CONSTRAINT alerts_template_id_fkey FOREIGN KEY (template_id) REFERENCES alert_templates(id) ON DELETE SET NULL;
 ALTER TABLE alerts ADD CONSTRAINT alerts_voice_message_en_check CHECK (length(voice_message_en) <= 1500);
 ALTER TABLE area_figures ADD CONSTRAINT area_figures_code_check CHECK (code ~ '^(GM[0-9]{4}|WK[0-9]{6}|BU[0-9]{8})$'::text);
 ALTER TABLE area_figures ADD CONSTRAINT area_figures_households_check CHECK (households >= 0);
@@ -539,6 +580,7 @@ ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_targe
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_theme_check CHECK (theme ~ '^[a-z][a-z0-9_]{0,39}$'::text);
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_weight_check CHECK (weight >= 0::double precision AND weight <= 10::double precision);
 ALTER TABLE open311_rate ADD CONSTRAINT open311_rate_pkey PRIMARY KEY (client, window_start);
+ALTER TABLE public_tip_rate ADD CONSTRAINT public_tip_rate_pkey PRIMARY KEY (bucket, window_start);
 ALTER TABLE rate_buckets ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (name);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_address_id_fkey FOREIGN KEY (address_id) REFERENCES addresses(id);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_channels_check CHECK (cardinality(channels) > 0 AND channels <@ ARRAY['sms'::text, 'voice'::text]);
@@ -591,7 +633,7 @@ ALTER TABLE stats_counters ADD CONSTRAINT stats_counters_pkey PRIMARY KEY (name)
 ALTER TABLE tip_calls ADD CONSTRAINT tip_calls_pkey PRIMARY KEY (call_sid);
 ALTER TABLE tip_relay ADD CONSTRAINT tip_relay_pkey PRIMARY KEY (id);
 ALTER TABLE tips ADD CONSTRAINT tips_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE SET NULL;
-ALTER TABLE tips ADD CONSTRAINT tips_channel_check CHECK (channel = ANY (ARRAY['sms'::text, 'voice'::text]));
+ALTER TABLE tips ADD CONSTRAINT tips_channel_check CHECK (channel = ANY (ARRAY['sms'::text, 'voice'::text, 'web'::text]));
 ALTER TABLE tips ADD CONSTRAINT tips_check CHECK (NOT anonymous OR phone IS NULL AND resident_id IS NULL);
 ALTER TABLE tips ADD CONSTRAINT tips_pkey PRIMARY KEY (id);
 ALTER TABLE tips ADD CONSTRAINT tips_provider_sid_key UNIQUE (provider_sid);
@@ -603,11 +645,14 @@ CREATE INDEX addresses_buurt ON public.addresses USING btree (buurt_code);
 CREATE INDEX addresses_location ON public.addresses USING gist (location);
 CREATE INDEX addresses_municipality ON public.addresses USING btree (municipality_code);
 CREATE INDEX addresses_wijk ON public.addresses USING btree (wijk_code);
+CREATE UNIQUE INDEX alert_templates_name ON public.alert_templates USING btree (COALESCE(municipality_code, ''::text), lower(name));
 CREATE INDEX alert_updates_incomplete ON public.alert_updates USING btree (created_at) WHERE (NOT complete);
 CREATE INDEX alert_waves_incomplete ON public.alert_waves USING btree (created_at) WHERE (NOT complete);
+CREATE INDEX alerts_awaiting_approval ON public.alerts USING btree (id) WHERE (status = 'awaiting_approval'::text);
 CREATE INDEX alerts_created ON public.alerts USING btree (created_at DESC);
-CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'sending'::text, 'active'::text]));
+CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'awaiting_approval'::text, 'sending'::text, 'active'::text]));
 CREATE INDEX alerts_municipalities ON public.alerts USING gin (municipalities);
+CREATE UNIQUE INDEX alerts_public_token ON public.alerts USING btree (public_token) WHERE (public_token IS NOT NULL);
 CREATE INDEX alerts_sent_at ON public.alerts USING btree (sent_at) WHERE (sent_at IS NOT NULL);
 CREATE INDEX alerts_widen_due ON public.alerts USING btree (widen_next_at) WHERE (widen_next_at IS NOT NULL);
 CREATE INDEX area_figures_municipality ON public.area_figures USING btree (municipality_code);
@@ -639,6 +684,7 @@ CREATE INDEX resident_addresses_target ON public.resident_addresses USING gist (
 CREATE INDEX resident_addresses_target_multi ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code, paused_until, pause_all, visit_until, time_windows) WHERE (active AND (NOT sole));
 CREATE INDEX resident_addresses_visits ON public.resident_addresses USING btree (visit_until) WHERE (visit_until IS NOT NULL);
 CREATE INDEX resident_addresses_wijk ON public.resident_addresses USING btree (wijk_code) WHERE active;
+CREATE INDEX residents_exercise ON public.residents USING btree (id) WHERE exercise;
 CREATE INDEX signals_cell_counts ON public.signals USING btree (municipality_code, observed_month, cell, severity, ckey);
 CREATE INDEX signals_municipality_day ON public.signals USING btree (municipality_code, observed_on) INCLUDE (buurt_code, category, severity);
 CREATE INDEX signals_municipality_list ON public.signals USING btree (municipality_code, id DESC);

@@ -21,7 +21,7 @@ class TipOut(BaseModel):
     candidate_alerts: list[int] | None = Field(
         default=None, description="Several alerts could fit; the sender was asked which"
     )
-    channel: Literal["sms", "voice"]
+    channel: Literal["sms", "voice", "web"] = Field(description="web: the form on the alert's public page")
     text: str | None
     recording_url: str | None
     recording_seconds: int | None = None

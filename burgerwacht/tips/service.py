@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from functools import cache
 from typing import Any
 
@@ -160,6 +161,32 @@ async def recording(
     if row is None:
         return None
     await _announce(conn, row["id"])  # the caller counts the tip once its transaction committed
+    return row["id"]
+
+
+async def intake_web(
+    conn: asyncpg.Connection, alert_id: int, municipalities: list[str], body: str, phone: str | None
+) -> int:
+    """A tip from the form on the alert's public page: linked to that alert, anonymous
+    unless a phone number (E.164, checked by the caller) is given; announced to the
+    alert's and the municipalities' live feeds once committed."""
+    async with conn.transaction():
+        row = await store.insert_tip(
+            conn,
+            provider_sid=f"web:{uuid.uuid4()}",
+            alert_id=alert_id,
+            candidate_alerts=None,
+            municipalities=municipalities,
+            channel="web",
+            text=body,
+            anonymous=phone is None,
+            phone=phone,
+        )
+        await _announce(conn, row["id"])
+    metrics.TIPS.labels("web").inc()
+    log.info(
+        "tip received", extra={"tip": row["id"], "linked": True, "anonymous": phone is None, "web": True}
+    )
     return row["id"]
 
 

@@ -134,6 +134,16 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 
 
 async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    data = await read_json_body(request)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc, location="body") from None
+
+
+async def read_json_body(request: web.Request) -> Any:
+    """The request's JSON body, checked as every body is (media type, strict JSON, no NUL
+    or lone surrogate, present), before any model reads it."""
     if request.content_type not in ("application/json", "") and not request.content_type.endswith("+json"):
         raise Problem(
             415,
@@ -152,10 +162,7 @@ async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseM
             slug="validation-error",
             errors=[{"loc": "body", "msg": "Field required", "type": "missing"}],
         )
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise validation_problem(exc, location="body") from None
+    return data
 
 
 def _bad_text(value: Any) -> str | None:

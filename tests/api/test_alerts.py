@@ -70,7 +70,7 @@ async def test_circle_reaches_exactly_the_residents_inside(client, sandbox, db, 
     assert all(0 < m["validity_period"] <= 3600 for m in sent)
 
 
-async def test_polygon_and_area_codes(client, sandbox, db, op):
+async def test_polygon_and_area_codes(client, sandbox, db, op, staff):
     eiland = await address(db, "9993BL", 12)
     kade = await db.fetchval("SELECT id FROM addresses WHERE buurt_code = 'BU99990303' LIMIT 1")
     havenkom = await db.fetchval("SELECT id FROM addresses WHERE buurt_code = 'BU99990301' LIMIT 1")
@@ -93,6 +93,7 @@ async def test_polygon_and_area_codes(client, sandbox, db, op):
             level="amber_regional",
             family_consent=True,
         ),
+        approver=await staff("operator", "GM9999", name="colleague"),
     )
     await settled(client, op, a2["id"])
     assert numbers(await sandbox.outbound()) == [phone(2), phone(4)]
@@ -174,7 +175,7 @@ def settings_overrides():
     return {"alerts": {"regular_per_resident_per_day": 2}}
 
 
-async def test_fatigue_budget_for_regular_alerts_amber_exempt(client, sandbox, db, op):
+async def test_fatigue_budget_for_regular_alerts_amber_exempt(client, sandbox, db, op, staff):
     centre = await address(db, "9991AA", 75)
     near = await addresses_near(db, centre["x"], centre["y"], 200)
     await enrol(db, phone(1), near[0])
@@ -188,7 +189,10 @@ async def test_fatigue_budget_for_regular_alerts_amber_exempt(client, sandbox, d
     done = await settled(client, op, third["id"])
     assert done["counts"]["skipped"] == 1
     amber = await create_and_send(
-        client, op, alert_body(circle(centre, 200), level="amber_national", family_consent=True)
+        client,
+        op,
+        alert_body(circle(centre, 200), level="amber_national", family_consent=True),
+        approver=await staff("admin", "GM9999"),
     )
     done = await settled(client, op, amber["id"])
     assert done["counts"]["skipped"] == 0

@@ -342,8 +342,7 @@ async def test_picture_alerts_per_buurt_and_protected_tips(client, sandbox, db, 
 
 
 async def test_exercise_alerts_are_left_out(client, op, db, scenario):
-    # the column exercise mode brings; a stand-in where this database has none yet
-    await db.execute("ALTER TABLE alerts ADD COLUMN IF NOT EXISTS mode text NOT NULL DEFAULT 'live'")
+    # an exercise (alerts.mode, sql/0022) is in no figure
     await db.execute("UPDATE alerts SET mode = 'exercise' WHERE id = $1", scenario["c"])
     params = {"municipality": "GM9999", "from": "2026-03-01", "to": "2026-03-31"}
     (march,) = (await (await client.get(STATS, params=params, headers=op)).json())["items"]

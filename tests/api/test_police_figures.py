@@ -356,7 +356,9 @@ async def test_progress_of_a_past_year_against_the_year_before(client, progress_
 
 # The grain logic with exact figures: with the noise on, the year to date is the sum of
 # two published quarters, each up to D + round_to/2 off (tested above for a whole year).
-@pytest.mark.parametrize("settings_overrides", [{"privacy": {"noise": [1.0]}}], indirect=True)
+@pytest.mark.parametrize(
+    "settings_overrides", [{"privacy": {"noise": [1.0], "min_records_to_pin": 1}}], indirect=True
+)
 async def test_progress_year_to_date_follows_the_data_grain(client, db, settings, progress_data):
     # as of 15 August 2025: July is the last complete month, the data is quarterly, so
     # the year to date is Q1 + Q2 against Q1 + Q2 of 2024

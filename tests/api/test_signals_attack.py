@@ -217,7 +217,9 @@ async def test_adding_records_never_identifies_a_hidden_count(client, sandbox, s
             assert len(options) >= 2, (cell, seen[:upto], options, "the hidden count is identified")
 
 
-@pytest.mark.parametrize("settings_overrides", [{"privacy": {"noise": [1.0]}}], indirect=True)
+@pytest.mark.parametrize(
+    "settings_overrides", [{"privacy": {"noise": [1.0], "min_records_to_pin": 1}}], indirect=True
+)
 async def test_without_noise_the_same_attacker_finds_the_count(client, sandbox, staff, db):
     """The control: the issue's attack (a hidden cell that turns into 5 after one more
     record was 4) succeeds when the noise is switched off, so the attack above is real."""

@@ -122,10 +122,16 @@ async def create(client, headers, body) -> dict:
     return await resp.json()
 
 
-async def create_and_send(client, headers, body) -> dict:
+async def create_and_send(client, headers, body, *, approver: dict | None = None) -> dict:
+    """Create and send; a level that needs a second person (alerts.approval_levels) is
+    approved by ``approver`` (headers of a colleague)."""
     alert = await create(client, headers, body)
     resp = await client.post(f"/api/v1/alerts/{alert['id']}/send", headers=headers)
     assert resp.status == 202, await resp.text()
+    if (await resp.json())["status"] == "awaiting_approval":
+        assert approver is not None, "this level needs a second person: pass approver="
+        resp = await client.post(f"/api/v1/alerts/{alert['id']}/approve", headers=approver)
+        assert resp.status == 202, await resp.text()
     return alert
 
 

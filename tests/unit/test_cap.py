@@ -49,6 +49,7 @@ def test_circle():
         "target": {"type": "circle", "center": {"lat": 52.05545, "lon": 5.78865}, "radius_m": 300},
         "channels": ["sms", "voice"],
         "expires_in_minutes": 90,
+        "mode": "live",
         "cap_status": "Actual",
         "cap_identifier": "MK-ON-2026-0042",
         "cap_sender": SENDER,
@@ -140,7 +141,9 @@ def test_expires_defaults_to_an_hour_and_rounds_up():
 
 @pytest.mark.parametrize("status", ["Exercise", "Test"])
 def test_exercise_and_test_are_flagged(status):
-    assert parse(cap(status=status))["cap_status"] == status
+    draft = parse(cap(status=status))
+    assert draft["cap_status"] == status and draft["mode"] == "exercise"
+    assert parse(cap(status="Actual"))["mode"] == "live"
 
 
 def test_str_input_and_default_clock():

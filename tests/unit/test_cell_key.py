@@ -20,6 +20,7 @@ from burgerwacht.signals.privacy import (
     Noise,
     attacker_bounds,
     cell_keys,
+    fewest_records_that_pin,
     perturb,
     protect,
     published_bounds,
@@ -38,44 +39,35 @@ def test_default_ptable_is_symmetric_with_zero_mean_and_the_documented_variance(
     assert NOISE.variance == pytest.approx(3.08)
 
 
-def fewest_records_that_pin(noise: Noise, *, k: int = K, round_to: int = R, cap: int = 60) -> int | None:
-    """The smallest m such that some count t, read once and again m records later (or
-    earlier), is pinned by the attacker of tests/api/test_signals_attack.py: published
-    values through ``perturb`` for every pair of offsets (the two reads have independent
-    keys, so every pair occurs), candidate counts through ``published_bounds``, and a
-    hidden read taken as "below k + 2D" (the strong attacker)."""
-    d = noise.max
-    edges = np.concatenate([[0], noise.thresholds()])  # a key for each offset -d..d
-    keys = np.array([int(edges[i]) for i in range(2 * d + 1)])
-    assert (noise.offsets(keys) == np.arange(-d, d + 1)).all()
-
-    def candidates(p: int, j: int) -> tuple[int, int]:  # counts t possible after j records
-        if p < 0:
-            return 0, k - 1 + 2 * d - j
-        lo, hi = published_bounds(np.array([p]), k, round_to, d)
-        return int(lo[0]) - j, int(hi[0]) - j
-
-    for m in range(1, 4 * round_to):
-        for t in range(cap):
-            before = perturb(np.full(len(keys), t), keys, k=k, round_to=round_to, noise=noise)
-            after = perturb(np.full(len(keys), t + m), keys, k=k, round_to=round_to, noise=noise)
-            for p, q in itertools.product(set(before.tolist()), set(after.tolist())):
-                (lo1, hi1), (lo2, hi2) = candidates(p, 0), candidates(q, m)
-                lo, hi = max(lo1, lo2, 0), min(hi1, hi2)
-                assert lo <= t <= hi  # the attacker's reasoning is sound
-                if lo == hi:
-                    return m
-    return None
-
-
 def test_no_cell_can_be_pinned_by_fewer_than_round_to_added_records():
     """The configured table (D = 3, round_to 5): two reads of one cell fewer than five
     records apart always leave at least two candidate counts; the earlier D = 2 table
     was pinned by two records (CI found a wijk read as 10, 15, 20: exactly 14), and no
     noise at all by one (the issue's attack)."""
-    assert fewest_records_that_pin(NOISE) == R
-    assert fewest_records_that_pin(Noise((0.15, 0.2, 0.3, 0.2, 0.15))) == 2
-    assert fewest_records_that_pin(NO_NOISE) == 1
+    assert fewest_records_that_pin(NOISE, K, R) == R
+    assert fewest_records_that_pin(Noise((0.15, 0.2, 0.3, 0.2, 0.15)), K, R) == 2
+    assert fewest_records_that_pin(NO_NOISE, K, R) == 1
+
+
+@pytest.mark.parametrize(
+    ("table", "settings", "pinned_by"),
+    [
+        ([0.15, 0.2, 0.3, 0.2, 0.15], {}, 2),  # the first default: CI pinned a wijk with two
+        ([1 / 3] * 3, {}, 1),  # D = 1: a count of 5 read again one record later as hidden
+        ([0.1, 0.12, 0.16, 0.24, 0.16, 0.12, 0.1], {"round_to": 10}, 2),
+        ([1.0], {}, 1),  # no noise: the issue's one-record attack
+    ],
+)
+def test_a_configuration_that_lets_few_records_pin_a_count_is_refused(table, settings, pinned_by):
+    with pytest.raises(ValidationError, match=f"lets {pinned_by} added records pin a count"):
+        PrivacySettings(noise=table, **settings)
+
+
+def test_the_refusal_names_what_fits_and_noise_off_needs_an_explicit_minimum():
+    with pytest.raises(ValidationError, match=r"D in \[3\] fits"):
+        PrivacySettings(noise=[0.25, 0.5, 0.25])
+    assert PrivacySettings(noise=[1.0], min_records_to_pin=1).noise == [1.0]
+    assert PrivacySettings(noise=[0.25, 0.5, 0.25], min_records_to_pin=1).round_to == R
 
 
 @pytest.mark.parametrize(

@@ -199,6 +199,7 @@ export const LEVELS = {
 
 export const ALERT_STATUS = {
   draft: "Concept",
+  awaiting_approval: "Wacht op goedkeuring",
   sending: "Wordt verstuurd",
   active: "Actief",
   closed: "Afgesloten",

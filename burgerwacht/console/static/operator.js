@@ -21,6 +21,7 @@ import {
 import { AreaMap, METRES_PER_DEGREE, svg } from "./map.js";
 import { analyse, closingText, describeChar, smsText } from "./sms.js";
 import { closeBody, initOutcomePicker, resetOutcomePicker } from "./outcomes.js";
+import { initTemplatePicker, resetTemplatePicker, templateProblems, withTemplate } from "./templates.js";
 
 const MISSING = new Set(["missing_child", "amber_regional", "amber_national"]);
 const ENDED = new Set(["closed", "cancelled", "expired"]);
@@ -51,6 +52,7 @@ signIn({
     state.me = me;
     await loadAreas();
     setupCompose();
+    await initTemplatePicker();
     await refreshAlerts();
     setInterval(refreshAlerts, 15000);
     const wanted = Number(sessionStorage.getItem("burgerwacht.watching"));
@@ -486,6 +488,7 @@ async function toPreview() {
   if (!channels.length) problems.push("minstens één kanaal");
   if (!target) problems.push("een gebied");
   if (MISSING.has(level) && !$("#consent").checked) problems.push("de toestemming van de familie");
+  problems.push(...templateProblems());
   if (problems.length) {
     composeError(`Nog nodig: ${problems.join(", ")}.`);
     return;
@@ -501,7 +504,8 @@ async function toPreview() {
   };
   const voice = $("#voice-message").value.trim();
   if (voice) body.voice_message = voice;
-  const key = JSON.stringify(body);
+  const sent = withTemplate(body);
+  const key = JSON.stringify(sent);
   $("#to-preview").disabled = true;
   try {
     if (!state.draft || state.draft.key !== key) {
@@ -509,7 +513,7 @@ async function toPreview() {
         // a draft cannot be edited: withdraw the old one so no stale draft lingers
         await api("POST", `/api/v1/alerts/${state.draft.id}/cancel`).catch(() => null);
       }
-      const alert = await api("POST", "/api/v1/alerts", { body });
+      const alert = await api("POST", "/api/v1/alerts", { body: sent });
       state.draft = { id: alert.id, key, alert };
     }
     const preview = await api("POST", `/api/v1/alerts/${state.draft.id}/preview`);
@@ -575,6 +579,7 @@ async function sendDraft() {
     const id = state.draft.id;
     state.draft = null;
     $("#compose-form").reset();
+    resetTemplatePicker();
     state.codes.clear();
     for (const box of $$("#buurt-list input")) box.checked = false;
     state.polygon = [];

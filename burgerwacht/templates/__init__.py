@@ -1,0 +1,1 @@
+"""Alert templates: reusable alert texts with {placeholders}, per municipality or national."""
