@@ -1,9 +1,9 @@
 """Run every benchmark in bench/ and print one table: ``python -m bench [--quick] [NAME ...]``.
 
-NAME is ``alerts``, ``signals``, ``tips``, ``waves`` or ``public`` (default: all). Each runs as its own process
-(``python -m bench.bench_NAME --json FILE``) with its own embedded PostgreSQL and
-simulator; its full report is printed as it goes. At the end one table lists every
-figure with the reference measured in the same run and the goal, and
+NAME is ``alerts``, ``signals``, ``tips``, ``waves``, ``rate`` or ``public`` (default: all).
+Each runs as its own process (``python -m bench.bench_NAME --json FILE``) with its own
+embedded PostgreSQL and simulator; its full report is printed as it goes. At the end one
+table lists every figure with the reference measured in the same run and the goal, and
 ``bench/results/latest.json`` gets the machine, the versions and every figure (or the
 file named by ``--out``). Benchmarks print figures; they do not pass or fail: the exit
 status is non-zero only when a benchmark could not run.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.common import figures_table, machine_info, versions
 
-KNOWN = ("alerts", "signals", "tips", "waves", "public")
+KNOWN = ("alerts", "signals", "tips", "waves", "rate", "public")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 

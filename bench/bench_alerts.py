@@ -442,6 +442,7 @@ def settings_for(db_url: str, api_base: str = "http://127.0.0.1:9", rate: float 
             "api_base": api_base,
             "from_number": SERVICE_NUMBER,
             "sms_per_second": rate,
+            "per_sender_per_second": rate,
             "calls_per_second": rate,
         },
         logging={"level": "WARNING"},
@@ -902,6 +903,7 @@ class Harness:
             BURGERWACHT_TWILIO__API_BASE=self.sim.base,
             BURGERWACHT_TWILIO__FROM_NUMBER=SERVICE_NUMBER,
             BURGERWACHT_TWILIO__SMS_PER_SECOND=repr(rate),
+            BURGERWACHT_TWILIO__PER_SENDER_PER_SECOND=repr(rate),
             BURGERWACHT_TWILIO__CALLS_PER_SECOND=repr(rate),
         )
 

@@ -152,6 +152,7 @@ async def run(n: int, quick: bool, idle_wave: bool = False) -> tuple[str, dict[s
                 "api_base": sim.base,
                 "from_number": SERVICE_NUMBER,
                 "sms_per_second": 1e6,
+                "per_sender_per_second": 1e6,
                 "calls_per_second": 1e6,
             },
             logging={"level": "WARNING"},
@@ -167,6 +168,7 @@ async def run(n: int, quick: bool, idle_wave: bool = False) -> tuple[str, dict[s
             BURGERWACHT_TWILIO__API_BASE=sim.base,
             BURGERWACHT_TWILIO__FROM_NUMBER=SERVICE_NUMBER,
             BURGERWACHT_TWILIO__SMS_PER_SECOND="1000000",
+            BURGERWACHT_TWILIO__PER_SENDER_PER_SECOND="1000000",
         )
         worker = None
         conn = await asyncpg.connect(db.url)

@@ -77,13 +77,43 @@ class TwilioSettings(Section):
     auth_token: Annotated[str, Field(min_length=8)] = "demo-auth-token"  # noqa: S105 - demo simulator
     api_base: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
     from_number: Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")] = "+3197010000000"
+    # Sender pool for alert SMS (env: a JSON list); empty = from_number alone. A resident
+    # keeps one sender within an alert (alerts/store.py claim).
+    from_numbers: list[Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")]] = []
+    # A Messaging Service sends alert SMS instead (MessagingServiceSid, no From; Twilio
+    # picks and keeps the sender per recipient, and applies its per-sender limits).
+    messaging_service_sid: Annotated[str, Field(pattern=r"^(MG[0-9a-fA-F]{32})?$")] = ""
+    # Account limit: SMS per second for the sum of all workers on all machines.
     sms_per_second: Positive = 10.0
+    # Per sender of from_numbers (Twilio: 10/s for a long code, 100/s for a short code).
+    per_sender_per_second: Positive = 10.0
     calls_per_second: Positive = 1.0
     timeout_seconds: Positive = 10.0
-    # Connections to the provider per worker: the sends in flight (alerts.dispatch_concurrency)
-    # plus the slow ones waiting for their answer (up to timeout_seconds): with 5 % of
-    # answers hanging, a worker sending N/s keeps ~N × 0.05 × timeout_seconds of those.
-    max_connections: PositiveInt = 500
+    # Connections to the provider per worker: the sends in flight (at most
+    # alerts.max_in_flight, see alerts/flow.py) plus the slow ones waiting for their answer
+    # (up to timeout_seconds): with 5 % of answers hanging, a worker sending N/s keeps
+    # ~N × 0.05 × timeout_seconds of those.
+    max_connections: PositiveInt = 1200
+
+    @model_validator(mode="after")
+    def _one_kind_of_sender(self) -> TwilioSettings:
+        if self.messaging_service_sid and self.from_numbers:
+            raise ValueError("set twilio.from_numbers or twilio.messaging_service_sid, not both")
+        return self
+
+    @property
+    def senders(self) -> list[str]:
+        """The senders of alert SMS: the Messaging Service, or the pool of numbers."""
+        if self.messaging_service_sid:
+            return [self.messaging_service_sid]
+        return list(dict.fromkeys(self.from_numbers)) or [self.from_number]
+
+    @property
+    def sms_rate(self) -> float:
+        """SMS per second the pool can reach: the account limit, or the senders' sum."""
+        if self.messaging_service_sid:
+            return self.sms_per_second
+        return min(self.sms_per_second, self.per_sender_per_second * len(self.senders))
 
 
 class SecuritySettings(Section):
@@ -120,9 +150,14 @@ class AlertSettings(Section):
     max_expires_minutes: PositiveInt = 1440
     regular_per_resident_per_day: PositiveInt = 3
     dispatch_batch_size: PositiveInt = 200
+    # Deprecated as a fixed bound: the requests in flight adapt to the rate and the
+    # provider's latency (alerts/flow.py); this is only the window before the first answer.
     dispatch_concurrency: PositiveInt = 50
-    # A provider request unanswered after this many seconds stops counting against
-    # dispatch_concurrency (a hang holds a connection of twilio.max_connections, not a slot).
+    # Upper bound of a worker's requests in flight per channel (also bounded by
+    # twilio.max_connections).
+    max_in_flight: PositiveInt = 1000
+    # A provider request unanswered after this many seconds stops counting against the
+    # requests in flight (a hang holds a connection of twilio.max_connections, not a slot).
     slow_send_seconds: Positive = 1.0
     # A claim older than this is taken back (its worker crashed or hangs) and reconciled.
     claim_lease_seconds: Positive = 30.0

@@ -27,6 +27,14 @@ SEND_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 PROVIDER_ERRORS = Counter("burgerwacht_provider_errors_total", "Provider errors by Twilio code", ["code"])
+IN_FLIGHT_TARGET = Gauge(
+    "burgerwacht_dispatch_in_flight_target",
+    "Provider requests this worker may have in flight (rate x latency x headroom, AIMD on 429)",
+    ["channel"],
+)
+PROVIDER_LATENCY = Gauge(
+    "burgerwacht_provider_latency_seconds", "Moving average of the provider's answer time", ["channel"]
+)
 QUEUE_DEPTH = Gauge("burgerwacht_queue_depth", "Deliveries due and waiting to be claimed")
 QUEUE_OLDEST = Gauge("burgerwacht_queue_oldest_seconds", "Age of the oldest due delivery")
 RATE_LIMIT_WAITS = Counter(

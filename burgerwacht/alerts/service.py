@@ -395,7 +395,7 @@ async def _count(
     sms_now, voice_now = by.get(("sms", "now"), 0), by.get(("voice", "now"), 0)
     t = settings.twilio
     # the channels have separate provider limits and go out side by side
-    estimate = round(max(sms_now / t.sms_per_second, voice_now / t.calls_per_second), 2)
+    estimate = round(max(sms_now / t.sms_rate, voice_now / t.calls_per_second), 2)
     related = by.get((None, "related"), 0)
     result = Preview(
         recipients=Recipients(
@@ -472,7 +472,7 @@ async def _widen_steps(
                 voice=add_voice,
                 starts_after_seconds=round(begins, 1),
                 done_after_seconds=round(
-                    begins + max(add_sms / t.sms_per_second, add_voice / t.calls_per_second), 2
+                    begins + max(add_sms / t.sms_rate, add_voice / t.calls_per_second), 2
                 ),
             )
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -531,10 +532,19 @@ _START = (
 _UPDATE_NUMBER = "(SELECT a.update_number FROM alerts a WHERE a.id = d.alert_id)"
 
 
-async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int) -> list[asyncpg.Record]:
+async def claim(
+    conn: asyncpg.Connection, worker: str, channel: str, limit: int, senders: Sequence[str] = ()
+) -> list[asyncpg.Record]:
     """Claim due deliveries of one channel. ``prev_attempt_at`` is when the previous claim
     of the row began (a lower bound of any earlier send, for reconciliation); the phone
-    number is returned only for residents still active (STOP after queueing holds)."""
+    number is returned only for residents still active (STOP after queueing holds).
+
+    With ``senders`` (the pool) a delivery comes with the sender it must go from: the one
+    it already has (a retry after an attempt that may have gone out), else the one the
+    resident's earlier deliveries of the alert went from (replies thread), else the pool's
+    only sender; NULL otherwise, and the worker takes the sender with tokens available
+    (:func:`take_pool_tokens`) and records it with the outcome. Senders no longer in
+    the pool are not reused."""
     return await conn.fetch(
         f"""
         WITH c AS (
@@ -545,12 +555,19 @@ async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int)
         )
         UPDATE deliveries d SET state = 'sending', claimed_by = $1, claimed_at = now(), updated_at = now(),
                                 attempt_at = now(),
+                                sender = CASE WHEN cardinality($4::text[]) = 0 THEN d.sender ELSE coalesce(
+                                    CASE WHEN d.sender = ANY($4::text[]) THEN d.sender END,
+                                    (SELECT e.sender FROM deliveries e
+                                     WHERE e.alert_id = d.alert_id AND e.resident_id = d.resident_id
+                                       AND e.id <> d.id AND e.sender = ANY($4::text[])
+                                     ORDER BY e.id LIMIT 1),
+                                    CASE WHEN cardinality($4::text[]) = 1 THEN ($4::text[])[1] END) END,
                                 text_seq = CASE WHEN d.kind <> 'alert' THEN d.text_seq
                                                 WHEN d.reconcile THEN coalesce(d.text_seq, {_UPDATE_NUMBER})
                                                 ELSE {_UPDATE_NUMBER} END
         FROM c WHERE d.id = c.id
         RETURNING d.id, d.alert_id, d.resident_id, d.channel, d.kind, d.seq, d.text_seq, d.attempts, d.reconcile,
-                  c.prev_attempt_at, d.expires_at, d.created_at,
+                  c.prev_attempt_at, d.expires_at, d.created_at, d.sender,
                   (SELECT phone FROM residents r WHERE r.id = d.resident_id AND r.status = 'active') AS phone,
                   (SELECT language FROM residents r WHERE r.id = d.resident_id) AS language,
                   {_START.format(col="state")} AS start_state, {_START.format(col="reason")} AS start_reason,
@@ -559,6 +576,7 @@ async def claim(conn: asyncpg.Connection, worker: str, channel: str, limit: int)
         worker,
         channel,
         limit,
+        list(senders),
     )
 
 
@@ -819,7 +837,8 @@ async def followable(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record 
 
 
 async def record_outcomes(conn: asyncpg.Connection, worker: str, rows: list[tuple[Any, ...]]) -> None:
-    """rows: (id, state, sid, error_code, reason, not_before, reconcile, attempts, attempt_at).
+    """rows: (id, state, sid, error_code, reason, not_before, reconcile, attempts, attempt_at,
+    sender).
 
     Every condition reads ``d``, the row as it is when updated (a status callback may
     have committed meanwhile; PostgreSQL re-checks the row), never an earlier snapshot.
@@ -834,29 +853,33 @@ async def record_outcomes(conn: asyncpg.Connection, worker: str, rows: list[tupl
     await conn.execute(
         """
         UPDATE deliveries d SET
-            state = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN u.state
+            state = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN u.state
                          WHEN d.state = 'queued' AND d.reconcile AND u.state = 'sent' AND u.sid IS NOT NULL
                          THEN 'sent'
                          ELSE d.state END,
-            reconcile = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN u.reconcile
+            reconcile = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN u.reconcile
                              WHEN d.state = 'queued' AND d.reconcile AND u.state = 'sent' AND u.sid IS NOT NULL
                              THEN false
                              ELSE d.reconcile END,
             provider_sid = CASE WHEN EXISTS (SELECT 1 FROM deliveries x WHERE x.provider_sid = u.sid AND x.id <> d.id)
                                 THEN d.provider_sid ELSE coalesce(d.provider_sid, u.sid) END,
-            error_code = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.code, d.error_code) ELSE d.error_code END,
-            reason = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.reason, d.reason) ELSE d.reason END,
-            not_before = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.not_before, d.not_before) ELSE d.not_before END,
+            error_code = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN coalesce(u.code, d.error_code) ELSE d.error_code END,
+            reason = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN coalesce(u.reason, d.reason) ELSE d.reason END,
+            not_before = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN coalesce(u.not_before, d.not_before) ELSE d.not_before END,
             attempts = greatest(d.attempts, u.attempts),
-            attempt_at = CASE WHEN (d.state = 'sending' AND d.claimed_by = $10) THEN coalesce(u.attempt_at, d.attempt_at) ELSE d.attempt_at END,
+            -- the sender of an attempt that went out, or may have: kept for retries and
+            -- for the resident's later messages of the alert
+            sender = CASE WHEN d.sender IS NULL AND (u.sid IS NOT NULL OR u.reconcile) THEN u.sender
+                          ELSE d.sender END,
+            attempt_at = CASE WHEN (d.state = 'sending' AND d.claimed_by = $11) THEN coalesce(u.attempt_at, d.attempt_at) ELSE d.attempt_at END,
             sent_at = CASE WHEN u.state IN ('sent', 'delivered') AND u.sid IS NOT NULL THEN coalesce(d.sent_at, now())
                            ELSE d.sent_at END,
-            claimed_by = CASE WHEN d.claimed_by = $10 THEN NULL ELSE d.claimed_by END,
-            claimed_at = CASE WHEN d.claimed_by = $10 THEN NULL ELSE d.claimed_at END,
+            claimed_by = CASE WHEN d.claimed_by = $11 THEN NULL ELSE d.claimed_by END,
+            claimed_at = CASE WHEN d.claimed_by = $11 THEN NULL ELSE d.claimed_at END,
             updated_at = now()
         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[],
-                    $8::int[], $9::timestamptz[])
-             AS u(id, state, sid, code, reason, not_before, reconcile, attempts, attempt_at)
+                    $8::int[], $9::timestamptz[], $10::text[])
+             AS u(id, state, sid, code, reason, not_before, reconcile, attempts, attempt_at, sender)
         WHERE d.id = u.id
         """,
         *[list(c) for c in cols],
@@ -1113,6 +1136,81 @@ async def take_tokens(
         capacity,
     )
     return row["granted"], row["left"]
+
+
+async def take_sender_tokens(
+    conn: asyncpg.Connection,
+    account: tuple[str, float, float],
+    sender: tuple[str, float, float],
+    want: int,
+) -> tuple[int, float]:
+    """Take up to ``want`` whole tokens from an account bucket and a sender's bucket
+    together, in one statement: as many as both have, so neither limit is ever
+    exceeded. ``account`` and ``sender`` are (bucket name, rate, capacity); the rows are
+    locked in name order (the account's name is a prefix of its senders'), as
+    :func:`take_tokens` locks the account alone, so takers never deadlock. Returns
+    (granted, seconds until both have a whole token again)."""
+    rows = await conn.fetch(
+        """
+        WITH p AS (SELECT * FROM (VALUES ($1::text, $2::float8, $3::float8), ($4::text, $5::float8, $6::float8))
+                   AS p(name, rate, capacity)),
+        b AS (SELECT r.name, r.tokens, r.updated_at, clock_timestamp() AS now FROM rate_buckets r
+              WHERE r.name IN ($1, $4) ORDER BY r.name FOR UPDATE),
+        c AS (SELECT b.name, p.rate, b.now,
+                     least(p.capacity, b.tokens + extract(epoch FROM b.now - b.updated_at)::float8 * p.rate) AS avail
+              FROM b JOIN p USING (name)),
+        g AS (SELECT least($7::int, floor(min(avail)))::int AS granted, count(*) AS found FROM c)
+        UPDATE rate_buckets r SET tokens = c.avail - g.granted, updated_at = c.now
+        FROM c, g WHERE r.name = c.name AND g.found = 2
+        RETURNING g.granted, greatest(0, (1 - (c.avail - g.granted)) / c.rate) AS wait
+        """,
+        *account,
+        *sender,
+        want,
+    )
+    # one row per bucket; both carry the grant; the wait is the longer of the two
+    if len(rows) != 2:
+        raise LookupError(f"rate buckets {account[0]!r} and {sender[0]!r} must exist")
+    return rows[0]["granted"], max(r["wait"] for r in rows)
+
+
+async def take_pool_tokens(
+    conn: asyncpg.Connection,
+    account: tuple[str, float, float],
+    senders: Sequence[str],
+    sender_rate: float,
+    sender_capacity: float,
+    want: int,
+) -> tuple[str, int, float]:
+    """Take up to ``want`` tokens from the account's bucket and from the bucket (of
+    ``senders``) that has the most now, in one statement (rows locked in name order, as
+    :func:`take_sender_tokens` does). Returns (that bucket's name, granted, seconds
+    until a token is there again when none was granted)."""
+    rows = await conn.fetch(
+        """
+        WITH b AS (SELECT r.name, r.tokens, r.updated_at, clock_timestamp() AS now FROM rate_buckets r
+                   WHERE r.name = $1 OR r.name = ANY($4::text[]) ORDER BY r.name FOR UPDATE),
+        c AS (SELECT b.name, b.now, CASE WHEN b.name = $1 THEN $2::float8 ELSE $5::float8 END AS rate,
+                     least(CASE WHEN b.name = $1 THEN $3::float8 ELSE $6::float8 END,
+                           b.tokens + extract(epoch FROM b.now - b.updated_at)::float8
+                                      * CASE WHEN b.name = $1 THEN $2::float8 ELSE $5::float8 END) AS avail
+              FROM b),
+        s AS (SELECT name, avail FROM c WHERE name <> $1 ORDER BY avail DESC, random() LIMIT 1),
+        g AS (SELECT s.name AS sender, least($7::int, floor(least(a.avail, s.avail)))::int AS granted
+              FROM s, c a WHERE a.name = $1)
+        UPDATE rate_buckets r SET tokens = c.avail - g.granted, updated_at = c.now
+        FROM c, g WHERE r.name = c.name AND (c.name = $1 OR c.name = g.sender)
+        RETURNING g.sender, g.granted, greatest(0, (1 - (c.avail - g.granted)) / c.rate) AS wait
+        """,
+        *account,
+        list(senders),
+        sender_rate,
+        sender_capacity,
+        want,
+    )
+    if len(rows) != 2:
+        raise LookupError(f"rate bucket {account[0]!r} and its senders' must exist")
+    return rows[0]["sender"], rows[0]["granted"], max(r["wait"] for r in rows)
 
 
 async def recipient_languages(conn: asyncpg.Connection, query: RecipientQuery) -> dict[str, int]:

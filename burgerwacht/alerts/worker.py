@@ -9,7 +9,8 @@ the shared rate limit, records outcomes in batches.
   while its last heartbeat is recent (less than half a lease ago) and never a delivery
   whose claim it lost, so a claim taken back is never sent twice.
 - Rate: a token bucket per channel in PostgreSQL, so the limit holds for the sum of all
-  workers on all machines.
+  workers on all machines. The requests in flight adapt to the rate and the measured
+  provider latency (:mod:`burgerwacht.alerts.flow`: Little's law, AIMD on 429).
 - Exactly once: a send whose outcome is unknown (timeout, crash, expired claim) is
   marked ``reconcile``; before it is sent again the provider's message (or call) list
   for that number is searched for it.
@@ -29,7 +30,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from aiohttp import web
 
 from burgerwacht import metrics
 from burgerwacht.alerts import service, store
+from burgerwacht.alerts.flow import FlowController
 from burgerwacht.alerts.service import (
     CLOSING_TTL,
     DISPATCH_CHANNEL,
@@ -90,35 +92,110 @@ Texts = dict[int, AlertTexts]  # alert id → its texts
 
 
 class RateLimiter:
-    """Tokens for one channel from the shared bucket, fetched a few at a time."""
+    """Tokens for one channel from the shared bucket, fetched a few at a time.
 
-    def __init__(self, pool: asyncpg.Pool, name: str, rate: float) -> None:
+    With ``sender_rate`` every sender of the pool has a bucket of its own too (rows
+    ``<channel>:<sender>``), and a token is taken from the account's and a sender's
+    bucket together (:func:`store.take_sender_tokens`), so neither limit is exceeded by
+    the sum of all workers. A delivery bound to a sender (a resident's earlier sender in
+    the alert) waits for that sender's tokens, holding back no other sender's; any other
+    takes a token of whichever sender has most (:meth:`take_any`), so an alert keeps
+    every sender of the pool busy and reaches the account limit whenever the pool can."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        name: str,
+        rate: float,
+        sender_rate: float | None = None,
+        senders: Sequence[str] = (),
+    ) -> None:
         self.pool, self.name, self.rate = pool, name, rate
         self.capacity = max(1.0, rate * 0.05)  # ≤ 50 ms of burst: keeps the provider's own limiter happy
         self.chunk = max(1, min(int(rate * 0.05), 500))
-        self._local = 0
-        self._lock = asyncio.Lock()
+        self.sender_rate = sender_rate
+        self.senders = list(senders)
+        if sender_rate is not None:
+            self.sender_capacity = max(1.0, sender_rate * 0.05)
+            self.sender_chunk = max(1, min(int(min(rate, sender_rate) * 0.05), 500))
+        self._local: dict[str | None, int] = {}
+        self._locks: dict[str | None, asyncio.Lock] = {}
+
+    def _bucket(self, sender: str) -> str:
+        return f"{self.name}:{sender}"
 
     async def setup(self) -> None:
         async with self.pool.acquire() as conn:
             await store.ensure_bucket(conn, self.name, self.capacity)
+            if self.sender_rate is not None:
+                for sender in self.senders:
+                    await store.ensure_bucket(conn, self._bucket(sender), self.sender_capacity)
 
-    async def take(self, stopping: Callable[[], bool] = lambda: False) -> bool:
-        """One token; False when the worker started stopping while it waited."""
-        async with self._lock:
-            while self._local <= 0:
+    async def _fetch(self, sender: str | None) -> tuple[int, float]:
+        """Tokens granted now, and the seconds to wait when none were."""
+        async with self.pool.acquire() as conn:
+            if sender is None:
+                granted, left = await store.take_tokens(conn, self.name, self.chunk, self.rate, self.capacity)
+                return granted, (1.0 - left) / self.rate
+            assert self.sender_rate is not None
+            bucket = (self._bucket(sender), self.sender_rate, self.sender_capacity)
+            try:
+                return await store.take_sender_tokens(
+                    conn, (self.name, self.rate, self.capacity), bucket, self.sender_chunk
+                )
+            except LookupError:  # a sender this worker did not set up (another pool)
+                await store.ensure_bucket(conn, bucket[0], self.sender_capacity)
+                return 0, 0.0
+
+    async def take_any(self, stopping: Callable[[], bool] = lambda: False) -> str | None:
+        """A token of any sender of the pool; returns that sender, or None when the
+        worker started stopping while it waited."""
+        assert self.sender_rate is not None
+        lock = self._locks.get("")
+        if lock is None:
+            lock = self._locks[""] = asyncio.Lock()
+        async with lock:
+            while True:
+                held = max(self.senders, key=lambda s: self._local.get(s, 0))
+                if self._local.get(held, 0) > 0:
+                    self._local[held] -= 1
+                    return held
                 if stopping():
-                    return False
+                    return None
                 async with self.pool.acquire() as conn:
-                    granted, left = await store.take_tokens(
-                        conn, self.name, self.chunk, self.rate, self.capacity
+                    bucket, granted, wait = await store.take_pool_tokens(
+                        conn,
+                        (self.name, self.rate, self.capacity),
+                        [self._bucket(s) for s in self.senders],
+                        self.sender_rate,
+                        self.sender_capacity,
+                        self.sender_chunk,
                     )
                 if granted:
-                    self._local += granted
+                    sender = bucket.removeprefix(f"{self.name}:")
+                    self._local[sender] = self._local.get(sender, 0) + granted - 1
+                    return sender
+                metrics.RATE_LIMIT_WAITS.labels(self.name).inc()
+                await asyncio.sleep(max(0.001, wait))
+
+    async def take(self, stopping: Callable[[], bool] = lambda: False, sender: str | None = None) -> bool:
+        """One token (of ``sender`` too, when senders are limited); False when the
+        worker started stopping while it waited."""
+        key = sender if self.sender_rate is not None else None
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            while self._local.get(key, 0) <= 0:
+                if stopping():
+                    return False
+                granted, wait = await self._fetch(key)
+                if granted:
+                    self._local[key] = self._local.get(key, 0) + granted
                     break
                 metrics.RATE_LIMIT_WAITS.labels(self.name).inc()
-                await asyncio.sleep(max(0.001, (1.0 - left) / self.rate))
-            self._local -= 1
+                await asyncio.sleep(max(0.001, wait))
+            self._local[key] -= 1
             return True
 
 
@@ -138,6 +215,7 @@ class Outcome:
     attempt_at: datetime | None = None
     stop_resident: int | None = None
     fallback: bool = False
+    sender: str | None = None
 
     def row(self) -> tuple[Any, ...]:
         return (
@@ -150,6 +228,7 @@ class Outcome:
             self.reconcile,
             self.attempts,
             self.attempt_at,
+            self.sender,
         )
 
 
@@ -174,16 +253,28 @@ class DispatchWorker:
         self.db_url = db_url
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         t = settings.twilio
+        # alert SMS go out from a pool of senders (a Messaging Service has Twilio's own
+        # per-sender limits); calls from from_number
+        self.senders = t.senders
+        pooled = not t.messaging_service_sid
         self.limiters = {
-            "sms": RateLimiter(pool, "sms", t.sms_per_second),
+            "sms": RateLimiter(
+                pool, "sms", t.sms_per_second, t.per_sender_per_second if pooled else None, self.senders
+            ),
             "voice": RateLimiter(pool, "voice", t.calls_per_second),
         }
-        self.rates = {"sms": t.sms_per_second, "voice": t.calls_per_second}
-        self.semaphore = asyncio.Semaphore(settings.alerts.dispatch_concurrency)
+        self.rates = {"sms": t.sms_rate, "voice": t.calls_per_second}
+        # the requests in flight per channel: rate x measured latency x headroom
+        most = min(settings.alerts.max_in_flight, t.max_connections)
+        self.flows = {
+            channel: FlowController(rate, maximum=most, initial=settings.alerts.dispatch_concurrency)
+            for channel, rate in self.rates.items()
+        }
+        for channel, flow in self.flows.items():
+            metrics.IN_FLIGHT_TARGET.labels(channel).set(flow.target)
         # slow provider requests that gave up their place: bounded by the connections
         # the sends in flight do not need
         self._stalled = 0
-        self._stall_limit = max(0, t.max_connections - settings.alerts.dispatch_concurrency)
         self.wake = asyncio.Event()
         self.stopping = False
         self.tasks: list[asyncio.Task[None]] = []
@@ -344,8 +435,8 @@ class DispatchWorker:
         """Claim and send up to ``PIPELINE`` batches' worth of deliveries at once when the
         channel is not rate-limited: more is claimed as soon as a quarter batch of what is
         in hand has been recorded, so the provider connection never idles between batches
-        and a slow answer keeps one delivery in hand, not a batch. The send semaphore
-        still bounds the requests in flight."""
+        and a slow answer keeps one delivery in hand, not a batch. The channel's flow
+        controller (alerts/flow.py) bounds the requests in flight."""
         full = self.settings.alerts.dispatch_batch_size
         batch_size = min(full, max(1, int(self.rates[channel] * 2)))
         poll = self.settings.alerts.poll_seconds
@@ -369,7 +460,8 @@ class DispatchWorker:
 
         try:
             while not self.stopping:
-                room = capacity - in_hand
+                # enough in hand to fill the window the latency asks for
+                room = max(capacity, self.flows[channel].target + least) - in_hand
                 if room < least:
                     freed.clear()
                     with contextlib.suppress(TimeoutError):
@@ -399,7 +491,8 @@ class DispatchWorker:
         a second's pause before the caller tries again)."""
         try:
             async with self.pool.acquire() as conn:
-                return await store.claim(conn, self.name, channel, batch_size)
+                senders = self.senders if channel == "sms" else ()
+                return await store.claim(conn, self.name, channel, batch_size, senders)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             _trouble(exc, "claiming")
         except Exception:
@@ -556,22 +649,29 @@ class DispatchWorker:
     async def _guarded(
         self, d: asyncpg.Record, texts: Texts, on_slow: Callable[[], None] = lambda: None
     ) -> Outcome:
-        """Send one delivery under the concurrency bound. A provider request still
-        unanswered after ``slow_send_seconds`` gives its place to the next one and
-        ``on_slow`` is told (a hang costs a connection, not a sending slot), as long as
-        the connections not needed by the sends in flight allow."""
-        await self.semaphore.acquire()
-        held, stalled = True, False
+        """Send one delivery within the channel's in-flight window, entered once its
+        rate token is in hand (a delivery waiting for its sender's tokens holds no place).
+        A provider request still unanswered after ``slow_send_seconds`` gives its place
+        to the next one and ``on_slow`` is told (a hang costs a connection, not a sending
+        slot), as long as the connections not needed by the sends in flight allow."""
+        flow = self.flows[d["channel"]]
+        held, stalled = False, False
+
+        async def enter() -> None:
+            nonlocal held
+            await flow.acquire()
+            held = True
 
         def let_go() -> None:
             nonlocal held
             if held:
                 held = False
-                self.semaphore.release()
+                flow.release()
 
         def slow() -> None:
             nonlocal stalled
-            if held and self._stalled < self._stall_limit:
+            windows = sum(f.target for f in self.flows.values())
+            if held and self._stalled + windows < self.settings.twilio.max_connections:
                 stalled = True
                 self._stalled += 1
                 let_go()
@@ -584,7 +684,7 @@ class DispatchWorker:
 
         try:
             try:
-                outcome = await self._send_one(d, texts, requesting)
+                outcome = await self._send_one(d, texts, requesting, enter)
             except Exception as exc:
                 if outage.unavailable(exc):  # expected: logged once per outage
                     outage.noticed(exc, "sending")
@@ -666,7 +766,11 @@ class DispatchWorker:
         return Outcome(d["id"], "cancelled", d["attempts"], reason="not_reached")
 
     async def _send_one(
-        self, d: asyncpg.Record, texts: Texts, requesting: Callable[[], None] = lambda: None
+        self,
+        d: asyncpg.Record,
+        texts: Texts,
+        requesting: Callable[[], None] = lambda: None,
+        enter: Callable[[], Awaitable[None]] | None = None,
     ) -> Outcome:
         now = datetime.now(UTC)
         alert = texts.get(d["alert_id"])
@@ -684,8 +788,18 @@ class DispatchWorker:
             return held
         if self.stopping:
             return Outcome(d["id"], "queued", d["attempts"], reason="released")
-        if not await self.limiters[d["channel"]].take(lambda: self.stopping) or self.stopping:
+        limiter = self.limiters[d["channel"]]
+        sender = d.get("sender")
+        if d["channel"] == "sms" and sender is None and limiter.sender_rate is not None:
+            # not bound to a sender: a token of whichever sender of the pool has one
+            sender = await limiter.take_any(lambda: self.stopping)
+            if sender is None or self.stopping:
+                return Outcome(d["id"], "queued", d["attempts"], reason="released")
+        elif not await limiter.take(lambda: self.stopping, sender) or self.stopping:
             return Outcome(d["id"], "queued", d["attempts"], reason="released")
+        used = sender if d["channel"] == "sms" else None
+        if enter is not None:
+            await enter()  # a place among the requests in flight
         if not await self._fresh_claims() or d["id"] in self.lost:
             # our claim may have been taken back: leave it to whoever holds it now
             self.lost.add(d["id"])
@@ -703,6 +817,7 @@ class DispatchWorker:
                 msg = await self.provider.send_sms(
                     d["phone"],
                     self._body(d, texts) or "",
+                    sender=sender,
                     validity_period=validity,
                     status_callback=f"{base}/twilio/sms/status?d={d['id']}&a={attempt}",
                 )
@@ -717,6 +832,8 @@ class DispatchWorker:
                 )
                 sid = call.sid
         except RateLimited as exc:
+            self._answered(d["channel"], time.perf_counter() - t0)
+            self.flows[d["channel"]].rate_limited(exc.retry_after)
             metrics.PROVIDER_ERRORS.labels(str(exc.code or 429)).inc()
             return Outcome(
                 d["id"],
@@ -734,10 +851,12 @@ class DispatchWorker:
                 attempt,
                 reason="unknown_outcome",
                 reconcile=True,
+                sender=used,  # it may have gone out: a resend goes from the same number
                 not_before=started + timedelta(seconds=2),
                 attempt_at=started,
             )
         except OptedOut as exc:
+            self._answered(d["channel"], time.perf_counter() - t0)
             metrics.PROVIDER_ERRORS.labels(str(exc.code)).inc()
             return Outcome(
                 d["id"],
@@ -749,6 +868,7 @@ class DispatchWorker:
                 stop_resident=d["resident_id"],
             )
         except NotMobile as exc:
+            self._answered(d["channel"], time.perf_counter() - t0)
             metrics.PROVIDER_ERRORS.labels(str(exc.code)).inc()
             return Outcome(
                 d["id"],
@@ -760,13 +880,23 @@ class DispatchWorker:
                 fallback=d["channel"] == "sms",
             )
         except (InvalidNumber, ProviderError) as exc:
+            self._answered(d["channel"], time.perf_counter() - t0)
             metrics.PROVIDER_ERRORS.labels(str(exc.code or exc.status or "error")).inc()
             return Outcome(
                 d["id"], "failed", attempt, code=exc.code, reason=type(exc).__name__, attempt_at=started
             )
-        metrics.SEND_LATENCY.labels(d["channel"]).observe(time.perf_counter() - t0)
+        answered = time.perf_counter() - t0
+        self._answered(d["channel"], answered)
+        metrics.SEND_LATENCY.labels(d["channel"]).observe(answered)
         self.sent += 1
-        return Outcome(d["id"], "sent", attempt, sid=sid, attempt_at=started)
+        return Outcome(d["id"], "sent", attempt, sid=sid, attempt_at=started, sender=used)
+
+    def _answered(self, channel: str, seconds: float) -> None:
+        """The provider answered (not a timeout): its time sizes the in-flight window."""
+        flow = self.flows[channel]
+        flow.observe(seconds)
+        metrics.IN_FLIGHT_TARGET.labels(channel).set(flow.target)
+        metrics.PROVIDER_LATENCY.labels(channel).set(flow.latency or 0.0)
 
     async def _reconcile(self, d: asyncpg.Record, texts: Texts) -> Outcome | None:
         """Was the last attempt accepted after all? Then it counts as sent."""

@@ -51,9 +51,12 @@ class ProviderError(Exception):
 
 
 class RateLimited(ProviderError):
-    """HTTP 429 / code 20429: Twilio did not process the request; resend later."""
+    """HTTP 429 / code 20429: Twilio did not process the request; resend later.
+
+    ``retry_after`` is the answer's ``Retry-After`` in seconds, when it had one."""
 
     retry = True
+    retry_after: float | None = None
 
 
 class QueueOverflow(RateLimited):

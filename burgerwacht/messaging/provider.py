@@ -33,6 +33,7 @@ from twilio.rest import Client
 from burgerwacht.messaging.errors import (
     ProviderError,
     ProviderUnreachable,
+    RateLimited,
     UnknownOutcome,
     error_from_response,
 )
@@ -89,8 +90,12 @@ class RoutedAsyncHttpClient(AsyncTwilioHttpClient):
         self._netloc = base.netloc
         self._prefix = base.path.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        #: Retry-After of the latest 429 (read right after it by the provider, before
+        #: the event loop runs anything else: the SDK raises without awaiting).
+        self.last_retry_after: float | None = None
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=max_connections),
+            # limit_per_host 0: every connection may go to the one API host
+            connector=aiohttp.TCPConnector(limit=max_connections, limit_per_host=0),
             timeout=self._timeout,
         )
 
@@ -138,11 +143,21 @@ class RoutedAsyncHttpClient(AsyncTwilioHttpClient):
             allow_redirects=allow_redirects,
         ) as response:
             text = await response.text()
+        if response.status == 429:
+            self.last_retry_after = _seconds(response.headers.get("Retry-After"))
         return Response(response.status, text, response.headers)
 
     async def close(self) -> None:
         if self.session is not None:
             await self.session.close()
+
+
+def _seconds(value: str | None) -> float | None:
+    """A Retry-After in seconds (the HTTP-date form is not used by Twilio)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -172,14 +187,18 @@ def _form(data: dict[str, object] | None) -> bytes | None:
 
 
 @contextmanager
-def _provider_errors() -> Iterator[None]:
-    """Translate SDK and transport exceptions into :mod:`.errors` types."""
+def _provider_errors(http: RoutedAsyncHttpClient | None = None) -> Iterator[None]:
+    """Translate SDK and transport exceptions into :mod:`.errors` types (a 429 carries
+    the Retry-After ``http`` saw with it)."""
     try:
         yield
     except ProviderError:
         raise
     except TwilioRestException as exc:
-        raise error_from_response(exc.status, _int_or_none(exc.code), str(exc.msg)) from exc
+        error = error_from_response(exc.status, _int_or_none(exc.code), str(exc.msg))
+        if isinstance(error, RateLimited) and http is not None:
+            error.retry_after, http.last_retry_after = http.last_retry_after, None
+        raise error from exc
     except TwilioServiceException as exc:
         raise error_from_response(exc.status, exc.code, exc.detail or exc.title) from exc
     except TwilioException as exc:
@@ -265,20 +284,28 @@ class TwilioProvider:
         *,
         status_callback: str | None = None,
         validity_period: int | None = None,
+        sender: str | None = None,
     ) -> SentMessage:
         """Create one outbound SMS. Raises a :class:`ProviderError` subclass on failure.
 
         ``validity_period`` (seconds) is capped at Twilio's 36,000; below 1 the message
         would already be stale, which is the caller's bug, so it raises ValueError.
+        ``sender`` is the From number (default ``from_number``), or a Messaging Service
+        SID (``MG…``), then sent as ``MessagingServiceSid`` instead of From.
         """
-        kwargs: dict[str, Any] = {"to": to, "from_": self.from_number, "body": body}
+        sender = sender or self.from_number
+        kwargs: dict[str, Any] = {"to": to, "body": body}
+        if sender.startswith("MG"):
+            kwargs["messaging_service_sid"] = sender
+        else:
+            kwargs["from_"] = sender
         if status_callback:
             kwargs["status_callback"] = status_callback
         if validity_period is not None:
             if validity_period < 1:
                 raise ValueError("validity_period must be at least 1 second")
             kwargs["validity_period"] = min(int(validity_period), MAX_VALIDITY_PERIOD)
-        with _provider_errors():
+        with _provider_errors(self.http_client):
             instance = await self._client.messages.create_async(**kwargs)
         log.debug("sms created sid=%s segments=%s", instance.sid, instance.num_segments)
         return _sent_message(instance)
@@ -308,7 +335,7 @@ class TwilioProvider:
             kwargs["machine_detection"] = "DetectMessageEnd"
         if timeout is not None:
             kwargs["timeout"] = timeout
-        with _provider_errors():
+        with _provider_errors(self.http_client):
             instance = await self._client.calls.create_async(**kwargs)
         log.debug("call created sid=%s", instance.sid)
         return StartedCall(sid=instance.sid, status=instance.status or "", to=instance.to or to)

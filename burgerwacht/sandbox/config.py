@@ -52,8 +52,12 @@ class SandboxConfig:
     callback_concurrency: int = 32
     callback_timeout: float = 10.0
     # --- REST faults ----------------------------------------------------------------
+    #: Account limits (a one-second burst), answered 429/20429 with a Retry-After.
     sms_per_second: float | None = None
     calls_per_second: float | None = None
+    #: Per sender (the From number) SMS limit, as Twilio's 10/s per long code; counted
+    #: apart (``rate_limited_sender``) from the account limit (``rate_limited_account``).
+    sms_per_sender_per_second: float | None = None
     #: Share of creates answered 500. By default nothing was created; with
     #: ``error_after_share`` that share of them is answered 500 *after* the message or
     #: call was created (Twilio can do this: the client must reconcile, not resend).

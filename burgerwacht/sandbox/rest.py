@@ -127,13 +127,27 @@ class RestApi:
             return twilio_error(404, 20404, "The requested resource was not found")
         return None
 
-    async def _faults(self, bucket_name: str) -> tuple[web.Response | None, str | None]:
-        """Latency, rate limit and injected faults shared by both create endpoints."""
+    async def _faults(
+        self, bucket_name: str, sender: str | None = None
+    ) -> tuple[web.Response | None, str | None]:
+        """Latency, rate limits and injected faults shared by both create endpoints. A
+        per-sender limit (SMS from ``sender``) is checked before the account's, and a
+        request refused by either takes no token from the other."""
         state = self.state
         if state.config.latency > 0:
             await asyncio.sleep(state.config.latency)
         bucket = state.sms_bucket if bucket_name == "sms" else state.call_bucket
-        if (bucket is not None and not bucket.take()) or state.in_rate_limit_burst():
+        per_sender = state.sender_bucket(sender) if bucket_name == "sms" else None
+        for limit, name in ((per_sender, "sender"), (bucket, "account")):
+            if limit is not None and not limit.ready():
+                state.counters["rate_limited"] += 1
+                state.counters[f"rate_limited_{name}"] += 1
+                retry = {"Retry-After": str(limit.retry_after())}
+                return twilio_error(429, 20429, "Too Many Requests", headers=retry), None
+        for limit in (per_sender, bucket):
+            if limit is not None:
+                limit.take()
+        if state.in_rate_limit_burst():
             state.counters["rate_limited"] += 1
             return twilio_error(429, 20429, "Too Many Requests"), None
         fault = state.fault()
@@ -178,10 +192,10 @@ class RestApi:
         denied = self._denied(request)
         if denied is not None:
             return denied
-        rejected, fault = await self._faults("sms")
+        form = await request.post()
+        rejected, fault = await self._faults("sms", str(form.get("From") or "") or None)
         if rejected is not None:
             return rejected
-        form = await request.post()
         invalid = self._validate_message(form)
         if invalid is not None:
             state.counters["messages_rejected"] += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import os
 import random
 import re
@@ -85,14 +86,26 @@ class TokenBucket:
         self.tokens = self.capacity
         self.updated = time.monotonic()
 
-    def take(self) -> bool:
+    def _refill(self) -> None:
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
+
+    def ready(self) -> bool:
+        """Whether a token is there (without taking it)."""
+        self._refill()
+        return self.tokens >= 1.0
+
+    def take(self) -> bool:
+        self._refill()
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return True
         return False
+
+    def retry_after(self) -> int:
+        """Whole seconds until a token is there (Retry-After; at least 1)."""
+        return max(1, math.ceil((1.0 - self.tokens) / self.rate))
 
 
 #: Statuses of a message that has left Twilio (date_sent is set from then on).
@@ -380,6 +393,7 @@ class SandboxState:
         self.rng = random.Random(config.seed)
         self.sms_bucket = TokenBucket(config.sms_per_second) if config.sms_per_second else None
         self.call_bucket = TokenBucket(config.calls_per_second) if config.calls_per_second else None
+        self.sender_buckets: dict[str, TokenBucket] = {}
         token = base64.b64encode(f"{config.account_sid}:{config.auth_token}".encode()).decode()
         self.expected_authorization = f"Basic {token}"
         rejections = dict(MAGIC_REJECTIONS)
@@ -449,6 +463,16 @@ class SandboxState:
             # the same draw as before the share was configurable: seeded runs keep their faults
             return "hang_before" if self.rng.random() < 1.0 - config.hang_after_share else "hang_after"
         return None
+
+    def sender_bucket(self, sender: str | None) -> TokenBucket | None:
+        """The per-sender SMS bucket of a From number (None: no per-sender limit)."""
+        rate = self.config.sms_per_sender_per_second
+        if not rate or not sender:
+            return None
+        bucket = self.sender_buckets.get(sender)
+        if bucket is None:
+            bucket = self.sender_buckets[sender] = TokenBucket(rate)
+        return bucket
 
     def in_rate_limit_burst(self) -> bool:
         """Whether this create falls in a scripted burst of 429s (counts every create)."""

@@ -186,7 +186,8 @@ CREATE TABLE deliveries (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     seq integer DEFAULT 0 NOT NULL,
     wave integer DEFAULT 0 NOT NULL,
-    text_seq integer
+    text_seq integer,
+    sender text
 );
 
 CREATE TABLE enrolments (

@@ -441,3 +441,26 @@ def test_sms_reply_twiml() -> None:
     assert "<Response><Message>Bedankt &amp; tot ziens &lt;3</Message></Response>" in response.text
     empty = sms_reply(None)
     assert empty.text is not None and empty.text.endswith("<Response />")
+
+
+async def test_a_messaging_service_sends_instead_of_from(provider: TwilioProvider, control) -> None:
+    service = "MG" + "1" * 32
+    await provider.send_sms(RESIDENT, "via the service", sender=service)
+    await provider.send_sms(RESIDENT, "from a pool number", sender="+3197010000099")
+    items = (await control("GET", f"/sandbox/messages?to={RESIDENT}"))["items"]
+    assert [(m["body"], m["from"]) for m in items] == [
+        ("via the service", service),
+        ("from a pool number", "+3197010000099"),
+    ]
+
+
+async def test_a_per_sender_limit_answers_20429_with_retry_after(provider: TwilioProvider, control) -> None:
+    await control("POST", "/sandbox/scenario", {"sms_per_sender_per_second": 1})
+    await provider.send_sms(RESIDENT, "first", sender="+3197010000098")
+    with pytest.raises(RateLimited) as refused:
+        await provider.send_sms(RESIDENT, "second", sender="+3197010000098")
+    assert refused.value.code == 20429 and refused.value.retry_after == 1
+    await provider.send_sms(RESIDENT, "another sender has its own bucket", sender="+3197010000097")
+    counters = (await control("GET", "/sandbox/stats"))["requests"]
+    assert counters["rate_limited_sender"] == 1 and counters["rate_limited"] == 1
+    assert "rate_limited_account" not in counters

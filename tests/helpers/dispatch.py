@@ -49,6 +49,7 @@ def worker_env(db_url: str, service_port: int, sandbox_port: int, **extra: str) 
         "BURGERWACHT_TWILIO__API_BASE": f"http://127.0.0.1:{sandbox_port}",
         "BURGERWACHT_TWILIO__FROM_NUMBER": SERVICE_NUMBER,
         "BURGERWACHT_TWILIO__SMS_PER_SECOND": "25",
+        "BURGERWACHT_TWILIO__PER_SENDER_PER_SECOND": "1000",
         "BURGERWACHT_ALERTS__CLAIM_LEASE_SECONDS": "2",
         "BURGERWACHT_ALERTS__SHUTDOWN_GRACE_SECONDS": "5",
         "BURGERWACHT_LOGGING__LEVEL": "WARNING",

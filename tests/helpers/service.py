@@ -33,6 +33,7 @@ def make_settings(db_url: str, service_port: int, sandbox_port: int, **overrides
             "api_base": f"http://127.0.0.1:{sandbox_port}",
             "from_number": SERVICE_NUMBER,
             "sms_per_second": 1000.0,
+            "per_sender_per_second": 1000.0,  # the pool of one must not hold the account back
             "calls_per_second": 1000.0,
             "timeout_seconds": 2.0,
         },

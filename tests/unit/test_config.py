@@ -118,3 +118,28 @@ def test_production_lists_every_demo_secret_at_once(monkeypatch):
         load_settings(environment="production")
     for setting in ("security.secret_key", "twilio.auth_token", "twilio.account_sid"):
         assert setting in str(exc.value)
+
+
+def test_sender_pool_from_the_environment(monkeypatch):
+    monkeypatch.setenv("BURGERWACHT_TWILIO__FROM_NUMBERS", '["+3197010000011", "+3197010000012"]')
+    monkeypatch.setenv("BURGERWACHT_TWILIO__PER_SENDER_PER_SECOND", "10")
+    monkeypatch.setenv("BURGERWACHT_TWILIO__SMS_PER_SECOND", "150")
+    t = load_settings().twilio
+    assert t.senders == ["+3197010000011", "+3197010000012"]
+    assert t.sms_rate == 20  # two senders at 10/s cannot reach the account's 150/s
+    monkeypatch.delenv("BURGERWACHT_TWILIO__FROM_NUMBERS")
+    assert load_settings().twilio.senders == [load_settings().twilio.from_number]  # a pool of one
+    monkeypatch.setenv("BURGERWACHT_TWILIO__MESSAGING_SERVICE_SID", "MG" + "0" * 32)
+    t = load_settings().twilio
+    assert t.senders == ["MG" + "0" * 32] and t.sms_rate == 150  # Twilio applies per-sender limits
+
+
+def test_a_pool_and_a_messaging_service_together_are_refused(monkeypatch):
+    monkeypatch.setenv("BURGERWACHT_TWILIO__FROM_NUMBERS", '["+3197010000011"]')
+    monkeypatch.setenv("BURGERWACHT_TWILIO__MESSAGING_SERVICE_SID", "MG" + "0" * 32)
+    with pytest.raises(ConfigError, match=r"from_numbers or twilio\.messaging_service_sid"):
+        load_settings()
+    monkeypatch.setenv("BURGERWACHT_TWILIO__FROM_NUMBERS", '["0612345678"]')
+    monkeypatch.delenv("BURGERWACHT_TWILIO__MESSAGING_SERVICE_SID")
+    with pytest.raises(ConfigError, match=r"twilio\.from_numbers"):
+        load_settings()
