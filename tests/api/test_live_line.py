@@ -35,12 +35,13 @@ async def _voice_resident(db) -> int:
     return await enrol(db, TIPSTER, aid, channels=("voice",))
 
 
-async def _digit_2_call(client, sandbox, db, op) -> tuple[dict, dict]:
+async def _digit_2_call(client, sandbox, db, op, **kw) -> tuple[dict, dict]:
     """Send a voice alert to a resident who presses 2; the alert and the finished call."""
-    await _voice_resident(db)
+    rid = await _voice_resident(db)
+    await db.execute("UPDATE residents SET exercise = true WHERE id = $1", rid)  # for mode=exercise
     await sandbox.scenario(**{"call_digits": {TIPSTER: "2"}})
     alert = await create_and_send(
-        client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}, channels=["voice"])
+        client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}, channels=["voice"], **kw)
     )
 
     async def finished():
@@ -78,6 +79,13 @@ async def test_digit_2_connects_to_the_control_room(client, sandbox, db, op):
     [tip] = (await resp.json())["items"]
     assert tip["channel"] == "voice" and tip["note"] == CONNECTED and tip["phone"] == TIPSTER
     assert tip["recording_url"] is None and tip["alert_id"] == alert["id"]
+
+
+async def test_the_whisper_says_when_the_alert_is_an_exercise(client, sandbox, db, op):
+    alert, call = await _digit_2_call(client, sandbox, db, op, mode="exercise")
+    [dial] = _dials(call)
+    assert dial["status"] == "completed"
+    assert dial["whisper"] == f"Oefening. Burgerwacht tip over actie {alert['reference']}."
 
 
 @pytest.mark.parametrize(
