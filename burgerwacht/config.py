@@ -28,6 +28,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from burgerwacht.phone import PhoneError, parse_phone
 from burgerwacht.resources import DEFAULTS, as_path
 
 DEFAULT_CONFIG = as_path(DEFAULTS / "default.toml")  # shipped in the package (resources.py)
@@ -324,6 +325,31 @@ class PublicSettings(Section):
     tips_per_alert_per_minute: PositiveInt = 60
 
 
+class TipsSettings(Section):
+    """The live line to the control room (issue 17): the tip line and digit 2 in an alert
+    call first ring the control room of the alert's municipality, then record a tip."""
+
+    # Control-room number per municipality (CBS code → E.164, any written form is
+    # normalised); a municipality without one keeps the recording flow alone.
+    control_room_numbers: dict[Annotated[str, Field(pattern=r"^GM\d{4}$")], str] = {}
+    # Seconds the control room's phone rings before the caller records a tip instead.
+    connect_timeout_s: Annotated[int, Field(ge=5, le=60)] = 20
+
+    @field_validator("control_room_numbers")
+    @classmethod
+    def _callable_numbers(cls, value: dict[str, str]) -> dict[str, str]:
+        numbers = {}
+        for code, raw in value.items():
+            try:
+                phone = parse_phone(raw, ("*",))
+            except PhoneError as exc:
+                raise ValueError(f"{code}: {exc}") from None
+            if not phone.can_call:
+                raise ValueError(f"{code}: this number cannot be called")
+            numbers[code] = phone.e164
+        return numbers
+
+
 class Settings(BaseSettings):
     """All configuration of one Burgerwacht process."""
 
@@ -359,6 +385,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     plain_dutch: PlainDutchSettings = PlainDutchSettings()
     public: PublicSettings = PublicSettings()
+    tips: TipsSettings = TipsSettings()
 
     @field_validator("database_url", "read_database_url")
     @classmethod

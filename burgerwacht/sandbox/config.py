@@ -88,6 +88,11 @@ class SandboxConfig:
     no_answer_numbers: set[str] = field(default_factory=set)
     #: Keys pressed per number, consumed by <Gather> in order, e.g. {"+316...": "2"}.
     call_digits: dict[str, str] = field(default_factory=dict)
+    #: Seconds a <Dial>led number that answers stays connected (DialCallDuration). A
+    #: dialled number answers unless it is in busy_numbers (busy), no_answer_numbers or
+    #: unreachable_numbers (no-answer after the Dial's timeout, in simulated time) or
+    #: invalid_numbers (failed).
+    dial_talk_seconds: int = 30
     #: Seconds of audio a <Record> captures (0: silence, no recording).
     record_seconds: int = 5
     max_call_steps: int = 20
@@ -174,6 +179,7 @@ def apply_scenario(config: SandboxConfig, changes: dict[str, Any]) -> SandboxCon
         "rate_limit_burst_every",
         "rate_limit_burst_length",
         "duplicate_copies",
+        "dial_talk_seconds",
     ):
         if updates.get(name, getattr(config, name)) < 0:
             raise ScenarioError(f"{name} must not be negative")

@@ -276,8 +276,10 @@ class CallRecord:
         digits: str = "",
         record_seconds: int = 5,
         base_url: str = "",
+        parent_call_sid: str | None = None,
     ) -> None:
         self.sid = sid
+        self.parent_call_sid = parent_call_sid
         self.account_sid = account_sid
         self.to = to
         self.from_ = from_
@@ -332,7 +334,7 @@ class CallRecord:
             "from": self.from_,
             "from_formatted": self.from_,
             "group_sid": None,
-            "parent_call_sid": None,
+            "parent_call_sid": self.parent_call_sid,
             "phone_number_sid": None,
             "price": None,
             "price_unit": "EUR",
@@ -355,6 +357,7 @@ class CallRecord:
         return {
             "sid": self.sid,
             "direction": self.direction,
+            "parent_call_sid": self.parent_call_sid,
             "to": self.to,
             "from": self.from_,
             "status": self.status,

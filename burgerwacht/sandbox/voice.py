@@ -4,6 +4,15 @@ The simulated callee listens (every ``<Say>`` goes into the transcript), presses
 keys scripted for its number at each ``<Gather>``, speaks for ``record_seconds`` at a
 ``<Record>`` and follows ``<Redirect>`` until ``<Hangup>`` or the end of the document,
 posting signed requests exactly where Twilio would. A step limit stops TwiML loops.
+
+``<Dial>`` rings its ``<Number>``s in order (the first that answers wins): a number
+answers unless the scenario makes it busy, unanswered or invalid. An answering number
+gets a child call (``outbound-dial``, its ``ParentCallSid`` the caller's call) that runs
+the ``<Number url>`` TwiML, the whisper, before it is connected for
+``dial_talk_seconds``; an unanswered one rings for the Dial's ``timeout`` in simulated
+time (nothing waits). The Dial's ``action`` then gets ``DialCallStatus`` (and
+``DialCallSid``, ``DialCallDuration``) and its TwiML continues the call; without an
+``action`` the document goes on after the ``<Dial>``.
 """
 
 from __future__ import annotations
@@ -156,6 +165,8 @@ class CallRunner:
         }
         if call.answered_by:
             params["AnsweredBy"] = call.answered_by
+        if call.parent_call_sid:
+            params["ParentCallSid"] = call.parent_call_sid
         return params
 
     async def _status_event(self, call: CallRecord, event: str) -> None:
@@ -246,6 +257,10 @@ class CallRunner:
                     return following
             elif verb.tag == "Record":
                 following = await self._record(call, doc_url, verb)
+                if following is not None:
+                    return following
+            elif verb.tag == "Dial":
+                following = await self._dial(call, doc_url, verb)
                 if following is not None:
                     return following
             elif verb.tag == "Redirect":
@@ -346,3 +361,73 @@ class CallRunner:
             extra,
             "record-action",
         )
+
+    def _dial_outcome(self, number: str) -> str:
+        config = self.state.config
+        if number in config.invalid_numbers:
+            return "failed"
+        if number in config.busy_numbers:
+            return "busy"
+        if number in config.no_answer_numbers or number in config.unreachable_numbers:
+            return "no-answer"
+        return "answered"
+
+    async def _dial(self, call: CallRecord, doc_url: str, verb: Element) -> NextRequest | None:
+        """Ring the numbers; the first that answers hears its whisper and is connected."""
+        numbers = [
+            ((c.text or "").strip(), c.get("url"), c.get("method", "POST")) for c in verb if c.tag == "Number"
+        ]
+        if not numbers and (verb.text or "").strip():
+            numbers = [((verb.text or "").strip(), None, "POST")]
+        timeout = max(_int(verb.get("timeout"), 30), 1)
+        status, child, talk = "no-answer", None, 0
+        for number, url, method in numbers:
+            outcome = self._dial_outcome(number)
+            if outcome != "answered":
+                status = outcome
+                call.duration += timeout if outcome == "no-answer" else 1
+                call.events.append({"type": "dial", "number": number, "status": outcome})
+                continue
+            child = CallRecord(
+                sid=new_sid("CA"),
+                account_sid=call.account_sid,
+                to=number,
+                from_=verb.get("callerId") or call.from_,
+                direction="outbound-dial",
+                url=urljoin(doc_url, url) if url else None,
+                method=method,
+                twiml="<Response/>" if not url else None,
+                base_url=call.base_url,
+                parent_call_sid=call.sid,
+            )
+            self.state.calls[child.sid] = child
+            child.start_time = time.time()
+            child.set_status("in-progress")
+            await self.converse(child)  # the whisper, heard by the called party only
+            talk = self.state.config.dial_talk_seconds
+            child.duration += talk
+            child.set_status("completed")
+            child.end_time = time.time()
+            child.done.set()
+            call.duration += talk
+            status = "completed"
+            whisper = " ".join(t["text"] for t in child.transcript if t.get("text"))
+            call.events.append(
+                {
+                    "type": "dial",
+                    "number": number,
+                    "status": "completed",
+                    "dial_call_sid": child.sid,
+                    "duration": talk,
+                    "whisper": whisper,
+                }
+            )
+            break
+        call.transcript.append({"dial": [n for n, _, _ in numbers], "status": status, "text": ""})
+        action = verb.get("action")
+        if not action:
+            return None
+        extra = {"DialCallStatus": status}
+        if child is not None:
+            extra.update(DialCallSid=child.sid, DialCallDuration=str(talk))
+        return urljoin(doc_url, action), verb.get("method", "POST"), extra, "dial-action"

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from twilio.twiml.voice_response import VoiceResponse
 
 from burgerwacht import metrics
 from burgerwacht.alerts import service as alerts
 from burgerwacht.audit import store as audit
+from burgerwacht.config import Settings
 from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
+from burgerwacht.residents.service import language_of
 from burgerwacht.texts import text
 from burgerwacht.tips import service, store
 from burgerwacht.tips.models import ReplyIn, ReplyOut, TipList, TipOut, TipPatch, TipQuery
 from burgerwacht.web.api import Api, current_user
-from burgerwacht.web.errors import Problem
+from burgerwacht.web.errors import Problem, validation_problem
 from burgerwacht.web.ids import INT_MAX, parse_id
 from burgerwacht.web.keys import EVENTS, POOL, PROVIDER, SETTINGS
 from burgerwacht.webhooks.signing import signed_form
@@ -188,9 +191,11 @@ class RecordingForm(BaseModel):
     CallSid: str
 
 
-def _record_twiml(base: str, lang: str) -> str:
+def _record_twiml(base: str, lang: str, *, unanswered: bool = False) -> str:
     voice = VOICE_EN if lang == "en" else VOICE
     doc = VoiceResponse()
+    if unanswered:
+        doc.say(text("tipline_unanswered", lang), **voice)
     doc.say(text("tipline_intro", lang), **voice)
     doc.record(
         max_length=MAX_RECORDING_SECONDS,
@@ -207,6 +212,37 @@ def _record_twiml(base: str, lang: str) -> str:
     return str(doc)
 
 
+def _dial_twiml(settings: Settings, lang: str, alert_id: int, number: str) -> str:
+    """Ring the control room; the operator hears the whisper before being connected, and
+    the dial's outcome goes to dial-result (connected: done; otherwise the recording)."""
+    base = settings.public_base
+    doc = VoiceResponse()
+    doc.say(text("tipline_connecting", lang), **(VOICE_EN if lang == "en" else VOICE))
+    dial = doc.dial(
+        timeout=settings.tips.connect_timeout_s,
+        action=f"{base}/twilio/voice/dial-result/{alert_id}",
+        method="POST",
+        caller_id=settings.twilio.from_number,
+    )
+    dial.number(number, url=f"{base}/twilio/voice/whisper/{alert_id}", method="POST")
+    return str(doc)
+
+
+async def _answer(request: web.Request, call_sid: str, phone: str | None, delivery_id: int | None):
+    """The start of a tip call: the control room when the tip would be linked to an alert
+    of a municipality with a control-room number (tips.control_room_numbers), else the
+    recording flow."""
+    settings = request.app[SETTINGS]
+    async with request.app[POOL].acquire() as conn:
+        lang = await service.voice_call_started(conn, settings, call_sid, phone, delivery_id)
+        target = await service.dial_target(conn, settings, phone, delivery_id)
+    if target is None:
+        return web.Response(text=_record_twiml(settings.public_base, lang), content_type=TWIML)
+    alert, number = target
+    metrics.WEBHOOKS.labels("dial", "ok").inc()
+    return web.Response(text=_dial_twiml(settings, lang, alert["id"], number), content_type=TWIML)
+
+
 @api.post(
     "/twilio/voice/tipline",
     summary="Inbound call to the tip line: prompt and recording (TwiML)",
@@ -216,12 +252,9 @@ def _record_twiml(base: str, lang: str) -> str:
 )
 async def tipline(request: web.Request):
     form = await signed_form(request)
-    async with request.app[POOL].acquire() as conn:
-        lang = await service.voice_call_started(
-            conn, request.app[SETTINGS], form.get("CallSid", ""), form.get("From"), None
-        )
+    response = await _answer(request, form.get("CallSid", ""), form.get("From"), None)
     metrics.WEBHOOKS.labels("tipline", "ok").inc()
-    return web.Response(text=_record_twiml(request.app[SETTINGS].public_base, lang), content_type=TWIML)
+    return response
 
 
 @api.post(
@@ -233,12 +266,70 @@ async def tipline(request: web.Request):
 )
 async def alert_call_tip(request: web.Request):
     form = await signed_form(request)
-    delivery_id = _int(request, "delivery_id")
+    return await _answer(request, form.get("CallSid", ""), form.get("To"), _int(request, "delivery_id"))
+
+
+class DialResultForm(BaseModel):
+    """The fields of Twilio's ``<Dial action>`` request that matter here."""
+
+    CallSid: str = Field(pattern=r"^CA[0-9a-fA-F]{32}$", description="The caller's call")
+    DialCallStatus: Literal["completed", "answered", "busy", "no-answer", "failed", "canceled"] = Field(
+        description="completed/answered: the caller spoke with the control room (the call ends and a "
+        "voice tip noted 'verbonden met meldkamer' is stored); otherwise the caller records a tip"
+    )
+    DialCallDuration: int | None = Field(default=None, ge=0, description="Seconds connected")
+
+
+@api.post(
+    "/twilio/voice/whisper/{alert_id}",
+    summary="Whisper to the control-room operator before the caller is connected (TwiML)",
+    tags=["webhooks"],
+    content_type=TWIML,
+    responses={403: "Bad signature", 404: "Unknown alert"},
+)
+async def whisper(request: web.Request):
+    await signed_form(request)
+    alert_id = _int(request, "alert_id")
     async with request.app[POOL].acquire() as conn:
-        lang = await service.voice_call_started(
-            conn, request.app[SETTINGS], form.get("CallSid", ""), form.get("To"), delivery_id
+        alert = await service.alert_brief(conn, alert_id)
+    key = "tipline_whisper_exercise" if alert["mode"] == "exercise" else "tipline_whisper"
+    doc = VoiceResponse()
+    doc.say(text(key, "nl", reference=alert["reference"]), **VOICE)
+    metrics.WEBHOOKS.labels("whisper", "ok").inc()
+    return web.Response(text=str(doc), content_type=TWIML)
+
+
+@api.post(
+    "/twilio/voice/dial-result/{alert_id}",
+    summary="The control room answered (the call ends, a voice tip notes it) or not (the caller "
+    "records a tip) (TwiML)",
+    tags=["webhooks"],
+    form=DialResultForm,
+    content_type=TWIML,
+    responses={403: "Bad signature", 404: "Unknown alert", 422: "Missing or unknown fields"},
+)
+async def dial_result(request: web.Request):
+    form = await signed_form(request)
+    alert_id = _int(request, "alert_id")
+    try:
+        result = DialResultForm.model_validate(
+            {k: form[k] for k in ("CallSid", "DialCallStatus", "DialCallDuration") if form.get(k)}
         )
-    return web.Response(text=_record_twiml(request.app[SETTINGS].public_base, lang), content_type=TWIML)
+    except ValidationError as exc:
+        raise validation_problem(exc, location="form") from None
+    settings = request.app[SETTINGS]
+    async with request.app[POOL].acquire() as conn:
+        if result.DialCallStatus in ("completed", "answered"):
+            await service.connected(conn, result.CallSid, alert_id)
+            metrics.WEBHOOKS.labels("dial_result", "connected").inc()
+            doc = VoiceResponse()
+            doc.hangup()
+            return web.Response(text=str(doc), content_type=TWIML)
+        await service.alert_brief(conn, alert_id)
+        ctx = await store.call_context(conn, result.CallSid)
+        lang = await language_of(conn, ctx["phone"]) if ctx and ctx["phone"] else "nl"
+    metrics.WEBHOOKS.labels("dial_result", "unanswered").inc()
+    return web.Response(text=_record_twiml(settings.public_base, lang, unanswered=True), content_type=TWIML)
 
 
 @api.post(
@@ -277,8 +368,6 @@ async def recorded(request: web.Request):
     form = await signed_form(request)
     async with request.app[POOL].acquire() as conn:
         ctx = await store.call_context(conn, form.get("CallSid", ""))
-        from burgerwacht.residents.service import language_of
-
         lang = await language_of(conn, ctx["phone"]) if ctx and ctx["phone"] else "nl"
     doc = VoiceResponse()
     doc.say(text("tipline_thanks", lang), **(VOICE_EN if lang == "en" else VOICE))

@@ -164,6 +164,69 @@ async def recording(
     return row["id"]
 
 
+# ------------------------------------------------------------------ live line (issue 17)
+
+CONNECTED_NOTE = "verbonden met meldkamer"
+
+
+def control_room(settings: Settings, municipalities: list[str]) -> str | None:
+    """The control-room number for an alert's municipalities (the first, by code, that
+    has one in ``tips.control_room_numbers``); None keeps the recording flow."""
+    numbers = settings.tips.control_room_numbers
+    return next((numbers[m] for m in sorted(municipalities) if m in numbers), None)
+
+
+async def dial_target(
+    conn: asyncpg.Connection, settings: Settings, phone: str | None, delivery_id: int | None
+) -> tuple[asyncpg.Record, str] | None:
+    """The alert and control-room number to connect this caller to: the alert the tip
+    would be linked to (digit 2: the call's alert; tip line: the one active alert the
+    caller received), when its municipality has a control room configured."""
+    if not settings.tips.control_room_numbers:
+        return None
+    alert = await store.linked_alert(conn, phone if phone and phone.startswith("+") else None, delivery_id)
+    if alert is None:
+        return None
+    number = control_room(settings, list(alert["municipalities"]))
+    return (alert, number) if number else None
+
+
+async def alert_brief(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record:
+    alert = await store.alert_brief(conn, alert_id)
+    if alert is None:
+        raise DomainError(404, "not-found", f"no alert {alert_id}")
+    return alert
+
+
+async def connected(conn: asyncpg.Connection, call_sid: str, alert_id: int) -> int | None:
+    """The caller spoke with the control room: a voice tip without recording, linked to
+    the alert, noted as connected, so the operators' tip list shows the call. Once per
+    call (a retried webhook stores nothing twice); None when it was stored before."""
+    alert = await alert_brief(conn, alert_id)
+    ctx = await store.call_context(conn, call_sid)
+    phone = ctx["phone"] if ctx else None
+    found = await store.link(conn, phone, ctx["delivery_id"] if ctx else None)
+    async with conn.transaction():
+        row = await store.insert_tip(
+            conn,
+            provider_sid=f"dial:{call_sid}",
+            alert_id=alert["id"],
+            candidate_alerts=None,
+            municipalities=list(alert["municipalities"]),
+            channel="voice",
+            anonymous=phone is None,
+            phone=phone,
+            resident_id=found["resident_id"],
+            note=CONNECTED_NOTE,
+        )
+        if row is None:
+            return None
+        await _announce(conn, row["id"])
+    metrics.TIPS.labels("voice").inc()
+    log.info("tip line connected to the control room", extra={"tip": row["id"], "alert": alert_id})
+    return row["id"]
+
+
 async def intake_web(
     conn: asyncpg.Connection, alert_id: int, municipalities: list[str], body: str, phone: str | None
 ) -> int:

@@ -19,6 +19,25 @@ async def link(conn: asyncpg.Connection, phone: str | None, delivery_id: int | N
     return await conn.fetchrow("SELECT * FROM tip_link($1, NULL, $2)", phone, delivery_id)
 
 
+async def linked_alert(
+    conn: asyncpg.Connection, phone: str | None, delivery_id: int | None
+) -> asyncpg.Record | None:
+    """The one alert a tip from this caller would be linked to (``tip_link``), if any."""
+    return await conn.fetchrow(
+        """SELECT a.id, a.reference, a.municipalities, a.mode
+           FROM tip_link($1, NULL, $2) l JOIN alerts a ON a.id = l.alert_id""",
+        phone,
+        delivery_id,
+    )
+
+
+async def alert_brief(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record | None:
+    """What the live line tells the control room about an alert."""
+    return await conn.fetchrow(
+        "SELECT id, reference, municipalities, mode FROM alerts WHERE id = $1", alert_id
+    )
+
+
 SmsTip = tuple[str, str, str, str | None, str, str, bool, str | None, bytes | None, str]
 """The arguments of one SMS tip: sid, phone, text, reference, rest, kind (the command's
 name, stored with the MessageSid), anonymous, relay cipher, relay hash, reply texts (JSON)."""
@@ -64,8 +83,8 @@ async def insert_tip(conn: asyncpg.Connection, **f: Any) -> asyncpg.Record | Non
     return await conn.fetchrow(
         """
         INSERT INTO tips (provider_sid, alert_id, candidate_alerts, municipalities, channel, text, recording_url,
-                          recording_seconds, anonymous, phone, resident_id, relay_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                          recording_seconds, anonymous, phone, resident_id, relay_id, note)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         ON CONFLICT (provider_sid) DO NOTHING
         RETURNING id, received_at
         """,
@@ -81,6 +100,7 @@ async def insert_tip(conn: asyncpg.Connection, **f: Any) -> asyncpg.Record | Non
         f.get("phone"),
         f.get("resident_id"),
         f.get("relay_id"),
+        f.get("note"),
     )
 
 
