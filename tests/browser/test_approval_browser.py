@@ -104,13 +104,23 @@ async def test_reject_needs_a_reason_and_an_exercise_is_unmistakable(client, san
     waiting = await create(client, author, alert_body(circle(centre, 200), **AMBER))
     resp = await client.post(f"/api/v1/alerts/{waiting['id']}/send", headers=author)
     assert resp.status == 202 and (await resp.json())["status"] == "awaiting_approval"
+    # written by the colleague, sent by the author: the colleague may not approve it either
+    theirs = await create(
+        client, colleague, alert_body(circle(centre, 150), **{**AMBER, "title": "Vermiste jongen (10)"})
+    )
+    resp = await client.post(f"/api/v1/alerts/{theirs['id']}/send", headers=author)
+    assert resp.status == 202
     base = str(client.make_url("/")).rstrip("/")
 
     async with browser(tmp_path, base) as b:
         page = b.page
         await _sign_in(page, colleague)
-        await page.locator("#queue-badge:text-is('1')").wait_for()
+        await page.locator("#queue-badge:text-is('2')").wait_for()
         await page.locator("#queue-open").click()
+        await page.locator(f"#approve-{theirs['id']}").click()
+        refused = page.locator(f"#queue-{theirs['id']} .error")
+        await refused.wait_for(state="visible")
+        assert "Een collega moet hem goedkeuren" in await refused.inner_text()
         await page.locator(f"#reject-{waiting['id']}").click()
         await page.locator(f"#reject-confirm-{waiting['id']}").click()
         error = page.locator(f"#queue-{waiting['id']} .error")
@@ -118,8 +128,8 @@ async def test_reject_needs_a_reason_and_an_exercise_is_unmistakable(client, san
         assert "Geef een reden op" in await error.inner_text()
         await page.locator(f"#reject-reason-{waiting['id']}").fill("Gebied te groot, eerst de buurt.")
         await page.locator(f"#reject-confirm-{waiting['id']}").click()
-        await page.locator("#queue-empty").wait_for(state="visible")
-        await page.locator("#queue-badge:text-is('0')").wait_for()
+        await page.locator(f"#queue-{waiting['id']}").wait_for(state="detached")
+        await page.locator("#queue-badge:text-is('1')").wait_for()
 
         # an exercise: the band while composing, on the watch view and a label in the list
         await page.locator("#new-alert").click()
@@ -146,6 +156,7 @@ async def test_reject_needs_a_reason_and_an_exercise_is_unmistakable(client, san
         await page.locator(".alert-item", has_text="Vermist meisje (8)").click()
         await band.wait_for(state="hidden")
         assert "Gebied te groot, eerst de buurt." in await page.locator("#end-result").inner_text()
+        b.problems = [p for p in b.problems if "status of 403" not in p]  # the refused approval
         b.check()
 
     rejected = await (await client.get(f"/api/v1/alerts/{waiting['id']}", headers=author)).json()
@@ -153,6 +164,8 @@ async def test_reject_needs_a_reason_and_an_exercise_is_unmistakable(client, san
         rejected["status"] == "draft"
         and rejected["rejection"]["reason"] == "Gebied te groot, eerst de buurt."
     )
+    still = await (await client.get(f"/api/v1/alerts/{theirs['id']}", headers=author)).json()
+    assert still["status"] == "awaiting_approval"
     exercise = await settled(client, colleague, exercise_id)
     assert exercise["mode"] == "exercise"
     sent = await sandbox.outbound()

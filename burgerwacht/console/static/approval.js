@@ -79,7 +79,10 @@ function queueItem(a) {
   const total = approval.preview ? approval.preview.recipients.total : null;
   const error = h("p", { class: "error", role: "alert", hidden: true });
   const fail = (err) => {
-    error.textContent = queue.hooks.problemText(err);
+    const type = (err && err.problem && err.problem.type) || "";
+    error.textContent = type.endsWith("own-alert")
+      ? "U kunt deze actie niet goedkeuren: u hebt hem geschreven of ter goedkeuring aangeboden. Een collega moet hem goedkeuren."
+      : queue.hooks.problemText(err);
     show(error, true);
   };
   const reason = h("textarea", { id: `reject-reason-${a.id}`, rows: "2", maxlength: "500", required: true });

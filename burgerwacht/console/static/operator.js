@@ -700,6 +700,7 @@ function renderAlert(a) {
   renderLifecycle(a);
   const ended = ENDED.has(a.status);
   show($("#close-form"), !ended && a.status !== "draft");
+  show($("#close-alert"), a.status !== "awaiting_approval"); // nothing went out yet: only cancel
   if (a.status === "draft") {
     $("#end-result").textContent = a.rejection
       ? `Afgewezen, weer een concept. Reden: “${a.rejection.reason}”`
