@@ -344,6 +344,9 @@ class Preview(BaseModel):
 
 class Approval(BaseModel):
     requested_by: int = Field(description="The staff user who asked to send")
+    requested_by_name: str | None = Field(
+        default=None, description="That user's name, for the approval queue (absent on older requests)"
+    )
     requested_at: datetime
     preview: Preview = Field(description="The preview when the send was requested (recipient counts frozen)")
     approved_by: int | None = Field(default=None, description="The second person who approved (and sent) it")

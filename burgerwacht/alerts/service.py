@@ -550,6 +550,7 @@ async def _request_approval(
     frozen, _, _ = await _preview_of(conn, settings, row)
     approval = {
         "requested_by": user.id,
+        "requested_by_name": user.name,
         "requested_at": datetime.now(UTC).isoformat(),
         "preview": frozen.model_dump(mode="json", exclude={"area"}),
     }

@@ -22,6 +22,7 @@ import { AreaMap, METRES_PER_DEGREE, svg } from "./map.js";
 import { analyse, closingText, describeChar, smsText } from "./sms.js";
 import { closeBody, initOutcomePicker, resetOutcomePicker } from "./outcomes.js";
 import { initTemplatePicker, resetTemplatePicker, templateProblems, withTemplate } from "./templates.js";
+import { exerciseBand, exerciseLabel, initApproval, leaveQueue, refreshQueue } from "./approval.js";
 
 const MISSING = new Set(["missing_child", "amber_regional", "amber_national"]);
 const ENDED = new Set(["closed", "cancelled", "expired"]);
@@ -55,6 +56,7 @@ signIn({
     await initTemplatePicker();
     await refreshAlerts();
     setInterval(refreshAlerts, 15000);
+    initApproval(me, { view, watch, refreshAlerts, problemText });
     const wanted = Number(sessionStorage.getItem("burgerwacht.watching"));
     if (wanted) watch(wanted);
     else startCompose();
@@ -96,7 +98,7 @@ async function refreshAlerts() {
               "aria-current": state.watching && state.watching.id === a.id ? "true" : null,
               onclick: () => watch(a.id),
             },
-            h("span", { class: "title" }, a.title),
+            h("span", { class: "title" }, exerciseLabel(a), a.mode === "exercise" ? " " : "", a.title),
             h(
               "span",
               { class: "small" },
@@ -113,7 +115,15 @@ async function refreshAlerts() {
 $("#new-alert").addEventListener("click", () => startCompose());
 
 function view(name) {
-  for (const id of ["compose", "watch", "empty"]) show($(`#${id}`), id === name);
+  for (const id of ["compose", "watch", "queue", "empty"]) show($(`#${id}`), id === name);
+  if (name !== "queue") leaveQueue();
+  // the exercise band follows what the screen shows (compose: the mode chosen)
+  exerciseBand(name === "compose" && alertMode() === "exercise");
+}
+
+function alertMode() {
+  const chosen = document.querySelector('input[name="alert-mode"]:checked');
+  return chosen ? chosen.value : "live";
 }
 
 // ------------------------------------------------------------------ compose
@@ -141,6 +151,7 @@ function setupCompose() {
   $("#level").addEventListener("change", () => {
     show($("#consent-row"), MISSING.has($("#level").value));
   });
+  for (const radio of $$('input[name="alert-mode"]')) radio.addEventListener("change", () => exerciseBand(alertMode() === "exercise"));
   $("#message").addEventListener("input", updateMeter);
   initOutcomePicker();
   $("#close-message").addEventListener("input", () => {
@@ -501,6 +512,7 @@ async function toPreview() {
     channels,
     expires_in_minutes: Number($("#expires").value) || 60,
     family_consent: MISSING.has(level) && $("#consent").checked,
+    mode: alertMode(),
   };
   const voice = $("#voice-message").value.trim();
   if (voice) body.voice_message = voice;
@@ -575,10 +587,11 @@ async function sendDraft() {
   if (!state.draft) return;
   $("#send").disabled = true;
   try {
-    await api("POST", `/api/v1/alerts/${state.draft.id}/send`);
+    const sent = await api("POST", `/api/v1/alerts/${state.draft.id}/send`);
     const id = state.draft.id;
     state.draft = null;
     $("#compose-form").reset();
+    exerciseBand(false);
     resetTemplatePicker();
     state.codes.clear();
     for (const box of $$("#buurt-list input")) box.checked = false;
@@ -587,7 +600,12 @@ async function sendDraft() {
     state.line = [];
     setMode("circle");
     updateMeter();
-    announce("De actie wordt verstuurd.");
+    announce(
+      sent && sent.status === "awaiting_approval"
+        ? "De actie wacht op goedkeuring door een tweede persoon."
+        : "De actie wordt verstuurd.",
+    );
+    refreshQueue();
     await watch(id);
   } catch (err) {
     $("#preview-warn").textContent = problemText(err);
@@ -649,6 +667,10 @@ async function watch(id) {
         if (wasStatus !== data.status) refreshAlerts();
       } else if (name === "tip") {
         addTip(w, data, true);
+      } else if (name === "approval") {
+        // approved, rejected (back to draft) or waiting: the whole alert again
+        reloadAlert(w);
+        refreshQueue();
       } else if (name === "update" || name === "wave") {
         // a follow-up or a wave (maybe an automatic one): the whole alert again
         reloadAlert(w);
@@ -672,12 +694,17 @@ function renderAlert(a) {
   ]
     .filter(Boolean)
     .join(" · ");
+  exerciseBand(a.mode === "exercise");
+  renderApproval(a);
   renderProgress(a);
   renderLifecycle(a);
   const ended = ENDED.has(a.status);
   show($("#close-form"), !ended && a.status !== "draft");
+  show($("#close-alert"), a.status !== "awaiting_approval"); // nothing went out yet: only cancel
   if (a.status === "draft") {
-    $("#end-result").textContent = "Dit is een concept dat niet is verstuurd.";
+    $("#end-result").textContent = a.rejection
+      ? `Afgewezen, weer een concept. Reden: “${a.rejection.reason}”`
+      : "Dit is een concept dat niet is verstuurd.";
     show($("#end-result"), true);
   }
   if (ended && a.closing_message) {
@@ -687,6 +714,21 @@ function renderAlert(a) {
     $("#end-result").textContent = `Deze actie is ${ALERT_STATUS[a.status].toLowerCase()}.`;
     show($("#end-result"), true);
   }
+}
+
+function renderApproval(a) {
+  // waiting for the second person: no progress to show yet, say so instead
+  const waiting = a.status === "awaiting_approval";
+  const box = $("#watch-approval");
+  box.textContent = waiting
+    ? "Wacht op goedkeuring door een tweede persoon. Er is nog niets verstuurd" +
+      (a.approval && a.approval.preview
+        ? `; na goedkeuring gaat de actie naar ${fmtNumber(a.approval.preview.recipients.total)} ontvanger(s).`
+        : ".")
+    : "";
+  show(box, waiting);
+  show($("#progress"), !waiting);
+  show($("#counts"), !waiting);
 }
 
 const SEGMENTS = [
