@@ -236,7 +236,7 @@ async def reject_alert(request: web.Request, body: RejectIn):
     user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
     await service.reject(pool, user, alert_id, body.reason)
     async with pool.acquire() as conn:
-        return await service.view(conn, user, alert_id, area=True)
+        return await service.view(conn, user, alert_id, request.app[SETTINGS], area=True)
 
 
 @api.post(
@@ -293,7 +293,7 @@ LIFECYCLE_EVENTS = ("tip", "update", "wave", "approval")
 async def alert_events(request: web.Request):
     user = current_user(request)
     alert_id = _alert_id(request)
-    pool = request.app[POOL]
+    pool, settings = request.app[POOL], request.app[SETTINGS]
     async with pool.acquire() as conn:
         await service.load_for(conn, user, alert_id)
     hub = request.app[EVENTS]
@@ -303,7 +303,7 @@ async def alert_events(request: web.Request):
     async def progress() -> None:
         nonlocal last_sent, last_doc
         async with pool.acquire() as conn:
-            doc = (await service.view(conn, user, alert_id)).model_dump(
+            doc = (await service.view(conn, user, alert_id, settings)).model_dump(
                 mode="json", include={"id", "status", "counts", "counts_by_channel", "closing_counts"}
             )
         if doc != last_doc:

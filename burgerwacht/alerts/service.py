@@ -702,8 +702,8 @@ def _widen_state(row: asyncpg.Record) -> WidenState | None:
     )
 
 
-def to_out(row: asyncpg.Record, counts: CountsByKey, settings: Settings | None = None) -> AlertOut:
-    """The alert's JSON; with ``settings`` its public_url too."""
+def to_out(row: asyncpg.Record, counts: CountsByKey, settings: Settings) -> AlertOut:
+    """The alert's JSON (its public_url from ``settings``)."""
     closing = per_state(counts, row["id"], "closing")
     return AlertOut(
         id=row["id"],
@@ -738,10 +738,8 @@ def to_out(row: asyncpg.Record, counts: CountsByKey, settings: Settings | None =
         follows=row["follows"],
         widen=_widen_state(row),
         link=row["link"],
-        public_url=links.public_url(settings, row["public_token"], row["status"], row["sent_at"])
-        if settings is not None
-        else None,
-        template_id=row.get("template_id"),
+        public_url=links.public_url(settings, row["public_token"], row["status"], row["sent_at"]),
+        template_id=row["template_id"],
         approval=row["approval"],
         rejection=row["rejection"],
     )
@@ -751,11 +749,11 @@ async def view(
     conn: asyncpg.Connection,
     user: StaffUser,
     alert_id: int,
+    settings: Settings,
     *,
     area: bool = False,
-    settings: Settings | None = None,
 ) -> AlertOut:
-    """One alert; with ``area`` its area as GeoJSON too (for a map); with ``settings`` its public_url."""
+    """One alert; with ``area`` its area as GeoJSON too (for a map)."""
     row = await load_for(conn, user, alert_id)
     out = to_out(row, await store.counts(conn, [alert_id]), settings)
     if area:
@@ -869,7 +867,7 @@ async def _finish_update(conn: asyncpg.Connection, alert_id: int, number: int) -
 
 
 async def preview_update(
-    pool: asyncpg.Pool, user: StaffUser, alert_id: int, body: UpdateIn, settings: Settings | None = None
+    pool: asyncpg.Pool, user: StaffUser, alert_id: int, body: UpdateIn, settings: Settings
 ) -> UpdatePreview:
     async with pool.acquire() as conn:
         row = await load_for(conn, user, alert_id)
@@ -891,7 +889,7 @@ async def preview_update(
                     row["message"],
                     body.message,
                     link=row["link"],
-                    url=links.page_url(settings, row["public_token"]) if settings is not None else None,
+                    url=links.page_url(settings, row["public_token"]),
                 ),
                 row["mode"],
             )
