@@ -22,6 +22,8 @@ MODE_DESCRIPTION = (
 )
 Outcome = Literal["found_safe", "found_other", "arrested", "not_found", "false_alarm", "other"]
 OUTCOMES: tuple[Outcome, ...] = ("found_safe", "found_other", "arrested", "not_found", "false_alarm", "other")
+# Text limits of an alert (and of a template's texts, burgerwacht/templates/models.py).
+TITLE_MAX, SMS_TEXT_MAX, VOICE_TEXT_MAX = 120, 640, 1500
 MISSING_PERSON_LEVELS = frozenset({"missing_child", "amber_regional", "amber_national"})
 QUIET_OVERRIDE_LEVELS = MISSING_PERSON_LEVELS
 
@@ -55,15 +57,17 @@ MAX_WIDEN_STEPS = 100
 class AlertIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     level: Level
-    title: str = Field(min_length=1, max_length=120, json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN))
+    title: str = Field(
+        min_length=1, max_length=TITLE_MAX, json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN)
+    )
     message: str = Field(
         min_length=1,
-        max_length=640,
+        max_length=SMS_TEXT_MAX,
         description="SMS text; the reference is put in front",
         json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN),
     )
     voice_message: str | None = Field(
-        default=None, max_length=1500, json_schema_extra=string_pattern(NO_CONTROL_PATTERN)
+        default=None, max_length=VOICE_TEXT_MAX, json_schema_extra=string_pattern(NO_CONTROL_PATTERN)
     )
     target: Target
     channels: list[Channel] = Field(min_length=1, max_length=2)
@@ -80,13 +84,13 @@ class AlertIn(BaseModel):
     message_en: str | None = Field(
         default=None,
         min_length=1,
-        max_length=640,
+        max_length=SMS_TEXT_MAX,
         description="English SMS text for residents who chose English (else they get the Dutch)",
         json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN),
     )
     voice_message_en: str | None = Field(
         default=None,
-        max_length=1500,
+        max_length=VOICE_TEXT_MAX,
         description="English text for calls (else message_en, else the Dutch, in a Dutch voice)",
         json_schema_extra=string_pattern(NO_CONTROL_PATTERN),
     )
@@ -375,12 +379,12 @@ class UpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     message: str = Field(
         min_length=1,
-        max_length=640,
+        max_length=SMS_TEXT_MAX,
         description="SMS text of the follow-up",
         json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN),
     )
     voice_message: str | None = Field(
-        default=None, max_length=1500, json_schema_extra=string_pattern(NO_CONTROL_PATTERN)
+        default=None, max_length=VOICE_TEXT_MAX, json_schema_extra=string_pattern(NO_CONTROL_PATTERN)
     )
 
     _texts = field_validator("message", "voice_message")(no_control_characters)
@@ -415,7 +419,9 @@ class CloseIn(BaseModel):
     before outcomes existed, ``{message}`` alone, is still valid: it means ``outcome: other``."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    message: str = Field(min_length=1, max_length=640, json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN))
+    message: str = Field(
+        min_length=1, max_length=SMS_TEXT_MAX, json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN)
+    )
     outcome: Outcome = Field(
         default="other",
         description="How the incident ended (for the effectiveness figures); left out it is 'other'",

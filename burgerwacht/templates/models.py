@@ -14,7 +14,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model, field_validator
 from pydantic.fields import FieldInfo
 
-from burgerwacht.alerts.models import AlertIn, Channel, Level, no_control_characters
+from burgerwacht.alerts.models import (
+    SMS_TEXT_MAX,
+    TITLE_MAX,
+    VOICE_TEXT_MAX,
+    AlertIn,
+    Channel,
+    Level,
+    no_control_characters,
+)
 from burgerwacht.alerts.targets import TARGETS, CircleTarget
 from burgerwacht.fields import NO_CONTROL_PATTERN, VISIBLE_TEXT_PATTERN, string_pattern
 from burgerwacht.patch import PatchModel
@@ -60,7 +68,7 @@ def _name(**kw: Any) -> Any:
 def _title(**kw: Any) -> Any:
     return Field(
         min_length=1,
-        max_length=120,
+        max_length=TITLE_MAX,
         description=f"As an alert's title. {PLACEHOLDER_HELP}",
         json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN),
         **kw,
@@ -70,7 +78,7 @@ def _title(**kw: Any) -> Any:
 def _message(**kw: Any) -> Any:
     return Field(
         min_length=1,
-        max_length=640,
+        max_length=SMS_TEXT_MAX,
         description=f"As an alert's SMS text (the reference is put in front). {PLACEHOLDER_HELP}",
         json_schema_extra=string_pattern(VISIBLE_TEXT_PATTERN),
         **kw,
@@ -79,7 +87,7 @@ def _message(**kw: Any) -> Any:
 
 def _voice(**kw: Any) -> Any:
     return Field(
-        max_length=1500,
+        max_length=VOICE_TEXT_MAX,
         description=f"Text for calls (else the message is read). {PLACEHOLDER_HELP}",
         json_schema_extra=string_pattern(NO_CONTROL_PATTERN),
         **kw,
