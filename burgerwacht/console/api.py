@@ -100,9 +100,12 @@ def console_csp(tiles_origin: str) -> str:
     return CSP.replace(IMG_SRC, f"{IMG_SRC} {tiles_origin}", 1)
 
 
-def _page(request: web.Request, name: str, headers: dict[str, str] | None = None) -> web.Response:
+def _page(
+    request: web.Request, name: str, headers: dict[str, str] | None = None, *, base_map: bool = True
+) -> web.Response:
+    """A console page; ``base_map``: it draws tiles (its CSP allows the tile server's images)."""
     f = static_files()[name]
-    csp = console_csp(request.app[SETTINGS].console.tiles_origin)
+    csp = console_csp(request.app[SETTINGS].console.tiles_origin if base_map else "")
     return web.Response(
         body=f.body,
         content_type=f.content_type,
@@ -158,7 +161,7 @@ async def operator_page(request: web.Request):
     content_type="text/html",
 )
 async def analyst_page(request: web.Request):
-    return _page(request, PAGES["analyst"])
+    return _page(request, PAGES["analyst"], base_map=False)  # choropleths, no tiles
 
 
 @api.get(
