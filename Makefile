@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow lint fmt bench clean install schema
+.PHONY: run test test-slow lint fmt bench clean install schema vendor
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ fmt: $(STAMP)
 # checks it); run after changing a migration or a functions file.
 schema: $(STAMP)
 	$(BIN)/burgerwacht schema-dump --fresh --output burgerwacht/sql/schema.sql
+
+# Leaflet for the console's base map, fetched from the npm registry at a pinned version and
+# sha512 into burgerwacht/console/static/vendor/ (committed: only to change the version).
+vendor:
+	bash scripts/vendor-leaflet.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -85,6 +85,13 @@ print("wheel-smoke: /healthz", status, body, file=sys.stderr)
 status, body = get("/readyz")
 print("wheel-smoke: /readyz", status, body, file=sys.stderr)
 assert status == 200 and body["status"] == "ready", (status, body)
+# the console's vendored Leaflet ships in the wheel (package data) and is served
+for path in ("leaflet.js", "leaflet.css", "images/layers.png"):
+    with urllib.request.urlopen(f"{base}/console/static/vendor/leaflet-1.9.4/{path}", timeout=5) as resp:
+        assert resp.status == 200 and resp.read(), path
+import burgerwacht.console.api as console
+assert (console.STATIC_DIR / console.LEAFLET / "LICENSE").is_file(), "Leaflet's LICENSE is not in the wheel"
+print("wheel-smoke: the console's Leaflet is in the wheel", file=sys.stderr)
 PY
 
 kill -TERM "$SERVER_PID"

@@ -9,6 +9,7 @@ pydantic-settings; :func:`load_settings` turns a validation failure into
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -350,6 +351,54 @@ class TipsSettings(Section):
         return numbers
 
 
+TILE_PLACEHOLDERS = ("{z}", "{x}", "{y}")
+# http(s), a host (its first label may be Leaflet's {s} subdomain), a path; none of the
+# characters that would break out of the URL or of the CSP the origin goes into
+_TILES_URL = re.compile(r"^https?://(\{s\}\.)?[A-Za-z0-9.-]+(:\d{1,5})?/[^\s\"'<>;,\\]*$")
+
+
+class ConsoleSettings(Section):
+    """The base map under the console's maps (Leaflet, vendored): a tile source in Web
+    Mercator (EPSG:3857, XYZ/WMTS ``{z}/{x}/{y}``); empty ``tiles_url`` disables it."""
+
+    tiles_url: str = (
+        "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png"
+    )
+    # Shown on the map; plain text (entities such as &copy; are fine, no markup).
+    tiles_attribution: Annotated[str, Field(max_length=300, pattern=r"^[^<>]*$")] = (
+        "Kaartgegevens &copy; Kadaster"
+    )
+    # The deepest zoom level the source serves; closer views enlarge its tiles.
+    tiles_max_zoom: Annotated[int, Field(ge=0, le=22)] = 19
+
+    @field_validator("tiles_url")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        if not _TILES_URL.match(value):
+            raise ValueError("must be an http(s) URL template such as https://host/path/{z}/{x}/{y}.png")
+        missing = [p for p in TILE_PLACEHOLDERS if p not in value]
+        if missing:
+            raise ValueError(f"the template lacks {', '.join(missing)}")
+        unknown = set(re.findall(r"\{[^}]*\}", value)) - {*TILE_PLACEHOLDERS, "{s}", "{r}"}
+        if unknown or re.search(r"[{}]", re.sub(r"\{(z|x|y|s|r)\}", "", value)):
+            raise ValueError(
+                f"unknown placeholder(s) {', '.join(sorted(unknown)) or '{ or }'}; use {{z}}, {{x}}, {{y}}"
+            )
+        return value
+
+    @property
+    def tiles_origin(self) -> str:
+        """The tile server's origin for the CSP's img-src ({s} becomes the wildcard *); '' when off."""
+        if not self.tiles_url:
+            return ""
+        scheme, rest = self.tiles_url.split("://", 1)
+        host = rest.split("/", 1)[0].replace("{s}", "*")
+        return f"{scheme}://{host}"
+
+
 class Settings(BaseSettings):
     """All configuration of one Burgerwacht process."""
 
@@ -386,6 +435,7 @@ class Settings(BaseSettings):
     plain_dutch: PlainDutchSettings = PlainDutchSettings()
     public: PublicSettings = PublicSettings()
     tips: TipsSettings = TipsSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @field_validator("database_url", "read_database_url")
     @classmethod

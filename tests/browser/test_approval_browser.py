@@ -59,6 +59,10 @@ async def test_amber_waits_for_a_colleague_who_approves_it(client, sandbox, db, 
         assert "3 ontvanger(s)" in await wait.inner_text()
         assert await page.locator("#progress").is_hidden()
         alert_id = int(await page.evaluate("sessionStorage.getItem('burgerwacht.watching')"))
+        # the watch view says who must act; no approve button for the one who asked
+        await page.locator("#watch-own").wait_for(state="visible")
+        assert "een collega moet hem goedkeuren" in await page.locator("#watch-own").inner_text()
+        assert await page.locator("#watch-approve").count() == 0
 
         # the author's own queue: the count, but approving is not theirs to do
         await page.locator("#queue-badge:text-is('1')").wait_for()
@@ -92,6 +96,58 @@ async def test_amber_waits_for_a_colleague_who_approves_it(client, sandbox, db, 
     alert = await settled(client, colleague, alert_id)
     assert alert["status"] in ("sending", "active") and alert["approval"]["approved_at"]
     assert len(await sandbox.outbound()) == 3
+
+
+async def test_a_colleague_approves_or_rejects_from_the_watch_view(client, sandbox, db, staff, tmp_path):
+    centre, _ = await _residents(db, 3)
+    author = await staff("operator", "GM9999", name="Centralist Jansen")
+    colleague = await staff("operator", "GM9999", name="Centralist de Vries")
+    first = await create(client, author, alert_body(circle(centre, 200), **AMBER))
+    second = await create(
+        client, author, alert_body(circle(centre, 150), **{**AMBER, "title": "Vermiste jongen (10)"})
+    )
+    for a in (first, second):
+        resp = await client.post(f"/api/v1/alerts/{a['id']}/send", headers=author)
+        assert resp.status == 202 and (await resp.json())["status"] == "awaiting_approval"
+    base = str(client.make_url("/")).rstrip("/")
+
+    async with browser(tmp_path, base) as b:
+        page = b.page
+        await _sign_in(page, colleague)
+        # approve: straight from the alert's own page, not the queue
+        await page.locator(".alert-item", has_text="Vermist meisje (8)").click()
+        await page.locator("#watch-approval").wait_for(state="visible")
+        decision = page.locator("#watch-decision")
+        await decision.wait_for(state="visible")
+        await b.shot("approval-04-watch-decision")
+        await page.locator("#watch-approve").click()
+        await page.locator("#watch-approval").wait_for(state="hidden")
+        await decision.wait_for(state="hidden")
+        await page.locator("#progress").wait_for(state="visible")
+        await page.locator("#queue-badge:text-is('1')").wait_for()
+
+        # reject: a reason is required, then the alert is a draft again with that reason
+        await page.locator(".alert-item", has_text="Vermiste jongen (10)").click()
+        await decision.wait_for(state="visible")
+        await page.locator("#watch-reject").click()
+        await page.locator("#watch-reject-confirm").click()
+        error = decision.locator(".error")
+        await error.wait_for(state="visible")
+        assert "Geef een reden op" in await error.inner_text()
+        await page.locator("#watch-reject-reason").fill("Eerst de ouders opnieuw bellen.")
+        await page.locator("#watch-reject-confirm").click()
+        await page.locator("#end-result:has-text('Afgewezen, weer een concept')").wait_for()
+        assert "Eerst de ouders opnieuw bellen." in await page.locator("#end-result").inner_text()
+        await decision.wait_for(state="hidden")
+        await page.locator("#queue-badge:text-is('0')").wait_for()
+        b.check()
+
+    approved = await settled(client, colleague, first["id"])
+    assert approved["status"] in ("sending", "active") and approved["approval"]["approved_at"]
+    assert len(await sandbox.outbound()) == 3  # the approved one only
+    rejected = await (await client.get(f"/api/v1/alerts/{second['id']}", headers=author)).json()
+    assert rejected["status"] == "draft"
+    assert rejected["rejection"]["reason"] == "Eerst de ouders opnieuw bellen."
 
 
 async def test_reject_needs_a_reason_and_an_exercise_is_unmistakable(client, sandbox, db, staff, tmp_path):

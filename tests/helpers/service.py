@@ -38,6 +38,9 @@ def make_settings(db_url: str, service_port: int, sandbox_port: int, **overrides
             "timeout_seconds": 2.0,
         },
         "logging": {"level": "INFO", "json": True},
+        # no base map: the browser tests refuse every request off the machine (a test
+        # that wants tiles serves them locally and sets console.tiles_url itself)
+        "console": {"tiles_url": ""},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):

@@ -72,11 +72,13 @@ function renderQueue() {
   exerciseBand(items.some((a) => a.mode === "exercise"));
 }
 
-function queueItem(a) {
-  const approval = a.approval || {};
-  const own = approval.requested_by === queue.me.id;
-  const who = own ? "u zelf" : approval.requested_by_name || `gebruiker ${approval.requested_by}`;
-  const total = approval.preview ? approval.preview.recipients.total : null;
+/**
+ * Goedkeuren / Afwijzen for one alert awaiting approval: the buttons, the reject form
+ * with its required reason, and an error line. ``ids`` names the elements (the queue and
+ * the watch view each have their own); ``own`` disables approving; ``done(kind)`` runs
+ * after a successful approve ("approved") or reject ("rejected").
+ */
+function decisionControls(a, { ids, own, help, done }) {
   const error = h("p", { class: "error", role: "alert", hidden: true });
   const fail = (err) => {
     const type = (err && err.problem && err.problem.type) || "";
@@ -85,7 +87,7 @@ function queueItem(a) {
       : queue.hooks.problemText(err);
     show(error, true);
   };
-  const reason = h("textarea", { id: `reject-reason-${a.id}`, rows: "2", maxlength: "500", required: true });
+  const reason = h("textarea", { id: ids.reason, rows: "2", maxlength: "500", required: true });
   const rejectForm = h(
     "form",
     {
@@ -105,17 +107,65 @@ function queueItem(a) {
         try {
           await api("POST", `/api/v1/alerts/${a.id}/reject`, { body: { reason: text } });
           announce(`Actie ${a.reference} afgewezen; hij is weer een concept.`);
-          await refreshQueue();
-          queue.hooks.refreshAlerts();
+          await done("rejected");
         } catch (err) {
           fail(err);
         }
       },
     },
-    h("label", { for: `reject-reason-${a.id}` }, "Reden van afwijzen (verplicht, de aanvrager ziet hem)"),
+    h("label", { for: ids.reason }, "Reden van afwijzen (verplicht, de aanvrager ziet hem)"),
     reason,
-    h("button", { type: "submit", class: "danger", id: `reject-confirm-${a.id}` }, "Afwijzen bevestigen"),
+    h("button", { type: "submit", class: "danger", id: ids.confirm }, "Afwijzen bevestigen"),
   );
+  const buttons = h(
+    "div",
+    { class: "actions" },
+    h(
+      "button",
+      {
+        type: "button",
+        class: "primary",
+        id: ids.approve,
+        disabled: own ? true : null,
+        "aria-describedby": own && help ? help.id : null,
+        onclick: async (event) => {
+          event.target.disabled = true;
+          show(error, false);
+          try {
+            await api("POST", `/api/v1/alerts/${a.id}/approve`);
+            announce(`Actie ${a.reference} goedgekeurd en verstuurd.`);
+            await done("approved");
+          } catch (err) {
+            event.target.disabled = false;
+            fail(err);
+          }
+        },
+      },
+      "Goedkeuren",
+    ),
+    h(
+      "button",
+      {
+        type: "button",
+        id: ids.reject,
+        "aria-expanded": "false",
+        onclick: (event) => {
+          rejectForm.hidden = !rejectForm.hidden;
+          event.target.setAttribute("aria-expanded", String(!rejectForm.hidden));
+          if (!rejectForm.hidden) reason.focus();
+        },
+      },
+      "Afwijzen",
+    ),
+  );
+  return [buttons, help, rejectForm, error];
+}
+
+function queueItem(a) {
+  const approval = a.approval || {};
+  const own = approval.requested_by === queue.me.id;
+  const who = own ? "u zelf" : approval.requested_by_name || `gebruiker ${approval.requested_by}`;
+  const total = approval.preview ? approval.preview.recipients.total : null;
   const help = own
     ? h(
         "p",
@@ -123,6 +173,23 @@ function queueItem(a) {
         "U hebt deze actie zelf ter goedkeuring aangeboden: een collega moet hem goedkeuren.",
       )
     : null;
+  const controls = decisionControls(a, {
+    ids: {
+      approve: `approve-${a.id}`,
+      reject: `reject-${a.id}`,
+      reason: `reject-reason-${a.id}`,
+      confirm: `reject-confirm-${a.id}`,
+    },
+    own,
+    help,
+    done: async (kind) => {
+      await refreshQueue();
+      if (kind === "approved") {
+        leaveQueue();
+        await queue.hooks.watch(a.id);
+      } else queue.hooks.refreshAlerts();
+    },
+  });
   return h(
     "li",
     { class: `queue-item${a.mode === "exercise" ? " exercise" : ""}`, id: `queue-${a.id}`, dataset: { id: String(a.id) } },
@@ -140,51 +207,49 @@ function queueItem(a) {
         .join(" · "),
     ),
     h("p", {}, "Ontvangers: ", h("strong", { class: "queue-total" }, fmtNumber(total))),
-    h(
-      "div",
-      { class: "actions" },
-      h(
-        "button",
-        {
-          type: "button",
-          class: "primary",
-          id: `approve-${a.id}`,
-          disabled: own ? true : null,
-          "aria-describedby": own ? `own-${a.id}` : null,
-          onclick: async (event) => {
-            event.target.disabled = true;
-            show(error, false);
-            try {
-              await api("POST", `/api/v1/alerts/${a.id}/approve`);
-              announce(`Actie ${a.reference} goedgekeurd en verstuurd.`);
-              await refreshQueue();
-              leaveQueue();
-              await queue.hooks.watch(a.id);
-            } catch (err) {
-              event.target.disabled = false;
-              fail(err);
-            }
-          },
-        },
-        "Goedkeuren",
-      ),
-      h(
-        "button",
-        {
-          type: "button",
-          id: `reject-${a.id}`,
-          "aria-expanded": "false",
-          onclick: (event) => {
-            rejectForm.hidden = !rejectForm.hidden;
-            event.target.setAttribute("aria-expanded", String(!rejectForm.hidden));
-            if (!rejectForm.hidden) reason.focus();
-          },
-        },
-        "Afwijzen",
-      ),
-    ),
-    help,
-    rejectForm,
-    error,
+    ...controls,
   );
+}
+
+/**
+ * The watch view of an alert awaiting approval: Goedkeuren / Afwijzen for a colleague
+ * (the one who asked to send it sees who must act instead). Drawn again only when the
+ * alert's approval state changes, so a reason being typed survives progress events.
+ * ``reload()`` shows the alert again after a decision.
+ */
+export function renderWatchDecision(a, reload) {
+  const box = $("#watch-decision");
+  const waiting = a.status === "awaiting_approval";
+  const approval = a.approval || {};
+  const key = waiting ? `${a.id}:${approval.requested_at || ""}` : "";
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  if (!waiting || !queue.me) {
+    box.replaceChildren();
+    show(box, false);
+    return;
+  }
+  if (approval.requested_by === queue.me.id) {
+    box.replaceChildren(
+      h(
+        "p",
+        { class: "help", id: "watch-own" },
+        "U hebt deze actie zelf ter goedkeuring aangeboden: een collega moet hem goedkeuren (in de wachtrij of hier).",
+      ),
+    );
+    show(box, true);
+    return;
+  }
+  const controls = decisionControls(a, {
+    ids: { approve: "watch-approve", reject: "watch-reject", reason: "watch-reject-reason", confirm: "watch-reject-confirm" },
+    own: false,
+    help: null,
+    done: async () => {
+      await refreshQueue();
+      delete box.dataset.key; // drawn again whatever the alert's state now
+      await reload();
+    },
+  });
+  box.replaceChildren(...controls);
+  show(box, true);
 }

@@ -1,12 +1,42 @@
-// Area GeoJSON (WGS84, from the API) drawn as SVG: no tile server, no library.
+// Area GeoJSON (WGS84, from the API) drawn as SVG, optionally over a tiled base map.
 //
-// Projection: equirectangular around the data's mean latitude (x = lon·cos φ0, y = −lat),
-// so circles stay round and a metre is the same length in every direction at
-// municipality scale. The SVG viewBox is in those projected degrees; METRES_PER_DEGREE
-// turns radii into map units.
+// Projection: Web Mercator scaled by cos φ0 around the data's mean latitude
+// (x = lon·cos φ0, y = −merc(lat)·cos φ0, merc in degrees), so circles stay round, a
+// metre is the same length in every direction at municipality scale (1 map unit =
+// METRES_PER_DEGREE metres at φ0), and the drawing lines up exactly with Web Mercator
+// tiles. The SVG viewBox is in those projected degrees.
+//
+// Base map: with {base: true} and a tile source in GET /console/config, a Leaflet map
+// (vendored, loaded by the page as a classic script: window.L) sits under the SVG and is
+// kept at exactly the SVG's extent and scale; the SVG stays the drawing and pointer
+// layer, so placing a circle works the same with or without it. When Leaflet is
+// missing or no tile loads (offline), the base is removed and a note says so: the
+// outlines alone remain, as before.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 export const METRES_PER_DEGREE = 111320;
+const RAD = Math.PI / 180;
+const TILE_TIMEOUT_MS = 8000; // no tile by then: fall back to the outlines
+export const BASE_UNAVAILABLE = "Kaartachtergrond niet beschikbaar";
+
+const mercY = (lat) => Math.log(Math.tan(Math.PI / 4 + (lat * RAD) / 2)) / RAD;
+const mercLat = (y) => (2 * Math.atan(Math.exp(y * RAD)) - Math.PI / 2) / RAD;
+
+let configPromise = null;
+/** GET /console/config once per page (null when it cannot be read). */
+export function consoleConfig() {
+  if (!configPromise) {
+    configPromise = fetch("/console/config", { headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : null))
+      .catch(() => null);
+  }
+  return configPromise;
+}
+
+function entitiesToText(text) {
+  // the attribution is plain text with entities (&copy;): decode without running markup
+  return new DOMParser().parseFromString(`<p>${text}</p>`, "text/html").body.textContent || "";
+}
 
 export function svg(tag, attrs = {}) {
   const node = document.createElementNS(SVG_NS, tag);
@@ -22,12 +52,14 @@ function rings(geometry) {
 }
 
 /**
- * An SVG map of area features. Options: {container, features, label}.
+ * An SVG map of area features. Options: {label, title, base}; with base: true a tiled
+ * base map under it when configured (``baseReady`` resolves with "tiles", "off" or
+ * "unavailable"; the container's data-base says the same).
  * Methods: project([lon, lat]) → [x, y]; unproject([x, y]) → [lon, lat];
  * toMap(event) → [x, y]; pathOf(feature); the layers .areas, .overlay, .labels.
  */
 export class AreaMap {
-  constructor(container, features, { label = "Kaart", title } = {}) {
+  constructor(container, features, { label = "Kaart", title, base = false } = {}) {
     this.container = container;
     this.features = features;
     let minLon = Infinity;
@@ -92,14 +124,142 @@ export class AreaMap {
       this.areas.append(path);
     }
     container.replaceChildren(this.el);
+    container.classList.remove("with-base", "base-loaded");
+    container.dataset.base = "off";
+    this.leaflet = null;
+    this.baseReady = base ? this.attachBase() : Promise.resolve("off");
   }
 
   project([lon, lat]) {
-    return [lon * this.cos, -lat];
+    return [lon * this.cos, -mercY(lat) * this.cos];
   }
 
   unproject([x, y]) {
-    return [x / this.cos, -y];
+    return [x / this.cos, mercLat(-y / this.cos)];
+  }
+
+  /** The tiled base map under the SVG (see the top of this file). */
+  async attachBase() {
+    const config = await consoleConfig();
+    const cfg = config && config.map;
+    if (!this.el.isConnected || !cfg || !cfg.tiles_url) return "off";
+    const L = window.L;
+    if (!L || typeof L.map !== "function") return this.baseUnavailable();
+    const div = document.createElement("div");
+    div.className = "map-base";
+    div.setAttribute("aria-hidden", "true");
+    this.container.prepend(div);
+    this.container.classList.add("with-base");
+    this.container.dataset.base = "loading";
+    let map;
+    try {
+      map = L.map(div, {
+        zoomControl: false,
+        attributionControl: false,
+        dragging: false,
+        touchZoom: false,
+        scrollWheelZoom: false,
+        doubleClickZoom: false,
+        boxZoom: false,
+        keyboard: false,
+        trackResize: false,
+        zoomSnap: 0,
+        zoomAnimation: false,
+        fadeAnimation: false,
+        markerZoomAnimation: false,
+        inertia: false,
+      });
+    } catch {
+      div.remove();
+      return this.baseUnavailable();
+    }
+    this.leaflet = map;
+    this.syncBase(600);
+    const layer = L.tileLayer(cfg.tiles_url, {
+      maxNativeZoom: cfg.tiles_max_zoom,
+      maxZoom: 24,
+      referrerPolicy: "no-referrer",
+    });
+    return new Promise((resolve) => {
+      let loaded = 0;
+      let settled = false;
+      let timer = null;
+      const shown = () => this.el.getBoundingClientRect().width > 0;
+      // the clock starts when the map is on screen (a hidden view loads no tiles)
+      const arm = () => {
+        if (!timer && !settled && shown()) timer = setTimeout(fail, TILE_TIMEOUT_MS);
+      };
+      const observer = new ResizeObserver(() => {
+        if (!this.el.isConnected) {
+          observer.disconnect();
+          if (this.leaflet === map) map.remove();
+          this.leaflet = null;
+          return;
+        }
+        this.syncBase();
+        arm();
+      });
+      const fail = () => {
+        if (settled || loaded) return;
+        settled = true;
+        clearTimeout(timer);
+        observer.disconnect();
+        map.remove();
+        div.remove();
+        this.leaflet = null;
+        resolve(this.baseUnavailable());
+      };
+      layer.on("tileload", () => {
+        loaded += 1;
+        if (settled || !this.el.isConnected) return;
+        settled = true;
+        clearTimeout(timer);
+        this.container.classList.add("base-loaded");
+        this.container.dataset.base = "tiles";
+        const credit = entitiesToText(cfg.tiles_attribution || "");
+        if (credit) {
+          this.container.append(Object.assign(document.createElement("p"), { className: "map-attribution", textContent: credit }));
+        }
+        resolve("tiles");
+      });
+      layer.on("load", () => {
+        // every tile of the view answered, none with an image (removed after Leaflet's
+        // own handling of this event has finished)
+        if (!loaded) setTimeout(fail, 0);
+      });
+      observer.observe(this.el);
+      layer.addTo(map);
+      arm();
+    });
+  }
+
+  baseUnavailable() {
+    if (!this.el.isConnected) return "unavailable";
+    this.container.classList.remove("with-base", "base-loaded");
+    this.container.dataset.base = "unavailable";
+    const note = document.createElement("p");
+    note.className = "map-note";
+    note.textContent = BASE_UNAVAILABLE;
+    this.container.append(note);
+    return "unavailable";
+  }
+
+  /** Keep the base map at the SVG's extent and scale (viewBox fitted with "meet"). */
+  syncBase(fallbackWidth) {
+    if (!this.leaflet) return;
+    const rect = this.el.getBoundingClientRect();
+    let width = rect.width;
+    let height = rect.height;
+    if (!width || !height) {
+      if (!fallbackWidth) return;
+      [width, height] = [fallbackWidth, (fallbackWidth * this.box.h) / this.box.w];
+    }
+    const scale = Math.min(width / this.box.w, height / this.box.h); // pixels per map unit
+    // Leaflet: 256·2^z pixels per 360° of longitude; here scale·cos φ0 pixels per degree
+    const zoom = Math.log2((scale * this.cos * 360) / 256);
+    const [lon, lat] = this.unproject([this.box.x + this.box.w / 2, this.box.y + this.box.h / 2]);
+    this.leaflet.invalidateSize({ animate: false, pan: false });
+    this.leaflet.setView([lat, lon], zoom, { animate: false });
   }
 
   /** Metres → map units (at the map's latitude). */

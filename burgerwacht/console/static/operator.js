@@ -22,7 +22,14 @@ import { AreaMap, METRES_PER_DEGREE, svg } from "./map.js";
 import { analyse, closingText, describeChar, smsText } from "./sms.js";
 import { closeBody, initOutcomePicker, resetOutcomePicker } from "./outcomes.js";
 import { initTemplatePicker, resetTemplatePicker, templateProblems, withTemplate } from "./templates.js";
-import { exerciseBand, exerciseLabel, initApproval, leaveQueue, refreshQueue } from "./approval.js";
+import {
+  exerciseBand,
+  exerciseLabel,
+  initApproval,
+  leaveQueue,
+  refreshQueue,
+  renderWatchDecision,
+} from "./approval.js";
 
 const MISSING = new Set(["missing_child", "amber_regional", "amber_national"]);
 const ENDED = new Set(["closed", "cancelled", "expired"]);
@@ -140,6 +147,7 @@ function startCompose() {
 function setupCompose() {
   const map = new AreaMap($("#map"), state.features, {
     label: "Kaart van uw buurten om het gebied te kiezen",
+    base: true,
   });
   state.map = map;
   map.addLabels((f) => f.properties.name);
@@ -729,6 +737,14 @@ function renderApproval(a) {
   show(box, waiting);
   show($("#progress"), !waiting);
   show($("#counts"), !waiting);
+  // a colleague decides here too, not only in the queue
+  renderWatchDecision(a, async () => {
+    const w = state.watching;
+    if (w && w.id === a.id) {
+      await reloadAlert(w);
+      refreshAlerts();
+    }
+  });
 }
 
 const SEGMENTS = [
@@ -818,7 +834,7 @@ function renderProgress(a) {
 
 function renderWatchMap(a) {
   const box = $("#watch-map");
-  const map = new AreaMap(box, state.features, { label: "Het gebied van deze actie en zijn golven" });
+  const map = new AreaMap(box, state.features, { label: "Het gebied van deze actie en zijn golven", base: true });
   map.addLabels((f) => f.properties.name);
   // the area the server gives with the alert, whatever the target type
   map.showArea(a.area || null);

@@ -76,7 +76,7 @@ async function loadMunicipality(gm) {
       .sort((a, b) => a.properties.name.localeCompare(b.properties.name, "nl"))
       .map((f) => h("option", { value: f.properties.code }, f.properties.name)),
   );
-  state.map = new AreaMap($("#map"), state.features, { label: "Kaart van de buurten: tik om de plaats te kiezen" });
+  state.map = new AreaMap($("#map"), state.features, { label: "Kaart van de buurten: tik om de plaats te kiezen", base: true });
   state.map.el.addEventListener("click", (event) => {
     const [lon, lat] = state.map.unproject(state.map.toMap(event));
     setPoint(lat, lon, "op de kaart");
