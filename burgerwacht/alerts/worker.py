@@ -11,8 +11,9 @@ the shared rate limit, records outcomes in batches.
 - Rate: a token bucket per channel in PostgreSQL, so the limit holds for the sum of all
   workers on all machines. Calls have a second, separate limit: at most
   ``twilio.max_concurrent_calls`` in progress (:class:`CallSlots`, rows of ``call_slots``
-  taken before a call is created and removed by its final status callback). The requests in flight adapt to the rate and the measured
-  provider latency (:mod:`burgerwacht.alerts.flow`: Little's law, AIMD on 429).
+  taken before a call is created and removed by its final status callback). The
+  requests in flight adapt to the rate and the measured provider latency
+  (:mod:`burgerwacht.alerts.flow`: Little's law, AIMD on 429).
 - Exactly once: a send whose outcome is unknown (timeout, crash, expired claim) is
   marked ``reconcile``; before it is sent again the provider's message (or call) list
   for that number is searched for it.
