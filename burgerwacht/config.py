@@ -90,6 +90,13 @@ class TwilioSettings(Section):
     # Per sender of from_numbers (Twilio: 10/s for a long code, 100/s for a short code).
     per_sender_per_second: Positive = 10.0
     calls_per_second: Positive = 1.0
+    # Calls in progress at once for the sum of all workers (Twilio's concurrency limit,
+    # apart from calls_per_second): a call counts from its create until its final status
+    # callback, or until ring timeout + call_time_limit_seconds when that is lost.
+    max_concurrent_calls: Annotated[int, Field(ge=1, le=100_000)] = 100
+    # Twilio's TimeLimit of an alert call (seconds): no call lasts longer, so a call whose
+    # final callback was lost stops counting against max_concurrent_calls after it.
+    call_time_limit_seconds: Annotated[int, Field(ge=60, le=14_400)] = 900
     timeout_seconds: Positive = 10.0
     # Connections to the provider per worker: the sends in flight (at most
     # alerts.max_in_flight, see alerts/flow.py) plus the slow ones waiting for their answer

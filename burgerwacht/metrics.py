@@ -40,6 +40,13 @@ QUEUE_OLDEST = Gauge("burgerwacht_queue_oldest_seconds", "Age of the oldest due 
 RATE_LIMIT_WAITS = Counter(
     "burgerwacht_rate_limit_waits_total", "Times a worker waited for a rate token", ["channel"]
 )
+CALLS_IN_PROGRESS = Gauge(
+    "burgerwacht_calls_in_progress",
+    "Alert calls in progress for all workers, as this worker last saw it (twilio.max_concurrent_calls)",
+)
+CALL_SLOT_WAITS = Counter(
+    "burgerwacht_call_slot_waits_total", "Times a worker waited for a call to end (max_concurrent_calls)"
+)
 RECONCILIATIONS = Counter(
     "burgerwacht_reconciliations_total", "Unknown-outcome sends looked up at the provider", ["result"]
 )

@@ -35,6 +35,10 @@ async def apply_callback(
     channel: str,
 ) -> bool:
     async with conn.transaction():
+        if channel == "voice" and new_state in states.TERMINAL:
+            # the call has ended: its place among the calls in progress is free (also
+            # for a duplicate or late callback, which moves nothing else)
+            await store.release_call_slot(conn, delivery_id, attempt)
         row = await store.apply_status(
             conn, delivery_id, attempt, new_state, _earlier(new_state), sid, error_code
         )

@@ -316,6 +316,23 @@ class PreviewWarning(BaseModel):
     )
 
 
+class VoiceEstimate(BaseModel):
+    """How long the immediate calls take under the provider's two voice limits."""
+
+    calls: int = Field(description="Calls that go out now (recipients.voice less quiet hours)")
+    expected_call_seconds: float = Field(
+        description="What one alert call lasts: ring time + the spoken message and menu (alerts/estimate.py)"
+    )
+    calls_per_second: float = Field(description="twilio.calls_per_second: calls started per second")
+    max_concurrent_calls: int = Field(description="twilio.max_concurrent_calls: calls in progress at once")
+    seconds: float = Field(
+        description="max(calls / calls_per_second, calls × expected_call_seconds / max_concurrent_calls)"
+    )
+    limited_by: Literal["calls_per_second", "max_concurrent_calls"] = Field(
+        description="The limit that sets the pace"
+    )
+
+
 class Preview(BaseModel):
     recipients: Recipients
     recipients_by_language: dict[str, int] = Field(
@@ -331,7 +348,13 @@ class Preview(BaseModel):
     )
     sms: SmsInfo
     estimated_seconds: float = Field(
-        description="Until the last immediate recipient is reached at the configured rates"
+        description="Until the last immediate recipient is reached at the configured rates: the longer "
+        "of the SMS (recipients / twilio.sms_per_second) and the calls (voice_estimate.seconds)"
+    )
+    voice_estimate: VoiceEstimate | None = Field(
+        default=None,
+        description="The calls' part of the estimate: calls per second and calls in progress at once "
+        "are separate provider limits (absent in previews frozen before it existed)",
     )
     area: dict[str, Any] | None = Field(
         default=None,

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 from asyncpg.types import Circle
 
+from burgerwacht.alerts import estimate as timing
 from burgerwacht.alerts import language_checks, store
 from burgerwacht.alerts.models import (
     AlertIn,
@@ -30,6 +31,7 @@ from burgerwacht.alerts.models import (
     UpdateIn,
     UpdateOut,
     UpdatePreview,
+    VoiceEstimate,
     WaveOut,
     WidenIn,
     WidenState,
@@ -393,9 +395,9 @@ async def _count(
         return sum(n for (c, d), n in by.items() if (channel is None or c == channel) and d in dispositions)
 
     sms_now, voice_now = by.get(("sms", "now"), 0), by.get(("voice", "now"), 0)
-    t = settings.twilio
+    voice = voice_estimate(settings, row, voice_now)
     # the channels have separate provider limits and go out side by side
-    estimate = round(max(sms_now / t.sms_rate, voice_now / t.calls_per_second), 2)
+    estimate = round(max(sms_now / settings.twilio.sms_rate, voice.seconds), 2)
     related = by.get((None, "related"), 0)
     result = Preview(
         recipients=Recipients(
@@ -410,9 +412,26 @@ async def _count(
         if text is not None
         else sms_info(row["reference"], row["message"], mode=row["mode"]),
         estimated_seconds=estimate,
+        voice_estimate=voice,
         related_reached=related,
     )
     return result, sms_now, voice_now
+
+
+def voice_estimate(settings: Settings, row: asyncpg.Record, calls: int) -> VoiceEstimate:
+    """The immediate calls' time under calls_per_second and max_concurrent_calls
+    (alerts/estimate.py); the call says the alert's voice text (else its message)."""
+    t = settings.twilio
+    call_seconds = timing.expected_call_seconds(row["voice_message"] or row["message"] or "")
+    seconds, limit = timing.calls_seconds(calls, t.calls_per_second, t.max_concurrent_calls, call_seconds)
+    return VoiceEstimate(
+        calls=calls,
+        expected_call_seconds=call_seconds,
+        calls_per_second=t.calls_per_second,
+        max_concurrent_calls=t.max_concurrent_calls,
+        seconds=round(seconds, 2),
+        limited_by=limit,  # type: ignore[arg-type]
+    )
 
 
 def _linked_start(reference: str, message: str, *, link: str, url: str | None) -> str:
@@ -472,7 +491,7 @@ async def _widen_steps(
                 voice=add_voice,
                 starts_after_seconds=round(begins, 1),
                 done_after_seconds=round(
-                    begins + max(add_sms / t.sms_rate, add_voice / t.calls_per_second), 2
+                    begins + max(add_sms / t.sms_rate, voice_estimate(settings, row, add_voice).seconds), 2
                 ),
             )
         )
@@ -510,7 +529,7 @@ async def _dispatch(
     """The send itself (the alert's row locked): 'sending' and one delivery per
     resident and channel."""
     alert_id = row["id"]
-    times = await store.mark_sending(conn, alert_id, None)
+    times = await store.mark_sending(conn, alert_id, None, user.id)
     await public_store.ensure_token(conn, alert_id, links.new_token())  # alerts made before pages
     n, _reached = await store.materialise(conn, recipient_query(settings, row, times["expires_at"]))
     counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}

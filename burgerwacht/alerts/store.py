@@ -403,10 +403,10 @@ async def live_reference_exists(conn: asyncpg.Connection, reference: str) -> boo
 
 
 async def mark_sending(
-    conn: asyncpg.Connection, alert_id: int, estimate: dict[str, Any] | None
+    conn: asyncpg.Connection, alert_id: int, estimate: dict[str, Any] | None, sent_by: int | None = None
 ) -> asyncpg.Record:
     return await conn.fetchrow(
-        """UPDATE alerts SET status = 'sending', sent_at = now(),
+        """UPDATE alerts SET status = 'sending', sent_at = now(), sent_by = coalesce($3, sent_by),
                expires_at = now() + make_interval(mins => expires_in_minutes),
                estimate = coalesce($2, estimate),
                widen_next_at = CASE WHEN widen IS NOT NULL
@@ -414,6 +414,7 @@ async def mark_sending(
            WHERE id = $1 RETURNING sent_at, expires_at""",
         alert_id,
         estimate,
+        sent_by,
     )
 
 
@@ -1223,3 +1224,58 @@ async def recipient_languages(conn: asyncpg.Connection, query: RecipientQuery) -
         *query.args(),
     )
     return {r["language"]: r["n"] for r in rows}
+
+
+# ------------------------------------------------------------------ calls in progress
+
+CALL_SLOTS_LOCK = 0x42_57_43_53  # "BWCS": serialises taking call slots (count, then insert)
+
+
+async def take_call_slot(
+    conn: asyncpg.Connection, delivery_id: int, attempt: int, maximum: int, hold_seconds: float
+) -> tuple[bool, int]:
+    """A place among the calls in progress for ``delivery_id`` (its ``attempt``), while
+    fewer than ``maximum`` are; the row lapses after ``hold_seconds`` unless its final
+    status callback removes it first. A delivery that holds a place already keeps it (a
+    send retried after an unknown outcome). Returns (taken, calls in progress before)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", CALL_SLOTS_LOCK)
+        await conn.execute("DELETE FROM call_slots WHERE expires_at <= clock_timestamp()")
+        row = await conn.fetchrow(
+            """
+            WITH n AS (SELECT count(*) AS busy, bool_or(delivery_id = $1) AS mine FROM call_slots),
+            ins AS (
+                INSERT INTO call_slots (delivery_id, attempt, expires_at)
+                SELECT $1, $2, clock_timestamp() + make_interval(secs => $4) FROM n
+                WHERE coalesce(n.mine, false) OR n.busy < $3
+                ON CONFLICT (delivery_id) DO UPDATE
+                    SET attempt = EXCLUDED.attempt, taken_at = clock_timestamp(), expires_at = EXCLUDED.expires_at
+                RETURNING 1
+            )
+            SELECT EXISTS (SELECT 1 FROM ins) AS taken, n.busy FROM n
+            """,
+            delivery_id,
+            attempt,
+            maximum,
+            hold_seconds,
+        )
+    return row["taken"], row["busy"]
+
+
+async def release_call_slot(conn: asyncpg.Connection, delivery_id: int, attempt: int | None = None) -> bool:
+    """The call of ``delivery_id`` (of ``attempt`` or an earlier one) has ended, or was
+    never made: its place is free."""
+    result = await conn.execute(
+        "DELETE FROM call_slots WHERE delivery_id = $1 AND ($2::int IS NULL OR attempt <= $2)",
+        delivery_id,
+        attempt,
+    )
+    return result.endswith(" 1")
+
+
+async def calls_in_progress(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM call_slots WHERE expires_at > clock_timestamp()")
+
+
+async def alert_status(conn: asyncpg.Connection, alert_id: int) -> str | None:
+    return await conn.fetchval("SELECT status FROM alerts WHERE id = $1", alert_id)

@@ -9,8 +9,11 @@ the shared rate limit, records outcomes in batches.
   while its last heartbeat is recent (less than half a lease ago) and never a delivery
   whose claim it lost, so a claim taken back is never sent twice.
 - Rate: a token bucket per channel in PostgreSQL, so the limit holds for the sum of all
-  workers on all machines. The requests in flight adapt to the rate and the measured
-  provider latency (:mod:`burgerwacht.alerts.flow`: Little's law, AIMD on 429).
+  workers on all machines. Calls have a second, separate limit: at most
+  ``twilio.max_concurrent_calls`` in progress (:class:`CallSlots`, rows of ``call_slots``
+  taken before a call is created and removed by its final status callback). The
+  requests in flight adapt to the rate and the measured provider latency
+  (:mod:`burgerwacht.alerts.flow`: Little's law, AIMD on 429).
 - Exactly once: a send whose outcome is unknown (timeout, crash, expired claim) is
   marked ``reconcile``; before it is sent again the provider's message (or call) list
   for that number is searched for it.
@@ -199,6 +202,58 @@ class RateLimiter:
             return True
 
 
+#: Seconds an alert call rings before Twilio gives up (Timeout of the create).
+RING_TIMEOUT = 30
+#: Added to a call's ring timeout and time limit before its place lapses unreleased: the
+#: provider's queue time, clock skew between the database and the provider.
+CALL_SLOT_MARGIN = 60
+
+
+class CallSlots:
+    """Places among the calls in progress, for the sum of all workers: Twilio limits the
+    calls an account has in progress at once apart from the calls it starts per second.
+
+    A call takes a place (a ``call_slots`` row, counted under an advisory lock) just
+    before its create and keeps it until its final status callback (completed, busy,
+    no-answer, failed, canceled: :func:`burgerwacht.alerts.callbacks.apply_callback`
+    frees it, as does the status check of a call whose callback was lost). A create the
+    provider refused, or a send that did not happen, frees it at once; an unknown outcome
+    keeps it (the call may be ringing). A place whose callback never comes lapses after
+    the ring timeout + ``twilio.call_time_limit_seconds`` (the call's TimeLimit, so no
+    call outlives its place) + a margin. One waiter per worker asks the database at a
+    time, backing off to ``poll`` seconds while every place is taken."""
+
+    def __init__(self, pool: asyncpg.Pool, maximum: int, hold_seconds: float, poll: float = 0.25) -> None:
+        self.pool, self.maximum, self.hold_seconds, self.poll = pool, maximum, hold_seconds, poll
+        self._lock = asyncio.Lock()
+
+    async def take(
+        self, delivery_id: int, attempt: int, stopping: Callable[[], bool] = lambda: False
+    ) -> bool:
+        """A place for this delivery's call; False when the worker started stopping first."""
+        async with self._lock:
+            delay = 0.02
+            while not stopping():
+                async with self.pool.acquire() as conn:
+                    taken, busy = await store.take_call_slot(
+                        conn, delivery_id, attempt, self.maximum, self.hold_seconds
+                    )
+                metrics.CALLS_IN_PROGRESS.set(busy + taken)
+                if taken:
+                    return True
+                metrics.CALL_SLOT_WAITS.inc()
+                await asyncio.sleep(delay)
+                delay = min(self.poll, delay * 2)
+            return False
+
+    async def release(self, delivery_id: int) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                await store.release_call_slot(conn, delivery_id)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            _trouble(exc, "freeing a call's place")  # it lapses after its hold time
+
+
 @dataclass
 class Outcome:
     id: int
@@ -264,6 +319,12 @@ class DispatchWorker:
             "voice": RateLimiter(pool, "voice", t.calls_per_second),
         }
         self.rates = {"sms": t.sms_rate, "voice": t.calls_per_second}
+        self.call_slots = CallSlots(
+            pool,
+            t.max_concurrent_calls,
+            RING_TIMEOUT + t.call_time_limit_seconds + CALL_SLOT_MARGIN,
+            poll=min(0.25, settings.alerts.poll_seconds),
+        )
         # the requests in flight per channel: rate x measured latency x headroom
         most = min(settings.alerts.max_in_flight, t.max_connections)
         self.flows = {
@@ -784,10 +845,45 @@ class DispatchWorker:
             found = await self._reconcile(d, texts)
             if found is not None:
                 return found
+            if d["channel"] == "voice":  # the last attempt made no call: no place is in use
+                await self.call_slots.release(d["id"])
         if d["kind"] == "update" and (held := self._update_gate(d)) is not None:
             return held
         if self.stopping:
             return Outcome(d["id"], "queued", d["attempts"], reason="released")
+        if d["channel"] != "voice":
+            return await self._send_now(d, texts, requesting, enter)
+        # a call: first a place among the calls in progress (max_concurrent_calls)
+        waited = time.monotonic()
+        if not await self.call_slots.take(d["id"], d["attempts"] + 1, lambda: self.stopping):
+            return Outcome(d["id"], "queued", d["attempts"], reason="released")
+        outcome = None
+        if time.monotonic() - waited > 1.0:  # the alert may have ended while calls went on
+            outcome = await self._still_due(d)
+        if outcome is None:
+            outcome = await self._send_now(d, texts, requesting, enter)  # an exception keeps the place
+        if outcome.state != "sent" and not outcome.reconcile and outcome.reason != "claim_lost":
+            await self.call_slots.release(d["id"])  # no call was made (a lost claim: its new holder's)
+        return outcome
+
+    async def _still_due(self, d: asyncpg.Record) -> Outcome | None:
+        """After a wait for a place: None when the delivery is still to be sent."""
+        if d["expires_at"] <= datetime.now(UTC):
+            return Outcome(d["id"], "expired", d["attempts"], reason="alert_expired")
+        async with self.pool.acquire() as conn:
+            status = await store.alert_status(conn, d["alert_id"])
+        if d["kind"] != "closing" and status not in ("sending", "active"):
+            return Outcome(d["id"], "cancelled", d["attempts"], reason="alert_ended")
+        return None
+
+    async def _send_now(
+        self,
+        d: asyncpg.Record,
+        texts: Texts,
+        requesting: Callable[[], None] = lambda: None,
+        enter: Callable[[], Awaitable[None]] | None = None,
+    ) -> Outcome:
+        """The send itself: a rate token, a place in the window, the provider request."""
         limiter = self.limiters[d["channel"]]
         sender = d.get("sender")
         if d["channel"] == "sms" and sender is None and limiter.sender_rate is not None:
@@ -828,7 +924,8 @@ class DispatchWorker:
                     url=f"{base}/twilio/voice/alert/{d['id']}",
                     status_callback=f"{base}/twilio/voice/status?d={d['id']}&a={attempt}",
                     machine_detection=True,
-                    timeout=30,
+                    timeout=RING_TIMEOUT,
+                    time_limit=self.settings.twilio.call_time_limit_seconds,
                 )
                 sid = call.sid
         except RateLimited as exc:

@@ -6,7 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from burgerwacht.auth import service, store
-from burgerwacht.auth.models import ROLES, NewUser, Role, UserOut
+from burgerwacht.auth.models import ROLES, ControlRoomPatch, NewUser, Role, UserOut
 from burgerwacht.auth.scope import validate_wijken
 from burgerwacht.web.api import Api, check_scope, current_user
 from burgerwacht.web.errors import Problem
@@ -22,6 +22,9 @@ class Me(BaseModel):
     role: Role
     municipalities: list[str]
     wijken: list[str] = Field(default_factory=list, description="WK codes (wijkagent only)")
+    control_room_number: str | None = Field(
+        default=None, description="Your control-room number for the live line (E.164), set with PATCH"
+    )
 
 
 class NewUserOut(BaseModel):
@@ -43,7 +46,59 @@ class UserList(BaseModel):
 )
 async def me(request: web.Request):
     u = current_user(request)
-    return Me(id=u.id, name=u.name, role=u.role, municipalities=list(u.municipalities), wijken=list(u.wijken))
+    async with request.app[POOL].acquire() as conn:
+        row = await store.user(conn, u.id)
+    return Me(
+        id=u.id,
+        name=u.name,
+        role=u.role,
+        municipalities=list(u.municipalities),
+        wijken=list(u.wijken),
+        control_room_number=row["control_room_number"] if row else None,
+    )
+
+
+LIVE_LINE_ROLES = {"operator", "admin"}  # those who send or approve alerts
+
+
+@api.patch(
+    "/api/v1/me",
+    summary="Set your own control-room number for the live line (operators and admins)",
+    tags=["staff"],
+    roles=LIVE_LINE_ROLES,
+    body=ControlRoomPatch,
+    response=Me,
+    responses={422: "Not a number that can be called"},
+)
+async def patch_me(request: web.Request, body: ControlRoomPatch):
+    u = current_user(request)
+    if body.control_room_number is not None:
+        async with request.app[POOL].acquire() as conn:
+            await service.set_control_room_number(conn, u.actor, u.id, body.control_room_number)
+    return await me(request)
+
+
+@api.patch(
+    "/api/v1/users/{user_id:\\d+}",
+    summary="Set a staff user's control-room number for the live line (admin, users in scope)",
+    tags=["staff"],
+    roles={"admin"},
+    body=ControlRoomPatch,
+    response=UserOut,
+    responses={404: "Unknown user, or outside your scope", 422: "Not a number that can be called"},
+)
+async def patch_user(request: web.Request, body: ControlRoomPatch):
+    admin = current_user(request)
+    raw = request.match_info["user_id"]
+    user_id = int(raw) if len(raw) <= 18 else 0
+    async with request.app[POOL].acquire() as conn:
+        row = await store.user(conn, user_id)
+        if row is None or not (admin.national or set(row["municipalities"]) <= set(admin.municipalities)):
+            raise Problem(404, f"no user {raw}", slug="not-found")
+        if body.control_room_number is not None:
+            await service.set_control_room_number(conn, admin.actor, user_id, body.control_room_number)
+            row = await store.user(conn, user_id)
+    return UserOut(**dict(row))
 
 
 @api.get("/api/v1/users", summary="List staff users", tags=["staff"], roles={"admin"}, response=UserList)

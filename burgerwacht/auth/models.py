@@ -5,7 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from burgerwacht.patch import PatchModel
+from burgerwacht.phone import PhoneError, parse_phone
 
 Role = Literal["operator", "analyst", "fieldworker", "admin", "wijkagent"]
 ROLES: tuple[Role, ...] = ("operator", "analyst", "fieldworker", "admin", "wijkagent")
@@ -52,6 +55,9 @@ class UserOut(BaseModel):
     wijken: list[str] = Field(default_factory=list, description="WK codes (wijkagent only)")
     created_at: datetime
     disabled_at: datetime | None = None
+    control_room_number: str | None = Field(
+        default=None, description="The user's own control-room number (E.164) for the live line"
+    )
 
 
 class NewUser(BaseModel):
@@ -63,3 +69,31 @@ class NewUser(BaseModel):
         max_length=200,
         description="WK codes of the one municipality: required for (and only for) a wijkagent",
     )
+
+
+CONTROL_ROOM_NUMBER_DOC = (
+    "The operator's own control-room number for the live line (issue 17): a caller who "
+    "presses 2 in an alert call, or calls the tip line about an alert, is put through to the "
+    "operator who sent that alert first, then to the municipality's control room "
+    "(tips.control_room_numbers). Any written form (020 123 4567, +31 20 1234567), stored "
+    'in E.164; it must be a number that can be called. "" removes it.'
+)
+
+
+class ControlRoomPatch(PatchModel):
+    """A staff user's live-line settings."""
+
+    control_room_number: str | None = Field(default=None, max_length=40, description=CONTROL_ROOM_NUMBER_DOC)
+
+    @field_validator("control_room_number")
+    @classmethod
+    def _callable(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return value
+        try:
+            phone = parse_phone(value, ("*",))
+        except PhoneError as exc:
+            raise ValueError(exc.message_en) from None
+        if not phone.can_call:
+            raise ValueError("this number cannot be called")
+        return phone.e164

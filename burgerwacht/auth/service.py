@@ -12,6 +12,7 @@ from burgerwacht.audit import store as audit
 from burgerwacht.auth import store
 from burgerwacht.auth.models import ROLES, StaffUser
 from burgerwacht.auth.scope import validate_wijken
+from burgerwacht.phone import mask
 
 TOKEN_PREFIX = "bw_"  # noqa: S105 - a prefix, not a secret
 
@@ -71,3 +72,18 @@ async def authenticate(pool: asyncpg.Pool, token: str) -> StaffUser | None:
     if row is None:
         return None
     return StaffUser(row["id"], row["name"], row["role"], tuple(row["municipalities"]), tuple(row["wijken"]))
+
+
+async def set_control_room_number(conn: asyncpg.Connection, actor: str, user_id: int, number: str) -> None:
+    """Set (E.164, validated by the caller) or remove ("") a user's control-room number;
+    the audit log keeps it masked."""
+    async with conn.transaction():
+        await store.set_control_room_number(conn, user_id, number or None)
+        await audit.append(
+            conn,
+            actor,
+            "user.control_room_number",
+            "staff_user",
+            user_id,
+            {"control_room_number": mask(number) if number else None},
+        )

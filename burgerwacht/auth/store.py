@@ -74,7 +74,17 @@ async def disable_user(conn: asyncpg.Connection, user_id: int) -> bool:
     return result.endswith(" 1")
 
 
+USER_COLUMNS = "id, name, role, municipalities, wijken, created_at, disabled_at, control_room_number"
+
+
 async def list_users(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id, name, role, municipalities, wijken, created_at, disabled_at FROM staff_users ORDER BY id"
-    )
+    return await conn.fetch(f"SELECT {USER_COLUMNS} FROM staff_users ORDER BY id")
+
+
+async def user(conn: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM staff_users WHERE id = $1", user_id)
+
+
+async def set_control_room_number(conn: asyncpg.Connection, user_id: int, number: str | None) -> None:
+    """The user's own control-room number (E.164) for the live line; None: none."""
+    await conn.execute("UPDATE staff_users SET control_room_number = $2 WHERE id = $1", user_id, number)

@@ -319,6 +319,7 @@ class TwilioProvider:
         machine_detection: bool = False,
         timeout: int | None = None,  # noqa: ASYNC109 - Twilio's ring timeout, not ours
         status_callback_events: Sequence[str] | None = None,
+        time_limit: int | None = None,
     ) -> StartedCall:
         """Start an outbound call that fetches its TwiML from ``url``.
 
@@ -335,6 +336,8 @@ class TwilioProvider:
             kwargs["machine_detection"] = "DetectMessageEnd"
         if timeout is not None:
             kwargs["timeout"] = timeout
+        if time_limit is not None:  # seconds the call may last (Twilio's TimeLimit)
+            kwargs["time_limit"] = time_limit
         with _provider_errors(self.http_client):
             instance = await self._client.calls.create_async(**kwargs)
         log.debug("call created sid=%s", instance.sid)

@@ -96,7 +96,17 @@ class SandboxConfig:
     #: Seconds of audio a <Record> captures (0: silence, no recording).
     record_seconds: int = 5
     max_call_steps: int = 20
+    #: Outbound calls the simulator runs at once (a resource of the simulator itself).
     call_concurrency: int = 64
+    #: The account's concurrency limit: outbound calls in progress at once (from the
+    #: create until the call ends). Twilio queues calls over its limit; the simulator
+    #: refuses them (429/20429, counted as ``calls_over_concurrency``) so a test sees
+    #: any excess at once. ``/sandbox/stats`` reports ``calls.in_progress`` and the most
+    #: seen, ``calls.max_in_progress``, whatever the limit.
+    max_concurrent_calls: int | None = None
+    #: Real seconds every outbound call lasts before it ends (answered or not), so calls
+    #: overlap in time as real ones do; 0: a call ends as soon as its TwiML is done.
+    call_seconds: float = 0.0
 
 
 class ScenarioError(ValueError):
@@ -168,8 +178,9 @@ def apply_scenario(config: SandboxConfig, changes: dict[str, Any]) -> SandboxCon
         rate = updates.get(name, getattr(config, name))
         if not 0.0 <= rate <= 1.0:
             raise ScenarioError(f"{name} must be between 0 and 1")
-    for name in ("callback_concurrency", "call_concurrency", "max_call_steps"):
-        if updates.get(name, getattr(config, name)) < 1:
+    for name in ("callback_concurrency", "call_concurrency", "max_call_steps", "max_concurrent_calls"):
+        value = updates.get(name, getattr(config, name))
+        if value is not None and value < 1:
             raise ScenarioError(f"{name} must be at least 1")
     for name in (
         "callback_delay",
@@ -180,6 +191,7 @@ def apply_scenario(config: SandboxConfig, changes: dict[str, Any]) -> SandboxCon
         "rate_limit_burst_length",
         "duplicate_copies",
         "dial_talk_seconds",
+        "call_seconds",
     ):
         if updates.get(name, getattr(config, name)) < 0:
             raise ScenarioError(f"{name} must not be negative")

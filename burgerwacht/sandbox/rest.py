@@ -364,6 +364,12 @@ class RestApi:
         if invalid is not None:
             state.counters["calls_rejected"] += 1
             return invalid
+        if state.over_call_concurrency():
+            # Twilio would queue it until a call ends; refused here, so a test sees it
+            state.counters["calls_over_concurrency"] += 1
+            return twilio_error(
+                429, 20429, "Too Many Requests: the account's calls in progress are at its limit"
+            )
         to = str(form["To"])
         call = CallRecord(
             sid=new_sid("CA"),

@@ -423,6 +423,9 @@ class SandboxState:
         self.counters: Counter[str] = Counter()
         self._seq = 0
         self._creates = 0
+        #: outbound API calls in progress (created, not ended) and the most seen at once
+        self.live_calls: set[str] = set()
+        self.max_calls_in_progress = 0
 
     def reset(self) -> None:
         """Back to the startup scenario with no records."""
@@ -449,6 +452,19 @@ class SandboxState:
     def next_seq(self) -> int:
         self._seq += 1
         return self._seq
+
+    def call_started(self, call: CallRecord) -> None:
+        """An outbound call was created: it is in progress until :meth:`call_ended`."""
+        self.live_calls.add(call.sid)
+        self.max_calls_in_progress = max(self.max_calls_in_progress, len(self.live_calls))
+
+    def call_ended(self, call: CallRecord) -> None:
+        self.live_calls.discard(call.sid)
+
+    def over_call_concurrency(self) -> bool:
+        """Whether a new outbound call would exceed the account's concurrency limit."""
+        limit = self.config.max_concurrent_calls
+        return limit is not None and len(self.live_calls) >= limit
 
     # --- scenario decisions -------------------------------------------------------------
 
@@ -529,7 +545,12 @@ class SandboxState:
                 "inbound": sum(1 for m in self.message_list if m.direction.startswith("inbound")),
                 "by_status": dict(by_status),
             },
-            "calls": {"total": len(self.calls), "by_status": dict(calls_by_status)},
+            "calls": {
+                "total": len(self.calls),
+                "by_status": dict(calls_by_status),
+                "in_progress": len(self.live_calls),
+                "max_in_progress": self.max_calls_in_progress,
+            },
             "callbacks": {"posted": posted, "failed": failed, "pending": self._pending},
             "requests": dict(self.counters),
         }

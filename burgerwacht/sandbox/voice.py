@@ -85,7 +85,8 @@ class CallRunner:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start_outbound(self, call: CallRecord) -> None:
-        """Run an API-created call in the background."""
+        """Run an API-created call in the background (in progress from now on)."""
+        self.state.call_started(call)
         self.state.begin()
         task = asyncio.create_task(self._outbound(call))
         self._tasks.add(task)
@@ -111,12 +112,17 @@ class CallRunner:
                     call.set_status("in-progress")
                     await self._status_event(call, "answered")
                     await self.converse(call)
-                    call.set_status("completed")
-                else:
-                    call.set_status(outcome)
+                    outcome = "completed"
+                if self.state.config.call_seconds > 0:  # the call lasts, in real time
+                    await asyncio.sleep(self.state.config.call_seconds)
+                call.set_status(outcome)
                 call.end_time = time.time()
+                # ended before its final callback is posted, as at Twilio: the service
+                # may start the next call the moment that callback arrives
+                self.state.call_ended(call)
                 await self._status_event(call, "completed")
         finally:
+            self.state.call_ended(call)
             call.done.set()
             self.state.end()
 

@@ -101,7 +101,8 @@ CREATE TABLE alerts (
     rejection jsonb,
     template_id bigint,
     public_token text,
-    link text DEFAULT 'auto'::text NOT NULL
+    link text DEFAULT 'auto'::text NOT NULL,
+    sent_by bigint
 );
 
 CREATE TABLE area_figures (
@@ -151,6 +152,13 @@ CREATE TABLE bulletins (
     recipients integer DEFAULT 0 NOT NULL,
     deferred integer DEFAULT 0 NOT NULL,
     over_cap integer DEFAULT 0 NOT NULL
+);
+
+CREATE TABLE call_slots (
+    delivery_id bigint NOT NULL,
+    attempt integer NOT NULL,
+    taken_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
 );
 
 CREATE TABLE code_requests (
@@ -455,7 +463,8 @@ CREATE TABLE staff_users (
     municipalities text[] NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     disabled_at timestamp with time zone,
-    wijken text[] DEFAULT '{}'::text[] NOT NULL
+    wijken text[] DEFAULT '{}'::text[] NOT NULL,
+    control_room_number text
 );
 
 CREATE TABLE stats_counters (
@@ -536,6 +545,7 @@ ALTER TABLE alerts ADD CONSTRAINT alerts_outcome_note_check CHECK (char_length(o
 ALTER TABLE alerts ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_public_token_check CHECK (public_token ~ '^[0-9A-Za-z]{8,32}$'::text);
 ALTER TABLE alerts ADD CONSTRAINT alerts_reference_check CHECK (reference ~ '^[A-Z0-9]{3,6}$'::text);
+ALTER TABLE alerts ADD CONSTRAINT alerts_sent_by_fkey FOREIGN KEY (sent_by) REFERENCES staff_users(id);
 ALTER TABLE alerts ADD CONSTRAINT alerts_status_check CHECK (status = ANY (ARRAY['draft'::text, 'awaiting_approval'::text, 'sending'::text, 'active'::text, 'closed'::text, 'cancelled'::text, 'expired'::text]));
 ALTER TABLE alerts ADD CONSTRAINT alerts_template_id_fkey FOREIGN KEY (template_id) REFERENCES alert_templates(id) ON DELETE SET NULL;
 ALTER TABLE alerts ADD CONSTRAINT alerts_voice_message_en_check CHECK (length(voice_message_en) <= 1500);
@@ -553,6 +563,7 @@ ALTER TABLE audit_log ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 ALTER TABLE bulletins ADD CONSTRAINT bulletins_area_level_check CHECK (area_level = ANY (ARRAY['buurt'::text, 'wijk'::text]));
 ALTER TABLE bulletins ADD CONSTRAINT bulletins_message_check CHECK (length(message) >= 1 AND length(message) <= 1000);
 ALTER TABLE bulletins ADD CONSTRAINT bulletins_pkey PRIMARY KEY (id);
+ALTER TABLE call_slots ADD CONSTRAINT call_slots_pkey PRIMARY KEY (delivery_id);
 ALTER TABLE code_requests ADD CONSTRAINT code_requests_pkey PRIMARY KEY (id);
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_channel_check CHECK (channel = ANY (ARRAY['sms'::text, 'voice'::text]));
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_kind_check CHECK (kind = ANY (ARRAY['alert'::text, 'update'::text, 'closing'::text, 'bulletin'::text]));
@@ -624,6 +635,7 @@ ALTER TABLE signals ADD CONSTRAINT signals_text_check CHECK (length(text) <= 400
 ALTER TABLE staff_tokens ADD CONSTRAINT staff_tokens_pkey PRIMARY KEY (id);
 ALTER TABLE staff_tokens ADD CONSTRAINT staff_tokens_token_hash_key UNIQUE (token_hash);
 ALTER TABLE staff_tokens ADD CONSTRAINT staff_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES staff_users(id) ON DELETE CASCADE;
+ALTER TABLE staff_users ADD CONSTRAINT staff_users_control_room_number_check CHECK (control_room_number ~ '^\+[1-9][0-9]{6,14}$'::text);
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_municipalities_check CHECK (cardinality(municipalities) > 0);
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_pkey PRIMARY KEY (id);
@@ -659,6 +671,7 @@ CREATE INDEX area_figures_municipality ON public.area_figures USING btree (munic
 CREATE INDEX areas_bbox ON public.areas USING gist (bbox);
 CREATE INDEX areas_municipality ON public.areas USING btree (municipality_code, level);
 CREATE INDEX bulletins_municipality ON public.bulletins USING btree (municipality_code, id DESC);
+CREATE INDEX call_slots_expires_at ON public.call_slots USING btree (expires_at);
 CREATE INDEX code_requests_at ON public.code_requests USING btree (at);
 CREATE INDEX code_requests_ip ON public.code_requests USING btree (ip, at);
 CREATE INDEX code_requests_phone ON public.code_requests USING btree (phone, at);

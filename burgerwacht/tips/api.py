@@ -212,18 +212,26 @@ def _record_twiml(base: str, lang: str, *, unanswered: bool = False) -> str:
     return str(doc)
 
 
-def _dial_twiml(settings: Settings, lang: str, alert_id: int, number: str) -> str:
-    """Ring the control room; the operator hears the whisper before being connected, and
-    the dial's outcome goes to dial-result (connected: done; otherwise the recording)."""
+#: Numbers the live line rings at most (the operator's, the municipality's).
+MAX_DIAL_STEPS = 2
+
+
+def _dial_twiml(settings: Settings, lang: str, alert_id: int, numbers: list[str], step: int = 0) -> str:
+    """Ring ``numbers[step]``; the operator hears the whisper before being connected, and
+    the dial's outcome goes to dial-result (connected: done; otherwise the next number,
+    ``?next=<step>``, or after the last the recording)."""
     base = settings.public_base
     doc = VoiceResponse()
-    doc.say(text("tipline_connecting", lang), **(VOICE_EN if lang == "en" else VOICE))
+    if step == 0:
+        doc.say(text("tipline_connecting", lang), **(VOICE_EN if lang == "en" else VOICE))
+    following = f"?next={step + 1}" if step + 1 < len(numbers) else ""
     dial = doc.dial(
         timeout=settings.tips.connect_timeout_s,
-        action=f"{base}/twilio/voice/dial-result/{alert_id}",
+        action=f"{base}/twilio/voice/dial-result/{alert_id}{following}",
         method="POST",
         caller_id=settings.twilio.from_number,
     )
+    number = numbers[step]
     dial.number(number, url=f"{base}/twilio/voice/whisper/{alert_id}", method="POST")
     return str(doc)
 
@@ -238,9 +246,9 @@ async def _answer(request: web.Request, call_sid: str, phone: str | None, delive
         target = await service.dial_target(conn, settings, phone, delivery_id)
     if target is None:
         return web.Response(text=_record_twiml(settings.public_base, lang), content_type=TWIML)
-    alert, number = target
+    alert, numbers = target
     metrics.WEBHOOKS.labels("dial", "ok").inc()
-    return web.Response(text=_dial_twiml(settings, lang, alert["id"], number), content_type=TWIML)
+    return web.Response(text=_dial_twiml(settings, lang, alert["id"], numbers), content_type=TWIML)
 
 
 @api.post(
@@ -301,10 +309,21 @@ async def whisper(request: web.Request):
 
 @api.post(
     "/twilio/voice/dial-result/{alert_id}",
-    summary="The control room answered (the call ends, a voice tip notes it) or not (the caller "
-    "records a tip) (TwiML)",
+    summary="The control room answered (the call ends, a voice tip notes it) or not (the next "
+    "number rings, else the caller records a tip) (TwiML)",
     tags=["webhooks"],
     form=DialResultForm,
+    doc_params=[
+        {
+            "name": "next",
+            "in": "query",
+            "required": False,
+            "description": "Set by the service on the first Dial's action when a second number is "
+            "left: the operator who sent the alert (PATCH /api/v1/me) did not answer, so the "
+            "municipality's control room (tips.control_room_numbers) rings next",
+            "schema": {"type": "integer", "enum": [1]},
+        }
+    ],
     content_type=TWIML,
     responses={403: "Bad signature", 404: "Unknown alert", 422: "Missing or unknown fields"},
 )
@@ -325,9 +344,17 @@ async def dial_result(request: web.Request):
             doc = VoiceResponse()
             doc.hangup()
             return web.Response(text=str(doc), content_type=TWIML)
-        await service.alert_brief(conn, alert_id)
+        alert = await service.alert_brief(conn, alert_id)
         ctx = await store.call_context(conn, result.CallSid)
         lang = await language_of(conn, ctx["phone"]) if ctx and ctx["phone"] else "nl"
+    step = request.query.get("next", "")
+    numbers = service.live_line_numbers(settings, alert)
+    if step.isdigit() and 0 < int(step) < min(len(numbers), MAX_DIAL_STEPS):
+        # the operator who sent the alert did not answer: the municipality's control room
+        metrics.WEBHOOKS.labels("dial_result", "next").inc()
+        return web.Response(
+            text=_dial_twiml(settings, lang, alert_id, numbers, int(step)), content_type=TWIML
+        )
     metrics.WEBHOOKS.labels("dial_result", "unanswered").inc()
     return web.Response(text=_record_twiml(settings.public_base, lang, unanswered=True), content_type=TWIML)
 

@@ -176,19 +176,25 @@ def control_room(settings: Settings, municipalities: list[str]) -> str | None:
     return next((numbers[m] for m in sorted(municipalities) if m in numbers), None)
 
 
+def live_line_numbers(settings: Settings, alert: asyncpg.Record) -> list[str]:
+    """Whom the live line rings, one after the other: the own control-room number of the
+    operator who sent the alert (``PATCH /api/v1/me``), then the control room of the
+    alert's municipality (``tips.control_room_numbers``); each number once."""
+    numbers = [alert["operator_number"], control_room(settings, list(alert["municipalities"]))]
+    return list(dict.fromkeys(n for n in numbers if n))
+
+
 async def dial_target(
     conn: asyncpg.Connection, settings: Settings, phone: str | None, delivery_id: int | None
-) -> tuple[asyncpg.Record, str] | None:
-    """The alert and control-room number to connect this caller to: the alert the tip
-    would be linked to (digit 2: the call's alert; tip line: the one active alert the
-    caller received), when its municipality has a control room configured."""
-    if not settings.tips.control_room_numbers:
-        return None
+) -> tuple[asyncpg.Record, list[str]] | None:
+    """The alert and the numbers to connect this caller to (:func:`live_line_numbers`):
+    the alert the tip would be linked to (digit 2: the call's alert; tip line: the one
+    active alert the caller received), when it has a number to ring."""
     alert = await store.linked_alert(conn, phone if phone and phone.startswith("+") else None, delivery_id)
     if alert is None:
         return None
-    number = control_room(settings, list(alert["municipalities"]))
-    return (alert, number) if number else None
+    numbers = live_line_numbers(settings, alert)
+    return (alert, numbers) if numbers else None
 
 
 async def alert_brief(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record:

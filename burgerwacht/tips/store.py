@@ -24,17 +24,25 @@ async def linked_alert(
 ) -> asyncpg.Record | None:
     """The one alert a tip from this caller would be linked to (``tip_link``), if any."""
     return await conn.fetchrow(
-        """SELECT a.id, a.reference, a.municipalities, a.mode
+        f"""SELECT a.id, a.reference, a.municipalities, a.mode, {_OPERATOR_NUMBER}
            FROM tip_link($1, NULL, $2) l JOIN alerts a ON a.id = l.alert_id""",
         phone,
         delivery_id,
     )
 
 
+# the control-room number of the operator who sent the alert (who asked to send it, when
+# a second person approved it), while that user is active
+_OPERATOR_NUMBER = """(SELECT s.control_room_number FROM staff_users s
+    WHERE s.id = coalesce((a.approval ->> 'requested_by')::bigint, a.sent_by)
+      AND s.disabled_at IS NULL) AS operator_number"""
+
+
 async def alert_brief(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record | None:
-    """What the live line tells the control room about an alert."""
+    """What the live line tells the control room about an alert, and whom it rings."""
     return await conn.fetchrow(
-        "SELECT id, reference, municipalities, mode FROM alerts WHERE id = $1", alert_id
+        f"SELECT a.id, a.reference, a.municipalities, a.mode, {_OPERATOR_NUMBER} FROM alerts a WHERE a.id = $1",
+        alert_id,
     )
 
 

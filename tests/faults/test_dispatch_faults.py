@@ -269,9 +269,12 @@ async def test_lost_call_callbacks_are_looked_up_at_the_provider(client, sandbox
     await wait_until(calls_done, timeout=15)
     done = await settled(client, op, alert["id"])
     assert done["counts"]["sent"] == 2  # no call status callback ever came
+    # so both still count against twilio.max_concurrent_calls (until their places lapse)
+    assert await db.fetchval("SELECT count(*) FROM call_slots") == 2
     await db.execute("UPDATE deliveries SET updated_at = now() - interval '11 minutes'")
     result = await check_stale_sends(client.server.app)
     assert result == {"checked": 2, "applied": 2, "unchanged": 0, "failed": 0}
+    assert await db.fetchval("SELECT count(*) FROM call_slots") == 0  # the lookup freed them
     rows = dict(
         await db.fetch("SELECT r.phone, d.state FROM deliveries d JOIN residents r ON r.id = d.resident_id")
     )
