@@ -265,3 +265,26 @@ async def test_openapi_documents_the_upload_and_head(client):
     assert "head" in doc["paths"]["/a/{token}"]
     alert = doc["components"]["schemas"]["AlertOut"]["properties"]
     assert "photo_url" in alert and "photo" in alert
+
+
+async def test_simulator_checks_media_urls_and_records_a_failed_fetch(client, sandbox, settings):
+    from burgerwacht.messaging import TwilioProvider
+    from burgerwacht.messaging.errors import ProviderError
+
+    t = settings.twilio
+    async with TwilioProvider(
+        account_sid=t.account_sid,
+        auth_token=t.auth_token,
+        from_number=t.from_number,
+        api_base=str(t.api_base).rstrip("/"),
+    ) as provider:
+        with pytest.raises(ProviderError) as caught:
+            await provider.send_sms(RESIDENT, "Let op", media_url=["not-a-url"])
+        assert caught.value.code == 21620
+        missing = f"{settings.public_base}/a/AAAAAAAAAA/photo.jpg"  # no such page: 404
+        sent = await provider.send_sms(RESIDENT, "Let op", media_url=[missing])
+    assert (await sandbox.client.post("/sandbox/flush")).status == 200
+    [message] = [m for m in await sandbox.outbound(RESIDENT) if m["sid"] == sent.sid]
+    [media] = message["media"]
+    assert media["url"] == missing and media["http_status"] == 404 and media["error"] == "HTTP 404"
+    assert media["content_type"].startswith("text/html")
