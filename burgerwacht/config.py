@@ -103,6 +103,9 @@ class TwilioSettings(Section):
     # (up to timeout_seconds): with 5 % of answers hanging, a worker sending N/s keeps
     # ~N × 0.05 × timeout_seconds of those.
     max_connections: PositiveInt = 1200
+    # Start SMS of an alert with a photo as MMS (MediaUrl = the photo on the public page).
+    # Off by default: Twilio MMS does not reach Dutch (or most non-US/CA) mobile numbers.
+    mms: bool = False
 
     @model_validator(mode="after")
     def _one_kind_of_sender(self) -> TwilioSettings:

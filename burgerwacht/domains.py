@@ -22,6 +22,7 @@ from burgerwacht.domain import Domain
 from burgerwacht.effectiveness.domain import DOMAIN as EFFECTIVENESS
 from burgerwacht.mijn.domain import DOMAIN as MIJN
 from burgerwacht.participation.domain import DOMAIN as PARTICIPATION
+from burgerwacht.photos.domain import DOMAIN as PHOTOS
 from burgerwacht.public.domain import DOMAIN as PUBLIC
 from burgerwacht.residents.domain import DOMAIN as RESIDENTS
 from burgerwacht.scheduler import housekeeping
@@ -45,6 +46,7 @@ DOMAINS: tuple[Domain, ...] = (
     TEMPLATES,
     TIPS,
     PUBLIC,
+    PHOTOS,
     EFFECTIVENESS,
     SIGNALS,
     PARTICIPATION,

@@ -151,6 +151,16 @@ class CapSource(BaseModel):
     sent: datetime | None
 
 
+class PhotoInfo(BaseModel):
+    """The alert's photo as stored: re-encoded to a JPEG without metadata."""
+
+    width: int = Field(description="Pixels (the longest side is at most 1280)")
+    height: int
+    bytes: int = Field(description="Size of the JPEG (at most 300,000)")
+    alt: str = Field(description="Alt text on the public page; empty: the alert's title is used")
+    created_at: datetime
+
+
 class UpdateOut(BaseModel):
     id: int
     number: int
@@ -233,6 +243,13 @@ class AlertOut(BaseModel):
         description="The alert's public page (public.short_url + /a/{token}); null until sent, and for a "
         "cancelled alert",
     )
+    photo_url: str | None = Field(
+        default=None,
+        description="The alert's photo (public.short_url + /a/{token}/photo.jpg, a JPEG); null without a "
+        "photo. It answers once the alert was sent (before that: GET /api/v1/alerts/{id}/photo for "
+        "operators) and goes public.page_days_after_close days after the alert ended",
+    )
+    photo: PhotoInfo | None = Field(default=None, description="The photo's size and alt text; null without")
     approval: Approval | None = Field(
         default=None,
         description="The send request of a level that needs a second person (alerts.approval_levels), "

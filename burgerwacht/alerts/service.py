@@ -758,6 +758,8 @@ def to_out(row: asyncpg.Record, counts: CountsByKey, settings: Settings) -> Aler
         widen=_widen_state(row),
         link=row["link"],
         public_url=links.public_url(settings, row["public_token"], row["status"], row["sent_at"]),
+        photo_url=links.photo_url(settings, row["public_token"]) if row["photo"] else None,
+        photo=row["photo"],
         template_id=row["template_id"],
         approval=row["approval"],
         rejection=row["rejection"],

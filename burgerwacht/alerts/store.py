@@ -334,7 +334,10 @@ ALERT_COLUMNS = """id, reference, status, level, title, message, voice_message, 
     target_codes, municipalities, channels, expires_in_minutes, family_consent, created_by, scope, created_at, sent_at,
     expires_at, closed_at, closing_message, estimate, cap_source_identifier, cap_source_sender, cap_source_sent,
     cap_sent, outcome, outcome_note, update_number, wave_number, follows, widen, widen_radius_m,
-    widen_next_at, widen_ended, message_en, voice_message_en, public_token, link, template_id, mode, approval, rejection"""
+    widen_next_at, widen_ended, message_en, voice_message_en, public_token, link, template_id, mode, approval, rejection,
+    (SELECT jsonb_build_object('width', p.width, 'height', p.height, 'bytes', p.bytes, 'alt', p.alt,
+                               'created_at', p.created_at)
+     FROM alert_photos p WHERE p.alert_id = alerts.id) AS photo"""
 
 
 async def set_template(conn: asyncpg.Connection, alert_id: int, template_id: int) -> None:
@@ -584,7 +587,9 @@ async def claim(
 async def alert_texts(conn: asyncpg.Connection, alert_ids: list[int]) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, reference, level, message, voice_message, closing_message, status, update_number, "
-        "message_en, public_token, link, mode FROM alerts WHERE id = ANY($1)",
+        "message_en, public_token, link, mode, "
+        "EXISTS (SELECT 1 FROM alert_photos p WHERE p.alert_id = alerts.id) AS has_photo "
+        "FROM alerts WHERE id = ANY($1)",
         alert_ids,
     )
 

@@ -68,7 +68,7 @@ from burgerwacht.messaging import (
     TwilioProvider,
     UnknownOutcome,
 )
-from burgerwacht.public.links import page_url
+from burgerwacht.public.links import page_url, photo_url
 from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -803,6 +803,17 @@ class DispatchWorker:
             url=alert.link_url,
         )
 
+    def _media(self, d: asyncpg.Record, texts: Texts) -> list[str] | None:
+        """The alert's photo with its start SMS when ``twilio.mms`` is on: Twilio fetches it
+        from the public page's photo URL (public once the alert was sent)."""
+        if not self.settings.twilio.mms or d["kind"] != "alert":
+            return None
+        alert = texts.get(d["alert_id"])
+        if alert is None or not alert.row.get("has_photo"):
+            return None
+        url = photo_url(self.settings, alert["public_token"])
+        return [url] if url else None
+
     @staticmethod
     def _update_gate(d: asyncpg.Record) -> Outcome | None:
         """A follow-up goes to whoever its resident's start message (on its channel)
@@ -916,6 +927,7 @@ class DispatchWorker:
                     sender=sender,
                     validity_period=validity,
                     status_callback=f"{base}/twilio/sms/status?d={d['id']}&a={attempt}",
+                    media_url=self._media(d, texts),
                 )
                 sid = msg.sid
             else:

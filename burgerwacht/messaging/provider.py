@@ -285,6 +285,7 @@ class TwilioProvider:
         status_callback: str | None = None,
         validity_period: int | None = None,
         sender: str | None = None,
+        media_url: Sequence[str] | None = None,
     ) -> SentMessage:
         """Create one outbound SMS. Raises a :class:`ProviderError` subclass on failure.
 
@@ -292,6 +293,8 @@ class TwilioProvider:
         would already be stale, which is the caller's bug, so it raises ValueError.
         ``sender`` is the From number (default ``from_number``), or a Messaging Service
         SID (``MG…``), then sent as ``MessagingServiceSid`` instead of From.
+        ``media_url`` makes it an MMS: Twilio fetches each URL (``MediaUrl``, at most 10)
+        and sends the picture with the text (twilio.mms; not to Dutch mobile numbers).
         """
         sender = sender or self.from_number
         kwargs: dict[str, Any] = {"to": to, "body": body}
@@ -305,6 +308,8 @@ class TwilioProvider:
             if validity_period < 1:
                 raise ValueError("validity_period must be at least 1 second")
             kwargs["validity_period"] = min(int(validity_period), MAX_VALIDITY_PERIOD)
+        if media_url:
+            kwargs["media_url"] = list(media_url)[:10]
         with _provider_errors(self.http_client):
             instance = await self._client.messages.create_async(**kwargs)
         log.debug("sms created sid=%s segments=%s", instance.sid, instance.num_segments)

@@ -79,6 +79,7 @@ def _matches(etag: str, header: str) -> bool:
     },
     error_content=HTML,
     doc_params=PAGE_PARAMS,
+    head=True,
 )
 async def alert_page(request: web.Request):
     lang = _lang(request)

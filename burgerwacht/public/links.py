@@ -31,6 +31,12 @@ def page_url(settings: Settings, token: str | None) -> str | None:
     return f"{settings.short_base}/a/{token}" if token else None
 
 
+def photo_url(settings: Settings, token: str | None) -> str | None:
+    """The address of the alert's photo (``public.short_url`` + ``/a/{token}/photo.jpg``);
+    it answers once the alert was sent, as the page does. None without a token."""
+    return f"{settings.short_base}/a/{token}/photo.jpg" if token else None
+
+
 def public_url(settings: Settings, token: str | None, status: str, sent_at: object) -> str | None:
     """The page address as the alert's JSON shows it: only once the alert was sent and
     while its page exists."""

@@ -25,6 +25,7 @@ CSS = (
     ".note{border-left:.3rem solid #0b3d91;background:#eef2fa;padding:.5rem .75rem}"
     ".ended{border-left-color:#6b4e00;background:#fff6dc}.ok{border-left-color:#1d6b2f;background:#e8f5ea}"
     ".exercise{background:#5b1f7a;color:#fff;font-weight:700;padding:.5rem .75rem;margin:.5rem 0}"
+    "figure{margin:1rem 0}figure img{max-width:100%;height:auto;display:block}"
     ".err{color:#a50e0e;font-weight:600}ol{padding-left:1.25rem}li{margin:.5rem 0}"
     "time{font-weight:600}a{color:#0b3d91}label{display:block;font-weight:600;margin-top:.75rem}"
     "textarea,input{font:inherit;width:100%;box-sizing:border-box;padding:.5rem;border:2px solid #555;"
@@ -215,6 +216,7 @@ class View:
     form: FormState | None = None
     shape: dict | None = None  # the target's GeoJSON geometry (WGS84), for the sketch
     exercise: bool = False  # mode exercise: marked at the top and in the page title
+    photo: dict | None = None  # the alert's photo: {width, height, alt} (served at photo.jpg)
 
 
 SVG_W, SVG_H, SVG_PAD = 240, 160, 8
@@ -305,6 +307,7 @@ def render(v: View) -> str:
     parts.append(
         f'<section><h2>{t(lang, "message")}</h2>{dutch}<p class="msg">{escape(v.message)}</p></section>'
     )
+    parts.append(_photo(v))
     sketch = area_svg(v.shape, v.area)
     parts.append(f"<section><h2>{t(lang, 'area')}</h2><p>{escape(v.area)}</p>{sketch}</section>")
     times = [f"<dt>{t(lang, 'sent')}</dt><dd>{_time(v.sent_at, lang)}</dd>"]
@@ -320,6 +323,18 @@ def render(v: View) -> str:
     if v.exercise:
         title = f"{'OEFENING' if lang == 'nl' else 'EXERCISE'}: {title}"
     return _shell(lang, title, "".join(parts), switch=switch)
+
+
+def _photo(v: View) -> str:
+    """The alert's photo with its size (no layout shift) and alt text (the title when the
+    operator gave none)."""
+    if not v.photo:
+        return ""
+    alt = v.photo.get("alt") or v.title
+    return (
+        f'<figure><img src="/a/{escape(v.token)}/photo.jpg" width="{int(v.photo["width"])}" '
+        f'height="{int(v.photo["height"])}" alt="{escape(alt)}" decoding="async"></figure>'
+    )
 
 
 def _respond(v: View) -> str:

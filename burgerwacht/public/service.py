@@ -181,6 +181,7 @@ async def page(
         form=form,
         shape=(area_of(row) or {}).get("geometry"),
         exercise=row["mode"] == "exercise",
+        photo=row["photo"],
     )
     html = render(view)
     etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:24] + '"'

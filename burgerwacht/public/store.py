@@ -25,7 +25,9 @@ async def alert_by_token(conn: asyncpg.Connection | asyncpg.Pool, token: str) ->
         """SELECT id, status, reference, title, message, message_en, sent_at, expires_at, closed_at,
                   closing_message, target, target_circle, target_codes, municipalities, update_number, mode,
                   greatest(sent_at, closed_at, (SELECT max(u.created_at) FROM alert_updates u
-                                                WHERE u.alert_id = alerts.id)) AS modified_at
+                                                WHERE u.alert_id = alerts.id)) AS modified_at,
+                  (SELECT jsonb_build_object('width', p.width, 'height', p.height, 'alt', p.alt)
+                   FROM alert_photos p WHERE p.alert_id = alerts.id) AS photo
            FROM alerts WHERE public_token = $1""",
         token,
     )

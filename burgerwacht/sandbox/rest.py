@@ -36,6 +36,7 @@ __all__ = ["RestApi", "twilio_error"]
 
 _MAX_BODY = 1600
 _MAX_VALIDITY = 36_000
+_MAX_MEDIA = 10  # MediaUrl per message
 _DEFAULT_PAGE_SIZE = 50
 _MAX_PAGE_SIZE = 1000
 #: Delivery errors Twilio reports as ``failed`` (never left Twilio) rather than undelivered.
@@ -178,6 +179,11 @@ class RestApi:
         rejection = self.state.rejections.get(to)
         if rejection is not None:
             return twilio_error(*rejection)
+        media = form.getall("MediaUrl", [])
+        if len(media) > _MAX_MEDIA:
+            return twilio_error(400, 21623, f"Number of media files exceeds the limit of {_MAX_MEDIA}")
+        if any(not _valid_url(str(url)) for url in media):
+            return twilio_error(400, 21620, "Invalid media URL(s)")
         callback = form.get("StatusCallback")
         if callback and not _valid_url(callback):
             return twilio_error(400, 21609, "Invalid StatusCallback url")
@@ -215,8 +221,14 @@ class RestApi:
             status_callback=str(form["StatusCallback"]) if form.get("StatusCallback") else None,
             validity_period=int(str(validity)) if validity is not None else None,
         )
+        record.media = [
+            {"url": str(url), "http_status": None, "content_type": None, "bytes": None, "error": None}
+            for url in form.getall("MediaUrl", [])
+        ]
         state.add_message(record)
         payload = record.to_twilio()
+        if record.media:
+            self.sender.fetch_media(record)
         self._schedule_status(record)
         return await self._created(payload, fault)
 

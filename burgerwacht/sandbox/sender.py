@@ -26,6 +26,9 @@ __all__ = ["CallbackJob", "WebhookResult", "WebhookSender"]
 log = logging.getLogger(__name__)
 
 _USER_AGENT = "TwilioProxy/1.1"
+#: Twilio fetches at most 5 MB per MMS; more is not read.
+MEDIA_MAX_BYTES = 5 * 1024 * 1024
+MEDIA_TIMEOUT = 10.0
 
 
 class WebhookResult:
@@ -67,6 +70,7 @@ class WebhookSender:
         self._workers: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.TimerHandle] = set()
         self._session: aiohttp.ClientSession | None = None
+        self._fetches: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -83,9 +87,9 @@ class WebhookSender:
     async def stop(self) -> None:
         for timer in self._timers:
             timer.cancel()
-        for task in self._workers:
+        for task in [*self._workers, *self._fetches]:
             task.cancel()
-        for task in self._workers:
+        for task in [*self._workers, *self._fetches]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers.clear()
@@ -151,6 +155,45 @@ class WebhookSender:
                 }
             )
         return result
+
+    # --- MMS media ----------------------------------------------------------------------
+
+    def fetch_media(self, record: MessageRecord) -> None:
+        """Fetch each MediaUrl of an outbound MMS as Twilio does (a plain GET, redirects
+        followed, at most 5 MB read) and record what came back on the media item; counted
+        as pending work, so ``/sandbox/flush`` waits for it."""
+        for item in record.media:
+            self.state.begin()
+            task = asyncio.create_task(self._fetch_one(item))
+            self._fetches.add(task)
+            task.add_done_callback(self._fetches.discard)
+
+    async def _fetch_one(self, item: dict[str, object]) -> None:
+        assert self._session is not None, "sender not started"
+        try:
+            async with self._session.get(
+                str(item["url"]), timeout=aiohttp.ClientTimeout(total=MEDIA_TIMEOUT), allow_redirects=True
+            ) as response:
+                data = bytearray()
+                while len(data) <= MEDIA_MAX_BYTES:
+                    chunk = await response.content.read(MEDIA_MAX_BYTES + 1 - len(data))
+                    if not chunk:
+                        break
+                    data += chunk
+                item["http_status"] = response.status
+                item["content_type"] = response.headers.get("Content-Type")
+                item["bytes"] = len(data)
+                if response.status != 200:
+                    item["error"] = f"HTTP {response.status}"
+                elif len(data) > MEDIA_MAX_BYTES:
+                    item["error"] = "larger than 5 MB"
+                self.state.counters["media_fetched" if item.get("error") is None else "media_failed"] += 1
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            item["error"] = f"{type(exc).__name__}: {exc}"
+            self.state.counters["media_failed"] += 1
+        finally:
+            item["fetched_at"] = iso(time.time())
+            self.state.end()
 
     # --- message status callbacks -------------------------------------------------------
 

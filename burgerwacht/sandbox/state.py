@@ -139,6 +139,7 @@ class MessageRecord:
         "error_code",
         "from_",
         "history",
+        "media",
         "num_segments",
         "sent_at",
         "seq",
@@ -186,6 +187,9 @@ class MessageRecord:
         self.deleted = False
         self.error_code: int | None = None
         self.history: list[tuple[str, float]] = [(status, now)]
+        # MediaUrl of an MMS, each with what the simulator's fetch of it found (as Twilio
+        # fetches media before sending): url, http_status, content_type, bytes, error, fetched_at
+        self.media: list[dict[str, Any]] = []
 
     def advance(self, status: str, error_code: int | None) -> None:
         """Record a status step; the current status only moves forward."""
@@ -217,7 +221,7 @@ class MessageRecord:
             "error_message": None if self.error_code is None else f"Error {self.error_code}",
             "from": self.from_,
             "messaging_service_sid": None,
-            "num_media": "0",
+            "num_media": str(len(self.media)),
             "num_segments": str(self.num_segments),
             "price": None,
             "price_unit": "EUR",
@@ -243,6 +247,7 @@ class MessageRecord:
             "num_segments": self.num_segments,
             "status_callback": self.status_callback,
             "date_created": iso(self.created_at),
+            "media": [dict(m) for m in self.media],
         }
 
 

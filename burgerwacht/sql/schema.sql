@@ -14,6 +14,18 @@ CREATE TABLE addresses (
     municipality_code text
 );
 
+CREATE TABLE alert_photos (
+    alert_id bigint NOT NULL,
+    data bytea NOT NULL,
+    width integer NOT NULL,
+    height integer NOT NULL,
+    bytes integer NOT NULL,
+    source_format text NOT NULL,
+    alt text DEFAULT ''::text NOT NULL,
+    etag text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE alert_templates (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     name text NOT NULL,
@@ -512,6 +524,15 @@ ALTER TABLE addresses ADD CONSTRAINT addresses_house_number_check CHECK (house_n
 ALTER TABLE addresses ADD CONSTRAINT addresses_pkey PRIMARY KEY (id);
 ALTER TABLE addresses ADD CONSTRAINT addresses_postcode_check CHECK (postcode ~ '^[1-9]\d{3}[A-Z]{2}$'::text);
 ALTER TABLE addresses ADD CONSTRAINT addresses_postcode_house_number_house_letter_addition_key UNIQUE (postcode, house_number, house_letter, addition);
+ALTER TABLE alert_photos ADD CONSTRAINT alert_photos_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE CASCADE;
+ALTER TABLE alert_photos ADD CONSTRAINT alert_photos_alt_check CHECK (length(alt) <= 300);
+ALTER TABLE alert_photos ADD CONSTRAINT alert_photos_check CHECK (bytes = octet_length(data));
+ALTER TABLE alert_photos ADD CONSTRAINT alert_photos_data_check CHECK (octet_length(data) >= 1 AND octet_length(data) <= 300000);
+ALTER TABLE alert_photos ADD CONSTRAINT alert_photos_etag_check CHECK (etag ~ '^[0-9a-f]{16,64}$'::text);
+ALTER TABLE alert_photos ADD CONSTRAINT alert_photos_height_check CHECK (height >= 1 AND height <= 1280);
+ALTER TABLE alert_photos ADD CONSTRAINT alert_photos_pkey PRIMARY KEY (alert_id);
+ALTER TABLE alert_photos ADD CONSTRAINT alert_photos_source_format_check CHECK (source_format = ANY (ARRAY['JPEG'::text, 'PNG'::text, 'WEBP'::text]));
+ALTER TABLE alert_photos ADD CONSTRAINT alert_photos_width_check CHECK (width >= 1 AND width <= 1280);
 ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_expires_in_minutes_check CHECK (expires_in_minutes > 0);
 ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_message_check CHECK (length(message) >= 1 AND length(message) <= 640);
 ALTER TABLE alert_templates ADD CONSTRAINT alert_templates_municipality_code_check CHECK (municipality_code ~ '^GM[0-9]{4}$'::text);

@@ -52,6 +52,8 @@ class RouteSpec:
     doc_params: list[dict[str, Any]] = field(default_factory=list)
     #: Answers only errors (see ``fallback`` in :meth:`Api.route`): no success response.
     fallback: bool = False
+    #: A GET route that answers HEAD too (the same handler; aiohttp sends no body).
+    head: bool = False
 
 
 def _json_default(value: Any) -> Any:
@@ -271,12 +273,13 @@ class Api:
         fallback: bool = False,
         error_content: dict[str, dict[str, Any]] | None = None,
         doc_params: list[dict[str, Any]] | None = None,
+        head: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare a route. The handler gets ``request`` plus ``body=``/``query=`` when
         declared; it returns a model/dict (serialised with ``status``) or a Response.
         ``raw_body`` leaves body parsing to the handler (declared for docs only);
         a ``fallback`` route only answers errors for paths no other route serves (its
-        method is not listed in ``Allow``)."""
+        method is not listed in ``Allow``); ``head`` serves HEAD on a GET route as well."""
         role_set = frozenset(roles) if roles is not None else None
 
         def decorate(handler: Handler) -> Handler:
@@ -317,6 +320,7 @@ class Api:
                     error_content=error_content,
                     doc_params=list(doc_params or []),
                     fallback=fallback,
+                    head=head and method.upper() == "GET",
                 )
             )
             return handler
@@ -329,6 +333,9 @@ class Api:
     def post(self, path: str, **kw: Any):
         return self.route("POST", path, **kw)
 
+    def put(self, path: str, **kw: Any):
+        return self.route("PUT", path, **kw)
+
     def patch(self, path: str, **kw: Any):
         return self.route("PATCH", path, **kw)
 
@@ -338,6 +345,8 @@ class Api:
     def register(self, app: web.Application) -> None:
         for spec in self.specs:
             app.router.add_route(spec.method, spec.path, spec.handler)
+            if spec.head:
+                app.router.add_route("HEAD", spec.path, spec.handler)
 
 
 # --------------------------------------------------------------------------- OpenAPI
@@ -495,6 +504,19 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str, server_ur
             op["description"] = f"Roles: {', '.join(sorted(s.roles))}."
         op["responses"] = responses
         paths.setdefault(oa_path, {})[s.method.lower()] = op
+        if s.head:
+            paths[oa_path]["head"] = {
+                **op,
+                "operationId": f"head_{s.handler.__name__}",
+                "summary": f"The headers of GET {oa_path} without its body",
+                "responses": {
+                    code: {
+                        "description": r["description"],
+                        **({"headers": r["headers"]} if "headers" in r else {}),
+                    }
+                    for code, r in responses.items()
+                },
+            }
 
     _no_nul_strings(paths)
     _no_nul_strings(schemas)

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 _FALLBACKS: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
 

@@ -170,7 +170,9 @@ def _post_samples(service: LiveService, tokens: dict[str, dict[str, str]]) -> No
 def _roles_by_operation() -> dict[tuple[str, str], frozenset[str] | None]:
     from burgerwacht.web.app import all_specs
 
-    return {(s.method, _PARAM.sub(r"{\1}", s.path)): s.roles for s in all_specs()}
+    ops = {(s.method, _PARAM.sub(r"{\1}", s.path)): s.roles for s in all_specs()}
+    ops.update({("HEAD", _PARAM.sub(r"{\1}", s.path)): s.roles for s in all_specs() if s.head})  # GET + HEAD
+    return ops
 
 
 ROLES = _roles_by_operation()

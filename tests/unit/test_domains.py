@@ -26,6 +26,7 @@ def test_scheduler_runs_every_domains_jobs():
         "alerts-status-check",
         "tips-retention",
         "public-tip-rate-purge",
+        "public-photo-purge",
         "signals.rollup",
         "signals.weekly_report",
         "signals.retention",

@@ -29,7 +29,7 @@ export class ApiError extends Error {
 }
 
 /** Call the JSON API. `body` is sent as JSON; the answer is parsed JSON (or null). */
-export async function api(method, path, { body, accept, signal, raw } = {}) {
+export async function api(method, path, { body, file, query, accept, signal, raw } = {}) {
   const headers = { Accept: accept || "application/json" };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -37,6 +37,14 @@ export async function api(method, path, { body, accept, signal, raw } = {}) {
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
+  } else if (file !== undefined) {
+    // a file as the raw body, with its own type (a photo upload)
+    headers["Content-Type"] = file.type || "application/octet-stream";
+    init.body = file;
+  }
+  if (query) {
+    const params = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined && v !== ""));
+    if ([...params].length) path += (path.includes("?") ? "&" : "?") + params;
   }
   const resp = await fetch(path, init);
   if (!resp.ok) {

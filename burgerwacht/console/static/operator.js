@@ -50,7 +50,8 @@ const state = {
   line: [], // a corridor's centre line, [[lon, lat], ...]
   width: DEFAULT_WIDTH,
   codes: new Set(),
-  draft: null, // {id, key, alert}
+  draft: null, // {id, key, alert, photoKey}
+  photoUrl: null, // object URL of the draft's stored photo (preview)
   watching: null, // {id, alert, stream, tips: Map}
 };
 
@@ -536,6 +537,7 @@ async function toPreview() {
       const alert = await api("POST", "/api/v1/alerts", { body: sent });
       state.draft = { id: alert.id, key, alert };
     }
+    await syncPhoto();
     const preview = await api("POST", `/api/v1/alerts/${state.draft.id}/preview`);
     renderPreview(preview);
     updateMeter();
@@ -544,6 +546,57 @@ async function toPreview() {
   } finally {
     $("#to-preview").disabled = false;
   }
+}
+
+function photoKey() {
+  const file = $("#photo").files[0];
+  return file ? `${file.name}|${file.size}|${file.lastModified}|${$("#photo-alt").value.trim()}` : "";
+}
+
+async function syncPhoto() {
+  // the chosen photo on the draft: uploaded again when the draft, the file or its alt
+  // text changed; removed when the file was taken away
+  const key = photoKey();
+  if (state.draft.photoKey === key) return;
+  const file = $("#photo").files[0];
+  try {
+    if (file) {
+      state.draft.alert = await api("PUT", `/api/v1/alerts/${state.draft.id}/photo`, {
+        file,
+        query: { alt: $("#photo-alt").value.trim() },
+      });
+    } else if (state.draft.alert.photo) {
+      state.draft.alert = await api("DELETE", `/api/v1/alerts/${state.draft.id}/photo`);
+    }
+  } catch (err) {
+    if (err instanceof ApiError && err.problem) err.problem.detail = `Foto niet gebruikt: ${err.problem.detail || err.problem.title}`;
+    throw err;
+  }
+  state.draft.photoKey = key;
+  await showDraftPhoto();
+}
+
+async function showDraftPhoto() {
+  // the photo as the server stored it (re-encoded, without EXIF/GPS), as residents see it
+  const info = state.draft && state.draft.alert.photo;
+  const img = $("#preview-photo-img");
+  if (state.photoUrl) URL.revokeObjectURL(state.photoUrl);
+  state.photoUrl = null;
+  if (!info) {
+    img.removeAttribute("src");
+    show($("#preview-photo"), false);
+    return;
+  }
+  const resp = await api("GET", `/api/v1/alerts/${state.draft.id}/photo`, { accept: "image/jpeg", raw: true });
+  state.photoUrl = URL.createObjectURL(await resp.blob());
+  img.src = state.photoUrl;
+  img.width = info.width;
+  img.height = info.height;
+  img.alt = info.alt || state.draft.alert.title;
+  $("#preview-photo-info").textContent =
+    `Foto zoals bewoners hem zien: ${info.width} × ${info.height} pixels, ${Math.ceil(info.bytes / 1000)} kB, ` +
+    `zonder plaats- en cameragegevens. Beschrijving: ${info.alt || "(de titel)"}`;
+  show($("#preview-photo"), true);
 }
 
 function problemText(err) {
@@ -599,6 +652,7 @@ async function sendDraft() {
     const id = state.draft.id;
     state.draft = null;
     $("#compose-form").reset();
+    await showDraftPhoto();
     exerciseBand(false);
     resetTemplatePicker();
     state.codes.clear();
