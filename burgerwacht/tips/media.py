@@ -119,8 +119,20 @@ async def attach_inbound(app: web.Application, message_sid: str, media: list[tup
     if not media:
         return
     rows = _plan(app[SETTINGS], message_sid, media)
-    if await store.add_inbound_media(app[POOL], message_sid, rows) or any(r[2] for r in rows):
+    pool = app[POOL]
+    added = await store.add_inbound_media(pool, message_sid, rows)
+    if added:
+        await _announce(pool, added[0])
+    if any(r[2] for r in rows):
         fetcher(app).kick()
+
+
+async def _announce(pool: asyncpg.Pool, tip_id: int) -> None:
+    """The tip again on the live feeds, now with its media (the console updates it)."""
+    from burgerwacht.tips import service  # it imports this module
+
+    async with pool.acquire() as conn:
+        await service.announce(conn, tip_id)
 
 
 # ------------------------------------------------------------------ fetching
@@ -211,6 +223,7 @@ async def process_due(app: web.Application) -> dict[str, int]:
             if row["status"] == PENDING:
                 await _fetch(pool, provider, settings, row)
                 counts["fetched"] += 1
+                await _announce(pool, row["tip_id"])
                 # then deleted at the provider at once
                 after = await store.media_row(pool, row["tip_id"], row["n"], row["provider_sid"])
                 if after is None or after["status"] == PENDING or after["source_url"] is None:

@@ -70,6 +70,11 @@ def _get(row: asyncpg.Record | dict[str, Any], key: str) -> Any:
     return row.get(key) if isinstance(row, dict) else (row[key] if key in row.keys() else None)
 
 
+async def announce(conn: asyncpg.Connection, tip_id: int) -> None:
+    """The tip (as operators see it) to its live feeds: the municipalities', the alert's."""
+    await _announce(conn, tip_id)
+
+
 async def _announce(conn: asyncpg.Connection, tip_id: int) -> None:
     row = await store.tip(conn, tip_id)
     doc = to_out(row).model_dump(mode="json")

@@ -266,10 +266,10 @@ async def erase_media(conn: asyncpg.Connection, tips_query: str, *args: Any) -> 
 
 async def add_inbound_media(
     conn: asyncpg.Connection | asyncpg.Pool, provider_sid: str, media: list[tuple]
-) -> int:
+) -> list[int]:
     """The media of a picture message, rows (n, status, source_url, declared_type, error),
     on the tip stored for ``provider_sid`` (none: the message was no tip). A retried
-    webhook adds nothing twice. Returns how many are to be fetched."""
+    webhook adds nothing twice. Returns the tip's id once per row added."""
     rows = await conn.fetch(
         """INSERT INTO tip_media (tip_id, n, status, source_url, declared_type, error)
            SELECT t.id, x.n, x.status, x.url, x.type, x.error
@@ -277,11 +277,11 @@ async def add_inbound_media(
                 AS x(n, status, url, type, error)
            WHERE t.provider_sid = $1
            ON CONFLICT (tip_id, n) DO NOTHING
-           RETURNING status""",
+           RETURNING tip_id""",
         provider_sid,
         *(list(c) for c in zip(*media, strict=True)),
     )
-    return sum(1 for r in rows if r["status"] == "pending")
+    return [r["tip_id"] for r in rows]
 
 
 async def add_photo(
