@@ -8,6 +8,7 @@ from email.utils import format_datetime
 from typing import Literal
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from burgerwacht.media.images import MAX_INPUT_BYTES
 from burgerwacht.public import service
@@ -115,6 +116,7 @@ BODY_MAX = 3 * PHOTO_MAX  # read (and dropped) at most this much before giving u
 _form_schema = TipFormIn.model_json_schema(mode="validation")
 MULTIPART_SCHEMA = {
     "type": "object",
+    "additionalProperties": False,  # other parts are ignored; their names must be ASCII headers
     "required": _form_schema.get("required", []),
     "properties": {
         **_form_schema["properties"],
@@ -210,7 +212,7 @@ async def alert_page_tip(request: web.Request):
             413,
             {"Cache-Control": "no-store"},
         )
-    except (UnicodeDecodeError, ValueError, AssertionError):
+    except (UnicodeDecodeError, ValueError, LookupError, AssertionError, HttpProcessingError):
         return _html(
             message_page(lang, "bad_form_title", "bad_form", back=f"/a/{token}"),
             400,

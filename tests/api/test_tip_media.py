@@ -320,3 +320,23 @@ async def test_web_form_refuses_a_bad_or_too_large_photo_with_a_dutch_message(cl
     rows = await db.fetch("SELECT text FROM tips")
     assert [r["text"] for r in rows] == ["Zonder foto."]
     assert await db.fetchval("SELECT count(*) FROM tip_media") == 0
+
+
+async def test_simulator_media_resource_needs_the_account_and_deletes_through_the_sdk(
+    client, sandbox, tipster
+):
+    from burgerwacht.web.keys import PROVIDER
+
+    result = await picture_sms(sandbox, "foto", {"content_type": "image/png", "data": b64(png())})
+    await tip_media.fetcher(client.app).wait()
+    sid, url = result["message_sid"], result["media"][0]["url"]
+    assert url.startswith(str(sandbox.client.make_url("/")).rstrip("/") + f"/2010-04-01/Accounts/{TEST_SID}/")
+    media_sid = url.rsplit("/", 1)[1]
+    wrong = "Basic " + base64.b64encode(f"{TEST_SID}:wrong-token".encode()).decode()
+    async with sandbox.client.session.delete(url + ".json", headers={"Authorization": wrong}) as resp:
+        assert resp.status == 401
+    # already deleted by the service after its fetch: a second DELETE (404) counts as done
+    assert (await sim_media(sandbox, sid))[0]["deleted"]
+    await client.app[PROVIDER].delete_media(sid, media_sid)
+    async with sandbox.client.session.get(url + ".json", headers={"Authorization": SIM_AUTH}) as resp:
+        assert resp.status == 404
