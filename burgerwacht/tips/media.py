@@ -123,6 +123,11 @@ async def attach_inbound(app: web.Application, message_sid: str, media: list[tup
     added = await store.add_inbound_media(pool, message_sid, rows)
     if added:
         await _announce(pool, added[0])
+    elif not await store.is_tip(pool, message_sid):
+        # a keyword or a signal with pictures: nothing keeps them, so they go at the provider
+        sids = [sid for url, _ in media if (sid := media_sid(app[SETTINGS], url, message_sid))]
+        fetcher(app).discard(message_sid, sids)
+        return
     if any(r[2] for r in rows):
         fetcher(app).kick()
 
@@ -242,6 +247,24 @@ class Fetcher:
         self.app = app
         self.task: asyncio.Task[None] | None = None
         self.again = False
+        self.orphans: list[tuple[str, str]] = []
+
+    def discard(self, message_sid: str, media_sids: list[str]) -> None:
+        """Delete media at the provider that no tip keeps (one try each, best effort)."""
+        self.orphans.extend((message_sid, sid) for sid in media_sids)
+        if self.orphans:
+            self.kick()
+
+    async def _discard_orphans(self) -> None:
+        provider = self.app[PROVIDER]
+        while self.orphans:
+            message_sid, sid = self.orphans.pop()
+            try:
+                await provider.delete_media(message_sid, sid)
+            except ProviderError as exc:
+                log.warning(
+                    "media of a message that is no tip not deleted at the provider (%s)", type(exc).__name__
+                )
 
     def kick(self) -> None:
         if self.task is not None and not self.task.done():
@@ -253,6 +276,7 @@ class Fetcher:
         while True:
             self.again = False
             try:
+                await self._discard_orphans()
                 await process_due(self.app)
             except Exception:  # the job picks up what is left
                 log.exception("tip media fetch failed")

@@ -284,6 +284,10 @@ async def add_inbound_media(
     return [r["tip_id"] for r in rows]
 
 
+async def is_tip(pool: asyncpg.Pool, provider_sid: str) -> bool:
+    return await pool.fetchval("SELECT EXISTS (SELECT 1 FROM tips WHERE provider_sid = $1)", provider_sid)
+
+
 async def add_photo(
     conn: asyncpg.Connection, tip_id: int, n: int, data: bytes, width: int, height: int
 ) -> None:

@@ -340,3 +340,14 @@ async def test_simulator_media_resource_needs_the_account_and_deletes_through_th
     await client.app[PROVIDER].delete_media(sid, media_sid)
     async with sandbox.client.session.get(url + ".json", headers={"Authorization": SIM_AUTH}) as resp:
         assert resp.status == 404
+
+
+async def test_pictures_with_a_keyword_are_no_tip_and_are_deleted_at_the_provider(
+    client, sandbox, db, tipster
+):
+    result = await picture_sms(sandbox, "INFO", {"content_type": "image/png", "data": b64(png())})
+    assert "doorgegeven" not in result["reply"]
+    await tip_media.fetcher(client.app).wait()
+    assert await db.fetchval("SELECT count(*) FROM tips") == 0
+    [m] = await sim_media(sandbox, result["message_sid"])
+    assert m["deleted"] and m["fetches"] == 0  # nothing keeps it, nothing downloads it
