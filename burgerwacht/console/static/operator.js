@@ -927,7 +927,7 @@ function tipPhotos(tip) {
           ? `${label} wordt opgehaald…`
           : m.status === "erased"
             ? `${label} gewist`
-            : `${label} niet bewaard${m.reason ? ` (${m.reason})` : ""}`;
+            : `${label} niet bewaard${m.reason ? ` (${m.reason.replace(/^not kept: /, "")})` : ""}`;
       return h("li", { class: "help" }, text);
     }),
   );
