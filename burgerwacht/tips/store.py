@@ -209,7 +209,9 @@ async def erase_resident(
 
 async def tips_of(conn: asyncpg.Connection, phone: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT id, alert_id, channel, text, recording_url, received_at FROM tips WHERE phone = $1 ORDER BY id",
+        """SELECT id, alert_id, channel, text, recording_url, received_at,
+                  (SELECT count(*) FROM tip_media m WHERE m.tip_id = tips.id AND m.status = 'stored') AS photos
+           FROM tips WHERE phone = $1 ORDER BY id""",
         phone,
     )
 

@@ -100,6 +100,10 @@ async def test_picture_tip_is_fetched_with_basic_auth_reencoded_shown_and_delete
         assert image.format == "JPEG" and image.size == (m["width"], m["height"])
     for n in (1, 9, 10, 99):
         assert (await client.get(f"/api/v1/tips/{tip['id']}/media/{n}", headers=op)).status == 404
+    # the resident's access export counts the photo of their tip
+    from burgerwacht.tips.service import export_tips
+
+    assert [t["photos"] for t in await export_tips(db, 0, TIPSTER)] == [1]
     # the list shows the media too; unknown tips and operators elsewhere see nothing
     listed = (await (await client.get("/api/v1/tips", headers=op)).json())["items"]
     assert listed[0]["media"][0]["status"] == "stored"
