@@ -345,6 +345,14 @@ class TipsSettings(Section):
     control_room_numbers: dict[Annotated[str, Field(pattern=r"^GM\d{4}$")], str] = {}
     # Seconds the control room's phone rings before the caller records a tip instead.
     connect_timeout_s: Annotated[int, Field(ge=5, le=60)] = 20
+    # Picture messages (issue 17): the media of an inbound MMS are fetched by a background
+    # job with the account's credentials, at most media_max_bytes each (the cut-off of
+    # the streamed read; at most 5 MB), within media_timeout_s per fetch, retried with
+    # a backoff from media_retry_s (doubling) until media_max_attempts, then 'failed'.
+    media_max_bytes: Annotated[int, Field(ge=1024, le=5 * 1024 * 1024)] = 5 * 1024 * 1024
+    media_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+    media_max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    media_retry_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
     @field_validator("control_room_numbers")
     @classmethod

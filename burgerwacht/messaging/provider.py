@@ -13,6 +13,7 @@ SDK's sharp edges for a bulk sender:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import json
@@ -38,7 +39,7 @@ from burgerwacht.messaging.errors import (
     error_from_response,
 )
 
-__all__ = ["MAX_VALIDITY_PERIOD", "SentMessage", "StartedCall", "TwilioProvider"]
+__all__ = ["MAX_VALIDITY_PERIOD", "FetchedMedia", "SentMessage", "StartedCall", "TwilioProvider"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,17 @@ class StartedCall:
     sid: str
     status: str
     to: str
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    """The answer to a media fetch: ``data`` is None when the body was larger than the
+    limit (the read stopped there) or the answer was not a success."""
+
+    status: int
+    content_type: str
+    data: bytes | None
+    too_large: bool = False
 
 
 class RoutedAsyncHttpClient(AsyncTwilioHttpClient):
@@ -390,6 +402,64 @@ class TwilioProvider:
         with _provider_errors():
             instance = await self._client.calls(sid).fetch_async()
         return StartedCall(sid=instance.sid, status=instance.status or "", to=instance.to or "")
+
+    @property
+    def api_origin(self) -> tuple[str, str, str]:
+        """Scheme, host[:port] and path prefix of the API base: the only place media are
+        fetched from (a media URL anywhere else is never requested)."""
+        http = self.http_client
+        return http._scheme, http._netloc, http._prefix
+
+    async def fetch_media(self, url: str, *, max_bytes: int, timeout: float) -> FetchedMedia:  # noqa: ASYNC109
+        """GET one inbound message's media with the account's credentials (HTTP Basic, as
+        Twilio requires when "HTTP Basic Auth for media" is on), reading at most
+        ``max_bytes`` (streamed: a longer body, or a Content-Length above it, stops the
+        read) within ``timeout`` seconds for the whole exchange. The caller checks that
+        ``url`` is on :attr:`api_origin`. Redirects (Twilio answers with one to its
+        media store) are followed, at most 3; aiohttp drops the credentials when one
+        leaves the origin. Transport failures raise :class:`ProviderUnreachable` or
+        :class:`UnknownOutcome` (both worth a retry)."""
+        http = self.http_client
+        assert isinstance(http.session, aiohttp.ClientSession)
+        headers = {"Authorization": _basic_auth((self._client.username, self._client.password))}
+        try:
+            async with asyncio.timeout(timeout):
+                async with http.session.get(
+                    url,
+                    headers=headers,
+                    allow_redirects=True,
+                    max_redirects=3,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                ) as response:
+                    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                    if response.status != 200:
+                        return FetchedMedia(response.status, content_type, None)
+                    if (response.content_length or 0) > max_bytes:
+                        return FetchedMedia(response.status, content_type, None, too_large=True)
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.content.iter_chunked(65536):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            return FetchedMedia(response.status, content_type, None, too_large=True)
+                        chunks.append(chunk)
+                    return FetchedMedia(response.status, content_type, b"".join(chunks))
+        except aiohttp.ClientConnectorError as exc:
+            raise ProviderUnreachable(f"cannot connect to the media host: {type(exc).__name__}") from exc
+        except TimeoutError as exc:
+            raise UnknownOutcome("media fetch timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise UnknownOutcome(f"media fetch failed: {type(exc).__name__}") from exc
+
+    async def delete_media(self, message_sid: str, media_sid: str) -> None:
+        """DELETE the Media resource of an inbound message (Twilio keeps media until
+        deleted; a 404 means it is gone already and counts as done)."""
+        try:
+            with _provider_errors(self.http_client):
+                await self._client.messages(message_sid).media(media_sid).delete_async()
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
 
     async def close(self) -> None:
         """Close the HTTP session."""

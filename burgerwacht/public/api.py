@@ -5,9 +5,12 @@ with ``noindex`` and a strict CSP (no script; the one inline style by its hash).
 from __future__ import annotations
 
 from email.utils import format_datetime
+from typing import Literal
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from burgerwacht.media.images import MAX_INPUT_BYTES
 from burgerwacht.public import service
 from burgerwacht.public.links import PAGE_ID_PATTERN
 from burgerwacht.public.models import TipFormIn
@@ -106,19 +109,93 @@ async def alert_page(request: web.Request):
     return _html(rendered.html, headers=headers)
 
 
+PHOTO_MAX = MAX_INPUT_BYTES  # 5 MB, as every photo
+FIELD_MAX = 16 * 1024  # a text field (the tip is at most 1000 characters)
+BODY_MAX = 3 * PHOTO_MAX  # read (and dropped) at most this much before giving up: 413
+
+
+_form_schema = TipFormIn.model_json_schema(mode="validation")
+MULTIPART_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,  # other parts are ignored; their names must be ASCII headers
+    "required": _form_schema.get("required", []),
+    "properties": {
+        **_form_schema["properties"],
+        "photo": {
+            "type": "string",
+            "format": "binary",
+            "maxLength": PHOTO_MAX,
+            "description": "Optional photo: JPEG, PNG or WebP by content, at most 5 MB; re-encoded (EXIF "
+            "and GPS removed, at most 1280 px) and kept as the tip's media n = 0. Too large or not a "
+            "photo: the page again (422) with a Dutch (or English) message",
+        },
+    },
+}
+PHOTO_ENCODING = {"contentType": "image/jpeg, image/png, image/webp"}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_part(part: BodyPartReader, keep: int, budget: list[int]) -> tuple[bytes, int]:
+    """A part's bytes (the first ``keep``) and its whole size; the rest is read and
+    dropped, so the visitor gets an answer rather than a broken connection."""
+    kept: list[bytes] = []
+    size = 0
+    while chunk := await part.read_chunk(65536):
+        size += len(chunk)
+        budget[0] -= len(chunk)
+        if budget[0] < 0:
+            raise _TooLarge
+        if size <= keep:
+            kept.append(chunk)
+    return b"".join(kept)[:keep], size
+
+
+async def _read_form(request: web.Request) -> tuple[dict[str, str], bytes | Literal[False] | None]:
+    """The form's text fields and its photo: bytes, None (no photo), or False (larger
+    than 5 MB). Multipart is read as a stream (the app's body limit of 1 MB would refuse
+    a photo), each field bounded; a urlencoded form (no photo) as before."""
+    if request.content_type != "multipart/form-data":
+        form = await request.post()
+        return {k: v for k, v in form.items() if isinstance(v, str)}, None
+    reader = await request.multipart()
+    data: dict[str, str] = {}
+    photo: bytes | Literal[False] | None = None
+    budget = [BODY_MAX]
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise ValueError("nested multipart")
+        if part.name == "photo" and part.filename is not None:
+            raw, size = await _read_part(part, PHOTO_MAX, budget)
+            if size > PHOTO_MAX:
+                photo = False
+            elif size:
+                photo = raw
+        elif part.name:
+            raw, _ = await _read_part(part, FIELD_MAX, budget)
+            data.setdefault(part.name, raw.decode(part.get_charset("utf-8")))
+    return data, photo
+
+
 @api.post(
     rf"/a/{{token:{PAGE_ID_PATTERN}}}/tip",
-    summary="A tip from the page's form: 303 to the page with a thank-you note; anonymous unless a phone "
-    "number is given; operators see it with channel web",
+    summary="A tip from the page's form (urlencoded, or multipart/form-data with an optional photo of at "
+    "most 5 MB, re-encoded without EXIF/GPS and kept as the tip's media n = 0): 303 to the page with a "
+    "thank-you note; anonymous unless a phone number is given; operators see it with channel web",
     tags=TAGS,
     form=TipFormIn,
+    body_content={"multipart/form-data": {"schema": MULTIPART_SCHEMA, "encoding": {"photo": PHOTO_ENCODING}}},
     status=303,
     content_type="text/html",
     responses={
         400: "The form cannot be read",
+        413: "The body is far larger than a 5 MB photo (read no further)",
         404: "No such page",
         410: "The alert has ended or expired: no more tips here",
-        422: "The page again, with what to correct (text missing or too long, phone number invalid)",
+        422: "The page again, with what to correct (text missing or too long, phone number invalid, the "
+        "photo larger than 5 MB or not a JPEG, PNG or WebP photo)",
         429: "Too many tips from this network (public.tips_per_ip_per_hour) or for this alert "
         "(public.tips_per_alert_per_minute); see Retry-After",
     },
@@ -129,19 +206,24 @@ async def alert_page_tip(request: web.Request):
     lang = _lang(request)
     token = request.match_info["token"]
     try:
-        form = await request.post()
-    except (UnicodeDecodeError, ValueError):
+        data, photo = await _read_form(request)
+    except _TooLarge:
+        return _html(
+            message_page(lang, "bad_form_title", "photo_too_large", back=f"/a/{token}"),
+            413,
+            {"Cache-Control": "no-store"},
+        )
+    except (UnicodeDecodeError, ValueError, LookupError, AssertionError, HttpProcessingError):
         return _html(
             message_page(lang, "bad_form_title", "bad_form", back=f"/a/{token}"),
             400,
             {"Cache-Control": "no-store"},
         )
-    data = {k: v for k, v in form.items() if isinstance(v, str)}
     if any("\x00" in v for v in data.values()):
         data = {k: v.replace("\x00", "\x01") for k, v in data.items()}  # refused as a control character
     try:
         await service.submit_tip(
-            request.app[POOL], request.app[SETTINGS], token, lang, client_bucket(request), data
+            request.app[POOL], request.app[SETTINGS], token, lang, client_bucket(request), data, photo
         )
     except service.PageError as err:
         return _error(err)

@@ -112,6 +112,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "text_invalid": "Uw tip bevat tekens die niet kunnen worden verwerkt.",
         "form_errors": "Controleer het formulier:",
         "phone_invalid": "Dit telefoonnummer is ongeldig.",
+        "photo": "Foto (niet verplicht)",
+        "photo_help": "Een JPEG-, PNG- of WebP-foto van hoogstens 5 MB. Locatie en andere gegevens in de foto "
+        "worden verwijderd.",
+        "photo_too_large": "De foto is te groot: hoogstens 5 MB. Kies een kleinere foto.",
+        "photo_invalid": "Deze foto kunnen we niet gebruiken. Kies een JPEG-, PNG- of WebP-foto.",
         "back": "Terug naar de actie",
     },
     "en": {
@@ -167,6 +172,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "text_invalid": "Your tip contains characters that cannot be processed.",
         "form_errors": "Please check the form:",
         "phone_invalid": "This phone number is not valid.",
+        "photo": "Photo (optional)",
+        "photo_help": "A JPEG, PNG or WebP photo of at most 5 MB. Location and other data in the photo are "
+        "removed.",
+        "photo_too_large": "The photo is too large: at most 5 MB. Please choose a smaller photo.",
+        "photo_invalid": "We cannot use this photo. Please choose a JPEG, PNG or WebP photo.",
         "back": "Back to the alert",
     },
 }
@@ -355,19 +365,24 @@ def _respond(v: View) -> str:
         return f'<p class="err" id="{name}-err">{escape(errors[name])}</p>' if name in errors else ""
 
     phone_attrs = invalid("phone") or ' aria-describedby="phone-help"'
+    photo_attrs = invalid("photo") or ' aria-describedby="photo-help"'
     return (
         f"<section><h2>{t(lang, 'respond')}</h2><ul>"
         f"<li>{t(lang, 'by_sms', number=number, ref=v.reference)}</li>"
         f"<li>{t(lang, 'by_call', number=number)}</li><li>{t(lang, 'by_form')}</li></ul>"
         f"<p><strong>{t(lang, 'emergency')}</strong></p>"
         f'<h2 id="tip">{t(lang, "form")}</h2>{summary}'
-        f'<form method="post" action="/a/{escape(v.token)}/tip{_query(lang)}">'
+        f'<form method="post" action="/a/{escape(v.token)}/tip{_query(lang)}" enctype="multipart/form-data">'
         f'<label for="text">{t(lang, "text")}</label>{error("text")}'
         f'<textarea id="text" name="text" rows="5" maxlength="1000" required{invalid("text")}>'
         f"{escape(form.text)}</textarea>"
         f'<label for="phone">{t(lang, "phone")}</label>'
         f'<p class="small" id="phone-help">{t(lang, "phone_help")}</p>{error("phone")}'
         f'<input id="phone" name="phone" type="tel" autocomplete="tel" maxlength="32"{phone_attrs}>'
+        f'<label for="photo">{t(lang, "photo")}</label>'
+        f'<p class="small" id="photo-help">{t(lang, "photo_help")}</p>{error("photo")}'
+        f'<input id="photo" name="photo" type="file" accept="image/jpeg,image/png,image/webp"'
+        f"{photo_attrs}>"
         f'<div class="hp" aria-hidden="true"><label for="website">{t(lang, "honeypot")}</label>'
         '<input id="website" name="website" tabindex="-1" autocomplete="off"></div>'
         f'<button type="submit">{t(lang, "submit")}</button></form></section>'

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from pydantic import ValidationError
@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from burgerwacht import crypto
 from burgerwacht.alerts.service import area_of
 from burgerwacht.config import Settings
+from burgerwacht.media.images import Photo, PhotoRejected, reencode
 from burgerwacht.phone import PhoneError, parse_phone
 from burgerwacht.public import store
 from burgerwacht.public.links import SHOWN, TOKEN_RE
@@ -211,12 +212,32 @@ def _rate_key(settings: Settings, bucket: str) -> str:
     return "ip:" + crypto.keyed_hash(settings.security.secret_key, "public-tip-rate", bucket).hex()[:32]
 
 
+async def _photo(photo: bytes | Literal[False] | None, lang: str) -> tuple[Photo | None, str | None]:
+    """The form's photo re-encoded (EXIF and GPS gone), or the message why not."""
+    if photo is False:
+        return None, t(lang, "photo_too_large")
+    if not photo:
+        return None, None
+    try:
+        return await asyncio.to_thread(reencode, photo), None
+    except PhotoRejected as exc:
+        key = "photo_too_large" if "larger than" in exc.reason else "photo_invalid"
+        return None, t(lang, key)
+
+
 async def submit_tip(
-    pool: asyncpg.Pool, settings: Settings, token: str, lang: str, client: str, data: dict[str, Any]
+    pool: asyncpg.Pool,
+    settings: Settings,
+    token: str,
+    lang: str,
+    client: str,
+    data: dict[str, Any],
+    photo: bytes | Literal[False] | None = None,
 ) -> int | None:
     """A tip from the page's form → its id (None when the honeypot caught a bot).
+    ``photo``: the uploaded bytes, None without one, False when it was over 5 MB.
     PageError 404/410 (no page, or the alert ended), 429 (rate limit), 422 (the page
-    again, with the problems and the visitor's text, never their number)."""
+    again, with the problems and the visitor's text, never their number nor photo)."""
     async with pool.acquire() as conn:
         row, state = await alert_for(conn, settings, token, lang)
         back = f"/a/{token}" + ("?lang=en" if lang == "en" else "")
@@ -239,10 +260,15 @@ async def submit_tip(
             form = TipFormIn.model_validate(data)
         except ValidationError as exc:
             errors = _form_errors(exc, lang)
+            if photo is False:
+                errors["photo"] = t(lang, "photo_too_large")
             raise PageError(422, await _again(conn, settings, token, lang, data, errors)) from None
         if form.website:
             log.info("public tip form: honeypot filled; dropped", extra={"alert": row["id"]})
             return None
+        clean, problem = await _photo(photo, lang)
+        if problem:
+            raise PageError(422, await _again(conn, settings, token, lang, data, {"photo": problem}))
         phone = None
         if form.phone:
             try:
@@ -252,7 +278,7 @@ async def submit_tip(
                 raise PageError(
                     422, await _again(conn, settings, token, lang, data, {"phone": message})
                 ) from None
-        return await tips.intake_web(conn, row["id"], list(row["municipalities"]), form.text, phone)
+        return await tips.intake_web(conn, row["id"], list(row["municipalities"]), form.text, phone, clean)
 
 
 async def _again(

@@ -119,11 +119,13 @@ class Signal:
 @dataclass(frozen=True)
 class AnonymousTip:
     text: str
+    media: int = 0  # pictures with it (an MMS): a tip even without text
 
 
 @dataclass(frozen=True)
 class FreeText:
     text: str
+    media: int = 0  # pictures with it (an MMS): a tip even without text
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from burgerwacht.sandbox.config import SandboxConfig
 from burgerwacht.sandbox.control import ControlApi
+from burgerwacht.sandbox.media import MediaApi
 from burgerwacht.sandbox.rest import RestApi
 from burgerwacht.sandbox.sender import WebhookSender
 from burgerwacht.sandbox.state import SandboxState
@@ -43,7 +44,8 @@ async def _release_hanging(app: web.Application) -> None:
 
 def create_sandbox_app(config: SandboxConfig) -> web.Application:
     """Build the simulator for ``config`` (the startup scenario, restored by reset)."""
-    app = web.Application()
+    # room for injected picture messages (base64 media in the JSON of /sandbox/inbound/sms)
+    app = web.Application(client_max_size=32 * 1024 * 1024)
     state = SandboxState(config)
     sender = WebhookSender(state)
     calls = CallRunner(state, sender)
@@ -52,6 +54,7 @@ def create_sandbox_app(config: SandboxConfig) -> web.Application:
     app[_CALLS] = calls
     app.router.add_routes(RestApi(state, sender, calls).routes())
     app.router.add_routes(ControlApi(state, sender, calls).routes())
+    app.router.add_routes(MediaApi(state).routes())
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_release_hanging)
     return app

@@ -16,6 +16,7 @@ from defusedxml.ElementTree import fromstring
 
 from burgerwacht.messaging.encoding import segment_count
 from burgerwacht.sandbox.config import ScenarioError, apply_scenario, config_to_json
+from burgerwacht.sandbox.media import InboundMedia, MediaError, parse_media
 from burgerwacht.sandbox.sender import WebhookSender
 from burgerwacht.sandbox.state import API_VERSION, E164, CallRecord, MessageRecord, SandboxState, new_sid
 from burgerwacht.sandbox.voice import CallRunner
@@ -173,7 +174,12 @@ class ControlApi:
         if not isinstance(body, str):
             return _bad_request("'body' must be a string")
         to = data.get("to") or self.state.config.phone_number
-        record = self._inbound_record(data.get("message_sid"), sender_number, str(to), body)
+        has_media = bool(data.get("media"))
+        record = self._inbound_record(data.get("message_sid"), sender_number, str(to), body, mms=has_media)
+        try:
+            media = self._media(request, record, data.get("media"))
+        except MediaError as exc:
+            return _bad_request(str(exc))
         params = {
             "AccountSid": record.account_sid,
             "ApiVersion": API_VERSION,
@@ -181,7 +187,7 @@ class ControlApi:
             "From": record.from_,
             "FromCountry": _country(record.from_),
             "MessageSid": record.sid,
-            "NumMedia": "0",
+            "NumMedia": str(len(media)),
             "NumSegments": str(record.num_segments),
             "SmsMessageSid": record.sid,
             "SmsSid": record.sid,
@@ -189,6 +195,9 @@ class ControlApi:
             "To": record.to,
             "ToCountry": _country(record.to),
         }
+        for n, m in enumerate(media):
+            params[f"MediaUrl{n}"] = str(m.url)
+            params[f"MediaContentType{n}"] = m.content_type
         result = await self.sender.post(service + SMS_PATH, params, kind="inbound-sms", sid=record.sid)
         replies = parse_sms_replies(result.text) if result.ok else []
         for text, reply_to in replies:
@@ -201,15 +210,32 @@ class ControlApi:
                 "message_sid": record.sid,
                 "reply": replies[0][0] if replies else None,
                 "replies": [text for text, _ in replies],
+                "media": [{"sid": m.sid, "url": m.url} for m in media],
             }
         )
 
-    def _inbound_record(self, sid: Any, from_: str, to: str, body: str) -> MessageRecord:
+    def _media(self, request: web.Request, record: MessageRecord, items: Any) -> list[InboundMedia]:
+        """The picture message's media (sandbox/media.py); a re-posted message keeps its own."""
+        state = self.state
+        known = [m for m in state.media.values() if m.message_sid == record.sid]
+        if known or not items:
+            return known
+        media = parse_media(
+            items, record.sid, record.account_sid, str(request.url.origin()), record.created_at
+        )
+        for m in media:
+            state.media[m.sid] = m
+        return media
+
+    def _inbound_record(
+        self, sid: Any, from_: str, to: str, body: str, *, mms: bool = False
+    ) -> MessageRecord:
         state = self.state
         if isinstance(sid, str) and sid in state.messages:
             return state.messages[sid]
+        prefix = "MM" if mms else "SM"
         record = MessageRecord(
-            sid=sid if isinstance(sid, str) and sid.startswith("SM") else new_sid("SM"),
+            sid=sid if isinstance(sid, str) and sid.startswith(prefix) else new_sid(prefix),
             seq=state.next_seq(),
             account_sid=state.config.account_sid,
             to=to,

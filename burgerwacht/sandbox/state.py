@@ -424,6 +424,8 @@ class SandboxState:
         self.message_list: list[MessageRecord] = []
         self.messages_by_to: dict[str, list[MessageRecord]] = {}
         self.calls: dict[str, CallRecord] = {}
+        # media of inbound picture messages by Media SID (sandbox/media.py)
+        self.media: dict[str, Any] = {}
         self.callbacks: list[dict[str, Any]] = []
         self.counters: Counter[str] = Counter()
         self._seq = 0

@@ -492,6 +492,24 @@ CREATE TABLE tip_calls (
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE tip_media (
+    tip_id bigint NOT NULL,
+    n smallint NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    source_url text,
+    declared_type text,
+    content_type text,
+    data bytea,
+    width integer,
+    height integer,
+    bytes integer,
+    error text,
+    attempts smallint DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE tip_relay (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     phone_cipher text NOT NULL,
@@ -664,6 +682,18 @@ ALTER TABLE staff_users ADD CONSTRAINT staff_users_role_check CHECK (role = ANY 
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_wijken_check CHECK ((role = 'wijkagent'::text) = (cardinality(wijken) > 0));
 ALTER TABLE stats_counters ADD CONSTRAINT stats_counters_pkey PRIMARY KEY (name);
 ALTER TABLE tip_calls ADD CONSTRAINT tip_calls_pkey PRIMARY KEY (call_sid);
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_bytes_check CHECK (bytes >= 0);
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_check CHECK ((status = 'stored'::text) = (data IS NOT NULL));
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_check1 CHECK (status <> 'pending'::text OR source_url IS NOT NULL);
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_declared_type_check CHECK (length(declared_type) <= 255);
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_error_check CHECK (length(error) <= 500);
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_height_check CHECK (height > 0);
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_n_check CHECK (n >= 0 AND n <= 9);
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_pkey PRIMARY KEY (tip_id, n);
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_source_url_check CHECK (length(source_url) <= 2048);
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_status_check CHECK (status = ANY (ARRAY['pending'::text, 'stored'::text, 'not_kept'::text, 'failed'::text, 'erased'::text]));
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_tip_id_fkey FOREIGN KEY (tip_id) REFERENCES tips(id) ON DELETE CASCADE;
+ALTER TABLE tip_media ADD CONSTRAINT tip_media_width_check CHECK (width > 0);
 ALTER TABLE tip_relay ADD CONSTRAINT tip_relay_pkey PRIMARY KEY (id);
 ALTER TABLE tips ADD CONSTRAINT tips_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE SET NULL;
 ALTER TABLE tips ADD CONSTRAINT tips_channel_check CHECK (channel = ANY (ARRAY['sms'::text, 'voice'::text, 'web'::text]));
@@ -724,6 +754,7 @@ CREATE INDEX signals_municipality_day ON public.signals USING btree (municipalit
 CREATE INDEX signals_municipality_list ON public.signals USING btree (municipality_code, id DESC);
 CREATE INDEX signals_retention ON public.signals USING btree (created_at) WHERE ((text IS NOT NULL) OR (location IS NOT NULL));
 CREATE INDEX staff_tokens_user ON public.staff_tokens USING btree (user_id);
+CREATE INDEX tip_media_due ON public.tip_media USING btree (next_attempt_at) WHERE (source_url IS NOT NULL);
 CREATE INDEX tip_relay_created ON public.tip_relay USING btree (created_at);
 CREATE INDEX tip_relay_phone_hash ON public.tip_relay USING btree (phone_hash);
 CREATE INDEX tips_alert ON public.tips USING btree (alert_id, received_at DESC);
@@ -1096,7 +1127,8 @@ BEGIN
                 'candidate_alerts', l.candidate_alerts, 'channel', 'sms', 'text', left(v_text, 1600),
                 'recording_url', NULL, 'recording_seconds', NULL, 'anonymous', p_anonymous,
                 'phone', CASE WHEN p_anonymous THEN NULL ELSE p_phone END, 'status', 'new', 'note', NULL, 'led_to_outcome', false,
-                'received_at', v_received, 'erased', false))::text);
+                'received_at', v_received, 'erased', false,
+                'media', '[]'::json))::text);  -- a picture message's media are noted just after
     END IF;
     RETURN QUERY SELECT v_reply, v_tip, false, l.alert_id IS NOT NULL;
 END $function$;

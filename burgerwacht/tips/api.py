@@ -109,6 +109,52 @@ async def get_tip(request: web.Request):
     return service.to_out(row)
 
 
+MEDIA_RETRY_AFTER = "5"
+
+
+@api.get(
+    "/api/v1/tips/{tip_id:\\d+}/media/{n:\\d+}",
+    summary="A photo of the tip (n counts from 0, as Twilio's MediaUrl0): the re-encoded JPEG, without "
+    "EXIF or GPS; private, never cached (Cache-Control: private, no-store)",
+    tags=["tips"],
+    roles=OPERATORS,
+    content_type="image/jpeg",
+    responses={
+        404: "Unknown tip, outside your scope, or no photo n",
+        409: "Still being fetched from the provider (status pending); try again after Retry-After seconds",
+        410: "Not kept (type, size, unreadable, foreign URL), failed, or erased: there is no picture",
+    },
+)
+async def tip_media(request: web.Request):
+    user = current_user(request)
+    tip_id = _int(request, "tip_id")
+    n = parse_id(request.match_info["n"], 9)
+    async with request.app[POOL].acquire() as conn:
+        await service.get_for(conn, user, tip_id)
+        row = await store.media_data(conn, tip_id, n) if n is not None else None
+        if row is None:
+            raise Problem(404, f"tip {tip_id} has no photo {request.match_info['n']}", slug="not-found")
+        if row["status"] == "pending":
+            raise Problem(
+                409,
+                "the photo is still being fetched from the provider",
+                slug="media-pending",
+                headers={"Retry-After": MEDIA_RETRY_AFTER},
+            )
+        if row["status"] != "stored":
+            raise Problem(410, row["error"] or f"the photo is {row['status']}", slug="media-gone")
+        await audit.append(conn, user.actor, "tip.media.view", "tip", tip_id, {"n": n})
+    return web.Response(
+        body=row["data"],
+        content_type="image/jpeg",
+        headers={
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'inline; filename="tip-{tip_id}-{n}.jpg"',
+        },
+    )
+
+
 @api.patch(
     "/api/v1/tips/{tip_id:\\d+}",
     summary="Mark a tip read, useful or not useful, or as having led to the outcome; add a note",

@@ -46,6 +46,7 @@ async def tip_sms_fast(app: web.Application, sid: str, phone: str, cmd: keywords
             cmd.text,
             kind=keywords.kind(cmd),
             anonymous=isinstance(cmd, keywords.AnonymousTip),
+            has_media=cmd.media > 0,
         )
     return None
 

@@ -14,6 +14,29 @@ TipStatus = Literal["new", "read", "useful", "not_useful"]
 STATUS_RANK = {"new": 0, "read": 1, "useful": 2, "not_useful": 2}
 
 
+MediaStatus = Literal["pending", "stored", "not_kept", "failed", "erased"]
+
+
+class TipMediaOut(BaseModel):
+    """A photo that came with the tip (a picture message's MediaUrl{n}, or the public
+    page form's photo as n = 0)."""
+
+    n: int = Field(ge=0, le=9, description="Counts from 0, as Twilio's MediaUrl0")
+    status: MediaStatus = Field(
+        description="pending: still being fetched from the provider; stored: the photo is at url; "
+        "not_kept: refused (type other than JPEG/PNG/WebP, larger than tips.media_max_bytes, not a "
+        "readable photo, or a URL off the provider's media host); failed: the fetch failed "
+        "tips.media_max_attempts times; erased: erased with the tip"
+    )
+    url: str | None = Field(
+        default=None, description="GET /api/v1/tips/{id}/media/{n} (a JPEG) when stored; else null"
+    )
+    width: int | None = None
+    height: int | None = None
+    bytes: int | None = Field(default=None, description="Size of the stored JPEG")
+    reason: str | None = Field(default=None, description="Why it was not kept or failed")
+
+
 class TipOut(BaseModel):
     id: int
     alert_id: int | None
@@ -32,6 +55,9 @@ class TipOut(BaseModel):
     led_to_outcome: bool = Field(default=False, description="Marked as having led to the alert's outcome")
     received_at: datetime
     erased: bool = False
+    media: list[TipMediaOut] = Field(
+        default_factory=list, description="Photos with the tip (picture messages, the public page's form)"
+    )
 
 
 class TipList(BaseModel):

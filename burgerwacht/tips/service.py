@@ -26,12 +26,14 @@ from burgerwacht.config import Settings
 from burgerwacht.db.batch import GroupCommit
 from burgerwacht.errors import DomainError
 from burgerwacht.events import publish
+from burgerwacht.media.images import Photo
 from burgerwacht.messaging import ProviderError, TwilioProvider, analyse
 from burgerwacht.phone import number_pattern
 from burgerwacht.residents import service as residents
 from burgerwacht.residents.keywords import leading_reference
 from burgerwacht.texts import text
 from burgerwacht.tips import store
+from burgerwacht.tips.media import media_out
 from burgerwacht.tips.models import STATUS_RANK, TipOut, TipPatch
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,17 @@ def to_out(row: asyncpg.Record | dict[str, Any]) -> TipOut:
         led_to_outcome=row.get("led_to_outcome") or False,
         received_at=row["received_at"],
         erased=row["erased_at"] is not None,
+        media=media_out(row["id"], _get(row, "media")),
     )
+
+
+def _get(row: asyncpg.Record | dict[str, Any], key: str) -> Any:
+    return row.get(key) if isinstance(row, dict) else (row[key] if key in row.keys() else None)
+
+
+async def announce(conn: asyncpg.Connection, tip_id: int) -> None:
+    """The tip (as operators see it) to its live feeds: the municipalities', the alert's."""
+    await _announce(conn, tip_id)
 
 
 async def _announce(conn: asyncpg.Connection, tip_id: int) -> None:
@@ -97,11 +109,13 @@ async def intake_sms(
     *,
     kind: str,
     anonymous: bool,
+    has_media: bool = False,
 ) -> str | None:
     """An SMS tip, stored and linked in one round trip (shared with the tips arriving at
-    the same moment); None for an empty tip (the caller then answers with a hint)."""
+    the same moment); None for an empty tip (the caller then answers with a hint),
+    unless pictures came with it (``has_media``: a picture alone is a tip)."""
     body = body.strip()
-    if not body:
+    if not body and not has_media:
         return None
     ref, rest = leading_reference(body)
     cipher = crypto.encrypt(settings.security.secret_key, RELAY_PURPOSE, phone) if anonymous else None
@@ -234,11 +248,17 @@ async def connected(conn: asyncpg.Connection, call_sid: str, alert_id: int) -> i
 
 
 async def intake_web(
-    conn: asyncpg.Connection, alert_id: int, municipalities: list[str], body: str, phone: str | None
+    conn: asyncpg.Connection,
+    alert_id: int,
+    municipalities: list[str],
+    body: str,
+    phone: str | None,
+    photo: Photo | None = None,
 ) -> int:
     """A tip from the form on the alert's public page: linked to that alert, anonymous
-    unless a phone number (E.164, checked by the caller) is given; announced to the
-    alert's and the municipalities' live feeds once committed."""
+    unless a phone number (E.164, checked by the caller) is given, with its photo
+    (re-encoded by the caller) as media n = 0; announced to the alert's and the
+    municipalities' live feeds once committed."""
     async with conn.transaction():
         row = await store.insert_tip(
             conn,
@@ -251,6 +271,8 @@ async def intake_web(
             anonymous=phone is None,
             phone=phone,
         )
+        if photo is not None:
+            await store.add_photo(conn, row["id"], 0, photo.data, photo.width, photo.height)
         await _announce(conn, row["id"])
     metrics.TIPS.labels("web").inc()
     log.info(

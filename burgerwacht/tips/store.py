@@ -10,7 +10,10 @@ from burgerwacht.phone import ERASED
 
 TIP_COLUMNS = """t.id, t.alert_id, a.reference, t.candidate_alerts, t.channel, t.text, t.recording_url,
     t.recording_seconds, t.anonymous, t.phone, t.status, t.note, t.led_to_outcome, t.received_at, t.erased_at, t.municipalities,
-    t.relay_id"""
+    t.relay_id,
+    (SELECT coalesce(json_agg(json_build_object('n', m.n, 'status', m.status, 'width', m.width, 'height', m.height,
+                                                'bytes', m.bytes, 'reason', m.error) ORDER BY m.n), '[]')
+     FROM tip_media m WHERE m.tip_id = t.id) AS media"""
 
 
 async def link(conn: asyncpg.Connection, phone: str | None, delivery_id: int | None) -> asyncpg.Record:
@@ -190,6 +193,15 @@ async def call_context(conn: asyncpg.Connection, call_sid: str) -> asyncpg.Recor
 async def erase_resident(
     conn: asyncpg.Connection, resident_id: int, phone: str, phone_hash: bytes, number_pattern: str
 ) -> None:
+    # the photos of the resident's tips, anonymous ones (by their relay) included
+    await erase_media(
+        conn,
+        """SELECT id FROM tips WHERE phone = $1 OR resident_id = $2
+           OR relay_id IN (SELECT id FROM tip_relay WHERE phone_hash = $3)""",
+        phone,
+        resident_id,
+        phone_hash,
+    )
     await conn.execute(
         "UPDATE tips SET phone = NULL, resident_id = NULL WHERE phone = $1 OR resident_id = $2",
         phone,
@@ -205,12 +217,17 @@ async def erase_resident(
 
 async def tips_of(conn: asyncpg.Connection, phone: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT id, alert_id, channel, text, recording_url, received_at FROM tips WHERE phone = $1 ORDER BY id",
+        """SELECT id, alert_id, channel, text, recording_url, received_at,
+                  (SELECT count(*) FROM tip_media m WHERE m.tip_id = tips.id AND m.status = 'stored') AS photos
+           FROM tips WHERE phone = $1 ORDER BY id""",
         phone,
     )
 
 
 async def purge(conn: asyncpg.Connection, tips_days: int, relay_hours: int) -> dict[str, int]:
+    media = await erase_media(
+        conn, "SELECT id FROM tips WHERE received_at < now() - make_interval(days => $1)", tips_days
+    )
     tips = await conn.execute(
         """UPDATE tips SET text = NULL, recording_url = NULL, phone = NULL, resident_id = NULL, note = NULL,
                             erased_at = now()
@@ -229,4 +246,152 @@ async def purge(conn: asyncpg.Connection, tips_days: int, relay_hours: int) -> d
         "relay_purged": int(relay.split()[-1]),
         "calls_purged": int(calls.split()[-1]),
         "inbound_purged": int(inbound.split()[-1]),
+        "media_erased": media,
     }
+
+
+# ------------------------------------------------------------------ photos (tip_media, 0027)
+
+MEDIA_COLUMNS = (
+    "tip_id, n, status, source_url, declared_type, content_type, width, height, bytes, error, attempts"
+)
+
+
+async def erase_media(conn: asyncpg.Connection, tips_query: str, *args: Any) -> int:
+    """Erase the photos of the tips ``tips_query`` selects (ids): rows with nothing left
+    at the provider are deleted; the others lose their picture and wait as 'erased'
+    for the fetch job to delete the media at the provider, then go too."""
+    deleted = await conn.execute(
+        f"DELETE FROM tip_media WHERE source_url IS NULL AND tip_id IN ({tips_query})", *args
+    )
+    waiting = await conn.execute(
+        f"""UPDATE tip_media SET status = 'erased', data = NULL, content_type = NULL, width = NULL,
+                  height = NULL, bytes = NULL, error = NULL, next_attempt_at = now(), attempts = 0,
+                  updated_at = now()
+           WHERE status <> 'erased' AND tip_id IN ({tips_query})""",
+        *args,
+    )
+    return int(deleted.split()[-1]) + int(waiting.split()[-1])
+
+
+async def add_inbound_media(
+    conn: asyncpg.Connection | asyncpg.Pool, provider_sid: str, media: list[tuple]
+) -> list[int]:
+    """The media of a picture message, rows (n, status, source_url, declared_type, error),
+    on the tip stored for ``provider_sid`` (none: the message was no tip). A retried
+    webhook adds nothing twice. Returns the tip's id once per row added."""
+    rows = await conn.fetch(
+        """INSERT INTO tip_media (tip_id, n, status, source_url, declared_type, error)
+           SELECT t.id, x.n, x.status, x.url, x.type, x.error
+           FROM tips t, unnest($2::smallint[], $3::text[], $4::text[], $5::text[], $6::text[])
+                AS x(n, status, url, type, error)
+           WHERE t.provider_sid = $1
+           ON CONFLICT (tip_id, n) DO NOTHING
+           RETURNING tip_id""",
+        provider_sid,
+        *(list(c) for c in zip(*media, strict=True)),
+    )
+    return [r["tip_id"] for r in rows]
+
+
+async def is_tip(pool: asyncpg.Pool, provider_sid: str) -> bool:
+    return await pool.fetchval("SELECT EXISTS (SELECT 1 FROM tips WHERE provider_sid = $1)", provider_sid)
+
+
+async def add_photo(
+    conn: asyncpg.Connection, tip_id: int, n: int, data: bytes, width: int, height: int
+) -> None:
+    """A photo that arrived with the tip itself (the public page's form): stored at once."""
+    await conn.execute(
+        """INSERT INTO tip_media (tip_id, n, status, content_type, data, width, height, bytes)
+           VALUES ($1, $2, 'stored', 'image/jpeg', $3, $4, $5, $6)""",
+        tip_id,
+        n,
+        data,
+        width,
+        height,
+        len(data),
+    )
+
+
+async def claim_media(pool: asyncpg.Pool, limit: int, lease_s: float) -> list[asyncpg.Record]:
+    """Media due for a fetch or for deletion at the provider, claimed for ``lease_s``
+    seconds (a process that dies holding them leaves them to the next run), with the
+    MessageSid of their tip; ``attempts`` counts this one."""
+    return await pool.fetch(
+        f"""UPDATE tip_media m SET attempts = m.attempts + 1,
+                  next_attempt_at = now() + make_interval(secs => $2), updated_at = now()
+           FROM (SELECT tm.tip_id, tm.n, t.provider_sid FROM tip_media tm JOIN tips t ON t.id = tm.tip_id
+                 WHERE tm.source_url IS NOT NULL AND tm.next_attempt_at <= now()
+                 ORDER BY tm.next_attempt_at LIMIT $1 FOR UPDATE OF tm SKIP LOCKED) d
+           WHERE m.tip_id = d.tip_id AND m.n = d.n
+           RETURNING d.provider_sid, {", ".join("m." + c.strip() for c in MEDIA_COLUMNS.split(","))}""",
+        limit,
+        lease_s,
+    )
+
+
+async def media_fetched(
+    pool: asyncpg.Pool,
+    tip_id: int,
+    n: int,
+    status: str,
+    *,
+    data: bytes | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    error: str | None = None,
+    keep_url: bool = True,
+) -> None:
+    """The end of a fetch: stored, not_kept or failed (a row erased meanwhile stays
+    erased). With ``keep_url`` the media are still to be deleted at the provider."""
+    await pool.execute(
+        """UPDATE tip_media SET status = $3, data = $4, content_type = CASE WHEN $4::bytea IS NULL THEN NULL
+                  ELSE 'image/jpeg' END, width = $5, height = $6, bytes = length($4), error = left($7, 500),
+                  attempts = 0, next_attempt_at = now(), updated_at = now(),
+                  source_url = CASE WHEN $8 THEN source_url END
+           WHERE tip_id = $1 AND n = $2 AND status = 'pending'""",
+        tip_id,
+        n,
+        status,
+        data,
+        width,
+        height,
+        error,
+        keep_url,
+    )
+
+
+async def media_retry(pool: asyncpg.Pool, tip_id: int, n: int, delay_s: float, error: str | None) -> None:
+    await pool.execute(
+        """UPDATE tip_media SET next_attempt_at = now() + make_interval(secs => $3),
+                  error = coalesce(left($4, 500), error), updated_at = now()
+           WHERE tip_id = $1 AND n = $2""",
+        tip_id,
+        n,
+        delay_s,
+        error,
+    )
+
+
+async def media_released(pool: asyncpg.Pool, tip_id: int, n: int) -> None:
+    """Nothing is left at the provider (deleted there, or given up): an erased row goes."""
+    await pool.execute("DELETE FROM tip_media WHERE tip_id = $1 AND n = $2 AND status = 'erased'", tip_id, n)
+    await pool.execute(
+        "UPDATE tip_media SET source_url = NULL, updated_at = now() WHERE tip_id = $1 AND n = $2", tip_id, n
+    )
+
+
+async def media_row(pool: asyncpg.Pool, tip_id: int, n: int, provider_sid: str) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        f"SELECT $3::text AS provider_sid, {MEDIA_COLUMNS} FROM tip_media WHERE tip_id = $1 AND n = $2",
+        tip_id,
+        n,
+        provider_sid,
+    )
+
+
+async def media_data(conn: asyncpg.Connection, tip_id: int, n: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT status, content_type, data, error FROM tip_media WHERE tip_id = $1 AND n = $2", tip_id, n
+    )

@@ -469,7 +469,10 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str, server_ur
         elif s.form is not None:
             op["requestBody"] = {
                 "required": True,
-                "content": {"application/x-www-form-urlencoded": {"schema": schema_of(s.form, "validation")}},
+                "content": {
+                    "application/x-www-form-urlencoded": {"schema": schema_of(s.form, "validation")},
+                    **s.body_content,
+                },
             }
         elif s.body_content:
             op["requestBody"] = {"required": True, "content": dict(s.body_content)}

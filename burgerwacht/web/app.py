@@ -161,6 +161,15 @@ async def background_ctx(app: web.Application) -> AsyncIterator[None]:
             await service.stop()
 
 
+async def _close_lazy(app: web.Application) -> None:
+    """Stop what a domain started on first use (e.g. the tips' photo fetcher) before the
+    pools close."""
+    for resource in list(app[LAZY].values()):
+        close = getattr(resource, "aclose", None)
+        if close is not None:
+            await close()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -189,6 +198,7 @@ def create_app(
 
     app.cleanup_ctx.append(events_ctx)
     app.on_shutdown.append(end_streams)
+    app.on_shutdown.append(_close_lazy)
     for ctx in extra_contexts or []:
         app.cleanup_ctx.append(ctx)
     app.cleanup_ctx.append(background_ctx)

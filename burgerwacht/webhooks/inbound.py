@@ -49,9 +49,12 @@ def _masked(cmd: keywords.Command) -> keywords.Command:
     return cmd
 
 
-async def handle_sms(app: web.Application, sid: str, phone: str, body: str) -> str | None:
+async def handle_sms(app: web.Application, sid: str, phone: str, body: str, media: int = 0) -> str | None:
+    """``media``: how many pictures came with it (a tip may then be a picture alone)."""
     fast_handlers, handlers = _handlers()
     cmd = _masked(keywords.parse_sms(body))
+    if media and isinstance(cmd, keywords.AnonymousTip | keywords.FreeText):
+        cmd = replace(cmd, media=media)
     if isinstance(cmd, keywords.Confirm) and not await residents.awaits_confirmation(app[POOL], phone):
         cmd = keywords.FreeText(cmd.text)  # a "ja" that confirms nothing is a tip
     for fast in fast_handlers:

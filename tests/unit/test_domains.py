@@ -25,6 +25,7 @@ def test_scheduler_runs_every_domains_jobs():
         "mijn-sessions-purge",
         "alerts-status-check",
         "tips-retention",
+        "tips-media",
         "public-tip-rate-purge",
         "public-photo-purge",
         "signals.rollup",

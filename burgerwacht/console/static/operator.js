@@ -930,12 +930,77 @@ function addTip(w, tip, live) {
     if (live) {
       node.classList.add("fresh");
       setTimeout(() => node.classList.remove("fresh"), 6000);
-      announce(`Nieuwe tip: ${tip.text || "spraakbericht"}`);
+      announce(`Nieuwe tip: ${tip.text || (tip.media && tip.media.length ? "foto" : "spraakbericht")}`);
     }
   }
   show($("#no-tips"), w.tips.size === 0);
   const unread = [...w.tips.values()].filter((t) => t.status === "new").length;
   $("#tip-count").textContent = `${w.tips.size}${unread ? ` · ${unread} nieuw` : ""}`;
+}
+
+// Tip photos (picture messages, the public page's form): fetched with the token (an
+// <img src> cannot send it) and shown from a blob URL, kept per photo while the page lives.
+const PHOTO_URLS = new Map();
+const TIP_CHANNEL = { voice: "spraak", web: "formulier", sms: "SMS" };
+
+async function photoUrl(path) {
+  if (!PHOTO_URLS.has(path)) {
+    PHOTO_URLS.set(
+      path,
+      api("GET", path, { accept: "image/jpeg", raw: true })
+        .then((resp) => resp.blob())
+        .then((blob) => URL.createObjectURL(blob))
+        .catch((err) => {
+          PHOTO_URLS.delete(path);
+          throw err;
+        }),
+    );
+  }
+  return PHOTO_URLS.get(path);
+}
+
+function tipPhotos(tip) {
+  const media = tip.erased ? [] : tip.media || [];
+  if (!media.length) return null;
+  return h(
+    "ul",
+    { class: "tip-photos", "aria-label": "Foto's bij deze tip" },
+    ...media.map((m) => {
+      const label = `Foto ${m.n + 1}`;
+      if (m.status === "stored" && m.url) {
+        const img = h("img", { alt: `${label} bij de tip (${m.width}×${m.height})`, width: "120", loading: "lazy" });
+        const link = h(
+          "a",
+          {
+            href: "#",
+            title: `${label} groot bekijken`,
+            class: "tip-photo",
+            onclick: (event) => {
+              if (link.getAttribute("href") === "#") event.preventDefault(); // not loaded yet
+            },
+          },
+          img,
+        );
+        photoUrl(m.url).then(
+          (url) => {
+            img.src = url;
+            link.href = url;
+            link.target = "_blank";
+            link.rel = "noopener";
+          },
+          () => link.replaceWith(h("span", { class: "help" }, `${label}: kon niet worden geladen`)),
+        );
+        return h("li", {}, link);
+      }
+      const text =
+        m.status === "pending"
+          ? `${label} wordt opgehaald…`
+          : m.status === "erased"
+            ? `${label} gewist`
+            : `${label} niet bewaard${m.reason ? ` (${m.reason.replace(/^not kept: /, "")})` : ""}`;
+      return h("li", { class: "help" }, text);
+    }),
+  );
 }
 
 function tipNode(tip) {
@@ -984,7 +1049,7 @@ function tipNode(tip) {
       "div",
       { class: "tip-head" },
       h("time", { datetime: tip.received_at }, fmtTime(tip.received_at)),
-      h("span", { class: "chan" }, tip.channel === "voice" ? "spraak" : "SMS"),
+      h("span", { class: "chan" }, TIP_CHANNEL[tip.channel] || tip.channel),
       h("span", { class: "who" }, who),
       h("span", { class: `badge ts-${tip.status}` }, TIP_STATUS[tip.status]),
     ),
@@ -999,6 +1064,7 @@ function tipNode(tip) {
               h("a", { href: tip.recording_url, target: "_blank", rel: "noopener noreferrer" }, `Spraakbericht (${tip.recording_seconds || "?"} s) beluisteren`),
             )
           : null,
+    tipPhotos(tip),
     tip.candidate_alerts ? h("p", { class: "help" }, "Meerdere acties mogelijk; de tipgever is gevraagd welke.") : null,
     h(
       "div",

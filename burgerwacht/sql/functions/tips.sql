@@ -130,7 +130,8 @@ BEGIN
                 'candidate_alerts', l.candidate_alerts, 'channel', 'sms', 'text', left(v_text, 1600),
                 'recording_url', NULL, 'recording_seconds', NULL, 'anonymous', p_anonymous,
                 'phone', CASE WHEN p_anonymous THEN NULL ELSE p_phone END, 'status', 'new', 'note', NULL, 'led_to_outcome', false,
-                'received_at', v_received, 'erased', false))::text);
+                'received_at', v_received, 'erased', false,
+                'media', '[]'::json))::text);  -- a picture message's media are noted just after
     END IF;
     RETURN QUERY SELECT v_reply, v_tip, false, l.alert_id IS NOT NULL;
 END $$;
