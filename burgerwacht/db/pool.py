@@ -41,15 +41,6 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     settings come from server_settings)."""
 
 
-def direct_url(settings: Settings, url: str) -> str | None:
-    """PostgreSQL itself, for what needs a session of its own (LISTEN, the migrations'
-    advisory lock): ``database.direct_url``, else ``url`` unless that is a PgBouncer in
-    transaction pooling (then None: there is no direct way, poll instead)."""
-    if settings.database.direct_url:
-        return settings.database.direct_url
-    return None if settings.database.pgbouncer else url
-
-
 async def create_pool(
     url: str,
     settings: Settings,
@@ -68,7 +59,8 @@ async def create_pool(
     sent as a startup parameter (PgBouncer 1.18 refuses unknown ones; set it on the role or
     in PgBouncer's ``connect_query``). ``application_name`` and ``timezone`` are parameters
     PgBouncer tracks per client. The code keeps no other session state: advisory locks
-    and temporary tables are transaction-scoped, LISTEN uses :func:`direct_url`.
+    and temporary tables are transaction-scoped, and LISTEN (workers, the event hub) uses
+    ``database.direct_url`` or nothing.
     """
     db = settings.database
     server_settings = {"application_name": application_name, "timezone": "UTC"}

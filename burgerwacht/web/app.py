@@ -19,7 +19,7 @@ from aiohttp import web
 
 from burgerwacht import __version__
 from burgerwacht.config import Settings
-from burgerwacht.db.pool import create_pool, direct_url, resolve_database_url
+from burgerwacht.db.pool import create_pool, resolve_database_url
 from burgerwacht.db.replica import create_read_pool
 from burgerwacht.domains import DOMAINS
 from burgerwacht.logs import REQUEST_ID
@@ -101,7 +101,7 @@ def _pool_ctx(settings: Settings, url: str | None) -> Callable[[web.Application]
     async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         db_url = url or await asyncio.get_running_loop().run_in_executor(None, resolve_database_url, settings)
         app[DATABASE_URL] = db_url
-        app[DIRECT_URL] = direct_url(settings, db_url) or ""
+        app[DIRECT_URL] = settings.database.direct_url
         pool = await create_pool(db_url, settings)
         app[POOL] = pool
         read_pool = await create_read_pool(pool, settings)

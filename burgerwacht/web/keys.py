@@ -19,8 +19,8 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 # Analyst reads: the replica when configured (falling back to POOL while it is away),
 # else POOL itself (db/replica.py).
 READ_POOL: web.AppKey[ReadPool] = web.AppKey("read_pool")
-# PostgreSQL itself for a session of its own (the workers' LISTEN); "" behind PgBouncer
-# without database.direct_url (db/pool.py direct_url).
+# database.direct_url: PostgreSQL itself for the sessions LISTEN needs (workers, the event
+# hub); "": a pool connection, or (behind PgBouncer) no LISTEN at all.
 DIRECT_URL = web.AppKey("direct_url", str)
 PROVIDER: web.AppKey[TwilioProvider] = web.AppKey("provider")
 EVENTS: web.AppKey[EventHub] = web.AppKey("events")

@@ -178,6 +178,8 @@ min_pool_size = 0
 reserve_pool_size = 0
 max_client_conn = 1000
 server_reset_query =
+# every server connection is checked before a client gets it (strictest; default 30 s)
+server_check_delay = 0
 logfile = {self.root / "pgbouncer.log"}
 pidfile = {self.root / "pgbouncer.pid"}
 """

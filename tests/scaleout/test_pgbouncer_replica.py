@@ -191,10 +191,12 @@ async def test_dispatch_tips_and_summaries_through_pgbouncer(
     other_port = free_port()
     listening = {**base, "BURGERWACHT_DATABASE__DIRECT_URL": cluster.primary.url(scale_db)}
     procs = [
-        start(["web", "--port", str(service_port)], base, tmp_path / "web1.log"),
+        # one of each LISTENs on a direct connection (live events, new work); the others
+        # do without (no LISTEN through PgBouncer): no live events, and the worker polls
+        start(["web", "--port", str(service_port)], listening, tmp_path / "web1.log"),
         start(["web", "--port", str(other_port)], base, tmp_path / "web2.log"),
-        start(["worker"], listening, tmp_path / "worker1.log"),  # LISTENs directly
-        start(["worker"], base, tmp_path / "worker2.log"),  # polls: no LISTEN through PgBouncer
+        start(["worker"], listening, tmp_path / "worker1.log"),
+        start(["worker"], base, tmp_path / "worker2.log"),
     ]
     logs = lambda: {p.name: p.read_text()[-2000:] for p in tmp_path.glob("*.log")}  # noqa: E731
     try:
