@@ -9,7 +9,9 @@ While the replica cannot be reached (stopped, rebuilt, failing over, its connect
 limit reached) a read is served by the primary instead: the connect attempt is bounded
 by ``database.replica_connect_timeout``, one warning is logged per episode, the metric
 ``burgerwacht_replica_fallbacks_total`` counts the reads that fell back, and the replica
-is tried again after ``database.replica_retry_seconds``.
+is tried again after ``database.replica_retry_seconds``. A read whose replica
+connection breaks under it (the standby stopped mid-query) runs again on the primary
+(:func:`replica_retry`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from burgerwacht.config import Settings
 from burgerwacht.db import outage
@@ -32,6 +36,25 @@ REPLICA_APPLICATION_NAME = "burgerwacht-read"
 #: What an unreachable replica raises: the outage errors plus a connect timeout and a
 #: standby that is still starting up or replaying ("the database system is starting up").
 _AWAY: tuple[type[BaseException], ...] = (*outage.UNAVAILABLE, OSError, TimeoutError)
+
+
+class ReplicaLost(ConnectionError):
+    """The replica went away under a read. A ConnectionError, so wherever it is not
+    retried it answers 503 like any database outage (db.outage)."""
+
+
+@web.middleware
+async def replica_retry(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A GET whose replica connection broke under it runs once more: the replica is marked
+    away by then, so the second run reads from the primary. Analyst reads only read, so
+    running one again changes nothing."""
+    try:
+        return await handler(request)
+    except ReplicaLost as exc:
+        if request.method not in ("GET", "HEAD"):
+            raise
+        log.info("read replica lost during %s (%s); answering from the primary", request.path, exc)
+        return await handler(request)
 
 
 class ReadPool:
@@ -58,11 +81,13 @@ class ReadPool:
         assert self.replica is not None
         try:
             yield conn
-        except _AWAY as exc:
-            # lost under the query (the standby stopped): this request answers 503 like any
-            # database outage; the next ones read from the primary
+        except Exception as exc:
+            if not (isinstance(exc, _AWAY) or conn.is_closed()):
+                raise
+            # lost under the query (the standby stopped): the next reads go to the primary,
+            # and replica_retry runs this (GET) request again, now on the primary
             self._away(exc)
-            raise
+            raise ReplicaLost(type(exc).__name__) from exc
         finally:
             await self.replica.release(conn)
 
@@ -73,7 +98,9 @@ class ReadPool:
         assert self.replica is not None
         try:
             conn = await self.replica.acquire()
-        except _AWAY as exc:
+        except Exception as exc:  # any failure to connect: the primary answers
+            # unreachable, starting up, refusing (too many connections, authentication), or
+            # not having the database yet (a standby still replaying its creation)
             self._away(exc)
             self._count_fallback()
             return None

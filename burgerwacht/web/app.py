@@ -20,7 +20,7 @@ from aiohttp import web
 from burgerwacht import __version__
 from burgerwacht.config import Settings
 from burgerwacht.db.pool import create_pool, resolve_database_url
-from burgerwacht.db.replica import create_read_pool
+from burgerwacht.db.replica import create_read_pool, replica_retry
 from burgerwacht.domains import DOMAINS
 from burgerwacht.logs import REQUEST_ID
 from burgerwacht.metrics import observe_request
@@ -165,7 +165,7 @@ def create_app(
     """Build the service. ``roles`` picks what runs in this process (web routes are
     always mounted, so health checks work for worker-only processes too)."""
     app = web.Application(
-        middlewares=[request_context, problem_middleware, options_middleware, form_guard],
+        middlewares=[request_context, problem_middleware, options_middleware, form_guard, replica_retry],
         client_max_size=settings.http.max_body_bytes,
         handler_args={"max_field_size": 16384},
     )
