@@ -334,7 +334,8 @@ async def wait_replayed(primary_url: str, standby_url: str, timeout: float = 20)
     p = await asyncpg.connect(primary_url)
     s = await asyncpg.connect(standby_url)
     try:
-        target = await p.fetchval("SELECT pg_current_wal_lsn()::text")
+        # the insert position: with synchronous_commit off a commit may not be written yet
+        target = await p.fetchval("SELECT pg_current_wal_insert_lsn()::text")
         deadline = time.monotonic() + timeout
         while await s.fetchval("SELECT pg_last_wal_replay_lsn() < $1::text::pg_lsn", target):
             if time.monotonic() > deadline:
