@@ -76,9 +76,9 @@ class DatabaseSettings(Section):
     # statement_timeout startup parameter (PgBouncer refuses it: set it on the role or in
     # PgBouncer's connect_query instead).
     pgbouncer: bool = False
-    # PostgreSQL itself, bypassing PgBouncer: the dispatch LISTEN (which cannot work
-    # through transaction pooling), migrations and the CLI. Empty: database_url (behind
-    # PgBouncer without it, workers poll instead of listening).
+    # PostgreSQL itself, bypassing PgBouncer: the LISTEN of workers and of the web's event
+    # hub (which cannot work through transaction pooling), migrations and the CLI. Empty:
+    # database_url (behind PgBouncer without it: workers poll, no live events).
     direct_url: str = ""
     # read_database_url: seconds to wait for a connection to the replica, and seconds to
     # read from the primary after the replica failed before trying it again.
