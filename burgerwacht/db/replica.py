@@ -46,8 +46,9 @@ class ReplicaLost(ConnectionError):
 @web.middleware
 async def replica_retry(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A GET whose replica connection broke under it runs once more: the replica is marked
-    away by then, so the second run reads from the primary. Analyst reads only read, so
-    running one again changes nothing."""
+    away by then, so the second run reads from the primary. Every analyst route reads
+    from the replica before it writes its audit line (on the primary), so a run that
+    broke has written nothing and the audit line is written once."""
     try:
         return await handler(request)
     except ReplicaLost as exc:
