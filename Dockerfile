@@ -18,6 +18,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# Debian's PgBouncer: docker-compose.yml's pgbouncer service runs it from this image
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends pgbouncer \
+    && rm -rf /var/lib/apt/lists/*
+
 COPY --from=build /dist /tmp/dist
 RUN pip install /tmp/dist/burgerwacht-*.whl \
     && rm -rf /tmp/dist \

@@ -42,9 +42,11 @@ def _setup_logging(settings: Settings) -> None:
 
 
 def _database_url(settings: Settings) -> str:
+    """Commands talk to PostgreSQL itself (database.direct_url, bypassing PgBouncer: the
+    migrations hold a session-level advisory lock), else to database_url."""
     from burgerwacht.db.pool import resolve_database_url
 
-    return resolve_database_url(settings)
+    return settings.database.direct_url or resolve_database_url(settings)
 
 
 def with_connection(settings: Settings, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
@@ -66,6 +68,14 @@ def with_connection(settings: Settings, fn: Callable[[asyncpg.Connection], Await
 def _migrate_or_exit(settings: Settings) -> list[str]:
     from burgerwacht.db import migrate
 
+    if settings.database.pgbouncer and not settings.database.direct_url:
+        # a session-level advisory lock through transaction pooling would stay behind
+        click.echo(
+            "burgerwacht: migrations need PostgreSQL itself, not PgBouncer: set database.direct_url "
+            "[BURGERWACHT_DATABASE__DIRECT_URL]",
+            err=True,
+        )
+        sys.exit(2)
     try:
         applied = with_connection(settings, migrate.migrate)
     except migrate.MigrationError as exc:

@@ -72,6 +72,26 @@ class DatabaseSettings(Section):
     pool_max: PositiveInt = 20
     command_timeout: Positive = 30
     statement_timeout_ms: PositiveInt = 30_000
+    # database_url is a PgBouncer in transaction pooling: no prepared-statement cache
+    # (PgBouncer 1.18 cannot carry named statements across server connections) and no
+    # statement_timeout startup parameter (PgBouncer refuses it: set it on the role or in
+    # PgBouncer's connect_query instead).
+    pgbouncer: bool = False
+    # PostgreSQL itself, bypassing PgBouncer: the LISTEN of workers and of the web's event
+    # hub (which cannot work through transaction pooling), migrations and the CLI. Empty:
+    # database_url (behind PgBouncer without it: workers poll, no live events).
+    direct_url: str = ""
+    # read_database_url: seconds to wait for a connection to the replica, and seconds to
+    # read from the primary after the replica failed before trying it again.
+    replica_connect_timeout: Positive = 1.0
+    replica_retry_seconds: Positive = 5.0
+
+    @field_validator("direct_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if value and not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must be a postgresql:// URL or empty (database_url)")
+        return value
 
 
 class TwilioSettings(Section):

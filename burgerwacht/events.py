@@ -20,15 +20,22 @@ import asyncpg
 from aiohttp import web
 
 from burgerwacht.db.notify import notify
-from burgerwacht.web.keys import EVENTS, POOL
+from burgerwacht.web.keys import DIRECT_URL, EVENTS, POOL, SETTINGS
 
 log = logging.getLogger(__name__)
 CHANNEL = "bw_events"
 
 
 class EventHub:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """``listen_url``: LISTEN on a connection of its own to PostgreSQL itself
+    (database.direct_url; a LISTEN through PgBouncer's transaction pooling would stay
+    behind on a server connection other clients use). None: a pool connection, or no
+    live events at all behind PgBouncer (``pgbouncer``): streams then only re-read state."""
+
+    def __init__(self, pool: asyncpg.Pool, listen_url: str | None = None, *, pgbouncer: bool = False) -> None:
         self._pool = pool
+        self._listen_url = listen_url
+        self._pgbouncer = pgbouncer
         self._subs: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -38,12 +45,31 @@ class EventHub:
         self.closing = asyncio.Event()
 
     async def start(self) -> None:
+        if self._listen_url is None and self._pgbouncer:
+            log.warning(
+                "behind PgBouncer without database.direct_url: no live events (event streams "
+                "show changes only when they reconnect)"
+            )
+            return
         self._task = asyncio.create_task(self._run(), name="event-hub")
+
+    async def _connect(self) -> asyncpg.Connection:
+        if self._listen_url is None:
+            return await self._pool.acquire()
+        return await asyncpg.connect(
+            self._listen_url, timeout=10, server_settings={"application_name": "burgerwacht-listen"}
+        )
+
+    async def _let_go(self, conn: asyncpg.Connection) -> None:
+        if self._listen_url is None:
+            await self._pool.release(conn)
+        else:
+            await conn.close(timeout=5)
 
     async def _run(self) -> None:
         while not self._closing:
             try:
-                conn = await self._pool.acquire()
+                conn = await self._connect()
                 self._conn = conn
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
@@ -58,7 +84,7 @@ class EventHub:
                     with contextlib.suppress(Exception):
                         await self._conn.remove_listener(CHANNEL, self._on_notify)
                     with contextlib.suppress(Exception):
-                        await self._pool.release(self._conn)
+                        await self._let_go(self._conn)
                     self._conn = None
             if not self._closing:
                 await asyncio.sleep(1)
@@ -139,7 +165,8 @@ async def publish(conn: asyncpg.Connection | asyncpg.Pool, topics: list[str], ev
 
 
 async def events_ctx(app: web.Application) -> AsyncIterator[None]:
-    hub = EventHub(app[POOL])
+    settings = app[SETTINGS]
+    hub = EventHub(app[POOL], app[DIRECT_URL] or None, pgbouncer=settings.database.pgbouncer)
     app[EVENTS] = hub
     await hub.start()
     try:

@@ -50,6 +50,10 @@ CALL_SLOT_WAITS = Counter(
 RECONCILIATIONS = Counter(
     "burgerwacht_reconciliations_total", "Unknown-outcome sends looked up at the provider", ["result"]
 )
+REPLICA_FALLBACKS = Counter(
+    "burgerwacht_replica_fallbacks_total",
+    "Analyst reads served by the primary because the read replica could not be reached",
+)
 WEBHOOKS = Counter("burgerwacht_webhooks_total", "Provider webhooks by type and result", ["type", "result"])
 TIPS = Counter("burgerwacht_tips_total", "Tips received", ["channel"])
 SIGNALS = Counter("burgerwacht_signals_total", "Neighbourhood signals received", ["source"])

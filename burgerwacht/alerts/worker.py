@@ -33,7 +33,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -69,7 +69,7 @@ from burgerwacht.messaging import (
     UnknownOutcome,
 )
 from burgerwacht.public.links import page_url, photo_url
-from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS
+from burgerwacht.web.keys import DIRECT_URL, POOL, PROVIDER, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -302,10 +302,13 @@ def _backoff(attempt: int) -> timedelta:
 
 class DispatchWorker:
     def __init__(
-        self, pool: asyncpg.Pool, provider: TwilioProvider, settings: Settings, db_url: str | None = None
+        self, pool: asyncpg.Pool, provider: TwilioProvider, settings: Settings, listen_url: str | None = None
     ):
         self.pool, self.provider, self.settings = pool, provider, settings
-        self.db_url = db_url
+        # LISTEN on a connection of its own to PostgreSQL itself (database.direct_url):
+        # through PgBouncer's transaction pooling a LISTEN would stay behind on a server
+        # connection other clients use. None: a connection from the pool (no PgBouncer).
+        self.listen_url = listen_url
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         t = settings.twilio
         # alert SMS go out from a pool of senders (a Messaging Service has Twilio's own
@@ -394,11 +397,32 @@ class DispatchWorker:
                 await self._listener.close()
         log.info("dispatch worker stopped", extra={"worker": self.name, "sent": self.sent})
 
+    @contextlib.asynccontextmanager
+    async def _listen_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self.listen_url is None:
+            async with self.pool.acquire() as conn:
+                yield conn
+            return
+        conn = await asyncpg.connect(
+            self.listen_url, timeout=10, server_settings={"application_name": "burgerwacht-listen"}
+        )
+        try:
+            yield conn
+        finally:
+            await conn.close(timeout=5)
+
     async def _listen_loop(self) -> None:
         """LISTEN for new work (a hint; the loops poll anyway), reconnecting as needed."""
+        if self.listen_url is None and self.settings.database.pgbouncer:
+            log.info(
+                "behind PgBouncer without database.direct_url: no LISTEN, new work is found "
+                "by polling every %.1f s",
+                self.settings.alerts.poll_seconds,
+            )
+            return
         while not self.stopping:
             try:
-                async with self.pool.acquire() as conn:
+                async with self._listen_connection() as conn:
                     lost = asyncio.Event()
 
                     def on_notify(*_: Any) -> None:
@@ -1040,6 +1064,6 @@ class DispatchWorker:
 
 
 async def start_worker(app: web.Application) -> DispatchWorker:
-    worker = DispatchWorker(app[POOL], app[PROVIDER], app[SETTINGS])
+    worker = DispatchWorker(app[POOL], app[PROVIDER], app[SETTINGS], listen_url=app[DIRECT_URL] or None)
     await worker.start()
     return worker

@@ -23,6 +23,10 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     """jsonb/json as Python objects, so stores never call json.dumps by hand. A new
     connection also ends a database outage (logged once, see db.outage)."""
     outage.recovered()
+    await set_codecs(conn)
+
+
+async def set_codecs(conn: asyncpg.Connection) -> None:
     for typ in ("jsonb", "json"):
         await conn.set_type_codec(
             typ, encoder=lambda v: json.dumps(v, default=str), decoder=json.loads, schema="pg_catalog"
@@ -38,21 +42,40 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    url: str, settings: Settings, *, min_size: int | None = None, max_size: int | None = None, **kw: Any
+    url: str,
+    settings: Settings,
+    *,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    application_name: str = "burgerwacht",
+    **kw: Any,
 ) -> asyncpg.Pool:
+    """A pool with the codecs and session settings every store expects.
+
+    Behind PgBouncer in transaction pooling (``database.pgbouncer``) every transaction may
+    run on another server connection, so nothing may rely on session state: asyncpg's
+    named prepared statements are off (``statement_cache_size=0``: it prepares unnamed
+    statements in the same round trip as their execution) and ``statement_timeout`` is not
+    sent as a startup parameter (PgBouncer 1.18 refuses unknown ones; set it on the role or
+    in PgBouncer's ``connect_query``). ``application_name`` and ``timezone`` are parameters
+    PgBouncer tracks per client. The code keeps no other session state: advisory locks
+    and temporary tables are transaction-scoped, and LISTEN (workers, the event hub) uses
+    ``database.direct_url`` or nothing.
+    """
     db = settings.database
+    server_settings = {"application_name": application_name, "timezone": "UTC"}
+    if db.pgbouncer:
+        kw.setdefault("statement_cache_size", 0)
+    else:
+        server_settings["statement_timeout"] = str(db.statement_timeout_ms)
+    kw.setdefault("init", init_connection)
     pool = await asyncpg.create_pool(
         url,
         min_size=db.pool_min if min_size is None else min_size,
         max_size=db.pool_max if max_size is None else max_size,
         command_timeout=db.command_timeout,
-        init=init_connection,
         reset=_keep_session,
-        server_settings={
-            "application_name": "burgerwacht",
-            "statement_timeout": str(db.statement_timeout_ms),
-            "timezone": "UTC",
-        },
+        server_settings=server_settings,
         **kw,
     )
     assert pool is not None

@@ -374,7 +374,8 @@ async def get_priorities(request: web.Request):
     user = current_user(request)
     code = request.match_info["code"]
     check_scope(user, [code])
-    async with request.app[READ_POOL].acquire() as conn:
+    # the primary: an analyst reads back the priorities they have just set (PUT)
+    async with request.app[POOL].acquire() as conn:
         if not await store.municipality_exists(conn, code):
             raise Problem(404, f"no municipality {code}", slug="not-found")
         return await priorities.get(conn, code)

@@ -20,12 +20,13 @@ from aiohttp import web
 from burgerwacht import __version__
 from burgerwacht.config import Settings
 from burgerwacht.db.pool import create_pool, resolve_database_url
+from burgerwacht.db.replica import create_read_pool, replica_retry
 from burgerwacht.domains import DOMAINS
 from burgerwacht.logs import REQUEST_ID
 from burgerwacht.metrics import observe_request
 from burgerwacht.web.api import Api, RouteSpec, build_openapi
 from burgerwacht.web.errors import Problem, form_guard, problem_middleware, problem_response
-from burgerwacht.web.keys import BACKGROUND, LAZY, POOL, PROVIDER, READ_POOL, ROLES, SETTINGS
+from burgerwacht.web.keys import BACKGROUND, DIRECT_URL, LAZY, POOL, PROVIDER, READ_POOL, ROLES, SETTINGS
 from burgerwacht.web.keys import REQUEST_ID as REQUEST_ID_KEY
 from burgerwacht.web.methods import options_middleware
 
@@ -100,22 +101,15 @@ def _pool_ctx(settings: Settings, url: str | None) -> Callable[[web.Application]
     async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         db_url = url or await asyncio.get_running_loop().run_in_executor(None, resolve_database_url, settings)
         app[DATABASE_URL] = db_url
+        app[DIRECT_URL] = settings.database.direct_url
         pool = await create_pool(db_url, settings)
         app[POOL] = pool
-        read_pool = None
-        if settings.read_database_url:
-            try:
-                read_pool = await create_pool(settings.read_database_url, settings)
-            except (OSError, Exception) as exc:
-                log.warning(
-                    "read replica unavailable (%s); analysts read from the primary", type(exc).__name__
-                )
-        app[READ_POOL] = read_pool or pool
+        read_pool = await create_read_pool(pool, settings)
+        app[READ_POOL] = read_pool
         try:
             yield
         finally:
-            if read_pool is not None:
-                await read_pool.close()
+            await read_pool.close()
             await pool.close()
 
     return pool_ctx
@@ -180,7 +174,7 @@ def create_app(
     """Build the service. ``roles`` picks what runs in this process (web routes are
     always mounted, so health checks work for worker-only processes too)."""
     app = web.Application(
-        middlewares=[request_context, problem_middleware, options_middleware, form_guard],
+        middlewares=[request_context, problem_middleware, options_middleware, form_guard, replica_retry],
         client_max_size=settings.http.max_body_bytes,
         handler_args={"max_field_size": 16384},
     )

@@ -10,13 +10,18 @@ from aiohttp import web
 from burgerwacht.config import Settings
 
 if TYPE_CHECKING:
+    from burgerwacht.db.replica import ReadPool
     from burgerwacht.events import EventHub
     from burgerwacht.messaging import TwilioProvider
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
-# Analyst reads; the replica when configured, else the same pool as POOL.
-READ_POOL = web.AppKey("read_pool", asyncpg.Pool)
+# Analyst reads: the replica when configured (falling back to POOL while it is away),
+# else POOL itself (db/replica.py).
+READ_POOL: web.AppKey[ReadPool] = web.AppKey("read_pool")
+# database.direct_url: PostgreSQL itself for the sessions LISTEN needs (workers, the event
+# hub); "": a pool connection, or (behind PgBouncer) no LISTEN at all.
+DIRECT_URL = web.AppKey("direct_url", str)
 PROVIDER: web.AppKey[TwilioProvider] = web.AppKey("provider")
 EVENTS: web.AppKey[EventHub] = web.AppKey("events")
 ROLES = web.AppKey("roles", frozenset)

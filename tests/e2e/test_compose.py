@@ -24,6 +24,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_SCHEMA = Path(__file__).resolve().parents[1] / "data" / "compose-spec.json"
 
 CORE = ("migrate", "web", "worker", "scheduler")
+INFRASTRUCTURE = ("pgbouncer", "replica")
 DEMO = ("sandbox", "demo-seed")
 
 # What an operator exports before `docker compose up` (the variables without defaults).
@@ -191,8 +192,19 @@ def test_shared_environment_anchor(raw, compose):
     shared = compose["x-burgerwacht-env"]
     for name in (*CORE, *DEMO):
         assert compose["services"][name]["environment"] == shared, name
-    assert shared["BURGERWACHT_DATABASE_URL"] == (
-        f"postgresql://burgerwacht:{REQUIRED_ENV['POSTGRES_PASSWORD']}@postgres:5432/burgerwacht"
+    password = REQUIRED_ENV["POSTGRES_PASSWORD"]
+    # pools through PgBouncer, LISTEN/migrations direct, analyst reads from the standby
+    assert (
+        shared["BURGERWACHT_DATABASE_URL"]
+        == f"postgresql://burgerwacht:{password}@pgbouncer:6432/burgerwacht"
+    )
+    assert shared["BURGERWACHT_DATABASE__PGBOUNCER"] == "true"
+    assert shared["BURGERWACHT_DATABASE__DIRECT_URL"] == (
+        f"postgresql://burgerwacht:{password}@postgres:5432/burgerwacht"
+    )
+    assert (
+        shared["BURGERWACHT_READ_DATABASE_URL"]
+        == f"postgresql://burgerwacht:{password}@replica:5432/burgerwacht"
     )
     assert shared["BURGERWACHT_LOGGING__JSON"] == "true"
 
@@ -219,9 +231,40 @@ def test_migrate_gates_everything(compose):
     assert migrate["restart"] == "no"
     assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     for name, service in services.items():
-        if name in ("postgres", "migrate"):
+        if name in ("postgres", *INFRASTRUCTURE, "migrate"):
             continue
         assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
+        assert service["depends_on"]["pgbouncer"] == {"condition": "service_healthy"}, name
+    for name in INFRASTRUCTURE:
+        assert services[name]["depends_on"] == {"postgres": {"condition": "service_healthy"}}, name
+
+
+def test_pgbouncer_and_replica(compose):
+    """PgBouncer in transaction pooling (Debian's, in the service image) and a hot standby
+    made with pg_basebackup from the primary, which accepts replication connections."""
+    services = compose["services"]
+    bouncer = services["pgbouncer"]
+    script = "\n".join(bouncer["command"])
+    assert bouncer["image"] == "burgerwacht:latest" and "/usr/sbin/pgbouncer" in script
+    assert "pool_mode = transaction" in script and "listen_port = 6432" in script
+    assert "host=postgres port=5432" in script and "statement_timeout" in script
+    assert "apt-get install -y --no-install-recommends pgbouncer" in (ROOT / "Dockerfile").read_text()
+    replica = services["replica"]
+    script = "\n".join(replica["command"])
+    assert replica["image"] == services["postgres"]["image"]
+    assert "pg_basebackup -h postgres" in script and " -R " in script and "hot_standby=on" in script
+    assert replica["volumes"][0].split(":")[0] in compose["volumes"]
+    hba = compose["configs"]["replication-hba"]["content"]
+    assert "host replication all all" in hba
+    assert any(c["source"] == "replication-hba" for c in services["postgres"]["configs"])
+    for name, service in (("pgbouncer", bouncer), ("replica", replica)):
+        syntax = subprocess.run(
+            ["/bin/sh", "-n", "-c", "\n".join(service["command"])],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert syntax.returncode == 0, (name, syntax.stderr)
 
 
 def test_roles_and_commands(compose):
