@@ -83,7 +83,14 @@ class ReadPool:
         try:
             yield conn
         except Exception as exc:
-            if not (isinstance(exc, _AWAY) or conn.is_closed()):
+            if isinstance(exc, asyncpg.SerializationError) and not conn.is_closed():
+                # a hot standby cancelled the read for a conflict with recovery (40001):
+                # the replica is fine; replica_retry runs the request once more on it
+                raise ReplicaLost("conflict with recovery") from exc
+            # a query that ran into its own timeout is slow, not lost: it is not run again
+            # on the primary (where the control room writes)
+            slow = isinstance(exc, TimeoutError)
+            if not (conn.is_closed() or (isinstance(exc, _AWAY) and not slow)):
                 raise
             # lost under the query (the standby stopped): the next reads go to the primary,
             # and replica_retry runs this (GET) request again, now on the primary

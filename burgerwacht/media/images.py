@@ -8,18 +8,26 @@ is stored or shown:
   declared type or file name; anything else is :class:`PhotoRejected`;
 - the input size and the pixel count are bounded before decoding (a decompression bomb
   is refused, not decoded);
-- the EXIF orientation is applied, then the picture is re-encoded from its pixels only:
-  EXIF (GPS position, camera serial, time), XMP, ICC comments and any trailing data are
-  gone because nothing but pixels is copied;
+- a JPEG is decoded at a reduced scale when it is much larger than needed (Pillow's
+  ``draft``), so a 24 MP photo costs a few MB, not a hundred;
+- the EXIF orientation is applied, then the pixels are copied onto a fresh canvas and
+  only that is saved: EXIF (GPS position, camera serial, time), XMP, ICC profiles, JPEG
+  comments, PNG text and any trailing data are gone;
 - the longest side is at most ``max_side`` (1280 px by default) and the JPEG at most
   ``max_bytes`` (300 kB by default, what MMS carriers accept): the quality steps down,
   then the picture shrinks, until it fits.
+
+Decoding takes memory and a CPU for a moment: callers use :func:`reencode_async`, which
+runs it in a thread and lets at most ``DECODE_SLOTS`` decodes run at once per process
+(others wait their turn), whichever route the photo came in by.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import warnings
+import weakref
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -27,10 +35,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 ACCEPTED_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_INPUT_BYTES = 5 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # 40 MP: more than any phone camera; a bomb is far larger
+MAX_PIXELS = 24_000_000  # 24 MP: a phone camera's full size; a bomb is far larger
 MAX_SIDE = 1280
 MAX_JPEG_BYTES = 300_000
 _QUALITIES = (85, 75, 65, 55, 45)
+DECODE_SLOTS = 2
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 class PhotoRejected(ValueError):
@@ -78,8 +88,12 @@ def reencode(
                 width, height = probe.size
                 if width < 1 or height < 1 or width * height > max_pixels:
                     raise PhotoRejected(f"the photo has more than {max_pixels // 1_000_000} million pixels")
+                if fmt == "JPEG":
+                    # decode at 1/2, 1/4 or 1/8 scale when that still covers max_side
+                    probe.draft("RGB", (max_side, max_side))
                 probe.load()
-                image = ImageOps.exif_transpose(probe)
+                ImageOps.exif_transpose(probe, in_place=True)
+                image = probe
     except PhotoRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -88,8 +102,13 @@ def reencode(
         raise PhotoRejected("the file is not a readable JPEG, PNG or WebP photo") from None
     except (OSError, ValueError, SyntaxError, EOFError):
         raise PhotoRejected("the photo is damaged or cut off") from None
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)  # in place, before any copy
     image = _flatten(image)
-    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    clean = Image.new("RGB", image.size)
+    clean.paste(image)  # pixels only: nothing of image.info (comment, ICC, EXIF) comes along
+    image = clean
     while True:
         for quality in _QUALITIES:
             out = io.BytesIO()
@@ -103,13 +122,23 @@ def reencode(
         )
 
 
+async def reencode_async(data: bytes, **limits: int) -> Photo:
+    """:func:`reencode` in a thread, at most ``DECODE_SLOTS`` at once in this process."""
+    loop = asyncio.get_running_loop()
+    slots = _slots.get(loop)
+    if slots is None:
+        slots = _slots[loop] = asyncio.Semaphore(DECODE_SLOTS)
+    async with slots:
+        return await asyncio.to_thread(reencode, data, **limits)
+
+
 def _flatten(image: Image.Image) -> Image.Image:
-    """RGB pixels only: transparency on white, palettes and greys expanded."""
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+    """RGB pixels only: transparency on white, greys expanded."""
+    if image.mode in ("RGBA", "LA"):
         rgba = image.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, (255, 255, 255))
         canvas.paste(rgba, mask=rgba.getchannel("A"))
         return canvas
     if image.mode != "RGB":
         return image.convert("RGB")
-    return image.copy()
+    return image

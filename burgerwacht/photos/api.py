@@ -24,8 +24,9 @@ from burgerwacht.web.keys import LAZY, POOL, SETTINGS
 api = Api()
 OPERATORS = {"operator"}
 TAGS = ["alerts"]
-#: Once sent, the photo never changes; it goes when the page goes (public.page_days_after_close).
-PUBLIC_CACHE = "public, max-age=3600"
+#: Once sent, the photo can only be withdrawn (DELETE): caches keep it at most a minute
+#: after that; otherwise it goes when the page goes (public.page_days_after_close).
+PUBLIC_CACHE = "public, max-age=60"
 CACHE_KEY = "public-photo-cache"
 CACHE_SIZE = 32  # photos of ≤ 300 kB kept per web process: under 10 MB
 PHOTO_HEADERS = {
@@ -110,11 +111,12 @@ async def put_photo(request: web.Request, query: PhotoQuery):
 
 @api.delete(
     "/api/v1/alerts/{alert_id}/photo",
-    summary="Remove the photo of a draft alert; answers the alert",
+    summary="Remove the alert's photo, in any state (a wrong photo, consent withdrawn): off the public "
+    "page at once (shared caches keep it at most 60 s); audited. Answers the alert",
     tags=TAGS,
     roles=OPERATORS,
     response=AlertOut,
-    responses={404: "Unknown, outside your scope, or no photo", 409: "The alert is no longer a draft"},
+    responses={404: "Unknown, outside your scope, or no photo"},
 )
 async def delete_photo(request: web.Request):
     user, alert_id, pool = current_user(request), _alert_id(request), request.app[POOL]
@@ -147,7 +149,7 @@ async def get_photo(request: web.Request):
 @api.get(
     rf"/a/{{token:{PAGE_ID_PATTERN}}}/photo.jpg",
     summary="The photo of an alert's public page (a JPEG without metadata), once the alert was sent; "
-    "cached an hour (ETag, 304 on If-None-Match); HEAD answers the headers alone",
+    "cached a minute (ETag, 304 on If-None-Match); HEAD answers the headers alone",
     tags=["public"],
     content_type="image/jpeg",
     extra_content=JPEG_CONTENT,

@@ -4,7 +4,6 @@ on the public page once the alert was sent, until the page goes (410)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,13 +15,10 @@ from burgerwacht.audit import store as audit
 from burgerwacht.auth.models import StaffUser
 from burgerwacht.config import Settings
 from burgerwacht.errors import DomainError
-from burgerwacht.media.images import Photo, PhotoRejected, reencode
+from burgerwacht.media.images import Photo, PhotoRejected, reencode_async
 from burgerwacht.photos import store
 from burgerwacht.public.page import message_page
 from burgerwacht.public.service import PageError, alert_for
-
-#: Uploads decoded at once per process: a 40 MP decode holds ~120 MB for a moment.
-_DECODING = asyncio.Semaphore(2)
 
 
 @dataclass(frozen=True)
@@ -51,16 +47,15 @@ async def check_draft(conn: asyncpg.Connection, user: StaffUser, alert_id: int) 
 async def decode(data: bytes) -> Photo:
     """The upload re-encoded (in a thread: it takes a CPU for a moment); 422 with the
     reason when it is not a usable photo."""
-    async with _DECODING:
-        try:
-            return await asyncio.get_running_loop().run_in_executor(None, reencode, data)
-        except PhotoRejected as exc:
-            raise DomainError(
-                422,
-                "invalid-photo",
-                exc.reason,
-                errors=[{"loc": "body", "msg": exc.reason, "type": "invalid-photo"}],
-            ) from None
+    try:
+        return await reencode_async(data)
+    except PhotoRejected as exc:
+        raise DomainError(
+            422,
+            "invalid-photo",
+            exc.reason,
+            errors=[{"loc": "body", "msg": exc.reason, "type": "invalid-photo"}],
+        ) from None
 
 
 async def put(pool: asyncpg.Pool, user: StaffUser, alert_id: int, photo: Photo, alt: str | None) -> None:
@@ -96,10 +91,10 @@ async def put(pool: asyncpg.Pool, user: StaffUser, alert_id: int, photo: Photo, 
 
 
 async def remove(pool: asyncpg.Pool, user: StaffUser, alert_id: int) -> None:
-    """Remove a draft's photo (404 when it has none), audited."""
+    """Remove an alert's photo in any state (404 when it has none), audited: a wrong
+    photo or a withdrawn consent takes it off the page at once."""
     async with pool.acquire() as conn, conn.transaction():
-        row = await alerts.load_for(conn, user, alert_id, lock=True)
-        _draft_only(row)
+        await alerts.load_for(conn, user, alert_id, lock=True)
         if not await store.delete(conn, alert_id):
             raise DomainError(404, "not-found", f"alert {alert_id} has no photo")
         await audit.append(conn, user.actor, "alert.photo_delete", "alert", alert_id, {})

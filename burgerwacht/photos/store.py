@@ -45,15 +45,20 @@ async def photo(conn: asyncpg.Connection | asyncpg.Pool, alert_id: int) -> async
     )
 
 
-async def purge(conn: asyncpg.Connection, days: int) -> int:
+async def purge(conn: asyncpg.Connection, days: int, draft_days: int) -> int:
     """Photos of alerts that ended (closed, expired or cancelled) ``days`` ago or more:
-    their page answers 410 by then, and the photo goes with it."""
+    their page answers 410 by then, and the photo goes with it. Also photos put on a
+    draft (or an alert awaiting approval) ``draft_days`` ago or more: an abandoned draft
+    does not keep a picture of a suspect or a missing person for ever."""
     result = await conn.execute(
         """DELETE FROM alert_photos p USING alerts a
            WHERE a.id = p.alert_id
              AND ((a.status IN ('closed', 'cancelled') AND a.closed_at <= now() - make_interval(days => $1))
                OR (a.status IN ('sending', 'active', 'expired')
-                   AND a.expires_at <= now() - make_interval(days => $1)))""",
+                   AND a.expires_at <= now() - make_interval(days => $1))
+               OR (a.status IN ('draft', 'awaiting_approval')
+                   AND p.created_at <= now() - make_interval(days => $2)))""",
         days,
+        draft_days,
     )
     return int(result.split()[-1])

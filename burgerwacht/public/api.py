@@ -4,6 +4,7 @@ with ``noindex`` and a strict CSP (no script; the one inline style by its hash).
 
 from __future__ import annotations
 
+import asyncio
 from email.utils import format_datetime
 from typing import Literal
 
@@ -111,7 +112,9 @@ async def alert_page(request: web.Request):
 
 PHOTO_MAX = MAX_INPUT_BYTES  # 5 MB, as every photo
 FIELD_MAX = 16 * 1024  # a text field (the tip is at most 1000 characters)
-BODY_MAX = 3 * PHOTO_MAX  # read (and dropped) at most this much before giving up: 413
+BODY_MAX = PHOTO_MAX + 1024 * 1024  # a photo, the text fields and some slack; beyond: 413
+UPLOADS_AT_ONCE = 16  # multipart forms read at once per process; more: 503 with Retry-After
+UPLOADS_KEY = "public-tip-uploads"
 
 
 _form_schema = TipFormIn.model_json_schema(mode="validation")
@@ -191,7 +194,8 @@ async def _read_form(request: web.Request) -> tuple[dict[str, str], bytes | Lite
     content_type="text/html",
     responses={
         400: "The form cannot be read",
-        413: "The body is far larger than a 5 MB photo (read no further)",
+        413: "The body is more than 1 MB larger than a 5 MB photo (read no further)",
+        503: f"More than {UPLOADS_AT_ONCE} forms with a photo are being read at once; see Retry-After",
         404: "No such page",
         410: "The alert has ended or expired: no more tips here",
         422: "The page again, with what to correct (text missing or too long, phone number invalid, the "
@@ -206,7 +210,22 @@ async def alert_page_tip(request: web.Request):
     lang = _lang(request)
     token = request.match_info["token"]
     try:
-        data, photo = await _read_form(request)
+        # a dead or unknown page answers before any of the body is read
+        await service.form_open(request.app[POOL], request.app[SETTINGS], token, lang)
+    except service.PageError as err:
+        return _error(err)
+    uploads = request.app[LAZY].get(UPLOADS_KEY)
+    if uploads is None:
+        uploads = request.app[LAZY][UPLOADS_KEY] = asyncio.Semaphore(UPLOADS_AT_ONCE)
+    if request.content_type == "multipart/form-data" and uploads.locked():
+        return _html(
+            message_page(lang, "too_many_title", "too_many", back=f"/a/{token}", minutes="1"),
+            503,
+            {"Cache-Control": "no-store", "Retry-After": "10"},
+        )
+    try:
+        async with uploads:
+            data, photo = await _read_form(request)
     except _TooLarge:
         return _html(
             message_page(lang, "bad_form_title", "photo_too_large", back=f"/a/{token}"),

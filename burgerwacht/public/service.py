@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from burgerwacht import crypto
 from burgerwacht.alerts.service import area_of
 from burgerwacht.config import Settings
-from burgerwacht.media.images import Photo, PhotoRejected, reencode
+from burgerwacht.media.images import Photo, PhotoRejected, reencode_async
 from burgerwacht.phone import PhoneError, parse_phone
 from burgerwacht.public import store
 from burgerwacht.public.links import SHOWN, TOKEN_RE
@@ -219,10 +219,18 @@ async def _photo(photo: bytes | Literal[False] | None, lang: str) -> tuple[Photo
     if not photo:
         return None, None
     try:
-        return await asyncio.to_thread(reencode, photo), None
+        return await reencode_async(photo), None
     except PhotoRejected as exc:
         key = "photo_too_large" if "larger than" in exc.reason else "photo_invalid"
         return None, t(lang, key)
+
+
+async def form_open(pool: asyncpg.Pool, settings: Settings, token: str, lang: str) -> None:
+    """PageError 404/410 unless the page behind ``token`` still takes tips."""
+    _row, state = await alert_for(pool, settings, token, lang)
+    if state != "live":
+        back = f"/a/{token}" + ("?lang=en" if lang == "en" else "")
+        raise PageError(410, message_page(lang, "gone_title", "tip_closed", back=back))
 
 
 async def submit_tip(
@@ -266,7 +274,10 @@ async def submit_tip(
         if form.website:
             log.info("public tip form: honeypot filled; dropped", extra={"alert": row["id"]})
             return None
-        clean, problem = await _photo(photo, lang)
+    # The photo is decoded with no database connection held (it takes a CPU and memory
+    # for a moment, and decodes wait their turn: media.images.reencode_async).
+    clean, problem = await _photo(photo, lang)
+    async with pool.acquire() as conn:
         if problem:
             raise PageError(422, await _again(conn, settings, token, lang, data, {"photo": problem}))
         phone = None

@@ -15,6 +15,7 @@ from burgerwacht.alerts import service as alerts
 from burgerwacht.audit import store as audit
 from burgerwacht.config import Settings
 from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
+from burgerwacht.photos.models import JPEG_CONTENT
 from burgerwacht.residents.service import language_of
 from burgerwacht.texts import text
 from burgerwacht.tips import service, store
@@ -119,6 +120,7 @@ MEDIA_RETRY_AFTER = "5"
     tags=["tips"],
     roles=OPERATORS,
     content_type="image/jpeg",
+    extra_content=JPEG_CONTENT,
     responses={
         404: "Unknown tip, outside your scope, or no photo n",
         409: "Still being fetched from the provider (status pending); try again after Retry-After seconds",

@@ -40,7 +40,7 @@ import asyncpg
 from aiohttp import web
 
 from burgerwacht.config import Settings
-from burgerwacht.media.images import ACCEPTED_TYPES, PhotoRejected, reencode
+from burgerwacht.media.images import ACCEPTED_TYPES, PhotoRejected, reencode_async
 from burgerwacht.messaging import ProviderError, TwilioProvider
 from burgerwacht.tips import store
 from burgerwacht.web.keys import LAZY, POOL, PROVIDER, SETTINGS
@@ -48,7 +48,7 @@ from burgerwacht.web.keys import LAZY, POOL, PROVIDER, SETTINGS
 log = logging.getLogger(__name__)
 
 MAX_MEDIA = 10  # Twilio: NumMedia is at most 10
-CLAIM_BATCH = 20
+CLAIM_BATCH = 4
 STORED, PENDING, NOT_KEPT, FAILED = "stored", "pending", "not_kept", "failed"
 _MEDIA_PATH = re.compile(
     r"/2010-04-01/Accounts/(?P<account>AC[0-9A-Za-z]{32})/Messages/(?P<message>(?:MM|SM)[0-9a-fA-F]{32})"
@@ -177,7 +177,7 @@ async def _fetch(
             return
         else:
             try:
-                photo = await asyncio.to_thread(reencode, got.data, max_input_bytes=t.media_max_bytes)
+                photo = await reencode_async(got.data, max_input_bytes=t.media_max_bytes)
             except PhotoRejected as exc:
                 await store.media_fetched(pool, tip_id, n, NOT_KEPT, error=f"not kept: {exc.reason}")
                 return
@@ -220,7 +220,10 @@ async def process_due(app: web.Application) -> dict[str, int]:
     """Fetch the media that are due, then delete them at the provider; also the
     deletions that are due. Returns counts (the job's result)."""
     pool, provider, settings = app[POOL], app[PROVIDER], app[SETTINGS]
-    lease = settings.tips.media_timeout_s * 2 + 30
+    # a claimed batch is fetched, re-encoded and deleted one by one: the lease covers a
+    # fetch and a delete (each up to media_timeout_s) and a re-encode per row, so rows at
+    # the end of a slow batch are not claimed a second time by another process
+    lease = CLAIM_BATCH * (settings.tips.media_timeout_s * 2 + 5) + 30
     counts = {"fetched": 0, "deleted": 0}
     while True:
         rows = await store.claim_media(pool, CLAIM_BATCH, lease)

@@ -5,6 +5,7 @@ with the page, and sent as MMS media (fetched by the simulator) when twilio.mms 
 
 from __future__ import annotations
 
+import asyncio
 import io
 from urllib.parse import urlsplit
 
@@ -89,7 +90,7 @@ async def test_gps_jpeg_is_reencoded_and_public_only_once_sent(client, db, op, s
     assert data == stored
     assert resp.headers["Content-Type"] == "image/jpeg"
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
-    assert resp.headers["Cache-Control"] == "public, max-age=3600"
+    assert resp.headers["Cache-Control"] == "public, max-age=60"
     # no EXIF (GPS, camera serial), no metadata at all; within the MMS bounds
     assert not has_exif(data) and b"SERIAL-123456" not in data and b"PhoneMaker" not in data
     image = image_of(data)
@@ -137,7 +138,7 @@ async def test_png_and_webp_are_taken_and_alt_defaults_to_the_title(client, db, 
     assert 'width="40" height="30" alt="Gestolen bakfiets"' in html
 
 
-async def test_refusals_leave_nothing_behind(client, db, op, staff):
+async def test_refusals_leave_nothing_behind(client, db, op, staff, settings):
     alert = await draft(client, db, op)
     url = f"/api/v1/alerts/{alert['id']}/photo"
     # declared type: 415
@@ -180,13 +181,22 @@ async def test_refusals_leave_nothing_behind(client, db, op, staff):
     resp = await client.delete(url, headers=op)
     assert resp.status == 200 and (await resp.json())["photo_url"] is None
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'alert.photo_delete'") == 1
-    # once sent: 409 for both, before the body is looked at
+    # once sent: a new photo is a 409 before the body is looked at ...
     assert (await put_photo(client, op, alert["id"], png(), "image/png")).status == 200
-    await send(client, op, alert["id"])
+    sent = await send(client, op, alert["id"])
     resp = await put_photo(client, op, alert["id"], b"not even a photo", "image/png")
     assert resp.status == 409 and (await resp.json())["type"].endswith("not-a-draft")
-    assert (await client.delete(url, headers=op)).status == 409
     assert await db.fetchval("SELECT count(*) FROM alert_photos") == 1
+    public = path_of(sent["photo_url"])
+    assert (await client.get(public)).status == 200
+    # ... but it can be withdrawn at any time (a wrong photo, consent withdrawn): gone from
+    # the page at once, audited
+    resp = await client.delete(url, headers=op)
+    assert resp.status == 200 and (await resp.json())["photo_url"] is None
+    assert await db.fetchval("SELECT count(*) FROM alert_photos") == 0
+    await asyncio.sleep(settings.public.page_cache_seconds)
+    assert (await client.get(public)).status == 404
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'alert.photo_delete'") == 2
 
 
 async def test_photo_goes_with_the_page(client, db, op, settings):
@@ -288,3 +298,20 @@ async def test_simulator_checks_media_urls_and_records_a_failed_fetch(client, sa
     [media] = message["media"]
     assert media["url"] == missing and media["http_status"] == 404 and media["error"] == "HTTP 404"
     assert media["content_type"].startswith("text/html")
+
+
+async def test_an_abandoned_draft_loses_its_photo(client, db, op):
+    from burgerwacht.photos.jobs import DRAFT_PHOTO_DAYS, purge_photos
+
+    fresh = await draft(client, db, op)
+    old = await create(client, op, alert_body({"type": "areas", "codes": [BUURT]}))
+    for alert in (fresh, old):
+        assert (await put_photo(client, op, alert["id"], png(), "image/png")).status == 200
+    await db.execute(
+        "UPDATE alert_photos SET created_at = now() - make_interval(days => $2) - interval '1 minute'"
+        " WHERE alert_id = $1",
+        old["id"],
+        DRAFT_PHOTO_DAYS,
+    )
+    assert await purge_photos(client.app) == {"purged": 1}
+    assert [r["alert_id"] for r in await db.fetch("SELECT alert_id FROM alert_photos")] == [fresh["id"]]

@@ -80,3 +80,27 @@ def test_size_and_pixel_bombs_are_refused_before_decoding():
     )
     with pytest.raises(PhotoRejected, match="million pixels"):
         reencode(bomb)
+
+
+def test_jpeg_comment_icc_and_xmp_do_not_survive():
+    out = io.BytesIO()
+    Image.effect_noise((300, 200), 40).convert("RGB").save(
+        out,
+        "JPEG",
+        comment=b"SECRET-COMMENT",
+        icc_profile=b"ICC-SECRET" * 20,
+        xmp=b"<x:xmpmeta>XMP-SECRET</x:xmpmeta>",
+    )
+    assert b"SECRET-COMMENT" in out.getvalue() and b"XMP-SECRET" in out.getvalue()
+    photo = reencode(out.getvalue())
+    for secret in (b"SECRET-COMMENT", b"ICC-SECRET", b"XMP-SECRET"):
+        assert secret not in photo.data
+    with Image.open(io.BytesIO(photo.data)) as clean:
+        assert "comment" not in clean.info and "icc_profile" not in clean.info
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_scale_into_the_same_size():
+    out = io.BytesIO()
+    Image.linear_gradient("L").resize((5000, 3000)).convert("RGB").save(out, "JPEG", quality=90)
+    photo = reencode(out.getvalue())
+    assert (photo.width, photo.height) == (1280, 768)
