@@ -7,7 +7,6 @@ from burgerwacht.photos import store
 from burgerwacht.scheduler import job
 from burgerwacht.web.keys import POOL, SETTINGS
 
-
 DRAFT_PHOTO_DAYS = 30
 
 
