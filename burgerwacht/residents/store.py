@@ -252,6 +252,19 @@ async def purge(conn: asyncpg.Connection, *, deliveries_days: int) -> dict[str, 
         "DELETE FROM deliveries WHERE created_at < now() - make_interval(days => $1)", deliveries_days
     )
     visits = await purge_visits(conn)
+    # the fatigue budget's entries older than its 24 hours (functions/deliveries.sql),
+    # then rows left empty or of nobody
+    await conn.execute(
+        """UPDATE resident_fatigue f SET (alerts, times) = (
+               SELECT coalesce(array_agg(u.alert_id ORDER BY u.i), '{}'), coalesce(array_agg(u.at ORDER BY u.i), '{}')
+               FROM unnest(f.alerts, f.times) WITH ORDINALITY AS u (alert_id, at, i)
+               WHERE u.at > now() - interval '24 hours')
+           WHERE f.times[cardinality(f.times)] <= now() - interval '24 hours'"""
+    )
+    await conn.execute(
+        """DELETE FROM resident_fatigue f WHERE cardinality(f.alerts) = 0
+              OR NOT EXISTS (SELECT 1 FROM residents r WHERE r.id = f.resident_id)"""
+    )
     # a resident erased while an alert to them was being materialised (sql/0008): their
     # delivery of those last days keeps an id of nobody; clear it as erasure would have
     await conn.execute(

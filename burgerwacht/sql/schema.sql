@@ -316,6 +316,12 @@ END)) STORED,
     pause_all boolean DEFAULT false NOT NULL
 );
 
+CREATE TABLE resident_fatigue (
+    resident_id bigint NOT NULL,
+    alerts bigint[] DEFAULT '{}'::bigint[] NOT NULL,
+    times timestamp with time zone[] DEFAULT '{}'::timestamp with time zone[] NOT NULL
+);
+
 CREATE TABLE residents (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     phone text NOT NULL,
@@ -590,6 +596,8 @@ ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_pkey PRIMARY KE
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_resident_id_address_id_key UNIQUE (resident_id, address_id);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_resident_id_fkey FOREIGN KEY (resident_id) REFERENCES residents(id) ON DELETE CASCADE;
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_time_windows_check CHECK (time_windows IS NULL OR jsonb_typeof(time_windows) = 'array'::text);
+ALTER TABLE resident_fatigue ADD CONSTRAINT resident_fatigue_check CHECK (cardinality(alerts) = cardinality(times));
+ALTER TABLE resident_fatigue ADD CONSTRAINT resident_fatigue_pkey PRIMARY KEY (resident_id);
 ALTER TABLE residents ADD CONSTRAINT residents_language_check CHECK (language = ANY (ARRAY['nl'::text, 'en'::text]));
 ALTER TABLE residents ADD CONSTRAINT residents_move_address_id_fkey FOREIGN KEY (move_address_id) REFERENCES addresses(id) ON DELETE SET NULL;
 ALTER TABLE residents ADD CONSTRAINT residents_phone_check CHECK (phone ~ '^\+[1-9]\d{6,14}$'::text);
@@ -684,6 +692,7 @@ CREATE INDEX resident_addresses_target ON public.resident_addresses USING gist (
 CREATE INDEX resident_addresses_target_multi ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code, paused_until, pause_all, visit_until, time_windows) WHERE (active AND (NOT sole));
 CREATE INDEX resident_addresses_visits ON public.resident_addresses USING btree (visit_until) WHERE (visit_until IS NOT NULL);
 CREATE INDEX resident_addresses_wijk ON public.resident_addresses USING btree (wijk_code) WHERE active;
+CREATE INDEX resident_fatigue_entries ON public.resident_fatigue USING btree (cardinality(alerts));
 CREATE INDEX residents_exercise ON public.residents USING btree (id) WHERE exercise;
 CREATE INDEX signals_cell_counts ON public.signals USING btree (municipality_code, observed_month, cell, severity, ckey);
 CREATE INDEX signals_municipality_day ON public.signals USING btree (municipality_code, observed_on) INCLUDE (buurt_code, category, severity);
@@ -764,6 +773,15 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END $function$;
 
+CREATE OR REPLACE FUNCTION public.deliveries_counted_fatigue()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM fatigue_rebuild(ARRAY[OLD.resident_id, NEW.resident_id]);
+    RETURN NULL;
+END $function$;
+
 CREATE OR REPLACE FUNCTION public.deliveries_deleted_fallbacks()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -771,6 +789,70 @@ AS $function$
 BEGIN
     UPDATE deliveries SET fallback_of = NULL WHERE fallback_of IN (SELECT id FROM gone);
     RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.deliveries_deleted_fatigue()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM fatigue_rebuild(array_agg(DISTINCT g.resident_id))
+    FROM gone g JOIN resident_fatigue f ON f.resident_id = g.resident_id AND g.alert_id = ANY (f.alerts)
+    WHERE g.kind = 'alert' AND g.level = 'regular'
+    HAVING count(*) > 0;
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.deliveries_inserted_fatigue()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    INSERT INTO resident_fatigue AS f (resident_id, alerts, times)
+    SELECT resident_id, array_agg(alert_id), array_agg(at)
+    FROM (SELECT resident_id, alert_id, max(created_at) AS at FROM born
+          WHERE kind = 'alert' AND level = 'regular' AND resident_id IS NOT NULL
+            AND state NOT IN ('skipped', 'cancelled', 'expired')
+          GROUP BY resident_id, alert_id) x
+    GROUP BY resident_id
+    ORDER BY resident_id
+    ON CONFLICT (resident_id) DO UPDATE SET (alerts, times) = (
+        SELECT coalesce(array_agg(m.alert_id ORDER BY m.at DESC, m.alert_id DESC), '{}'),
+               coalesce(array_agg(m.at ORDER BY m.at DESC, m.alert_id DESC), '{}')
+        FROM (SELECT u.alert_id, max(u.at) AS at
+              FROM (SELECT * FROM unnest(f.alerts, f.times)
+                    UNION ALL SELECT * FROM unnest(EXCLUDED.alerts, EXCLUDED.times)) u (alert_id, at)
+              WHERE u.at > now() - interval '24 hours'
+              GROUP BY u.alert_id) m);
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.fatigue_entries_of(p_resident bigint, OUT alerts bigint[], OUT times timestamp with time zone[])
+ RETURNS record
+ LANGUAGE sql
+ STABLE
+AS $function$
+    SELECT coalesce(array_agg(alert_id ORDER BY at DESC, alert_id DESC), '{}'),
+           coalesce(array_agg(at ORDER BY at DESC, alert_id DESC), '{}')
+    FROM (SELECT d.alert_id, max(d.created_at) AS at FROM deliveries d
+          WHERE d.resident_id = p_resident AND d.kind = 'alert' AND d.level = 'regular'
+            AND d.state NOT IN ('skipped', 'cancelled', 'expired')
+            AND d.created_at > now() - interval '24 hours'
+          GROUP BY d.alert_id) x
+$function$;
+
+CREATE OR REPLACE FUNCTION public.fatigue_rebuild(p_residents bigint[])
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    -- made or locked in one step (a purge deleting an empty row cannot slip in between)
+    INSERT INTO resident_fatigue AS f (resident_id)
+    SELECT DISTINCT r FROM unnest(p_residents) r WHERE r IS NOT NULL ORDER BY 1
+    ON CONFLICT (resident_id) DO UPDATE SET alerts = f.alerts;
+    -- a new statement: its snapshot sees whatever the lock's previous holders committed
+    UPDATE resident_fatigue f SET (alerts, times) = (SELECT e.alerts, e.times FROM fatigue_entries_of(f.resident_id) e)
+    WHERE f.resident_id = ANY (p_residents);
 END $function$;
 
 CREATE OR REPLACE FUNCTION public.resident_address_targeted(paused_until timestamp with time zone, pause_all boolean, visit_until timestamp with time zone, time_windows jsonb, level text)
@@ -848,6 +930,7 @@ CREATE OR REPLACE FUNCTION public.residents_erased_deliveries()
 AS $function$
 BEGIN
     UPDATE deliveries SET resident_id = NULL WHERE resident_id IN (SELECT id FROM gone);
+    DELETE FROM resident_fatigue WHERE resident_id IN (SELECT id FROM gone);
     RETURN NULL;
 END $function$;
 
@@ -1085,7 +1168,10 @@ CREATE TRIGGER addresses_propagate AFTER UPDATE ON addresses REFERENCING NEW TAB
 CREATE TRIGGER alerts_deleted_deliveries AFTER DELETE ON alerts REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION alerts_deleted_deliveries();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
 CREATE TRIGGER audit_log_no_update_delete BEFORE DELETE OR UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change();
+CREATE TRIGGER deliveries_counted_fatigue AFTER UPDATE OF state, created_at, resident_id, alert_id, kind, level ON deliveries FOR EACH ROW WHEN ((old.kind = 'alert'::text AND old.level = 'regular'::text AND old.resident_id IS NOT NULL AND (old.state <> ALL (ARRAY['skipped'::text, 'cancelled'::text, 'expired'::text]))) IS DISTINCT FROM (new.kind = 'alert'::text AND new.level = 'regular'::text AND new.resident_id IS NOT NULL AND (new.state <> ALL (ARRAY['skipped'::text, 'cancelled'::text, 'expired'::text]))) OR old.kind = 'alert'::text AND old.level = 'regular'::text AND old.resident_id IS NOT NULL AND (old.state <> ALL (ARRAY['skipped'::text, 'cancelled'::text, 'expired'::text])) AND (old.created_at IS DISTINCT FROM new.created_at OR old.resident_id IS DISTINCT FROM new.resident_id OR old.alert_id IS DISTINCT FROM new.alert_id)) EXECUTE FUNCTION deliveries_counted_fatigue();
 CREATE TRIGGER deliveries_deleted_fallbacks AFTER DELETE ON deliveries REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION deliveries_deleted_fallbacks();
+CREATE TRIGGER deliveries_deleted_fatigue AFTER DELETE ON deliveries REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION deliveries_deleted_fatigue();
+CREATE TRIGGER deliveries_inserted_fatigue AFTER INSERT ON deliveries REFERENCING NEW TABLE AS born FOR EACH STATEMENT EXECUTE FUNCTION deliveries_inserted_fatigue();
 CREATE TRIGGER resident_addresses_added AFTER INSERT ON resident_addresses REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
 CREATE TRIGGER resident_addresses_fill BEFORE INSERT OR UPDATE OF address_id, resident_id ON resident_addresses FOR EACH ROW EXECUTE FUNCTION resident_addresses_fill();
 CREATE TRIGGER resident_addresses_removed AFTER DELETE ON resident_addresses REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
