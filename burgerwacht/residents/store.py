@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from burgerwacht.residents.address import AddressQuery
+
 ENROL_LOCK = 0x454E524C  # "ENRL": serialises code issuance so limits are exact
 
 
@@ -126,6 +128,24 @@ async def upsert_active_resident(conn: asyncpg.Connection, phone: str, kind: str
     )
 
 
+async def sms_enrol(
+    conn: asyncpg.Connection, phone: str, phone_kind: str, q: AddressQuery, *, max_addresses: int
+) -> asyncpg.Record:
+    """AANMELDEN by SMS in one call (functions/enrolments.sql): outcome (enrolled,
+    address_unknown, already_enrolled, too_many_addresses), the resident's language and
+    the address found."""
+    return await conn.fetchrow(
+        "SELECT * FROM sms_enrol($1, $2, $3, $4, $5, $6, $7)",
+        phone,
+        phone_kind,
+        q.postcode,
+        q.house_number,
+        q.house_letter,
+        q.addition,
+        max_addresses,
+    )
+
+
 async def resident_by_phone(
     conn: asyncpg.Connection, phone: str, *, lock: bool = False
 ) -> asyncpg.Record | None:
@@ -215,9 +235,11 @@ async def erase(conn: asyncpg.Connection, resident_id: int, phone: str) -> None:
 
 
 async def bump_counter(conn: asyncpg.Connection, name: str, by: int = 1) -> None:
+    """Add to an anonymous counter (read: the view ``stats_counters``), in this server
+    process's shard: concurrent transactions do not queue on one row (sql/0030)."""
     await conn.execute(
-        "INSERT INTO stats_counters (name, value) VALUES ($1, $2) "
-        "ON CONFLICT (name) DO UPDATE SET value = stats_counters.value + EXCLUDED.value",
+        "INSERT INTO stats_counter_shards (name, shard, value) VALUES ($1, pg_backend_pid() % 1024, $2) "
+        "ON CONFLICT (name, shard) DO UPDATE SET value = stats_counter_shards.value + EXCLUDED.value",
         name,
         by,
     )

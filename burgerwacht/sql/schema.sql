@@ -464,8 +464,9 @@ CREATE TABLE staff_users (
     wijken text[] DEFAULT '{}'::text[] NOT NULL
 );
 
-CREATE TABLE stats_counters (
+CREATE TABLE stats_counter_shards (
     name text NOT NULL,
+    shard smallint NOT NULL,
     value bigint DEFAULT 0 NOT NULL
 );
 
@@ -637,7 +638,7 @@ ALTER TABLE staff_users ADD CONSTRAINT staff_users_name_check CHECK (length(name
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_pkey PRIMARY KEY (id);
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_role_check CHECK (role = ANY (ARRAY['operator'::text, 'analyst'::text, 'fieldworker'::text, 'admin'::text, 'wijkagent'::text]));
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_wijken_check CHECK ((role = 'wijkagent'::text) = (cardinality(wijken) > 0));
-ALTER TABLE stats_counters ADD CONSTRAINT stats_counters_pkey PRIMARY KEY (name);
+ALTER TABLE stats_counter_shards ADD CONSTRAINT stats_counter_shards_pkey PRIMARY KEY (name, shard);
 ALTER TABLE tip_calls ADD CONSTRAINT tip_calls_pkey PRIMARY KEY (call_sid);
 ALTER TABLE tip_relay ADD CONSTRAINT tip_relay_pkey PRIMARY KEY (id);
 ALTER TABLE tips ADD CONSTRAINT tips_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE SET NULL;
@@ -705,6 +706,12 @@ CREATE INDEX tips_alert ON public.tips USING btree (alert_id, received_at DESC);
 CREATE INDEX tips_municipalities ON public.tips USING gin (municipalities);
 CREATE INDEX tips_phone ON public.tips USING btree (phone) WHERE (phone IS NOT NULL);
 CREATE INDEX tips_received ON public.tips USING btree (received_at DESC);
+
+CREATE VIEW stats_counters AS
+ SELECT name,
+    sum(value)::bigint AS value
+   FROM stats_counter_shards
+  GROUP BY name;
 
 CREATE SEQUENCE signal_rollup_generation;
 
@@ -1032,6 +1039,56 @@ BEGIN
     PERFORM signals_mark_days(array_agg(municipality_code), array_agg(observed_on))
     FROM (SELECT DISTINCT municipality_code, observed_on FROM old_rows) d;
     RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.sms_enrol(p_phone text, p_phone_kind text, p_postcode text, p_number integer, p_letter text, p_addition text, p_max integer, OUT outcome text, OUT language text, OUT postcode text, OUT house_number integer, OUT house_letter text, OUT addition text)
+ RETURNS record
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    r residents;
+    a_id bigint;
+    ids bigint[];
+    rid bigint;
+BEGIN
+    SELECT * INTO r FROM residents WHERE phone = p_phone FOR UPDATE;
+    language := coalesce(r.language, 'nl');
+    SELECT a.id, a.postcode, a.house_number, a.house_letter, a.addition
+    INTO a_id, postcode, house_number, house_letter, addition
+    FROM addresses a
+    WHERE a.postcode = p_postcode AND a.house_number = p_number
+      AND a.house_letter = upper(coalesce(p_letter, '')) AND a.addition = upper(coalesce(p_addition, ''));
+    IF a_id IS NULL THEN
+        outcome := 'address_unknown';
+        RETURN;
+    END IF;
+    IF r.id IS NOT NULL THEN
+        -- the addresses that count towards the maximum: visits only while they last
+        ids := ARRAY(SELECT ra.address_id FROM resident_addresses ra
+                     WHERE ra.resident_id = r.id AND (ra.visit_until IS NULL OR ra.visit_until > now()));
+        IF a_id = ANY (ids) AND r.status = 'active' THEN
+            outcome := 'already_enrolled';
+            RETURN;
+        END IF;
+        IF NOT a_id = ANY (ids) AND cardinality(ids) >= p_max THEN
+            outcome := 'too_many_addresses';
+            RETURN;
+        END IF;
+    END IF;
+    INSERT INTO residents (phone, phone_kind, status, language) VALUES (p_phone, p_phone_kind, 'active', language)
+    ON CONFLICT (phone) DO UPDATE SET status = 'active', stopped_at = NULL, language = EXCLUDED.language
+    RETURNING id INTO rid;
+    ids := ARRAY(SELECT ra.address_id FROM resident_addresses ra
+                 WHERE ra.resident_id = rid AND (ra.visit_until IS NULL OR ra.visit_until > now()));
+    INSERT INTO resident_addresses (resident_id, address_id, label, channels, quiet_start, quiet_end)
+    VALUES (rid, a_id, CASE WHEN cardinality(ids) = 0 THEN 'thuis' ELSE 'adres ' || (cardinality(ids) + 1) END,
+            ARRAY['sms'], NULL, NULL)
+    ON CONFLICT (resident_id, address_id) DO UPDATE
+        SET label = EXCLUDED.label, channels = EXCLUDED.channels,
+            quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end;
+    INSERT INTO stats_counter_shards (name, shard, value) VALUES ('enrolments_sms', pg_backend_pid() % 1024, 1)
+    ON CONFLICT (name, shard) DO UPDATE SET value = stats_counter_shards.value + 1;
+    outcome := 'enrolled';
 END $function$;
 
 CREATE OR REPLACE FUNCTION public.tip_link(p_phone text, p_ref text, p_delivery_id bigint)

@@ -24,3 +24,21 @@ FROM (SELECT d.resident_id, d.alert_id, max(d.created_at) AS at
         AND d.created_at > now() - interval '24 hours'
       GROUP BY d.resident_id, d.alert_id) x
 GROUP BY resident_id;
+
+-- Enrolment bursts (issue 16): every SMS enrolment added one to the same row
+-- (stats_counters 'enrolments_sms') in its transaction, so concurrent enrolments queued
+-- on that row's lock until each one's commit had been flushed (~200/s at most). The
+-- counters are now kept in shards (one per server process, modulo 1024: two
+-- transactions meet on a row only when their backends share a shard), and
+-- stats_counters, the sum per name, is a view with the same columns.
+CREATE TABLE stats_counter_shards (
+    name  text NOT NULL,
+    shard smallint NOT NULL,
+    value bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, shard)
+);
+COMMENT ON TABLE stats_counter_shards IS 'anonymous counters that survive erasure, in shards (the view stats_counters sums them)';
+INSERT INTO stats_counter_shards (name, shard, value) SELECT name, 0, value FROM stats_counters;
+DROP TABLE stats_counters;
+CREATE VIEW stats_counters AS
+    SELECT name, sum(value)::bigint AS value FROM stats_counter_shards GROUP BY name;
