@@ -35,7 +35,7 @@ from burgerwacht.residents.address import (
     normalise_postcode,
 )
 from burgerwacht.residents.models import EnrolmentIn, QuietHours, ResidentAddressOut, ResidentOut
-from burgerwacht.texts import text
+from burgerwacht.texts import LANGUAGES, text
 
 log = logging.getLogger(__name__)
 
@@ -487,6 +487,32 @@ async def sms_enrol(conn: asyncpg.Connection, settings: Settings, phone: str, cm
     if r["outcome"] == "too_many_addresses":
         return text("too_many_addresses", lang, max=settings.enrolment.max_addresses)
     return text(r["outcome"], lang, address=address_label(r))
+
+
+async def sms_enrol_once(
+    conn: asyncpg.Connection, settings: Settings, sid: str, phone: str, phone_kind: str, cmd: keywords.Enrol
+) -> str | None:
+    """AANMELDEN <adres> from a number we take, answered once per MessageSid, in one
+    statement (the webhook's fast path; :func:`sms_enrol` is the same within the
+    ordinary transaction). The replies are made for every outcome and language up front
+    so the database can pick and remember the one that applies."""
+    q = cmd.address
+    assert q is not None
+    found = AddressQuery(q.postcode, q.house_number, (q.house_letter or "").upper() or None,
+                         (q.addition or "").upper() or None).label  # fmt: skip
+    m = settings.enrolment.max_addresses
+    replies = {
+        lang: {
+            "enrolled": text("enrolled", lang, address=found),
+            "already_enrolled": text("already_enrolled", lang, address=found),
+            "address_unknown": text("address_unknown", lang, address=q.label),
+            "too_many_addresses": text("too_many_addresses", lang, max=m),
+        }
+        for lang in LANGUAGES
+    }
+    return await store.sms_enrol_inbound(
+        conn, sid, keywords.kind(cmd), phone, phone_kind, q, max_addresses=m, replies=replies
+    )
 
 
 async def handle_keyword(

@@ -146,6 +146,34 @@ async def sms_enrol(
     )
 
 
+async def sms_enrol_inbound(
+    conn: asyncpg.Connection,
+    sid: str,
+    kind: str,
+    phone: str,
+    phone_kind: str,
+    q: AddressQuery,
+    *,
+    max_addresses: int,
+    replies: dict[str, dict[str, str]],
+) -> str | None:
+    """The webhook's claim, :func:`sms_enrol` and the remembered reply as one statement
+    (functions/enrolments.sql): the reply, or a duplicate's remembered one."""
+    return await conn.fetchval(
+        "SELECT sms_enrol_inbound($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
+        sid,
+        kind,
+        phone,
+        phone_kind,
+        q.postcode,
+        q.house_number,
+        q.house_letter,
+        q.addition,
+        max_addresses,
+        replies,  # the pool's jsonb codec encodes it
+    )
+
+
 async def resident_by_phone(
     conn: asyncpg.Connection, phone: str, *, lock: bool = False
 ) -> asyncpg.Record | None:

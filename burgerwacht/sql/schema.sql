@@ -1091,6 +1091,23 @@ BEGIN
     outcome := 'enrolled';
 END $function$;
 
+CREATE OR REPLACE FUNCTION public.sms_enrol_inbound(p_sid text, p_kind text, p_phone text, p_phone_kind text, p_postcode text, p_number integer, p_letter text, p_addition text, p_max integer, p_replies jsonb, OUT answer text)
+ RETURNS text
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    e record;
+BEGIN
+    INSERT INTO inbound_messages (sid, kind) VALUES (p_sid, p_kind) ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT m.reply INTO answer FROM inbound_messages m WHERE m.sid = p_sid;
+        RETURN;
+    END IF;
+    SELECT * INTO e FROM sms_enrol(p_phone, p_phone_kind, p_postcode, p_number, p_letter, p_addition, p_max);
+    answer := coalesce(p_replies -> e.language, p_replies -> 'nl') ->> e.outcome;
+    UPDATE inbound_messages m SET reply = answer WHERE m.sid = p_sid;
+END $function$;
+
 CREATE OR REPLACE FUNCTION public.tip_link(p_phone text, p_ref text, p_delivery_id bigint)
  RETURNS TABLE(alert_id bigint, candidate_alerts bigint[], municipalities text[], refs text[], by_reference boolean, resident_id bigint, lang text)
  LANGUAGE plpgsql

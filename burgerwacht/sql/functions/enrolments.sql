@@ -141,3 +141,26 @@ BEGIN
     ON CONFLICT (name, shard) DO UPDATE SET value = stats_counter_shards.value + 1;
     outcome := 'enrolled';
 END $$;
+
+-- The same as one statement with the webhook's idempotency (residents/inbound.py, the
+-- fast path for AANMELDEN <adres>): the MessageSid claimed (a duplicate waits for the
+-- first to commit and gets its reply), the enrolment made, and the reply, picked from
+-- ``p_replies`` ({language: {outcome: text}}, Dutch when the language has none),
+-- remembered, in one round trip and one transaction.
+CREATE OR REPLACE FUNCTION sms_enrol_inbound(
+    p_sid text, p_kind text, p_phone text, p_phone_kind text, p_postcode text, p_number integer,
+    p_letter text, p_addition text, p_max integer, p_replies jsonb,
+    OUT answer text
+) LANGUAGE plpgsql AS $$
+DECLARE
+    e record;
+BEGIN
+    INSERT INTO inbound_messages (sid, kind) VALUES (p_sid, p_kind) ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT m.reply INTO answer FROM inbound_messages m WHERE m.sid = p_sid;
+        RETURN;
+    END IF;
+    SELECT * INTO e FROM sms_enrol(p_phone, p_phone_kind, p_postcode, p_number, p_letter, p_addition, p_max);
+    answer := coalesce(p_replies -> e.language, p_replies -> 'nl') ->> e.outcome;
+    UPDATE inbound_messages m SET reply = answer WHERE m.sid = p_sid;
+END $$;
