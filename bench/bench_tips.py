@@ -388,7 +388,10 @@ async def main(argv: list[str] | None = None) -> None:
         f"{r['cpu_ms_per_req']:11.3f}  {r['statuses']}  ({args.enrolments} at concurrency {args.enrol_concurrency})"
     )
     print("(CPU ms/req: user + system time of the serving process(es) only, per request)")
-    print(f"enrolments: {enrolled} of {args.enrolments} active with their address")
+    print(
+        f"enrolments: {enrolled} of {args.enrolments} active with their address; CPU per enrolment: "
+        f"PostgreSQL {enrol_r['postgres_cpu_ms_per_req']:.3f} ms, load generator {enrol_r['load_cpu_ms_per_req']:.3f} ms"
+    )
     print(f"ratio service/bare: {svc_r['rate'] / bare_r['rate']:.2f}")
     lost = args.requests - stored
     print(f"tips stored: {stored} of {args.requests} (lost: {lost})")

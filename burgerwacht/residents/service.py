@@ -489,13 +489,14 @@ async def sms_enrol(conn: asyncpg.Connection, settings: Settings, phone: str, cm
     return text(r["outcome"], lang, address=address_label(r))
 
 
-async def sms_enrol_once(
-    conn: asyncpg.Connection, settings: Settings, sid: str, phone: str, phone_kind: str, cmd: keywords.Enrol
-) -> str | None:
-    """AANMELDEN <adres> from a number we take, answered once per MessageSid, in one
-    statement (the webhook's fast path; :func:`sms_enrol` is the same within the
-    ordinary transaction). The replies are made for every outcome and language up front
-    so the database can pick and remember the one that applies."""
+def sms_enrolment(
+    settings: Settings, sid: str, phone: str, phone_kind: str, cmd: keywords.Enrol
+) -> store.SmsEnrolment:
+    """AANMELDEN <adres> from a number we take, for the webhook's fast path (one
+    statement that claims the MessageSid, enrols and remembers the reply; the same as
+    :func:`sms_enrol` within the ordinary transaction). The replies are made for every
+    outcome and language up front so the database can pick and remember the one that
+    applies."""
     q = cmd.address
     assert q is not None
     found = AddressQuery(q.postcode, q.house_number, (q.house_letter or "").upper() or None,
@@ -510,9 +511,7 @@ async def sms_enrol_once(
         }
         for lang in LANGUAGES
     }
-    return await store.sms_enrol_inbound(
-        conn, sid, keywords.kind(cmd), phone, phone_kind, q, max_addresses=m, replies=replies
-    )
+    return store.SmsEnrolment(sid, keywords.kind(cmd), phone, phone_kind, q, m, replies)
 
 
 async def handle_keyword(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -146,32 +146,62 @@ async def sms_enrol(
     )
 
 
-async def sms_enrol_inbound(
-    conn: asyncpg.Connection,
-    sid: str,
-    kind: str,
-    phone: str,
-    phone_kind: str,
-    q: AddressQuery,
-    *,
-    max_addresses: int,
-    replies: dict[str, dict[str, str]],
-) -> str | None:
+class SmsEnrolment(NamedTuple):
+    """One AANMELDEN <adres> webhook for :func:`sms_enrol_inbound`: its MessageSid and
+    keyword kind, the number and its kind, the address asked for, the maximum of
+    addresses and the replies ({language: {outcome: text}})."""
+
+    sid: str
+    kind: str
+    phone: str
+    phone_kind: str
+    q: AddressQuery
+    max_addresses: int
+    replies: dict[str, dict[str, str]]
+
+
+async def sms_enrol_inbound(pool: asyncpg.Pool, e: SmsEnrolment) -> str | None:
     """The webhook's claim, :func:`sms_enrol` and the remembered reply as one statement
     (functions/enrolments.sql): the reply, or a duplicate's remembered one."""
-    return await conn.fetchval(
+    return await pool.fetchval(
         "SELECT sms_enrol_inbound($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
-        sid,
-        kind,
-        phone,
-        phone_kind,
-        q.postcode,
-        q.house_number,
-        q.house_letter,
-        q.addition,
-        max_addresses,
-        replies,  # the pool's jsonb codec encodes it
+        e.sid,
+        e.kind,
+        e.phone,
+        e.phone_kind,
+        e.q.postcode,
+        e.q.house_number,
+        e.q.house_letter,
+        e.q.addition,
+        e.max_addresses,
+        e.replies,  # the pool's jsonb codec encodes it
     )
+
+
+async def sms_enrol_inbound_batch(pool: asyncpg.Pool, items: list[SmsEnrolment]) -> list[str | None]:
+    """Several in one statement and one transaction, replies in the order given. They go
+    in ordered by number, so concurrent batches lock residents in one order."""
+    order = sorted(range(len(items)), key=lambda i: items[i].phone)
+    es = [items[i] for i in order]
+    rows = await pool.fetch(
+        "SELECT idx, answer FROM sms_enrol_inbound_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
+        [e.sid for e in es],
+        [e.kind for e in es],
+        [e.phone for e in es],
+        [e.phone_kind for e in es],
+        [e.q.postcode for e in es],
+        [e.q.house_number for e in es],
+        [e.q.house_letter for e in es],
+        [e.q.addition for e in es],
+        es[0].max_addresses,
+        [e.replies for e in es],
+    )
+    if len(rows) != len(items):
+        raise RuntimeError("sms_enrol_inbound_batch returned fewer rows than enrolments")
+    results: list[str | None] = [None] * len(items)
+    for row in rows:
+        results[order[row["idx"] - 1]] = row["answer"]
+    return results
 
 
 async def resident_by_phone(

@@ -1108,6 +1108,19 @@ BEGIN
     UPDATE inbound_messages m SET reply = answer WHERE m.sid = p_sid;
 END $function$;
 
+CREATE OR REPLACE FUNCTION public.sms_enrol_inbound_batch(p_sids text[], p_kinds text[], p_phones text[], p_phone_kinds text[], p_postcodes text[], p_numbers integer[], p_letters text[], p_additions text[], p_max integer, p_replies jsonb)
+ RETURNS TABLE(idx integer, answer text)
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    FOR i IN 1 .. cardinality(p_sids) LOOP
+        idx := i;
+        answer := sms_enrol_inbound(p_sids[i], p_kinds[i], p_phones[i], p_phone_kinds[i], p_postcodes[i], p_numbers[i],
+                                    p_letters[i], p_additions[i], p_max, p_replies -> (i - 1));
+        RETURN NEXT;
+    END LOOP;
+END $function$;
+
 CREATE OR REPLACE FUNCTION public.tip_link(p_phone text, p_ref text, p_delivery_id bigint)
  RETURNS TABLE(alert_id bigint, candidate_alerts bigint[], municipalities text[], refs text[], by_reference boolean, resident_id bigint, lang text)
  LANGUAGE plpgsql

@@ -164,3 +164,21 @@ BEGIN
     answer := coalesce(p_replies -> e.language, p_replies -> 'nl') ->> e.outcome;
     UPDATE inbound_messages m SET reply = answer WHERE m.sid = p_sid;
 END $$;
+
+-- Several of them in one statement and one transaction (the enrolment group commit,
+-- residents/inbound.py): one commit and one WAL flush for a burst's concurrent
+-- webhooks. The caller orders them by number, so concurrent batches lock residents in
+-- one order; ``idx`` is each one's position in the arrays, p_replies a JSON array of
+-- their replies objects.
+CREATE OR REPLACE FUNCTION sms_enrol_inbound_batch(
+    p_sids text[], p_kinds text[], p_phones text[], p_phone_kinds text[], p_postcodes text[], p_numbers integer[],
+    p_letters text[], p_additions text[], p_max integer, p_replies jsonb
+) RETURNS TABLE (idx integer, answer text) LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. cardinality(p_sids) LOOP
+        idx := i;
+        answer := sms_enrol_inbound(p_sids[i], p_kinds[i], p_phones[i], p_phone_kinds[i], p_postcodes[i], p_numbers[i],
+                                    p_letters[i], p_additions[i], p_max, p_replies -> (i - 1));
+        RETURN NEXT;
+    END LOOP;
+END $$;
