@@ -4,6 +4,8 @@ state changes, history, erasure, deleted deliveries and the purge."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from burgerwacht.residents import store as residents_store
@@ -127,3 +129,37 @@ async def test_summary_agrees_with_the_rule_it_replaces(client, sandbox, db, op,
     counts = await agree(db, *sent, urgent["id"], yesterday, skipped)
     assert [counts.get(r, 0) for r in rids] == [1, 0, 0, 0]
     assert await db.fetchval("SELECT count(*) FROM resident_fatigue") == 1
+
+
+@pytest.mark.parametrize("cancel_first", [True, False])
+async def test_a_cancel_and_a_send_at_once_leave_it_exact(db, db_url, cancel_first):
+    """One transaction cancels a resident's SMS of an alert while another writes a voice
+    message of it (that counts): whichever goes first, the other waits on the resident's
+    summary row and then sees it, so the alert still counts once."""
+    import asyncpg
+
+    insert = (
+        "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at) "
+        "VALUES (9001, 4242, $1, 'alert', 'regular', 'queued', now() + interval '1 hour')"
+    )
+    await db.execute(insert, "sms")
+    assert (await agree(db, 9001))[4242] == 1
+    a, b = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
+    try:
+        ta, tb = a.transaction(), b.transaction()
+        await ta.start()
+        await tb.start()
+        cancel = "UPDATE deliveries SET state = 'cancelled' WHERE alert_id = 9001 AND channel = 'sms'"
+        steps = [lambda: a.execute(cancel), lambda: b.execute(insert, "voice")]
+        first, second = steps if cancel_first else steps[::-1]
+        await first()
+        waiting = asyncio.ensure_future(second())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # held by the first one's lock on the summary row
+        await (ta if cancel_first else tb).commit()
+        await waiting
+        await (tb if cancel_first else ta).commit()
+    finally:
+        await a.close()
+        await b.close()
+    assert (await agree(db, 9001))[4242] == 1

@@ -98,7 +98,25 @@ CREATE OR REPLACE TRIGGER deliveries_inserted_fatigue
 
 CREATE OR REPLACE FUNCTION deliveries_counted_fatigue() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM fatigue_rebuild(ARRAY[OLD.resident_id, NEW.resident_id]);
+    IF NEW.resident_id IS NOT DISTINCT FROM OLD.resident_id AND NEW.state IN ('skipped', 'cancelled', 'expired') THEN
+        -- the common case (an alert's queued messages cancelled or expired, row by row):
+        -- no row, nothing counted to take out; else lock it, then rebuild from a fresh
+        -- snapshot (the next statement)
+        PERFORM 1 FROM resident_fatigue WHERE resident_id = NEW.resident_id FOR UPDATE;
+        IF FOUND THEN
+            UPDATE resident_fatigue f SET (alerts, times) = (
+                SELECT coalesce(array_agg(x.alert_id ORDER BY x.at DESC, x.alert_id DESC), '{}'),
+                       coalesce(array_agg(x.at ORDER BY x.at DESC, x.alert_id DESC), '{}')
+                FROM (SELECT d.alert_id, max(d.created_at) AS at FROM deliveries d
+                      WHERE d.resident_id = NEW.resident_id AND d.kind = 'alert' AND d.level = 'regular'
+                        AND d.state NOT IN ('skipped', 'cancelled', 'expired')
+                        AND d.created_at > now() - interval '24 hours'
+                      GROUP BY d.alert_id) x)
+            WHERE f.resident_id = NEW.resident_id;
+        END IF;
+    ELSE
+        PERFORM fatigue_rebuild(ARRAY[OLD.resident_id, NEW.resident_id]);
+    END IF;
     RETURN NULL;
 END $$;
 -- Fires when a row counts and did not (or the reverse), or a counted row changes what it
