@@ -1,11 +1,13 @@
 """Inbound tip webhooks per second, with signature checks, and latency at that rate —
 next to a bare aiohttp handler measured in the same run on the same machine.
 
-    .venv/bin/python -m bench.bench_tips [--requests 10000] [--concurrency 32]
+    .venv/bin/python -m bench.bench_tips [--requests 10000] [--concurrency 32] [--enrolments 5000]
 
 The service runs as its own process (`burgerwacht web`) against an embedded PostgreSQL;
 the load comes from a separate process with pre-signed requests over loopback. After
-the run every tip is counted in the database: nothing may be lost.
+the run every tip is counted in the database: nothing may be lost. Beside the tips, in
+the same run: an enrolment burst (signed ``AANMELDEN <postcode> <huisnummer>`` from new
+numbers at 64 concurrent requests), every one of them counted as an active resident.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from aiohttp import ClientSession, TCPConnector
 from aiohttp.test_utils import unused_port
 
 from bench.common import CpuMeter, Figure, machine_info, postmaster_of, tree
+from burgerwacht.demo import DEMO_DIR
 
 SID = "AC" + "bench" + "0" * 27
 TOKEN = "bench-auth-token-0123456789"
 NUMBER = "+3197010000009"
+DEMO_ADDRESSES = DEMO_DIR / "addresses.csv"
 
 BARE_APP = """
 import sys
@@ -47,12 +51,17 @@ import asyncio, json, sys, time
 from aiohttp import ClientSession, TCPConnector
 from twilio.request_validator import RequestValidator
 
-async def main(url, token, n, concurrency, offset):
+async def main(url, token, n, concurrency, offset, addresses):
     v = RequestValidator(token)
+    rows = [line.split(",") for line in open(addresses).read().splitlines()[1:]] if addresses else []
+    places = [r[:2] for r in rows if not r[2] and not r[3]]  # postcode and number name the address
     reqs = []
     for i in range(n):
+        # a tip, or (with addresses) an AANMELDEN from a new number for one of them
+        body = f"AANMELDEN {places[i % len(places)][0]} {places[i % len(places)][1]}" if places else (
+            f"tip {i}: verdachte auto bij de school")
         p = {"MessageSid": f"SM{offset + i:032x}", "From": f"+3164{(offset + i) % 10**7:07d}", "To": "+3197010000009",
-             "Body": f"tip {i}: verdachte auto bij de school", "AccountSid": "x", "NumMedia": "0"}
+             "Body": body, "AccountSid": "x", "NumMedia": "0"}
         reqs.append((p, v.compute_signature(url, p)))
     lat = []
     statuses = {}
@@ -75,7 +84,8 @@ async def main(url, token, n, concurrency, offset):
     print(json.dumps({"n": n, "wall": wall, "rate": n / wall, "p50": lat[len(lat) // 2] * 1000,
                       "p99": lat[int(len(lat) * 0.99)] * 1000, "max": lat[-1] * 1000, "statuses": statuses}))
 
-asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
+                 sys.argv[6] if len(sys.argv) > 6 else ""))
 """
 
 
@@ -115,10 +125,10 @@ async def measured(loop, proc: subprocess.Popen, fn, *args, postmaster=None) -> 
     return result
 
 
-def run_load(url: str, n: int, concurrency: int, offset: int) -> dict:
-
+def run_load(url: str, n: int, concurrency: int, offset: int, addresses: str = "") -> dict:
+    """``addresses``: a CSV of postcode,huisnummer: AANMELDEN webhooks instead of tips."""
     out = subprocess.run(
-        [sys.executable, "-c", LOAD, url, TOKEN, str(n), str(concurrency), str(offset)],
+        [sys.executable, "-c", LOAD, url, TOKEN, str(n), str(concurrency), str(offset), addresses],
         capture_output=True,
         text=True,
         check=True,
@@ -158,10 +168,35 @@ async def prepare_database(tmp: Path) -> str:
 
 GOAL_RATE = 2000.0
 GOAL_P99_MS = 100.0
+GOAL_ENROL_RATE = 1000.0  # issue 16: AANMELDEN bursts at 64 concurrent requests
+GOAL_ENROL_P99_MS = 100.0
+ENROL_OFFSET = 5_000_000  # the enrolling numbers: +31645000000 on (tips come from others)
+ENROL_WARMUP = 6_000_000
 
 
-def figures(bare_r: dict, svc_r: dict, lost: int) -> list[Figure]:
+def figures(bare_r: dict, svc_r: dict, lost: int, enrol_r: dict, not_enrolled: int) -> list[Figure]:
     return [
+        Figure(
+            "enrolment bursts",
+            "signed AANMELDEN webhooks from new numbers, at 64 concurrent",
+            enrol_r["rate"],
+            "/s",
+            "tips in the same run",
+            svc_r["rate"],
+            f"≥ {GOAL_ENROL_RATE:,.0f}/s",
+            enrol_r["rate"] >= GOAL_ENROL_RATE,
+        ),
+        Figure(
+            "enrolment bursts",
+            "p99 latency of AANMELDEN",
+            enrol_r["p99"],
+            "ms",
+            "tips in the same run",
+            svc_r["p99"],
+            f"≤ {GOAL_ENROL_P99_MS:.0f} ms",
+            enrol_r["p99"] <= GOAL_ENROL_P99_MS,
+        ),
+        Figure("enrolment bursts", "enrolments lost", not_enrolled, "", goal="0", met=not_enrolled == 0),
         Figure(
             "webhook ingest",
             "signed inbound SMS tips, stored and answered",
@@ -204,11 +239,14 @@ async def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--quick", action="store_true", help="2,000 requests")
+    ap.add_argument("--enrolments", type=int, default=5_000, help="AANMELDEN webhooks from new numbers")
+    ap.add_argument("--enrol-concurrency", type=int, default=64)
+    ap.add_argument("--quick", action="store_true", help="2,000 requests (and enrolments)")
     ap.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = ap.parse_args(argv)
     if args.quick:
         args.requests = min(args.requests, 2000)
+        args.enrolments = min(args.enrolments, 2000)
     tmp = Path(tempfile.mkdtemp(prefix="bench-tips-"))
     db_url = await prepare_database(tmp)
     service_port, bare_port = unused_port(), unused_port()
@@ -278,8 +316,50 @@ async def main(argv: list[str] | None = None) -> None:
         )
         if spy:
             spy.wait(30)
+        # enrolment bursts: AANMELDEN from new numbers, in the same run beside the tips
+        addresses = str(DEMO_ADDRESSES)
+        await loop.run_in_executor(
+            None, run_load, f"http://127.0.0.1:{service_port}/twilio/sms", 300, 64, ENROL_WARMUP, addresses
+        )
+        spy = None
+        if os.environ.get("BENCH_PROFILE_ENROL"):
+            spy = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "-o",
+                    os.environ["BENCH_PROFILE_ENROL"],
+                    "-f",
+                    "raw",
+                    "-d",
+                    "6",
+                    "-p",
+                    str(service.pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        enrol_r = await measured(
+            loop,
+            service,
+            run_load,
+            f"http://127.0.0.1:{service_port}/twilio/sms",
+            args.enrolments,
+            args.enrol_concurrency,
+            ENROL_OFFSET,
+            addresses,
+            postmaster=await postmaster_of(db_url),
+        )
+        if spy:
+            spy.wait(30)
         conn = await asyncpg.connect(db_url)
         stored = await conn.fetchval("SELECT count(*) FROM tips WHERE provider_sid < $1", f"SM{10**8:032x}")
+        enrolled = await conn.fetchval(
+            "SELECT count(*) FROM residents r JOIN resident_addresses ra ON ra.resident_id = r.id "
+            "WHERE r.status = 'active' AND r.phone BETWEEN $1 AND $2",
+            f"+3164{ENROL_OFFSET:07d}",
+            f"+3164{ENROL_OFFSET + args.enrolments - 1:07d}",
+        )
         await conn.close()
     finally:
         service.terminate()
@@ -297,27 +377,40 @@ async def main(argv: list[str] | None = None) -> None:
             f"{name:32} {r['rate']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['max']:8.1f} "
             f"{r['cpu_ms_per_req']:11.3f}  {r['statuses']}"
         )
-    print("(CPU ms/req: user + system time of the serving process(es) only, per request)")
     print(
         f"CPU per tip elsewhere: PostgreSQL {svc_r['postgres_cpu_ms_per_req']:.3f} ms, "
         f"load generator {svc_r['load_cpu_ms_per_req']:.3f} ms (bare run: {bare_r['load_cpu_ms_per_req']:.3f} ms); "
         f"all three at the goal rate need {(svc_r['cpu_ms_per_req'] + svc_r['postgres_cpu_ms_per_req'] + svc_r['load_cpu_ms_per_req']) * GOAL_RATE / 1000:.2f} cores"
+    )
+    r = enrol_r
+    print(
+        f"{'AANMELDEN (new numbers)':32} {r['rate']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['max']:8.1f} "
+        f"{r['cpu_ms_per_req']:11.3f}  {r['statuses']}  ({args.enrolments} at concurrency {args.enrol_concurrency})"
+    )
+    print("(CPU ms/req: user + system time of the serving process(es) only, per request)")
+    print(
+        f"enrolments: {enrolled} of {args.enrolments} active with their address; CPU per enrolment: "
+        f"PostgreSQL {enrol_r['postgres_cpu_ms_per_req']:.3f} ms, load generator {enrol_r['load_cpu_ms_per_req']:.3f} ms"
     )
     print(f"ratio service/bare: {svc_r['rate'] / bare_r['rate']:.2f}")
     lost = args.requests - stored
     print(f"tips stored: {stored} of {args.requests} (lost: {lost})")
     if args.json is not None:
         doc = {
-            "figures": [f.as_dict() for f in figures(bare_r, svc_r, lost)],
+            "figures": [
+                f.as_dict() for f in figures(bare_r, svc_r, lost, enrol_r, args.enrolments - enrolled)
+            ],
             "machine": machine_info(),
             "requests": args.requests,
             "concurrency": args.concurrency,
             "bare": bare_r,
             "service": svc_r,
             "stored": stored,
+            "enrolment": enrol_r,
+            "enrolled": enrolled,
         }
         args.json.write_text(json.dumps(doc, indent=2, default=str))
-    if lost:
+    if lost or enrolled != args.enrolments:
         sys.exit(1)
 
 

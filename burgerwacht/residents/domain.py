@@ -1,14 +1,16 @@
 """The residents domain: enrolment routes, retention of their records, the AVG export command.
 
 (The resident keywords, STOP/VERWIJDER/AANMELDEN, are the SMS router's first stop:
-``webhooks/inbound.py`` asks residents before any domain's handler.)"""
+``webhooks/inbound.py`` asks residents before any domain's handler; AANMELDEN with an
+address has a fast path, ``residents/inbound.py``.)"""
 
 from burgerwacht.domain import Domain
-from burgerwacht.residents import api, cli, jobs
+from burgerwacht.residents import api, cli, inbound, jobs
 
 DOMAIN = Domain(
     "residents",
     apis=(api.api,),
     jobs=(jobs.purge_resident_records,),
     commands=(cli.resident,),
+    fast_sms_handlers=(inbound.enrol_sms_fast,),
 )

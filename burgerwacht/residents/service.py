@@ -35,7 +35,7 @@ from burgerwacht.residents.address import (
     normalise_postcode,
 )
 from burgerwacht.residents.models import EnrolmentIn, QuietHours, ResidentAddressOut, ResidentOut
-from burgerwacht.texts import text
+from burgerwacht.texts import LANGUAGES, text
 
 log = logging.getLogger(__name__)
 
@@ -464,32 +464,54 @@ async def export(conn: asyncpg.Connection, phone: str) -> dict[str, Any]:
 
 
 async def sms_enrol(conn: asyncpg.Connection, settings: Settings, phone: str, cmd: keywords.Enrol) -> str:
-    existing = await store.resident_by_phone(conn, phone, lock=True)
-    lang = existing["language"] if existing else "nl"
-    if cmd.address is None:
-        return text("enrol_usage", lang)
+    """AANMELDEN <adres>: the checks and writes are one database call (store.sms_enrol),
+    so an enrolment burst's transactions stay short."""
     try:
-        parsed = parse_phone(phone, settings.enrolment.allowed_countries)
+        parsed = parse_phone(phone, settings.enrolment.allowed_countries) if cmd.address is not None else None
     except PhoneError as exc:
-        return exc.message_en if lang == "en" else exc.message_nl
+        parsed, error = None, exc
+    else:
+        error = None
+    if parsed is None:  # a usage hint or a number we do not take, in the resident's language
+        existing = await store.resident_by_phone(conn, phone)
+        lang = existing["language"] if existing else "nl"
+        if error is not None:
+            return error.message_en if lang == "en" else error.message_nl
+        return text("enrol_usage", lang)
     q = cmd.address
-    address = await store.find_address(conn, q.postcode, q.house_number, q.house_letter, q.addition)
-    if address is None:
+    assert q is not None
+    r = await store.sms_enrol(conn, phone, parsed.kind, q, max_addresses=settings.enrolment.max_addresses)
+    lang = r["language"]
+    if r["outcome"] == "address_unknown":
         return text("address_unknown", lang, address=q.label)
-    label = address_label(address)
-    if existing is not None:
-        ids = await store.address_ids(conn, existing["id"])
-        if address["id"] in ids and existing["status"] == "active":
-            return text("already_enrolled", lang, address=label)
-        if address["id"] not in ids and len(ids) >= settings.enrolment.max_addresses:
-            return text("too_many_addresses", lang, max=settings.enrolment.max_addresses)
-    resident_id = await store.upsert_active_resident(conn, phone, parsed.kind, lang)
-    n = len(await store.address_ids(conn, resident_id))
-    await store.upsert_resident_address(
-        conn, resident_id, address["id"], "thuis" if n == 0 else f"adres {n + 1}", ["sms"], None, None
-    )
-    await store.bump_counter(conn, "enrolments_sms")
-    return text("enrolled", lang, address=label)
+    if r["outcome"] == "too_many_addresses":
+        return text("too_many_addresses", lang, max=settings.enrolment.max_addresses)
+    return text(r["outcome"], lang, address=address_label(r))
+
+
+def sms_enrolment(
+    settings: Settings, sid: str, phone: str, phone_kind: str, cmd: keywords.Enrol
+) -> store.SmsEnrolment:
+    """AANMELDEN <adres> from a number we take, for the webhook's fast path (one
+    statement that claims the MessageSid, enrols and remembers the reply; the same as
+    :func:`sms_enrol` within the ordinary transaction). The replies are made for every
+    outcome and language up front so the database can pick and remember the one that
+    applies."""
+    q = cmd.address
+    assert q is not None
+    found = AddressQuery(q.postcode, q.house_number, (q.house_letter or "").upper() or None,
+                         (q.addition or "").upper() or None).label  # fmt: skip
+    m = settings.enrolment.max_addresses
+    replies = {
+        lang: {
+            "enrolled": text("enrolled", lang, address=found),
+            "already_enrolled": text("already_enrolled", lang, address=found),
+            "address_unknown": text("address_unknown", lang, address=q.label),
+            "too_many_addresses": text("too_many_addresses", lang, max=m),
+        }
+        for lang in LANGUAGES
+    }
+    return store.SmsEnrolment(sid, keywords.kind(cmd), phone, phone_kind, q, m, replies)
 
 
 async def handle_keyword(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
+
+from burgerwacht.residents.address import AddressQuery
 
 ENROL_LOCK = 0x454E524C  # "ENRL": serialises code issuance so limits are exact
 
@@ -126,6 +128,82 @@ async def upsert_active_resident(conn: asyncpg.Connection, phone: str, kind: str
     )
 
 
+async def sms_enrol(
+    conn: asyncpg.Connection, phone: str, phone_kind: str, q: AddressQuery, *, max_addresses: int
+) -> asyncpg.Record:
+    """AANMELDEN by SMS in one call (functions/enrolments.sql): outcome (enrolled,
+    address_unknown, already_enrolled, too_many_addresses), the resident's language and
+    the address found."""
+    return await conn.fetchrow(
+        "SELECT * FROM sms_enrol($1, $2, $3, $4, $5, $6, $7)",
+        phone,
+        phone_kind,
+        q.postcode,
+        q.house_number,
+        q.house_letter,
+        q.addition,
+        max_addresses,
+    )
+
+
+class SmsEnrolment(NamedTuple):
+    """One AANMELDEN <adres> webhook for :func:`sms_enrol_inbound`: its MessageSid and
+    keyword kind, the number and its kind, the address asked for, the maximum of
+    addresses and the replies ({language: {outcome: text}})."""
+
+    sid: str
+    kind: str
+    phone: str
+    phone_kind: str
+    q: AddressQuery
+    max_addresses: int
+    replies: dict[str, dict[str, str]]
+
+
+async def sms_enrol_inbound(pool: asyncpg.Pool, e: SmsEnrolment) -> str | None:
+    """The webhook's claim, :func:`sms_enrol` and the remembered reply as one statement
+    (functions/enrolments.sql): the reply, or a duplicate's remembered one."""
+    return await pool.fetchval(
+        "SELECT sms_enrol_inbound($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
+        e.sid,
+        e.kind,
+        e.phone,
+        e.phone_kind,
+        e.q.postcode,
+        e.q.house_number,
+        e.q.house_letter,
+        e.q.addition,
+        e.max_addresses,
+        e.replies,  # the pool's jsonb codec encodes it
+    )
+
+
+async def sms_enrol_inbound_batch(pool: asyncpg.Pool, items: list[SmsEnrolment]) -> list[str | None]:
+    """Several in one statement and one transaction, replies in the order given. They go
+    in ordered by number, so concurrent batches lock residents in one order."""
+    order = sorted(range(len(items)), key=lambda i: items[i].phone)
+    es = [items[i] for i in order]
+    rows = await pool.fetch(
+        "SELECT idx, answer FROM sms_enrol_inbound_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
+        [e.sid for e in es],
+        [e.kind for e in es],
+        [e.phone for e in es],
+        [e.phone_kind for e in es],
+        [e.q.postcode for e in es],
+        [e.q.house_number for e in es],
+        [e.q.house_letter for e in es],
+        [e.q.addition for e in es],
+        es[0].max_addresses,
+        [e.replies for e in es],
+    )
+    if len(rows) != len(items):
+        raise RuntimeError("sms_enrol_inbound_batch returned fewer rows than enrolments")
+    results: list[str | None] = [None] * len(items)
+    for row in rows:
+        results[order[row["idx"] - 1]] = row["answer"]
+    return results
+
+
 async def resident_by_phone(
     conn: asyncpg.Connection, phone: str, *, lock: bool = False
 ) -> asyncpg.Record | None:
@@ -215,9 +293,11 @@ async def erase(conn: asyncpg.Connection, resident_id: int, phone: str) -> None:
 
 
 async def bump_counter(conn: asyncpg.Connection, name: str, by: int = 1) -> None:
+    """Add to an anonymous counter (read: the view ``stats_counters``), in this server
+    process's shard: concurrent transactions do not queue on one row (sql/0030)."""
     await conn.execute(
-        "INSERT INTO stats_counters (name, value) VALUES ($1, $2) "
-        "ON CONFLICT (name) DO UPDATE SET value = stats_counters.value + EXCLUDED.value",
+        "INSERT INTO stats_counter_shards (name, shard, value) VALUES ($1, pg_backend_pid() % 1024, $2) "
+        "ON CONFLICT (name, shard) DO UPDATE SET value = stats_counter_shards.value + EXCLUDED.value",
         name,
         by,
     )
@@ -252,6 +332,19 @@ async def purge(conn: asyncpg.Connection, *, deliveries_days: int) -> dict[str, 
         "DELETE FROM deliveries WHERE created_at < now() - make_interval(days => $1)", deliveries_days
     )
     visits = await purge_visits(conn)
+    # the fatigue budget's entries older than its 24 hours (functions/deliveries.sql),
+    # then rows left empty or of nobody
+    await conn.execute(
+        """UPDATE resident_fatigue f SET (alerts, times) = (
+               SELECT coalesce(array_agg(u.alert_id ORDER BY u.i), '{}'), coalesce(array_agg(u.at ORDER BY u.i), '{}')
+               FROM unnest(f.alerts, f.times) WITH ORDINALITY AS u (alert_id, at, i)
+               WHERE u.at > now() - interval '24 hours')
+           WHERE f.times[cardinality(f.times)] <= now() - interval '24 hours'"""
+    )
+    await conn.execute(
+        """DELETE FROM resident_fatigue f WHERE cardinality(f.alerts) = 0
+              OR NOT EXISTS (SELECT 1 FROM residents r WHERE r.id = f.resident_id)"""
+    )
     # a resident erased while an alert to them was being materialised (sql/0008): their
     # delivery of those last days keeps an id of nobody; clear it as erasure would have
     await conn.execute(

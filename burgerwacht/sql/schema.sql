@@ -336,6 +336,12 @@ END)) STORED,
     pause_all boolean DEFAULT false NOT NULL
 );
 
+CREATE TABLE resident_fatigue (
+    resident_id bigint NOT NULL,
+    alerts bigint[] DEFAULT '{}'::bigint[] NOT NULL,
+    times timestamp with time zone[] DEFAULT '{}'::timestamp with time zone[] NOT NULL
+);
+
 CREATE TABLE residents (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     phone text NOT NULL,
@@ -479,8 +485,9 @@ CREATE TABLE staff_users (
     control_room_number text
 );
 
-CREATE TABLE stats_counters (
+CREATE TABLE stats_counter_shards (
     name text NOT NULL,
+    shard smallint NOT NULL,
     value bigint DEFAULT 0 NOT NULL
 );
 
@@ -640,6 +647,8 @@ ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_pkey PRIMARY KE
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_resident_id_address_id_key UNIQUE (resident_id, address_id);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_resident_id_fkey FOREIGN KEY (resident_id) REFERENCES residents(id) ON DELETE CASCADE;
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_time_windows_check CHECK (time_windows IS NULL OR jsonb_typeof(time_windows) = 'array'::text);
+ALTER TABLE resident_fatigue ADD CONSTRAINT resident_fatigue_check CHECK (cardinality(alerts) = cardinality(times));
+ALTER TABLE resident_fatigue ADD CONSTRAINT resident_fatigue_pkey PRIMARY KEY (resident_id);
 ALTER TABLE residents ADD CONSTRAINT residents_language_check CHECK (language = ANY (ARRAY['nl'::text, 'en'::text]));
 ALTER TABLE residents ADD CONSTRAINT residents_move_address_id_fkey FOREIGN KEY (move_address_id) REFERENCES addresses(id) ON DELETE SET NULL;
 ALTER TABLE residents ADD CONSTRAINT residents_phone_check CHECK (phone ~ '^\+[1-9]\d{6,14}$'::text);
@@ -680,7 +689,7 @@ ALTER TABLE staff_users ADD CONSTRAINT staff_users_name_check CHECK (length(name
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_pkey PRIMARY KEY (id);
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_role_check CHECK (role = ANY (ARRAY['operator'::text, 'analyst'::text, 'fieldworker'::text, 'admin'::text, 'wijkagent'::text]));
 ALTER TABLE staff_users ADD CONSTRAINT staff_users_wijken_check CHECK ((role = 'wijkagent'::text) = (cardinality(wijken) > 0));
-ALTER TABLE stats_counters ADD CONSTRAINT stats_counters_pkey PRIMARY KEY (name);
+ALTER TABLE stats_counter_shards ADD CONSTRAINT stats_counter_shards_pkey PRIMARY KEY (name, shard);
 ALTER TABLE tip_calls ADD CONSTRAINT tip_calls_pkey PRIMARY KEY (call_sid);
 ALTER TABLE tip_media ADD CONSTRAINT tip_media_bytes_check CHECK (bytes >= 0);
 ALTER TABLE tip_media ADD CONSTRAINT tip_media_check CHECK ((status = 'stored'::text) = (data IS NOT NULL));
@@ -748,6 +757,7 @@ CREATE INDEX resident_addresses_target ON public.resident_addresses USING gist (
 CREATE INDEX resident_addresses_target_multi ON public.resident_addresses USING gist (location) INCLUDE (resident_id, channel_bits, quiet_start, quiet_end, municipality_code, paused_until, pause_all, visit_until, time_windows) WHERE (active AND (NOT sole));
 CREATE INDEX resident_addresses_visits ON public.resident_addresses USING btree (visit_until) WHERE (visit_until IS NOT NULL);
 CREATE INDEX resident_addresses_wijk ON public.resident_addresses USING btree (wijk_code) WHERE active;
+CREATE INDEX resident_fatigue_entries ON public.resident_fatigue USING btree (cardinality(alerts));
 CREATE INDEX residents_exercise ON public.residents USING btree (id) WHERE exercise;
 CREATE INDEX signals_cell_counts ON public.signals USING btree (municipality_code, observed_month, cell, severity, ckey);
 CREATE INDEX signals_municipality_day ON public.signals USING btree (municipality_code, observed_on) INCLUDE (buurt_code, category, severity);
@@ -761,6 +771,12 @@ CREATE INDEX tips_alert ON public.tips USING btree (alert_id, received_at DESC);
 CREATE INDEX tips_municipalities ON public.tips USING gin (municipalities);
 CREATE INDEX tips_phone ON public.tips USING btree (phone) WHERE (phone IS NOT NULL);
 CREATE INDEX tips_received ON public.tips USING btree (received_at DESC);
+
+CREATE VIEW stats_counters AS
+ SELECT name,
+    sum(value)::bigint AS value
+   FROM stats_counter_shards
+  GROUP BY name;
 
 CREATE SEQUENCE signal_rollup_generation;
 
@@ -829,6 +845,33 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END $function$;
 
+CREATE OR REPLACE FUNCTION public.deliveries_counted_fatigue()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    IF NEW.resident_id IS NOT DISTINCT FROM OLD.resident_id AND NEW.state IN ('skipped', 'cancelled', 'expired') THEN
+        -- the common case (an alert's queued messages cancelled or expired, row by row):
+        -- no row, nothing counted to take out; else lock it, then rebuild from a fresh
+        -- snapshot (the next statement)
+        PERFORM 1 FROM resident_fatigue WHERE resident_id = NEW.resident_id FOR UPDATE;
+        IF FOUND THEN
+            UPDATE resident_fatigue f SET (alerts, times) = (
+                SELECT coalesce(array_agg(x.alert_id ORDER BY x.at DESC, x.alert_id DESC), '{}'),
+                       coalesce(array_agg(x.at ORDER BY x.at DESC, x.alert_id DESC), '{}')
+                FROM (SELECT d.alert_id, max(d.created_at) AS at FROM deliveries d
+                      WHERE d.resident_id = NEW.resident_id AND d.kind = 'alert' AND d.level = 'regular'
+                        AND d.state NOT IN ('skipped', 'cancelled', 'expired')
+                        AND d.created_at > now() - interval '24 hours'
+                      GROUP BY d.alert_id) x)
+            WHERE f.resident_id = NEW.resident_id;
+        END IF;
+    ELSE
+        PERFORM fatigue_rebuild(ARRAY[OLD.resident_id, NEW.resident_id]);
+    END IF;
+    RETURN NULL;
+END $function$;
+
 CREATE OR REPLACE FUNCTION public.deliveries_deleted_fallbacks()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -836,6 +879,70 @@ AS $function$
 BEGIN
     UPDATE deliveries SET fallback_of = NULL WHERE fallback_of IN (SELECT id FROM gone);
     RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.deliveries_deleted_fatigue()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM fatigue_rebuild(array_agg(DISTINCT g.resident_id))
+    FROM gone g JOIN resident_fatigue f ON f.resident_id = g.resident_id AND g.alert_id = ANY (f.alerts)
+    WHERE g.kind = 'alert' AND g.level = 'regular'
+    HAVING count(*) > 0;
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.deliveries_inserted_fatigue()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    INSERT INTO resident_fatigue AS f (resident_id, alerts, times)
+    SELECT resident_id, array_agg(alert_id), array_agg(at)
+    FROM (SELECT resident_id, alert_id, max(created_at) AS at FROM born
+          WHERE kind = 'alert' AND level = 'regular' AND resident_id IS NOT NULL
+            AND state NOT IN ('skipped', 'cancelled', 'expired')
+          GROUP BY resident_id, alert_id) x
+    GROUP BY resident_id
+    ORDER BY resident_id
+    ON CONFLICT (resident_id) DO UPDATE SET (alerts, times) = (
+        SELECT coalesce(array_agg(m.alert_id ORDER BY m.at DESC, m.alert_id DESC), '{}'),
+               coalesce(array_agg(m.at ORDER BY m.at DESC, m.alert_id DESC), '{}')
+        FROM (SELECT u.alert_id, max(u.at) AS at
+              FROM (SELECT * FROM unnest(f.alerts, f.times)
+                    UNION ALL SELECT * FROM unnest(EXCLUDED.alerts, EXCLUDED.times)) u (alert_id, at)
+              WHERE u.at > now() - interval '24 hours'
+              GROUP BY u.alert_id) m);
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.fatigue_entries_of(p_resident bigint, OUT alerts bigint[], OUT times timestamp with time zone[])
+ RETURNS record
+ LANGUAGE sql
+ STABLE
+AS $function$
+    SELECT coalesce(array_agg(alert_id ORDER BY at DESC, alert_id DESC), '{}'),
+           coalesce(array_agg(at ORDER BY at DESC, alert_id DESC), '{}')
+    FROM (SELECT d.alert_id, max(d.created_at) AS at FROM deliveries d
+          WHERE d.resident_id = p_resident AND d.kind = 'alert' AND d.level = 'regular'
+            AND d.state NOT IN ('skipped', 'cancelled', 'expired')
+            AND d.created_at > now() - interval '24 hours'
+          GROUP BY d.alert_id) x
+$function$;
+
+CREATE OR REPLACE FUNCTION public.fatigue_rebuild(p_residents bigint[])
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    -- made or locked in one step (a purge deleting an empty row cannot slip in between)
+    INSERT INTO resident_fatigue AS f (resident_id)
+    SELECT DISTINCT r FROM unnest(p_residents) r WHERE r IS NOT NULL ORDER BY 1
+    ON CONFLICT (resident_id) DO UPDATE SET alerts = f.alerts;
+    -- a new statement: its snapshot sees whatever the lock's previous holders committed
+    UPDATE resident_fatigue f SET (alerts, times) = (SELECT e.alerts, e.times FROM fatigue_entries_of(f.resident_id) e)
+    WHERE f.resident_id = ANY (p_residents);
 END $function$;
 
 CREATE OR REPLACE FUNCTION public.resident_address_targeted(paused_until timestamp with time zone, pause_all boolean, visit_until timestamp with time zone, time_windows jsonb, level text)
@@ -913,6 +1020,7 @@ CREATE OR REPLACE FUNCTION public.residents_erased_deliveries()
 AS $function$
 BEGIN
     UPDATE deliveries SET resident_id = NULL WHERE resident_id IN (SELECT id FROM gone);
+    DELETE FROM resident_fatigue WHERE resident_id IN (SELECT id FROM gone);
     RETURN NULL;
 END $function$;
 
@@ -1014,6 +1122,86 @@ BEGIN
     PERFORM signals_mark_days(array_agg(municipality_code), array_agg(observed_on))
     FROM (SELECT DISTINCT municipality_code, observed_on FROM old_rows) d;
     RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.sms_enrol(p_phone text, p_phone_kind text, p_postcode text, p_number integer, p_letter text, p_addition text, p_max integer, OUT outcome text, OUT language text, OUT postcode text, OUT house_number integer, OUT house_letter text, OUT addition text)
+ RETURNS record
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    r residents;
+    a_id bigint;
+    ids bigint[];
+    rid bigint;
+BEGIN
+    SELECT * INTO r FROM residents WHERE phone = p_phone FOR UPDATE;
+    language := coalesce(r.language, 'nl');
+    SELECT a.id, a.postcode, a.house_number, a.house_letter, a.addition
+    INTO a_id, postcode, house_number, house_letter, addition
+    FROM addresses a
+    WHERE a.postcode = p_postcode AND a.house_number = p_number
+      AND a.house_letter = upper(coalesce(p_letter, '')) AND a.addition = upper(coalesce(p_addition, ''));
+    IF a_id IS NULL THEN
+        outcome := 'address_unknown';
+        RETURN;
+    END IF;
+    IF r.id IS NOT NULL THEN
+        -- the addresses that count towards the maximum: visits only while they last
+        ids := ARRAY(SELECT ra.address_id FROM resident_addresses ra
+                     WHERE ra.resident_id = r.id AND (ra.visit_until IS NULL OR ra.visit_until > now()));
+        IF a_id = ANY (ids) AND r.status = 'active' THEN
+            outcome := 'already_enrolled';
+            RETURN;
+        END IF;
+        IF NOT a_id = ANY (ids) AND cardinality(ids) >= p_max THEN
+            outcome := 'too_many_addresses';
+            RETURN;
+        END IF;
+    END IF;
+    INSERT INTO residents (phone, phone_kind, status, language) VALUES (p_phone, p_phone_kind, 'active', language)
+    ON CONFLICT (phone) DO UPDATE SET status = 'active', stopped_at = NULL, language = EXCLUDED.language
+    RETURNING id INTO rid;
+    ids := ARRAY(SELECT ra.address_id FROM resident_addresses ra
+                 WHERE ra.resident_id = rid AND (ra.visit_until IS NULL OR ra.visit_until > now()));
+    INSERT INTO resident_addresses (resident_id, address_id, label, channels, quiet_start, quiet_end)
+    VALUES (rid, a_id, CASE WHEN cardinality(ids) = 0 THEN 'thuis' ELSE 'adres ' || (cardinality(ids) + 1) END,
+            ARRAY['sms'], NULL, NULL)
+    ON CONFLICT (resident_id, address_id) DO UPDATE
+        SET label = EXCLUDED.label, channels = EXCLUDED.channels,
+            quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end;
+    INSERT INTO stats_counter_shards (name, shard, value) VALUES ('enrolments_sms', pg_backend_pid() % 1024, 1)
+    ON CONFLICT (name, shard) DO UPDATE SET value = stats_counter_shards.value + 1;
+    outcome := 'enrolled';
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.sms_enrol_inbound(p_sid text, p_kind text, p_phone text, p_phone_kind text, p_postcode text, p_number integer, p_letter text, p_addition text, p_max integer, p_replies jsonb, OUT answer text)
+ RETURNS text
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    e record;
+BEGIN
+    INSERT INTO inbound_messages (sid, kind) VALUES (p_sid, p_kind) ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT m.reply INTO answer FROM inbound_messages m WHERE m.sid = p_sid;
+        RETURN;
+    END IF;
+    SELECT * INTO e FROM sms_enrol(p_phone, p_phone_kind, p_postcode, p_number, p_letter, p_addition, p_max);
+    answer := coalesce(p_replies -> e.language, p_replies -> 'nl') ->> e.outcome;
+    UPDATE inbound_messages m SET reply = answer WHERE m.sid = p_sid;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.sms_enrol_inbound_batch(p_sids text[], p_kinds text[], p_phones text[], p_phone_kinds text[], p_postcodes text[], p_numbers integer[], p_letters text[], p_additions text[], p_max integer, p_replies jsonb)
+ RETURNS TABLE(idx integer, answer text)
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    FOR i IN 1 .. cardinality(p_sids) LOOP
+        idx := i;
+        answer := sms_enrol_inbound(p_sids[i], p_kinds[i], p_phones[i], p_phone_kinds[i], p_postcodes[i], p_numbers[i],
+                                    p_letters[i], p_additions[i], p_max, p_replies -> (i - 1));
+        RETURN NEXT;
+    END LOOP;
 END $function$;
 
 CREATE OR REPLACE FUNCTION public.tip_link(p_phone text, p_ref text, p_delivery_id bigint)
@@ -1151,7 +1339,10 @@ CREATE TRIGGER addresses_propagate AFTER UPDATE ON addresses REFERENCING NEW TAB
 CREATE TRIGGER alerts_deleted_deliveries AFTER DELETE ON alerts REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION alerts_deleted_deliveries();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
 CREATE TRIGGER audit_log_no_update_delete BEFORE DELETE OR UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change();
+CREATE TRIGGER deliveries_counted_fatigue AFTER UPDATE OF state, created_at, resident_id, alert_id, kind, level ON deliveries FOR EACH ROW WHEN ((old.kind = 'alert'::text AND old.level = 'regular'::text AND old.resident_id IS NOT NULL AND (old.state <> ALL (ARRAY['skipped'::text, 'cancelled'::text, 'expired'::text]))) IS DISTINCT FROM (new.kind = 'alert'::text AND new.level = 'regular'::text AND new.resident_id IS NOT NULL AND (new.state <> ALL (ARRAY['skipped'::text, 'cancelled'::text, 'expired'::text]))) OR old.kind = 'alert'::text AND old.level = 'regular'::text AND old.resident_id IS NOT NULL AND (old.state <> ALL (ARRAY['skipped'::text, 'cancelled'::text, 'expired'::text])) AND (old.created_at IS DISTINCT FROM new.created_at OR old.resident_id IS DISTINCT FROM new.resident_id OR old.alert_id IS DISTINCT FROM new.alert_id)) EXECUTE FUNCTION deliveries_counted_fatigue();
 CREATE TRIGGER deliveries_deleted_fallbacks AFTER DELETE ON deliveries REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION deliveries_deleted_fallbacks();
+CREATE TRIGGER deliveries_deleted_fatigue AFTER DELETE ON deliveries REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION deliveries_deleted_fatigue();
+CREATE TRIGGER deliveries_inserted_fatigue AFTER INSERT ON deliveries REFERENCING NEW TABLE AS born FOR EACH STATEMENT EXECUTE FUNCTION deliveries_inserted_fatigue();
 CREATE TRIGGER resident_addresses_added AFTER INSERT ON resident_addresses REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();
 CREATE TRIGGER resident_addresses_fill BEFORE INSERT OR UPDATE OF address_id, resident_id ON resident_addresses FOR EACH ROW EXECUTE FUNCTION resident_addresses_fill();
 CREATE TRIGGER resident_addresses_removed AFTER DELETE ON resident_addresses REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION resident_addresses_recount();

@@ -83,3 +83,102 @@ CREATE OR REPLACE TRIGGER residents_propagate_status
     AFTER UPDATE OF status ON residents
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION residents_propagate_status();
+
+-- AANMELDEN by SMS (residents/service.py sms_enrol) in one call: the resident's row
+-- locked, the address found, the maximum checked, resident and enrolment written and the
+-- anonymous counter bumped. One round trip instead of six keeps an enrolment burst's
+-- transactions short (issue 16). ``outcome``: enrolled | address_unknown |
+-- already_enrolled | too_many_addresses; ``language`` is the resident's (or 'nl'), the
+-- address fields are the found address's (for the reply's label).
+CREATE OR REPLACE FUNCTION sms_enrol(
+    p_phone text, p_phone_kind text, p_postcode text, p_number integer, p_letter text, p_addition text,
+    p_max integer,
+    OUT outcome text, OUT language text, OUT postcode text, OUT house_number integer, OUT house_letter text,
+    OUT addition text
+) LANGUAGE plpgsql AS $$
+DECLARE
+    r residents;
+    a_id bigint;
+    ids bigint[];
+    rid bigint;
+BEGIN
+    SELECT * INTO r FROM residents WHERE phone = p_phone FOR UPDATE;
+    language := coalesce(r.language, 'nl');
+    SELECT a.id, a.postcode, a.house_number, a.house_letter, a.addition
+    INTO a_id, postcode, house_number, house_letter, addition
+    FROM addresses a
+    WHERE a.postcode = p_postcode AND a.house_number = p_number
+      AND a.house_letter = upper(coalesce(p_letter, '')) AND a.addition = upper(coalesce(p_addition, ''));
+    IF a_id IS NULL THEN
+        outcome := 'address_unknown';
+        RETURN;
+    END IF;
+    IF r.id IS NOT NULL THEN
+        -- the addresses that count towards the maximum: visits only while they last
+        ids := ARRAY(SELECT ra.address_id FROM resident_addresses ra
+                     WHERE ra.resident_id = r.id AND (ra.visit_until IS NULL OR ra.visit_until > now()));
+        IF a_id = ANY (ids) AND r.status = 'active' THEN
+            outcome := 'already_enrolled';
+            RETURN;
+        END IF;
+        IF NOT a_id = ANY (ids) AND cardinality(ids) >= p_max THEN
+            outcome := 'too_many_addresses';
+            RETURN;
+        END IF;
+    END IF;
+    INSERT INTO residents (phone, phone_kind, status, language) VALUES (p_phone, p_phone_kind, 'active', language)
+    ON CONFLICT (phone) DO UPDATE SET status = 'active', stopped_at = NULL, language = EXCLUDED.language
+    RETURNING id INTO rid;
+    ids := ARRAY(SELECT ra.address_id FROM resident_addresses ra
+                 WHERE ra.resident_id = rid AND (ra.visit_until IS NULL OR ra.visit_until > now()));
+    INSERT INTO resident_addresses (resident_id, address_id, label, channels, quiet_start, quiet_end)
+    VALUES (rid, a_id, CASE WHEN cardinality(ids) = 0 THEN 'thuis' ELSE 'adres ' || (cardinality(ids) + 1) END,
+            ARRAY['sms'], NULL, NULL)
+    ON CONFLICT (resident_id, address_id) DO UPDATE
+        SET label = EXCLUDED.label, channels = EXCLUDED.channels,
+            quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end;
+    INSERT INTO stats_counter_shards (name, shard, value) VALUES ('enrolments_sms', pg_backend_pid() % 1024, 1)
+    ON CONFLICT (name, shard) DO UPDATE SET value = stats_counter_shards.value + 1;
+    outcome := 'enrolled';
+END $$;
+
+-- The same as one statement with the webhook's idempotency (residents/inbound.py, the
+-- fast path for AANMELDEN <adres>): the MessageSid claimed (a duplicate waits for the
+-- first to commit and gets its reply), the enrolment made, and the reply, picked from
+-- ``p_replies`` ({language: {outcome: text}}, Dutch when the language has none),
+-- remembered, in one round trip and one transaction.
+CREATE OR REPLACE FUNCTION sms_enrol_inbound(
+    p_sid text, p_kind text, p_phone text, p_phone_kind text, p_postcode text, p_number integer,
+    p_letter text, p_addition text, p_max integer, p_replies jsonb,
+    OUT answer text
+) LANGUAGE plpgsql AS $$
+DECLARE
+    e record;
+BEGIN
+    INSERT INTO inbound_messages (sid, kind) VALUES (p_sid, p_kind) ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT m.reply INTO answer FROM inbound_messages m WHERE m.sid = p_sid;
+        RETURN;
+    END IF;
+    SELECT * INTO e FROM sms_enrol(p_phone, p_phone_kind, p_postcode, p_number, p_letter, p_addition, p_max);
+    answer := coalesce(p_replies -> e.language, p_replies -> 'nl') ->> e.outcome;
+    UPDATE inbound_messages m SET reply = answer WHERE m.sid = p_sid;
+END $$;
+
+-- Several of them in one statement and one transaction (the enrolment group commit,
+-- residents/inbound.py): one commit and one WAL flush for a burst's concurrent
+-- webhooks. The caller orders them by number, so concurrent batches lock residents in
+-- one order; ``idx`` is each one's position in the arrays, p_replies a JSON array of
+-- their replies objects.
+CREATE OR REPLACE FUNCTION sms_enrol_inbound_batch(
+    p_sids text[], p_kinds text[], p_phones text[], p_phone_kinds text[], p_postcodes text[], p_numbers integer[],
+    p_letters text[], p_additions text[], p_max integer, p_replies jsonb
+) RETURNS TABLE (idx integer, answer text) LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. cardinality(p_sids) LOOP
+        idx := i;
+        answer := sms_enrol_inbound(p_sids[i], p_kinds[i], p_phones[i], p_phone_kinds[i], p_postcodes[i], p_numbers[i],
+                                    p_letters[i], p_additions[i], p_max, p_replies -> (i - 1));
+        RETURN NEXT;
+    END LOOP;
+END $$;
