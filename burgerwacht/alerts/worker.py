@@ -17,6 +17,9 @@ the shared rate limit, records outcomes in batches.
 - Retries by error class: 429 always (backoff + jitter, not counted as an attempt);
   invalid / landline / opted-out never; unknown outcome → reconcile.
 - SIGTERM: stop claiming, finish what is in flight, hand back what has not started.
+- A large alert's deliveries after its first chunk are written here, a chunk per
+  transaction, while the channel loops send what is written
+  (:func:`burgerwacht.alerts.service.materialise_next`; any worker resumes after a crash).
 """
 
 from __future__ import annotations
@@ -276,6 +279,7 @@ class DispatchWorker:
         # the sends in flight do not need
         self._stalled = 0
         self.wake = asyncio.Event()
+        self.materialise_wake = asyncio.Event()  # a NOTIFY: maybe a large alert to write
         self.stopping = False
         self.tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
@@ -301,6 +305,7 @@ class DispatchWorker:
             asyncio.create_task(self._maintenance_loop(), name="dispatch-maintenance"),
             asyncio.create_task(self._listen_loop(), name="dispatch-listen"),
             asyncio.create_task(self._heartbeat_loop(), name="dispatch-heartbeat"),
+            asyncio.create_task(self._materialise_loop(), name="dispatch-materialise"),
         ]
         log.info("dispatch worker started", extra={"worker": self.name})
 
@@ -342,6 +347,7 @@ class DispatchWorker:
 
                     def on_notify(*_: Any) -> None:
                         self.wake.set()
+                        self.materialise_wake.set()
 
                     conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                     await conn.add_listener(DISPATCH_CHANNEL, on_notify)
@@ -428,6 +434,27 @@ class DispatchWorker:
             except Exception:
                 log.exception("dispatch maintenance failed unexpectedly; retrying")
             await asyncio.sleep(1.0)
+
+    async def _materialise_loop(self) -> None:
+        """Large alerts' deliveries, a chunk at a time, until none is left; then wait for
+        a NOTIFY (a send) or the next poll."""
+        poll = self.settings.alerts.poll_seconds
+        while not self.stopping:
+            self.materialise_wake.clear()
+            try:
+                if await service.materialise_next(self.pool, self.settings) is not None:
+                    self.wake.set()
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                _trouble(exc, "writing deliveries")
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("writing deliveries failed unexpectedly; retrying")
+                await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.materialise_wake.wait(), poll)
 
     # ---------------------------------------------------------------- dispatch
 
