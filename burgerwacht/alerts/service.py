@@ -533,8 +533,9 @@ async def _dispatch(
     materialising = not query.exercise and await store.target_exceeds(conn, query, cfg.materialise_at_once)
     if materialising:
         lo, _end = await store.start_chunks(conn, alert_id)
-        n, _reached = await store.materialise(conn, replace(query, chunk=(lo, lo + cfg.materialise_chunk)))
-        materialising = not await store.chunk_written(conn, alert_id, lo + cfg.materialise_chunk)
+        hi = lo + cfg.materialise_first
+        n, _reached = await store.materialise(conn, replace(query, chunk=(lo, hi)))
+        materialising = not await store.chunk_written(conn, alert_id, hi)
     else:
         n, _reached = await store.materialise(conn, query)
     counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}

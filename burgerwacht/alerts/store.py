@@ -300,13 +300,15 @@ async def materialise(
 
 async def target_exceeds(conn: asyncpg.Connection, query: RecipientQuery, n: int) -> bool:
     """Whether the target holds more than ``n`` active enrolments within the scope (reads
-    at most n + 1 index entries: cheap whatever the target's size)."""
-    return await conn.fetchval(
-        f"""SELECT count(*) > $3 FROM (
+    at most n + 1 entries of each of the target indexes the recipient query reads, sole
+    and other enrolments: cheap whatever the target's size)."""
+    part = f"""(SELECT count(*) FROM (
                SELECT 1 FROM resident_addresses ra
-               WHERE ra.active AND {query.target.match.sql("ra", "$1")}
+               WHERE ra.active AND {{sole}} AND {query.target.match.sql("ra", "$1")}
                  AND ($2::text[] IS NULL OR ra.municipality_code = ANY ($2::text[]))
-               LIMIT $3 + 1) x""",
+               LIMIT $3 + 1) x)"""
+    return await conn.fetchval(
+        f"SELECT {part.format(sole='ra.sole')} + {part.format(sole='NOT ra.sole')} > $3",
         query.target.value,
         query.scope,
         n,

@@ -1,7 +1,7 @@
 """A large alert's deliveries are written in chunks of resident ids (issue 16, "Two
 million recipients"): the first chunk with the send, the rest by the dispatch worker.
-Here the chunks are tiny (alerts.materialise_chunk = 40 resident ids, anything above 50
-enrolments is chunked) so a few hundred residents make many chunks."""
+Here the chunks are tiny (alerts.materialise_first and materialise_chunk: 40 resident
+ids; anything above 50 enrolments is chunked) so a few hundred residents make many."""
 
 from __future__ import annotations
 
@@ -21,7 +21,14 @@ WIJKEN = ["WK999901", "WK999902"]
 
 @pytest.fixture
 def settings_overrides():
-    return {"alerts": {"materialise_at_once": 50, "materialise_chunk": 40, "regular_per_resident_per_day": 1}}
+    return {
+        "alerts": {
+            "materialise_at_once": 50,
+            "materialise_first": 40,
+            "materialise_chunk": 40,
+            "regular_per_resident_per_day": 1,
+        }
+    }
 
 
 async def view(client, headers, alert_id: int) -> dict:

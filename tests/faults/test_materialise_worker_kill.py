@@ -24,7 +24,7 @@ def service_roles():
 
 @pytest.fixture
 def settings_overrides():
-    return {"alerts": {"materialise_at_once": 50, "materialise_chunk": 4}}
+    return {"alerts": {"materialise_at_once": 50, "materialise_first": 4, "materialise_chunk": 4}}
 
 
 @pytest.mark.slow
