@@ -573,7 +573,7 @@ async def update_cap(request: web.Request):
         200: "The target adds nobody (no wave)",
         403: "The target lies outside your scope",
         404: "Unknown or outside your scope",
-        409: "The alert is a draft or has ended",
+        409: "The alert is a draft or has ended, or its deliveries are still being written (materialising)",
         422: "Invalid target",
     },
 )
@@ -598,7 +598,11 @@ async def post_widen(request: web.Request, body: WidenIn):
     roles=OPERATORS,
     body=WidenIn,
     response=Preview,
-    responses={403: "Outside your scope", 404: "Unknown or outside your scope", 409: "Not live"},
+    responses={
+        403: "Outside your scope",
+        404: "Unknown or outside your scope",
+        409: "Not live, or still materialising",
+    },
 )
 async def preview_widen(request: web.Request, body: WidenIn):
     return await service.preview_widen(

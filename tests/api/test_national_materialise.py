@@ -190,3 +190,7 @@ async def test_a_small_alert_is_written_at_once(client, db, op):
     assert sent["materialising"] is False and sent["counts"]["queued"] == 40
     doc = await view(client, op, alert["id"])
     assert doc["materialising"] is False and doc["materialised_at"] == doc["sent_at"]
+    spec = await (await client.get("/api/v1/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    for name in ("AlertOut", "SendOut"):
+        assert "materialising" in schemas[name]["properties"], name
