@@ -6,6 +6,7 @@ ids; anything above 50 enrolments is chunked) so a few hundred residents make ma
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -102,6 +103,11 @@ async def test_first_messages_leave_while_the_rest_is_written_and_scope_holds(
     assert 0 < first < 60  # the first 40 resident ids only
     doc = await view(client, op, aid)
     assert doc["materialising"] is True and doc["materialised_at"] is None
+    stream = await client.get(f"/api/v1/alerts/{aid}/events", headers=op)
+    event = (await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 10)).decode()
+    stream.close()
+    assert event.startswith("event: progress")
+    assert json.loads(event.split("\n", 1)[1].removeprefix("data: "))["materialising"] is True
     resp = await client.post(f"/api/v1/alerts/{aid}/widen", json={"target": alert["target"]}, headers=op)
     assert resp.status == 409 and (await resp.json())["type"].endswith("materialising")
 
