@@ -77,6 +77,8 @@ log = logging.getLogger(__name__)
 PIPELINE = 2
 # Seconds an outcome waits for others to share its transaction (group commit).
 RECORD_LINGER = 0.05
+# Seconds the chunk writer waits after a NOTIFY woke it (see DispatchWorker._materialise_loop).
+MATERIALISE_GRACE = 0.15
 
 
 @dataclass
@@ -437,7 +439,9 @@ class DispatchWorker:
 
     async def _materialise_loop(self) -> None:
         """Large alerts' deliveries, a chunk at a time, until none is left; then wait for
-        a NOTIFY (a send) or the next poll."""
+        a NOTIFY (a send) or the next poll. Woken, it lets the channel loops claim first
+        (MATERIALISE_GRACE): the first chunk's messages leave before the next chunk's
+        writing competes with them for the database."""
         poll = self.settings.alerts.poll_seconds
         while not self.stopping:
             self.materialise_wake.clear()
@@ -455,6 +459,7 @@ class DispatchWorker:
                 await asyncio.sleep(1.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.materialise_wake.wait(), poll)
+                await asyncio.sleep(MATERIALISE_GRACE)
 
     # ---------------------------------------------------------------- dispatch
 
