@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow lint fmt bench clean install schema vendor
+.PHONY: run test test-slow lint fmt bench bench-national clean install schema vendor
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ vendor:
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The national alert at full size (2M recipients among 10M addresses; `make bench` runs
+# it at its --quick size): python -m bench.bench_national --addresses M --residents N for others.
+bench-national: $(STAMP)
+	$(BIN)/python -m bench national
 
 clean:
 	rm -rf $(VENV) .pytest_cache .data

@@ -1,6 +1,8 @@
 """Run every benchmark in bench/ and print one table: ``python -m bench [--quick] [NAME ...]``.
 
-NAME is ``alerts``, ``signals``, ``tips``, ``waves``, ``rate`` or ``public`` (default: all).
+NAME is ``alerts``, ``signals``, ``tips``, ``waves``, ``rate``, ``public`` or ``national``
+(default: all). ``national`` runs at its ``--quick`` size unless named (``make
+bench-national``: 2M recipients among 10M addresses, ~15 minutes or more).
 Each runs as its own process (``python -m bench.bench_NAME --json FILE``) with its own
 embedded PostgreSQL and simulator; its full report is printed as it goes. At the end one
 table lists every figure with the reference measured in the same run and the goal, and
@@ -22,7 +24,9 @@ from pathlib import Path
 
 from bench.common import figures_table, machine_info, versions
 
-KNOWN = ("alerts", "signals", "tips", "waves", "rate", "public")
+KNOWN = ("alerts", "signals", "tips", "waves", "rate", "public", "national")
+# full size only when named: the default run stays short
+QUICK_UNLESS_NAMED = ("national",)
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -47,7 +51,7 @@ def run(argv: list[str]) -> int:
         for name in chosen:
             out = Path(tmp) / f"{name}.json"
             cmd = [sys.executable, "-m", f"bench.bench_{name}", "--json", str(out)]
-            if args.quick:
+            if args.quick or (name in QUICK_UNLESS_NAMED and name not in args.names):
                 cmd.append("--quick")
             print(f"\n=== bench.bench_{name}{' --quick' if args.quick else ''}", flush=True)
             t0 = time.perf_counter()

@@ -202,6 +202,12 @@ class AlertSettings(Section):
     # 3 (+ the job's minute) bounds how long a callback refused during a database outage
     # leaves a delivery 'sent'; most final statuses arrive well within it.
     status_check_after_minutes: PositiveInt = 3
+    # A target with more active enrolments than this has its deliveries written in chunks
+    # of resident ids: materialise_first with the send, then materialise_chunk at a time by
+    # the dispatch workers, so the first messages leave while the rest are being written.
+    materialise_at_once: PositiveInt = 20_000
+    materialise_first: PositiveInt = 2_000
+    materialise_chunk: PositiveInt = 10_000
     # Levels whose send needs a second person: the author's send waits (awaiting_approval)
     # until another operator or admin in scope approves it (issue 17).
     approval_levels: list[Literal["regular", "missing_child", "amber_regional", "amber_national"]] = [

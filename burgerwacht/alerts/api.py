@@ -47,6 +47,11 @@ class SendOut(BaseModel):
         description="awaiting_approval: the level needs a second person (alerts.approval_levels)"
     )
     counts: dict[str, int]
+    materialising: bool = Field(
+        default=False,
+        description="A large alert: only its first chunk of deliveries is written yet (counts are those); "
+        "the dispatch workers write the rest, sending as they go (see the alert's materialising)",
+    )
 
 
 class CloseOut(BaseModel):
@@ -194,10 +199,10 @@ async def preview_alert(request: web.Request):
 )
 async def send_alert(request: web.Request):
     alert_id = _alert_id(request)
-    status, counts = await service.send(
+    status, counts, materialising = await service.send(
         request.app[POOL], request.app[SETTINGS], current_user(request), alert_id
     )
-    return SendOut(id=alert_id, status=status, counts=counts)
+    return SendOut(id=alert_id, status=status, counts=counts, materialising=materialising)
 
 
 APPROVERS = {"operator", "admin"}
@@ -219,8 +224,10 @@ APPROVERS = {"operator", "admin"}
 )
 async def approve_alert(request: web.Request):
     alert_id = _alert_id(request)
-    counts = await service.approve(request.app[POOL], request.app[SETTINGS], current_user(request), alert_id)
-    return SendOut(id=alert_id, status="sending", counts=counts)
+    counts, materialising = await service.approve(
+        request.app[POOL], request.app[SETTINGS], current_user(request), alert_id
+    )
+    return SendOut(id=alert_id, status="sending", counts=counts, materialising=materialising)
 
 
 @api.post(
@@ -283,8 +290,8 @@ LIFECYCLE_EVENTS = ("tip", "update", "wave", "approval")
 
 @api.get(
     "/api/v1/alerts/{alert_id}/events",
-    summary="Server-sent events: progress (coalesced, a few per second), tips, follow-ups (update), waves "
-    "and approval steps (approval: awaiting_approval, approved, rejected)",
+    summary="Server-sent events: progress (coalesced, a few per second: id, status, materialising, counts), "
+    "tips, follow-ups (update), waves and approval steps (approval: awaiting_approval, approved, rejected)",
     tags=["alerts"],
     roles=OPERATORS,
     content_type="text/event-stream",
@@ -304,7 +311,8 @@ async def alert_events(request: web.Request):
         nonlocal last_sent, last_doc
         async with pool.acquire() as conn:
             doc = (await service.view(conn, user, alert_id, settings)).model_dump(
-                mode="json", include={"id", "status", "counts", "counts_by_channel", "closing_counts"}
+                mode="json",
+                include={"id", "status", "materialising", "counts", "counts_by_channel", "closing_counts"},
             )
         if doc != last_doc:
             await resp.write(sse("progress", doc))
@@ -565,7 +573,7 @@ async def update_cap(request: web.Request):
         200: "The target adds nobody (no wave)",
         403: "The target lies outside your scope",
         404: "Unknown or outside your scope",
-        409: "The alert is a draft or has ended",
+        409: "The alert is a draft or has ended, or its deliveries are still being written (materialising)",
         422: "Invalid target",
     },
 )
@@ -590,7 +598,11 @@ async def post_widen(request: web.Request, body: WidenIn):
     roles=OPERATORS,
     body=WidenIn,
     response=Preview,
-    responses={403: "Outside your scope", 404: "Unknown or outside your scope", 409: "Not live"},
+    responses={
+        403: "Outside your scope",
+        404: "Unknown or outside your scope",
+        409: "Not live, or still materialising",
+    },
 )
 async def preview_widen(request: web.Request, body: WidenIn):
     return await service.preview_widen(

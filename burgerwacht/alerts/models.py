@@ -256,6 +256,17 @@ class AlertOut(BaseModel):
         "with the preview frozen at that moment, and who approved it; null when never requested or rejected",
     )
     rejection: Rejection | None = Field(default=None, description="The last rejection of a send request")
+    materialising: bool = Field(
+        default=False,
+        description="True while a large alert's deliveries are still being written in chunks (alerts."
+        "materialise_chunk resident ids at a time, the first with the send): its counts are not the whole "
+        "audience yet, it stays 'sending' and cannot be widened. False otherwise.",
+    )
+    materialised_at: datetime | None = Field(
+        default=None,
+        description="When all of the alert's start messages were written (its sent_at unless written in "
+        "chunks); null before sending, while materialising, and when it ended first",
+    )
 
 
 class AlertList(BaseModel):

@@ -3,6 +3,21 @@
 Sending is one transaction: the alert becomes 'sending' and the recipient query writes
 one delivery per (alert, resident, channel) with INSERT … SELECT; workers are woken
 with NOTIFY (a hint — they poll anyway).
+
+A large alert (its target holds more than ``alerts.materialise_at_once`` enrolments: a
+national AMBER Alert reaches two million) would hold its first message back for as long
+as writing every delivery takes (~10 s a million). Its deliveries are written in chunks
+of ``alerts.materialise_chunk`` resident ids, in id order: the first in the send
+transaction, so the workers start on it at once, the rest by the dispatch workers
+(:func:`materialise_next`), one chunk per transaction that also moves the alert's
+``materialise_cursor`` on. A worker that dies mid-chunk leaves the cursor where it was;
+any worker writes that chunk again (ON CONFLICT on the unique key keeps it once). A
+chunk reads the recipient query for its residents only, so scope, quiet hours, the
+fatigue budget and related alerts are decided per resident exactly as at once. While
+the cursor runs the alert is ``materialising`` (its counts are not the whole audience
+yet), stays 'sending', and cannot be widened; a follow-up reaches whom the start
+message reached so far, and start messages written later carry it (the claim reads the
+latest text); closing or cancelling stops the chunks.
 """
 
 from __future__ import annotations
@@ -501,10 +516,10 @@ async def _widen_steps(
 
 async def send(
     pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int
-) -> tuple[str, dict[str, int]]:
+) -> tuple[str, dict[str, int], bool]:
     """Send a draft; on a level in ``alerts.approval_levels`` it waits for a second
     person instead (status awaiting_approval, the preview frozen). Returns the new
-    status and the deliveries per state."""
+    status, the deliveries per state and whether more are still being written."""
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for(conn, user, alert_id, lock=True)
         if row["status"] == "awaiting_approval":
@@ -519,19 +534,29 @@ async def send(
             )
         if row["level"] in settings.alerts.approval_levels:
             await _request_approval(conn, settings, user, row)
-            return "awaiting_approval", {}
-        return "sending", await _dispatch(conn, settings, user, row)
+            return "awaiting_approval", {}, False
+        return "sending", *await _dispatch(conn, settings, user, row)
 
 
 async def _dispatch(
     conn: asyncpg.Connection, settings: Settings, user: StaffUser, row: asyncpg.Record
-) -> dict[str, int]:
+) -> tuple[dict[str, int], bool]:
     """The send itself (the alert's row locked): 'sending' and one delivery per
-    resident and channel."""
+    resident and channel — for a large alert only the first chunk (see the module
+    docstring). Returns the deliveries per state and whether more are to be written."""
     alert_id = row["id"]
+    cfg = settings.alerts
     times = await store.mark_sending(conn, alert_id, None, user.id)
     await public_store.ensure_token(conn, alert_id, links.new_token())  # alerts made before pages
-    n, _reached = await store.materialise(conn, recipient_query(settings, row, times["expires_at"]))
+    query = recipient_query(settings, row, times["expires_at"])
+    materialising = not query.exercise and await store.target_exceeds(conn, query, cfg.materialise_at_once)
+    if materialising:
+        lo, _end = await store.start_chunks(conn, alert_id)
+        hi = lo + cfg.materialise_first
+        n, _reached = await store.materialise(conn, replace(query, chunk=(lo, hi)))
+        materialising = not await store.chunk_written(conn, alert_id, hi)
+    else:
+        n, _reached = await store.materialise(conn, query)
     counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
     await audit.append(
         conn,
@@ -539,11 +564,40 @@ async def _dispatch(
         "alert.send",
         "alert",
         alert_id,
-        {"target": row["target"], "deliveries": n, "counts": counts},
+        {"target": row["target"], "deliveries": n, "counts": counts, "materialising": materialising},
     )
     await store.notify_dispatch(conn, alert_id)
     await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
-    return counts
+    return counts, materialising
+
+
+async def materialise_next(pool: asyncpg.Pool, settings: Settings) -> int | None:
+    """One more chunk of a large alert's deliveries, in its own transaction (the alert's
+    row locked FOR NO KEY UPDATE: one writer at a time, and a follow-up, close or cancel
+    waits for the chunk). Returns the alert's id, or None when no alert is left to
+    write (or the ones left are being written by another worker right now)."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await store.next_to_materialise(conn)
+        if row is None:
+            return None
+        alert_id = row["id"]
+        if row["status"] not in ("sending", "active"):  # ended: closing or cancelling stops the chunks too
+            await store.stop_chunks(conn, alert_id)
+            return alert_id
+        lo = row["materialise_cursor"]
+        hi = min(lo + settings.alerts.materialise_chunk, row["materialise_end"])
+        query = recipient_query(settings, row, row["expires_at"])
+        n, _reached = await store.materialise(conn, replace(query, chunk=(lo, hi)))
+        done = await store.chunk_written(conn, alert_id, hi)
+        if done:
+            counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
+            await audit.append(
+                conn, "system:materialise", "alert.materialised", "alert", alert_id, {"counts": counts}
+            )
+        if n:
+            await store.notify_dispatch(conn, alert_id)
+        await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
+    return alert_id
 
 
 # ------------------------------------------------------------------ two-person approval
@@ -588,8 +642,11 @@ async def _request_approval(
     )
 
 
-async def approve(pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int) -> dict[str, int]:
-    """A second person (not the author, not who asked to send) sends the alert."""
+async def approve(
+    pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int
+) -> tuple[dict[str, int], bool]:
+    """A second person (not the author, not who asked to send) sends the alert: the
+    deliveries per state, and whether more are still being written."""
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for(conn, user, alert_id, lock=True)
         if row["status"] != "awaiting_approval":
@@ -763,6 +820,8 @@ def to_out(row: asyncpg.Record, counts: CountsByKey, settings: Settings) -> Aler
         template_id=row["template_id"],
         approval=row["approval"],
         rejection=row["rejection"],
+        materialising=row.get("materialise_cursor") is not None,
+        materialised_at=row.get("materialised_at"),
     )
 
 
@@ -828,6 +887,17 @@ def _live(row: asyncpg.Record, what: str) -> None:
             409,
             "not-live",
             f"alert {row['id']} is {row['status']}: {what} needs an alert that was sent and has not ended",
+        )
+
+
+def _written(row: asyncpg.Record) -> None:
+    """A wave adds residents the alert has not reached: only once its own deliveries
+    are all written (a large alert takes seconds; see the module docstring)."""
+    if row["materialise_cursor"] is not None:
+        raise DomainError(
+            409,
+            "materialising",
+            f"alert {row['id']} is still writing its deliveries (materialising); widen it once that is done",
         )
 
 
@@ -1013,6 +1083,7 @@ async def widen(
         async with conn.transaction():
             row = await load_for(conn, user, alert_id, lock=True)
             _live(row, "widening")
+            _written(row)
             target = await resolve_target(conn, settings, body)
             municipalities = await _reachable_municipalities(conn, user, target)
             number = await _start_wave(
@@ -1051,6 +1122,7 @@ async def preview_widen(
     async with pool.acquire() as conn:
         row = await load_for(conn, user, alert_id)
         _live(row, "widening")
+        _written(row)
         target = await resolve_target(conn, settings, body)
         await _reachable_municipalities(conn, user, target)
         query = recipient_query(

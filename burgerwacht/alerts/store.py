@@ -29,6 +29,9 @@ class RecipientQuery:
     follows: int = 0  # the alert this one follows ($8): its reached residents are 'related'
     new_only: bool = False  # only (resident, channel) pairs the alert has no start message for (a wave)
     exercise: bool = False  # an exercise: only residents flagged as exercise participants
+    # only residents with lo < id <= hi (a chunk of a large alert's deliveries, see
+    # ``materialise``); None = everyone
+    chunk: tuple[int, int] | None = None
 
     def args(self) -> tuple[Any, ...]:
         base = (
@@ -50,6 +53,7 @@ class RecipientQuery:
             new_only=self.new_only,
             budget=self.level == "regular",
             exercise=self.exercise,
+            chunk=self.chunk,
         )
 
     def national(self) -> RecipientQuery:
@@ -71,7 +75,7 @@ _HITS = """
                      AT TIME ZONE 'Europe/Amsterdam'
                 ELSE {not_quiet}
            END AS quiet_until
-    FROM resident_addresses ra
+    FROM {source} ra
     {channel_join}
     CROSS JOIN (SELECT now() AT TIME ZONE 'Europe/Amsterdam' AS lt) l
     WHERE ra.active AND {sole} AND {target} AND {channel_filter}
@@ -85,7 +89,7 @@ _HITS = """
 # $1 alert id (or 0), $2 target, $3 channels, $4 scope (NULL = national), $5 level,
 # $6 expiry, $7 regular alerts per resident per 24 h.
 _RECIPIENTS = """
-WITH per AS (
+WITH {chunk}per AS (
     -- one row per (resident, channel). A resident with one enrolment is one row as it
     -- stands; one with several (ra.sole false, kept by a trigger) is grouped: quiet only
     -- when quiet at every matched address, then until the earliest end. Grouping only
@@ -104,6 +108,13 @@ SELECT p.resident_id, p.channel, p.quiet_until,
             ELSE 'now' END AS disposition
 FROM {per} p LEFT JOIN budget b ON b.resident_id = p.resident_id
 """
+
+# A chunk of resident ids: read by the resident-id index once, whatever the target
+# (the target's own indexes would scan every matching enrolment for every chunk: the
+# geometric operators' fixed selectivity makes the planner prefer them), then matched.
+_CHUNK = """chunk AS MATERIALIZED (
+    SELECT * FROM resident_addresses WHERE resident_id > {lo} AND resident_id <= {hi} AND active
+), """
 
 # A wave: only (resident, channel) pairs without a start message of this alert yet; ON
 # CONFLICT stays as the safety net. NOT IN over the alert's start messages is a hashed
@@ -162,12 +173,15 @@ def recipients_sql(
     new_only: bool = False,
     budget: bool = True,
     exercise: bool = False,
+    chunk: tuple[int, int] | None = None,
 ) -> str:
     """The recipient query for a target's match (``alerts.targets``: its predicate on
     ``ra`` with the target in $2) and the alert's channels ($3 holds them too): one
     channel reads the enrolments' channel bit directly, both join a two-row list of
-    channels. ``exercise``: only residents flagged as exercise participants."""
+    channels. ``exercise``: only residents flagged as exercise participants; ``chunk``:
+    only residents with lo < id <= hi."""
     target = match.sql("ra", "$2")
+    source = "resident_addresses" if chunk is None else "chunk"
     parts_exercise = _EXERCISE if exercise else ""
     bits = sorted({_CHANNEL_BIT[c] for c in channels})
     if len(bits) == 1:
@@ -184,18 +198,25 @@ def recipients_sql(
             "channel_filter": "$3::text[] IS NOT NULL",
         }
     return _RECIPIENTS.format(
+        chunk="" if chunk is None else _CHUNK.format(lo=int(chunk[0]), hi=int(chunk[1])),
         budget=_BUDGET if budget else _NO_BUDGET,
         new_only=_NEW_ONLY if new_only else "",
         per="fresh" if new_only else "per",
         related_case=_RELATED_CASE if follows else "",
         sole_hits=_HITS.format(
-            sole="ra.sole", target=target, not_quiet="NULL::timestamptz", exercise=parts_exercise, **parts
+            sole="ra.sole",
+            target=target,
+            not_quiet="NULL::timestamptz",
+            exercise=parts_exercise,
+            source=source,
+            **parts,
         ),
         multi_hits=_HITS.format(
             sole="NOT ra.sole",
             target=target,
             not_quiet="'-infinity'::timestamptz",
             exercise=parts_exercise,
+            source=source,
             **parts,
         ),
     )
@@ -281,6 +302,61 @@ async def materialise(
     return row["n"], row["reached"]
 
 
+async def target_exceeds(conn: asyncpg.Connection, query: RecipientQuery, n: int) -> bool:
+    """Whether the target holds more than ``n`` active enrolments within the scope (reads
+    at most n + 1 entries of each of the target indexes the recipient query reads, sole
+    and other enrolments: cheap whatever the target's size)."""
+    part = f"""(SELECT count(*) FROM (
+               SELECT 1 FROM resident_addresses ra
+               WHERE ra.active AND {{sole}} AND {query.target.match.sql("ra", "$1")}
+                 AND ($2::text[] IS NULL OR ra.municipality_code = ANY ($2::text[]))
+               LIMIT $3 + 1) x)"""
+    return await conn.fetchval(
+        f"SELECT {part.format(sole='ra.sole')} + {part.format(sole='NOT ra.sole')} > $3",
+        query.target.value,
+        query.scope,
+        n,
+    )
+
+
+async def start_chunks(conn: asyncpg.Connection, alert_id: int) -> tuple[int, int]:
+    """The alert's deliveries will be written in chunks of resident ids: (the id before
+    the first, the last id at this moment)."""
+    row = await conn.fetchrow(
+        """UPDATE alerts SET (materialise_cursor, materialise_end, materialised_at) =
+               (SELECT coalesce(min(id), 1) - 1, coalesce(max(id), 0), NULL::timestamptz FROM residents)
+           WHERE id = $1 RETURNING materialise_cursor, materialise_end""",
+        alert_id,
+    )
+    return row["materialise_cursor"], row["materialise_end"]
+
+
+async def chunk_written(conn: asyncpg.Connection, alert_id: int, cursor: int) -> bool:
+    """Deliveries are written up to resident id ``cursor``; True when that was the last
+    chunk (then the alert is materialised)."""
+    return await conn.fetchval(
+        """UPDATE alerts SET materialise_cursor = CASE WHEN $2 < materialise_end THEN $2 END,
+               materialised_at = CASE WHEN $2 >= materialise_end THEN clock_timestamp() END
+           WHERE id = $1 RETURNING materialise_cursor IS NULL""",
+        alert_id,
+        cursor,
+    )
+
+
+async def stop_chunks(conn: asyncpg.Connection, alert_id: int) -> None:
+    await conn.execute("UPDATE alerts SET materialise_cursor = NULL WHERE id = $1", alert_id)
+
+
+async def next_to_materialise(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    """An alert with deliveries left to write, locked for this transaction (FOR NO KEY
+    UPDATE: another writer, a follow-up, close or cancel waits, recording outcomes does
+    not); None if there is none, or the others are being written right now."""
+    return await conn.fetchrow(
+        f"""SELECT {ALERT_COLUMNS} FROM alerts WHERE materialise_cursor IS NOT NULL ORDER BY id LIMIT 1
+            FOR NO KEY UPDATE SKIP LOCKED"""
+    )
+
+
 async def municipalities_in_target(conn: asyncpg.Connection, target: Resolved) -> list[str]:
     rows = await conn.fetch(
         f"SELECT DISTINCT a.municipality_code FROM addresses a WHERE {target.match.sql('a', '$1')} "
@@ -339,6 +415,7 @@ ALERT_COLUMNS = """id, reference, status, level, title, message, voice_message, 
     expires_at, closed_at, closing_message, estimate, cap_source_identifier, cap_source_sender, cap_source_sent,
     cap_sent, outcome, outcome_note, update_number, wave_number, follows, widen, widen_radius_m,
     widen_next_at, widen_ended, message_en, voice_message_en, public_token, link, template_id, mode, approval, rejection,
+    materialise_cursor, materialise_end, materialised_at,
     (SELECT jsonb_build_object('width', p.width, 'height', p.height, 'bytes', p.bytes, 'alt', p.alt,
                                'created_at', p.created_at)
      FROM alert_photos p WHERE p.alert_id = alerts.id) AS photo"""
@@ -414,6 +491,7 @@ async def mark_sending(
 ) -> asyncpg.Record:
     return await conn.fetchrow(
         """UPDATE alerts SET status = 'sending', sent_at = now(), sent_by = coalesce($3, sent_by),
+               materialised_at = now(),
                expires_at = now() + make_interval(mins => expires_in_minutes),
                estimate = coalesce($2, estimate),
                widen_next_at = CASE WHEN widen IS NOT NULL
@@ -462,10 +540,15 @@ async def cancel_unsent(
     conn: asyncpg.Connection, alert_id: int, kinds: tuple[str, ...] = ("alert", "update")
 ) -> int:
     """What has not gone out of the alert's start messages and follow-ups is dropped
-    (closing or cancelling it); auto-widening ends too."""
+    (closing or cancelling it), including chunks not yet written; auto-widening ends too."""
     await conn.execute(
         "UPDATE alerts SET widen_next_at = NULL, widen_ended = coalesce(widen_ended, 'alert_ended') "
         "WHERE id = $1 AND widen IS NOT NULL",
+        alert_id,
+    )
+    # deliveries not yet written (a large alert's later chunks) are never written
+    await conn.execute(
+        "UPDATE alerts SET materialise_cursor = NULL WHERE id = $1 AND materialise_cursor IS NOT NULL",
         alert_id,
     )
     result = await conn.execute(
@@ -820,10 +903,11 @@ async def wave_counts(conn: asyncpg.Connection, alert_id: int) -> dict[int, dict
 
 
 async def due_widening(conn: asyncpg.Connection, limit: int = 10) -> list[int]:
-    """Alerts whose next automatic wave is due (locked; others skip them)."""
+    """Alerts whose next automatic wave is due (locked; others skip them); not while the
+    alert's own deliveries are still being written."""
     rows = await conn.fetch(
-        """SELECT id FROM alerts WHERE widen_next_at <= now() ORDER BY widen_next_at LIMIT $1
-           FOR UPDATE SKIP LOCKED""",
+        """SELECT id FROM alerts WHERE widen_next_at <= now() AND materialise_cursor IS NULL
+           ORDER BY widen_next_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
         limit,
     )
     return [r[0] for r in rows]
@@ -963,7 +1047,7 @@ async def expire_due(conn: asyncpg.Connection) -> list[int]:
            WHERE state = 'queued' AND expires_at <= now() RETURNING alert_id"""
     )
     ended = await conn.fetch(
-        """UPDATE alerts SET status = 'expired',
+        """UPDATE alerts SET status = 'expired', materialise_cursor = NULL,
                widen_ended = CASE WHEN widen IS NOT NULL THEN coalesce(widen_ended, 'expired') END,
                widen_next_at = NULL
            WHERE status IN ('sending', 'active') AND expires_at <= now() RETURNING id"""
@@ -972,10 +1056,12 @@ async def expire_due(conn: asyncpg.Connection) -> list[int]:
 
 
 async def finish_sent_alerts(conn: asyncpg.Connection, alert_ids: list[int] | None = None) -> list[int]:
-    """'sending' becomes 'active' once nothing is left queued or in flight."""
+    """'sending' becomes 'active' once nothing is left queued or in flight, and nothing
+    left to write."""
     rows = await conn.fetch(
         """UPDATE alerts a SET status = 'active'
-           WHERE a.status = 'sending' AND ($1::bigint[] IS NULL OR a.id = ANY($1)) AND NOT EXISTS (
+           WHERE a.status = 'sending' AND a.materialise_cursor IS NULL
+             AND ($1::bigint[] IS NULL OR a.id = ANY($1)) AND NOT EXISTS (
                SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.kind = 'alert'
                  AND d.state IN ('queued', 'sending'))
            RETURNING id""",

@@ -20,6 +20,9 @@ the shared rate limit, records outcomes in batches.
 - Retries by error class: 429 always (backoff + jitter, not counted as an attempt);
   invalid / landline / opted-out never; unknown outcome → reconcile.
 - SIGTERM: stop claiming, finish what is in flight, hand back what has not started.
+- A large alert's deliveries after its first chunk are written here, a chunk per
+  transaction, while the channel loops send what is written
+  (:func:`burgerwacht.alerts.service.materialise_next`; any worker resumes after a crash).
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ log = logging.getLogger(__name__)
 PIPELINE = 2
 # Seconds an outcome waits for others to share its transaction (group commit).
 RECORD_LINGER = 0.05
+# Seconds the chunk writer waits after a NOTIFY woke it (see DispatchWorker._materialise_loop).
+MATERIALISE_GRACE = 0.15
 
 
 @dataclass
@@ -340,6 +345,7 @@ class DispatchWorker:
         # the sends in flight do not need
         self._stalled = 0
         self.wake = asyncio.Event()
+        self.materialise_wake = asyncio.Event()  # a NOTIFY: maybe a large alert to write
         self.stopping = False
         self.tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
@@ -365,6 +371,7 @@ class DispatchWorker:
             asyncio.create_task(self._maintenance_loop(), name="dispatch-maintenance"),
             asyncio.create_task(self._listen_loop(), name="dispatch-listen"),
             asyncio.create_task(self._heartbeat_loop(), name="dispatch-heartbeat"),
+            asyncio.create_task(self._materialise_loop(), name="dispatch-materialise"),
         ]
         log.info("dispatch worker started", extra={"worker": self.name})
 
@@ -427,6 +434,7 @@ class DispatchWorker:
 
                     def on_notify(*_: Any) -> None:
                         self.wake.set()
+                        self.materialise_wake.set()
 
                     conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                     await conn.add_listener(DISPATCH_CHANNEL, on_notify)
@@ -513,6 +521,30 @@ class DispatchWorker:
             except Exception:
                 log.exception("dispatch maintenance failed unexpectedly; retrying")
             await asyncio.sleep(1.0)
+
+    async def _materialise_loop(self) -> None:
+        """Large alerts' deliveries, a chunk at a time, until none is left; then wait for
+        a NOTIFY (a send) or the next poll. Woken, it lets the channel loops claim first
+        (MATERIALISE_GRACE): the first chunk's messages leave before the next chunk's
+        writing competes with them for the database."""
+        poll = self.settings.alerts.poll_seconds
+        while not self.stopping:
+            self.materialise_wake.clear()
+            try:
+                if await service.materialise_next(self.pool, self.settings) is not None:
+                    self.wake.set()
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                _trouble(exc, "writing deliveries")
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("writing deliveries failed unexpectedly; retrying")
+                await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.materialise_wake.wait(), poll)
+                await asyncio.sleep(MATERIALISE_GRACE)
 
     # ---------------------------------------------------------------- dispatch
 

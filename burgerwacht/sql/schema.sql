@@ -114,7 +114,10 @@ CREATE TABLE alerts (
     template_id bigint,
     public_token text,
     link text DEFAULT 'auto'::text NOT NULL,
-    sent_by bigint
+    sent_by bigint,
+    materialise_cursor bigint,
+    materialise_end bigint,
+    materialised_at timestamp with time zone
 );
 
 CREATE TABLE area_figures (
@@ -723,6 +726,7 @@ CREATE INDEX alert_waves_incomplete ON public.alert_waves USING btree (created_a
 CREATE INDEX alerts_awaiting_approval ON public.alerts USING btree (id) WHERE (status = 'awaiting_approval'::text);
 CREATE INDEX alerts_created ON public.alerts USING btree (created_at DESC);
 CREATE UNIQUE INDEX alerts_live_reference ON public.alerts USING btree (reference) WHERE (status = ANY (ARRAY['draft'::text, 'awaiting_approval'::text, 'sending'::text, 'active'::text]));
+CREATE INDEX alerts_materialising ON public.alerts USING btree (id) WHERE (materialise_cursor IS NOT NULL);
 CREATE INDEX alerts_municipalities ON public.alerts USING gin (municipalities);
 CREATE UNIQUE INDEX alerts_public_token ON public.alerts USING btree (public_token) WHERE (public_token IS NOT NULL);
 CREATE INDEX alerts_sent_at ON public.alerts USING btree (sent_at) WHERE (sent_at IS NOT NULL);

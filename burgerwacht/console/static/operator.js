@@ -873,6 +873,9 @@ function renderProgress(a) {
     bars.push(bar(a.channels.map((c) => channelName[c]).join(" + "), a.counts, "bar-alert"));
   }
   if (a.closing_counts) bars.push(bar("Afloopbericht", a.closing_counts, "bar-closing"));
+  // a large alert's deliveries are still being written: the totals are not final yet
+  if (a.materialising)
+    bars.unshift(h("p", { class: "small", role: "status" }, "Ontvangers worden nog aangemaakt: de aantallen groeien nog."));
   box.replaceChildren(...bars);
   const table = $("#counts");
   const caption = table.querySelector("caption");
