@@ -38,6 +38,14 @@ REPLICA_APPLICATION_NAME = "burgerwacht-read"
 _AWAY: tuple[type[BaseException], ...] = (*outage.UNAVAILABLE, OSError, TimeoutError)
 
 
+def _closed(conn: asyncpg.Connection) -> bool:
+    """Whether the connection is gone (a proxy the pool already took back counts as gone)."""
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+
+
 class ReplicaLost(ConnectionError):
     """The replica went away under a read. A ConnectionError, so wherever it is not
     retried it answers 503 like any database outage (db.outage)."""
@@ -83,14 +91,14 @@ class ReadPool:
         try:
             yield conn
         except Exception as exc:
-            if isinstance(exc, asyncpg.SerializationError) and not conn.is_closed():
+            if isinstance(exc, asyncpg.SerializationError) and not _closed(conn):
                 # a hot standby cancelled the read for a conflict with recovery (40001):
                 # the replica is fine; replica_retry runs the request once more on it
                 raise ReplicaLost("conflict with recovery") from exc
             # a query that ran into its own timeout is slow, not lost: it is not run again
             # on the primary (where the control room writes)
-            slow = isinstance(exc, TimeoutError)
-            if not (conn.is_closed() or (isinstance(exc, _AWAY) and not slow)):
+            lost = isinstance(exc, _AWAY) and not isinstance(exc, TimeoutError)
+            if not (lost or _closed(conn)):
                 raise
             # lost under the query (the standby stopped): the next reads go to the primary,
             # and replica_retry runs this (GET) request again, now on the primary

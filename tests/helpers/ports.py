@@ -6,10 +6,14 @@ simulator's callbacks) may be handed the same port, and the bind fails with "Add
 already in use" (CI saw it once in ~1,300 tests). Ports below the kernel's ephemeral
 range are never given to outgoing connections, so a port picked there and checked
 free stays free for the test server.
+
+Under pytest-xdist each worker takes its own slice of that range (``PYTEST_XDIST_WORKER``
+gw0, gw1, …), so two workers never pick the same port.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 from pathlib import Path
@@ -24,11 +28,24 @@ def _ephemeral_low() -> int:
         return 32768
 
 
+def _slice() -> tuple[int, int]:
+    """This process's ports: 12,000 below the ephemeral range, split among xdist workers."""
+    high = _ephemeral_low()
+    low = max(high - 12_000, 1024)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if worker.startswith("gw") and worker[2:].isdigit() and count > 1:
+        size = (high - low) // count
+        low += int(worker[2:]) % count * size
+        high = low + size
+    return low, high
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    low = _ephemeral_low()
+    low, high = _slice()
     rng = random.SystemRandom()
     for _ in range(200):
-        port = rng.randrange(max(low - 12_000, 1024), low)
+        port = rng.randrange(low, high)
         if port in _handed_out:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

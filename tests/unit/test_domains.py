@@ -37,7 +37,10 @@ def test_scheduler_runs_every_domains_jobs():
 def test_sms_handlers_and_erasure_hooks_come_from_the_domains():
     handlers = [h.__module__ for d in DOMAINS for h in d.sms_handlers]
     assert handlers == ["burgerwacht.tips.inbound", "burgerwacht.signals.inbound"]  # free text is a tip
-    assert [h.__module__ for d in DOMAINS for h in d.fast_sms_handlers] == ["burgerwacht.tips.inbound"]
+    assert [h.__module__ for d in DOMAINS for h in d.fast_sms_handlers] == [
+        "burgerwacht.residents.inbound",  # AANMELDEN bursts (enrolment fast path)
+        "burgerwacht.tips.inbound",
+    ]
     hooks = [h.__module__ for d in DOMAINS for h in d.erasure_hooks]
     assert hooks == ["burgerwacht.mijn.service", "burgerwacht.tips.service", "burgerwacht.signals.inbound"]
 
