@@ -31,13 +31,14 @@ def settings_overrides():
 async def test_worker_killed_while_writing_chunks_still_sends_each_message_once(
     client, sandbox, db, db_url, service_port, sandbox_port, op, tmp_path
 ):
-    phones = await enrol_bulk(db, 0, 400, ["WK999901", "WK999902"])
+    # 800 residents in chunks of 4: 200 chunks, so the kill lands while most are unwritten
+    phones = await enrol_bulk(db, 0, 800, ["WK999901", "WK999902"])
     env = worker_env(
         db_url,
         service_port,
         sandbox_port,
         BURGERWACHT_ALERTS__MATERIALISE_CHUNK="4",
-        BURGERWACHT_TWILIO__SMS_PER_SECOND="400",
+        BURGERWACHT_TWILIO__SMS_PER_SECOND="800",
     )
     body = alert_body(
         {"type": "areas", "codes": ["WK999901", "WK999902"]}, level="missing_child", family_consent=True
@@ -53,7 +54,7 @@ async def test_worker_killed_while_writing_chunks_still_sends_each_message_once(
 
         async def under_way():
             cursor = await db.fetchval("SELECT materialise_cursor FROM alerts WHERE id = $1", aid)
-            return cursor is not None and cursor >= lo + 40 and len(await sandbox.outbound()) >= 10
+            return cursor is not None and cursor >= lo + 40 and len(await sandbox.outbound()) >= 1
 
         await wait_until(under_way, timeout=30, interval=0.02)
         worker.send_signal(signal.SIGKILL)
