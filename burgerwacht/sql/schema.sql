@@ -297,6 +297,14 @@ CREATE TABLE open311_rate (
     hits integer NOT NULL
 );
 
+CREATE TABLE provider_media_deletions (
+    message_sid text NOT NULL,
+    media_sid text NOT NULL,
+    attempts smallint DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public_tip_rate (
     bucket text NOT NULL,
     window_start timestamp with time zone NOT NULL,
@@ -640,6 +648,9 @@ ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_targe
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_theme_check CHECK (theme ~ '^[a-z][a-z0-9_]{0,39}$'::text);
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_weight_check CHECK (weight >= 0::double precision AND weight <= 10::double precision);
 ALTER TABLE open311_rate ADD CONSTRAINT open311_rate_pkey PRIMARY KEY (client, window_start);
+ALTER TABLE provider_media_deletions ADD CONSTRAINT provider_media_deletions_media_sid_check CHECK (media_sid ~ '^[A-Za-z0-9]{2,64}$'::text);
+ALTER TABLE provider_media_deletions ADD CONSTRAINT provider_media_deletions_message_sid_check CHECK (message_sid ~ '^[A-Za-z0-9]{2,64}$'::text);
+ALTER TABLE provider_media_deletions ADD CONSTRAINT provider_media_deletions_pkey PRIMARY KEY (message_sid, media_sid);
 ALTER TABLE public_tip_rate ADD CONSTRAINT public_tip_rate_pkey PRIMARY KEY (bucket, window_start);
 ALTER TABLE rate_buckets ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (name);
 ALTER TABLE resident_addresses ADD CONSTRAINT resident_addresses_address_id_fkey FOREIGN KEY (address_id) REFERENCES addresses(id);
@@ -754,6 +765,7 @@ CREATE INDEX enrolments_phone ON public.enrolments USING btree (phone);
 CREATE INDEX gebiedsscan_municipality ON public.gebiedsscan USING btree (municipality_code, period_start);
 CREATE INDEX mijn_logins_phone ON public.mijn_logins USING btree (phone);
 CREATE INDEX mijn_sessions_resident ON public.mijn_sessions USING btree (resident_id);
+CREATE INDEX provider_media_deletions_due ON public.provider_media_deletions USING btree (next_attempt_at);
 CREATE INDEX resident_addresses_address ON public.resident_addresses USING btree (address_id);
 CREATE INDEX resident_addresses_buurt ON public.resident_addresses USING btree (buurt_code) WHERE active;
 CREATE INDEX resident_addresses_municipality ON public.resident_addresses USING btree (municipality_code) WHERE active;

@@ -126,7 +126,9 @@ async def attach_inbound(app: web.Application, message_sid: str, media: list[tup
     elif not await store.is_tip(pool, message_sid):
         # a keyword or a signal with pictures: nothing keeps them, so they go at the provider
         sids = [sid for url, _ in media if (sid := media_sid(app[SETTINGS], url, message_sid))]
-        fetcher(app).discard(message_sid, sids)
+        if sids:
+            await store.queue_media_deletions(pool, message_sid, sids)
+            fetcher(app).kick()
         return
     if any(r[2] for r in rows):
         fetcher(app).kick()
@@ -225,6 +227,7 @@ async def process_due(app: web.Application) -> dict[str, int]:
     # the end of a slow batch are not claimed a second time by another process
     lease = CLAIM_BATCH * (settings.tips.media_timeout_s * 2 + 5) + 30
     counts = {"fetched": 0, "deleted": 0}
+    counts["deleted"] += await _discard_queued(pool, provider, settings)
     while True:
         rows = await store.claim_media(pool, CLAIM_BATCH, lease)
         for row in rows:
@@ -242,6 +245,36 @@ async def process_due(app: web.Application) -> dict[str, int]:
             return counts
 
 
+async def _discard_queued(pool: asyncpg.Pool, provider: TwilioProvider, settings: Settings) -> int:
+    """Delete at the provider the queued media of messages that became no tip (keywords
+    and signals with a picture): retried with a doubling wait up to media_max_attempts."""
+    t = settings.tips
+    deleted = 0
+    while rows := await store.claim_media_deletions(
+        pool, CLAIM_BATCH, CLAIM_BATCH * (t.media_timeout_s + 5) + 30
+    ):
+        for row in rows:
+            try:
+                await provider.delete_media(row["message_sid"], row["media_sid"])
+            except ProviderError as exc:
+                if row["attempts"] >= t.media_max_attempts:
+                    log.warning(
+                        "media of a message that is no tip not deleted at the provider after %d tries (%s)",
+                        row["attempts"],
+                        type(exc).__name__,
+                    )
+                    await store.media_deletion_done(pool, row["message_sid"], row["media_sid"])
+                else:
+                    wait = t.media_retry_s * 2 ** (row["attempts"] - 1)
+                    await store.media_deletion_retry(pool, row["message_sid"], row["media_sid"], wait)
+                continue
+            await store.media_deletion_done(pool, row["message_sid"], row["media_sid"])
+            deleted += 1
+        if len(rows) < CLAIM_BATCH:
+            break
+    return deleted
+
+
 class Fetcher:
     """One background run of :func:`process_due` per web process at a time, started by
     the webhook (another kick during a run makes it go round once more)."""
@@ -250,24 +283,6 @@ class Fetcher:
         self.app = app
         self.task: asyncio.Task[None] | None = None
         self.again = False
-        self.orphans: list[tuple[str, str]] = []
-
-    def discard(self, message_sid: str, media_sids: list[str]) -> None:
-        """Delete media at the provider that no tip keeps (one try each, best effort)."""
-        self.orphans.extend((message_sid, sid) for sid in media_sids)
-        if self.orphans:
-            self.kick()
-
-    async def _discard_orphans(self) -> None:
-        provider = self.app[PROVIDER]
-        while self.orphans:
-            message_sid, sid = self.orphans.pop()
-            try:
-                await provider.delete_media(message_sid, sid)
-            except ProviderError as exc:
-                log.warning(
-                    "media of a message that is no tip not deleted at the provider (%s)", type(exc).__name__
-                )
 
     def kick(self) -> None:
         if self.task is not None and not self.task.done():
@@ -279,7 +294,6 @@ class Fetcher:
         while True:
             self.again = False
             try:
-                await self._discard_orphans()
                 await process_due(self.app)
             except Exception:  # the job picks up what is left
                 log.exception("tip media fetch failed")

@@ -395,3 +395,48 @@ async def media_data(conn: asyncpg.Connection, tip_id: int, n: int) -> asyncpg.R
     return await conn.fetchrow(
         "SELECT status, content_type, data, error FROM tip_media WHERE tip_id = $1 AND n = $2", tip_id, n
     )
+
+
+async def queue_media_deletions(pool: asyncpg.Pool, message_sid: str, media_sids: list[str]) -> None:
+    """Media of a message that became no tip, to be deleted at the provider (a retried
+    webhook queues nothing twice)."""
+    await pool.execute(
+        """INSERT INTO provider_media_deletions (message_sid, media_sid)
+           SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING""",
+        message_sid,
+        media_sids,
+    )
+
+
+async def claim_media_deletions(pool: asyncpg.Pool, limit: int, lease_s: float) -> list[asyncpg.Record]:
+    """Queued deletions that are due, claimed for ``lease_s`` seconds; ``attempts``
+    counts this one."""
+    return await pool.fetch(
+        """UPDATE provider_media_deletions q SET attempts = q.attempts + 1,
+                  next_attempt_at = now() + make_interval(secs => $2)
+           FROM (SELECT message_sid, media_sid FROM provider_media_deletions
+                 WHERE next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1
+                 FOR UPDATE SKIP LOCKED) d
+           WHERE q.message_sid = d.message_sid AND q.media_sid = d.media_sid
+           RETURNING q.message_sid, q.media_sid, q.attempts""",
+        limit,
+        lease_s,
+    )
+
+
+async def media_deletion_done(pool: asyncpg.Pool, message_sid: str, media_sid: str) -> None:
+    await pool.execute(
+        "DELETE FROM provider_media_deletions WHERE message_sid = $1 AND media_sid = $2",
+        message_sid,
+        media_sid,
+    )
+
+
+async def media_deletion_retry(pool: asyncpg.Pool, message_sid: str, media_sid: str, wait_s: float) -> None:
+    await pool.execute(
+        """UPDATE provider_media_deletions SET next_attempt_at = now() + make_interval(secs => $3)
+           WHERE message_sid = $1 AND media_sid = $2""",
+        message_sid,
+        media_sid,
+        wait_s,
+    )

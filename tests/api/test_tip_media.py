@@ -355,3 +355,16 @@ async def test_pictures_with_a_keyword_are_no_tip_and_are_deleted_at_the_provide
     assert await db.fetchval("SELECT count(*) FROM tips") == 0
     [m] = await sim_media(sandbox, result["message_sid"])
     assert m["deleted"] and m["fetches"] == 0  # nothing keeps it, nothing downloads it
+    # the deletion went through PostgreSQL's queue, which is empty again
+    assert await db.fetchval("SELECT count(*) FROM provider_media_deletions") == 0
+
+
+async def test_queued_deletions_of_pictures_that_became_no_tip_survive_a_restart(client, sandbox, db):
+    # left by a process that stopped before its DELETE (the queue is in PostgreSQL, not
+    # in the process): the next run of the tips-media job deletes them at the provider
+    await db.execute(
+        "INSERT INTO provider_media_deletions (message_sid, media_sid) VALUES ('SM00restart', 'ME00restart')"
+    )
+    counts = await tip_media.process_due(client.app)
+    assert counts["deleted"] == 1  # the provider answered 404 (already gone): done
+    assert await db.fetchval("SELECT count(*) FROM provider_media_deletions") == 0

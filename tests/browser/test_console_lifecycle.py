@@ -5,6 +5,7 @@ against the service and the simulator. Screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
 
 from tests.helpers.alerting import address, alert_body, circle, create_and_send, enrol
 from tests.helpers.browser import browser, requires_chromium, token_of
@@ -61,9 +62,19 @@ async def test_follow_up_widen_by_drawing_and_timeline(client, sandbox, db, staf
         await page.locator("#wave-timeline li:has-text('Golf 1')").wait_for()
         await page.locator("#watch-map path.wave").wait_for()
 
-        # drawing with the pointer: a click for the centre, another for the radius
-        await page.locator("#watch-map svg").scroll_into_view_if_needed()
-        box = await page.locator("#watch-map svg").bounding_box()
+        # drawing with the pointer: a click for the centre, another for the radius. The
+        # watch view redraws its map on every progress event: wait until the wave went
+        # out, so the map stands still under the pointer
+        await quiet_queue(db)
+        for attempt in range(3):  # a late delivery report may still redraw it once
+            try:
+                await page.locator("#watch-map svg").scroll_into_view_if_needed()
+                box = await page.locator("#watch-map svg").bounding_box()
+            except PlaywrightError:
+                if attempt == 2:
+                    raise
+                continue
+            break
         cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         await page.mouse.click(cx, cy)
         await page.mouse.click(cx + 30, cy)
