@@ -18,9 +18,10 @@ run: $(STAMP)
 	$(BIN)/burgerwacht demo
 
 # Tests run in TEST_WORKERS processes (pytest-xdist), each with its own embedded PostgreSQL
-# and its own slice of ports: most of a test's time is waiting on sockets, so three share
-# two cores well (~7 min instead of ~13). TEST_WORKERS=0 runs them in this process.
-TEST_WORKERS ?= 3
+# and its own slice of ports: most of a test's time is waiting on sockets, so two share
+# two cores well (about 8 min instead of 13; three were faster still but made the browser
+# tests fragile). TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)

@@ -66,15 +66,18 @@ async def test_follow_up_widen_by_drawing_and_timeline(client, sandbox, db, staf
         # watch view redraws its map on every progress event: wait until the wave went
         # out, so the map stands still under the pointer
         await quiet_queue(db)
-        for attempt in range(3):  # a late delivery report may still redraw it once
+        box = None
+        for attempt in range(20):  # a late delivery report may still redraw it
             try:
                 await page.locator("#watch-map svg").scroll_into_view_if_needed()
                 box = await page.locator("#watch-map svg").bounding_box()
             except PlaywrightError:
-                if attempt == 2:
+                if attempt == 19:
                     raise
-                continue
-            break
+            if box is not None:
+                break
+            await page.wait_for_timeout(250)
+        assert box is not None, "the watch map never stood still"
         cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         await page.mouse.click(cx, cy)
         await page.mouse.click(cx + 30, cy)

@@ -77,7 +77,9 @@ async def browser(
             accept_downloads=True,
             service_workers="block",
         )
-        context.set_default_timeout(10_000)
+        # generous: the suite runs in several processes on two cores, and a page that waits
+        # on its service under that load must not fail a test that would pass alone
+        context.set_default_timeout(25_000)
         b = Browser(page=context.pages[0] if context.pages else await context.new_page(), context=context)
 
         async def guard(route):

@@ -221,7 +221,8 @@ export function renderWatchDecision(a, reload) {
   const box = $("#watch-decision");
   const waiting = a.status === "awaiting_approval";
   const approval = a.approval || {};
-  const key = waiting ? `${a.id}:${approval.requested_at || ""}` : "";
+  // who is looking is part of the key: the view drawn before /me answered is drawn again
+  const key = waiting ? `${a.id}:${approval.requested_at || ""}:${queue.me ? queue.me.id : ""}` : "";
   if (box.dataset.key === key) return;
   box.dataset.key = key;
   if (!waiting || !queue.me) {
