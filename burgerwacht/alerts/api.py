@@ -32,7 +32,7 @@ from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
 from burgerwacht.templates.models import AlertCreate
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
-from burgerwacht.web.ids import INT_MAX, parse_id
+from burgerwacht.web.ids import INT_MAX, parse_id, path_id
 from burgerwacht.web.keys import EVENTS, POOL, SETTINGS
 from burgerwacht.webhooks.signing import signed_form
 
@@ -69,11 +69,7 @@ class CancelOut(BaseModel):
 
 
 def _alert_id(request: web.Request) -> int:
-    raw = request.match_info["alert_id"]
-    alert_id = parse_id(raw)
-    if alert_id is None:
-        raise Problem(404, f"no alert {raw[:40]}", slug="not-found")
-    return alert_id
+    return path_id(request, "alert_id", "alert")
 
 
 async def _cap_body(request: web.Request) -> tuple[AlertIn, dict[str, Any]]:

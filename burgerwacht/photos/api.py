@@ -18,8 +18,8 @@ from burgerwacht.public.page import HEADERS
 from burgerwacht.public.service import PageCache, PageError
 from burgerwacht.web.api import Api, current_user
 from burgerwacht.web.errors import Problem
-from burgerwacht.web.ids import parse_id
-from burgerwacht.web.keys import LAZY, POOL, SETTINGS
+from burgerwacht.web.ids import path_id
+from burgerwacht.web.keys import POOL, SETTINGS, lazy
 
 api = Api()
 OPERATORS = {"operator"}
@@ -41,11 +41,7 @@ CHUNK = 64 * 1024
 
 
 def _alert_id(request: web.Request) -> int:
-    raw = request.match_info["alert_id"]
-    alert_id = parse_id(raw)
-    if alert_id is None:
-        raise Problem(404, f"no alert {raw[:40]}", slug="not-found")
-    return alert_id
+    return path_id(request, "alert_id", "alert")
 
 
 def _too_large() -> Problem:
@@ -163,9 +159,7 @@ async def get_photo(request: web.Request):
 )
 async def public_photo(request: web.Request):
     settings, token = request.app[SETTINGS], request.match_info["token"]
-    cache = request.app[LAZY].get(CACHE_KEY)
-    if cache is None:
-        cache = request.app[LAZY][CACHE_KEY] = PageCache(settings.public.page_cache_seconds, CACHE_SIZE)
+    cache = lazy(request.app, CACHE_KEY, lambda: PageCache(settings.public.page_cache_seconds, CACHE_SIZE))
     try:
         served = await cache.get(
             (token, "photo", False), lambda: service.public(request.app[POOL], settings, token)

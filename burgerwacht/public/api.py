@@ -18,7 +18,7 @@ from burgerwacht.public.models import TipFormIn
 from burgerwacht.public.page import HEADERS, message_page
 from burgerwacht.web.api import Api
 from burgerwacht.web.client import client_bucket
-from burgerwacht.web.keys import LAZY, POOL, SETTINGS
+from burgerwacht.web.keys import POOL, SETTINGS, lazy
 
 api = Api()
 TAGS = ["public"]
@@ -92,9 +92,7 @@ async def alert_page(request: web.Request):
         request.match_info["token"],
         request.query.get("bedankt") == "1",
     )
-    cache = request.app[LAZY].get(CACHE_KEY)
-    if cache is None:
-        cache = request.app[LAZY][CACHE_KEY] = service.PageCache(settings.public.page_cache_seconds)
+    cache = lazy(request.app, CACHE_KEY, lambda: service.PageCache(settings.public.page_cache_seconds))
     try:
         rendered = await cache.get(
             (token, lang, thanks),
@@ -214,9 +212,7 @@ async def alert_page_tip(request: web.Request):
         await service.form_open(request.app[POOL], request.app[SETTINGS], token, lang)
     except service.PageError as err:
         return _error(err)
-    uploads = request.app[LAZY].get(UPLOADS_KEY)
-    if uploads is None:
-        uploads = request.app[LAZY][UPLOADS_KEY] = asyncio.Semaphore(UPLOADS_AT_ONCE)
+    uploads = lazy(request.app, UPLOADS_KEY, lambda: asyncio.Semaphore(UPLOADS_AT_ONCE))
     if request.content_type == "multipart/form-data" and uploads.locked():
         return _html(
             message_page(lang, "too_many_title", "too_many", back=f"/a/{token}", minutes="1"),

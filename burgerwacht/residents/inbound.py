@@ -13,14 +13,15 @@ from aiohttp import web
 from burgerwacht.db.batch import GroupCommit
 from burgerwacht.phone import PhoneError, parse_phone
 from burgerwacht.residents import keywords, service, store
-from burgerwacht.web.keys import LAZY, POOL, SETTINGS
+from burgerwacht.web.keys import POOL, SETTINGS, lazy
 
 
 def intake_for(app: web.Application) -> GroupCommit[store.SmsEnrolment, str | None]:
-    intake = app[LAZY].get("enrol-intake")
-    if intake is None:
-        pool = app[POOL]
-        intake = app[LAZY]["enrol-intake"] = GroupCommit(
+    pool = app[POOL]
+    return lazy(
+        app,
+        "enrol-intake",
+        lambda: GroupCommit(
             lambda items: store.sms_enrol_inbound_batch(pool, items),
             lambda item: store.sms_enrol_inbound(pool, item),
             # two in the database at once, one commits while the next fills. Measured
@@ -31,8 +32,8 @@ def intake_for(app: web.Application) -> GroupCommit[store.SmsEnrolment, str | No
             max_size=32,
             max_in_flight=2,
             name="enrol-intake",
-        )
-    return intake
+        ),
+    )
 
 
 async def enrol_sms_fast(app: web.Application, sid: str, phone: str, cmd: keywords.Command) -> str | None:

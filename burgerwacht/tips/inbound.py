@@ -12,17 +12,18 @@ from aiohttp import web
 from burgerwacht.db.batch import GroupCommit
 from burgerwacht.residents import keywords
 from burgerwacht.tips import service, store
-from burgerwacht.web.keys import LAZY, POOL, SETTINGS
+from burgerwacht.web.keys import POOL, SETTINGS, lazy
 from burgerwacht.webhooks.inbound import Inbound
 
 
 def intake_for(app: web.Application) -> GroupCommit[store.SmsTip, asyncpg.Record]:
     """The app's group commit for SMS tips: during a big alert's burst of replies, the
     tips that arrive while others are being stored go in together (db/batch.py)."""
-    intake = app[LAZY].get("tip-intake")
-    if intake is None:
-        pool = app[POOL]
-        intake = app[LAZY]["tip-intake"] = GroupCommit(
+    pool = app[POOL]
+    return lazy(
+        app,
+        "tip-intake",
+        lambda: GroupCommit(
             lambda tips: store.sms_intake_batch(pool, tips),
             lambda tip: store.sms_intake(pool, tip),
             max_size=64,
@@ -32,8 +33,8 @@ def intake_for(app: web.Application) -> GroupCommit[store.SmsTip, asyncpg.Record
             # service and PostgreSQL, against 0.22 + 0.33 ms): fewer, larger commits
             max_in_flight=2,
             name="tip-intake",
-        )
-    return intake
+        ),
+    )
 
 
 async def tip_sms_fast(app: web.Application, sid: str, phone: str, cmd: keywords.Command) -> str | None:

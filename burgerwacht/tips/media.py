@@ -43,7 +43,7 @@ from burgerwacht.config import Settings
 from burgerwacht.media.images import ACCEPTED_TYPES, PhotoRejected, reencode_async
 from burgerwacht.messaging import ProviderError, TwilioProvider
 from burgerwacht.tips import store
-from burgerwacht.web.keys import LAZY, POOL, PROVIDER, SETTINGS
+from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS, lazy
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ async def _discard_queued(pool: asyncpg.Pool, provider: TwilioProvider, settings
                     )
                     await store.media_deletion_done(pool, row["message_sid"], row["media_sid"])
                 else:
-                    wait = t.media_retry_s * 2 ** (row["attempts"] - 1)
+                    wait = _backoff(settings, row["attempts"])
                     await store.media_deletion_retry(pool, row["message_sid"], row["media_sid"], wait)
                 continue
             await store.media_deletion_done(pool, row["message_sid"], row["media_sid"])
@@ -313,10 +313,7 @@ class Fetcher:
 
 
 def fetcher(app: web.Application) -> Fetcher:
-    found = app[LAZY].get("tip-media")
-    if found is None:
-        found = app[LAZY]["tip-media"] = Fetcher(app)
-    return found
+    return lazy(app, "tip-media", lambda: Fetcher(app))
 
 
 # ------------------------------------------------------------------ operators

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import re
 
+from aiohttp import web
+
+from burgerwacht.web.errors import Problem
+
 BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
 _DIGITS = re.compile(r"[0-9]{1,19}")
@@ -17,3 +21,12 @@ def parse_id(raw: str, maximum: int = BIGINT_MAX) -> int | None:
         return None
     value = int(raw)
     return value if value <= maximum else None
+
+
+def path_id(request: web.Request, name: str, what: str, maximum: int = BIGINT_MAX) -> int:
+    """The id in path segment ``name``, or a 404 problem "no {what} …"."""
+    raw = request.match_info[name]
+    value = parse_id(raw, maximum)
+    if value is None:
+        raise Problem(404, f"no {what} {raw[:40]}", slug="not-found")
+    return value

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 from aiohttp import web
@@ -29,4 +30,13 @@ BACKGROUND: web.AppKey[list[Any]] = web.AppKey("background")
 # Objects a domain creates on first use and keeps for the app's lifetime (e.g. the tips'
 # group commit), by name; set up empty by create_app.
 LAZY: web.AppKey[dict[str, Any]] = web.AppKey("lazy")
+T = TypeVar("T")
 REQUEST_ID = web.RequestKey("request_id", str)
+
+
+def lazy(app: web.Application, name: str, make: Callable[[], T]) -> T:
+    """The app's object ``name`` in LAZY, made by ``make()`` on first use."""
+    found = app[LAZY].get(name)
+    if found is None:
+        found = app[LAZY][name] = make()
+    return found
