@@ -1,14 +1,18 @@
 """A worker killed (SIGKILL) while it writes a large alert's deliveries in chunks and
 sends the first of them: another worker finishes writing where the alert's cursor
 stands and every resident still gets the alert exactly once (issue 16). Chunks of 4
-resident ids make the writing take long enough to be caught in the middle. Only the
-subprocess workers send (the in-process service runs the web role only)."""
+resident ids; the test holds an uncommitted delivery of its own for one resident
+further on (the same unique key), so the worker's chunk that writes that resident's
+delivery waits for the test's transaction (ON CONFLICT must know whether it commits)
+and the kill lands in the middle of writing whatever the machine's speed. Only the subprocess
+workers send (the in-process service runs the web role only)."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 
+import asyncpg
 import pytest
 
 from tests.faults.test_wave_worker_kill import start_worker
@@ -48,6 +52,18 @@ async def test_worker_killed_while_writing_chunks_still_sends_each_message_once(
     sent = await post(client, f"/api/v1/alerts/{aid}/send", op, None, 202)
     assert sent["materialising"] is True and sum(sent["counts"].values()) == 4
     lo = await db.fetchval("SELECT materialise_cursor FROM alerts WHERE id = $1", aid)
+    # a resident about 100 ids on: its chunk cannot commit while the test's own delivery
+    # for them (same alert, resident, channel, kind and seq) is neither committed nor not
+    held = await db.fetchval("SELECT min(id) FROM residents WHERE id >= $1", lo + 100)
+    blocker = await asyncpg.connect(db_url)
+    hold = blocker.transaction()
+    await hold.start()
+    await blocker.execute(
+        """INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at)
+           VALUES ($1, $2, 'sms', 'alert', 'missing_child', 'queued', now() + interval '1 hour')""",
+        aid,
+        held,
+    )
     worker = start_worker(env, tmp_path / "worker-1.log")
     second = None
     try:
@@ -60,8 +76,10 @@ async def test_worker_killed_while_writing_chunks_still_sends_each_message_once(
         worker.send_signal(signal.SIGKILL)
         await asyncio.get_running_loop().run_in_executor(None, worker.wait, 15)
         # killed in the middle: deliveries left to write, and messages left to send
-        assert await db.fetchval("SELECT materialise_cursor FROM alerts WHERE id = $1", aid) is not None
+        cursor = await db.fetchval("SELECT materialise_cursor FROM alerts WHERE id = $1", aid)
+        assert cursor is not None and lo + 40 <= cursor <= held
         assert len(await sandbox.outbound()) < len(phones)
+        await hold.rollback()
         second = start_worker(env, tmp_path / "worker-2.log")
 
         async def written():
@@ -70,6 +88,8 @@ async def test_worker_killed_while_writing_chunks_still_sends_each_message_once(
         await wait_until(written, timeout=60, interval=0.1)
         await quiet_queue(db, timeout=60)
     finally:
+        if not blocker.is_closed():
+            await blocker.close()
         for process in (worker, second):
             if process is not None and process.poll() is None:
                 process.terminate()
