@@ -1,7 +1,8 @@
 """Live events: PostgreSQL NOTIFY fanned out to server-sent-event subscribers.
 
 Any process (web, worker) publishes with ``pg_notify('bw_events', json)``; every web
-process holds one LISTEN connection and hands each event to the subscribers of its
+process (and only a web process: workers and schedulers publish, nobody there listens)
+holds one LISTEN connection and hands each event to the subscribers of its
 topic (``alert:<id>``, ``tips:<GM code>``). NOTIFY is a hint: a subscriber that must
 not miss anything re-reads state from the database when it (re)connects.
 """
@@ -20,7 +21,8 @@ import asyncpg
 from aiohttp import web
 
 from burgerwacht.db.notify import notify
-from burgerwacht.web.keys import DIRECT_URL, EVENTS, POOL, SETTINGS
+from burgerwacht.errors import DomainError
+from burgerwacht.web.keys import DIRECT_URL, EVENTS, POOL, ROLES, SETTINGS
 
 log = logging.getLogger(__name__)
 CHANNEL = "bw_events"
@@ -164,7 +166,17 @@ async def publish(conn: asyncpg.Connection | asyncpg.Pool, topics: list[str], ev
     await notify(conn, CHANNEL, json.dumps({**event, "topics": topics}, default=str))
 
 
+def hub_of(app: web.Application) -> EventHub:
+    """The process's event hub; a process without the web role has none (503)."""
+    if EVENTS not in app:
+        raise DomainError(503, "events-not-served", "live events are served by web processes, not this one")
+    return app[EVENTS]
+
+
 async def events_ctx(app: web.Application) -> AsyncIterator[None]:
+    if "web" not in app[ROLES]:  # nobody subscribes here: no LISTEN connection held for nothing
+        yield
+        return
     settings = app[SETTINGS]
     hub = EventHub(app[POOL], app[DIRECT_URL] or None, pgbouncer=settings.database.pgbouncer)
     app[EVENTS] = hub

@@ -28,12 +28,12 @@ from burgerwacht.alerts.models import (
     WaveCreated,
     WidenIn,
 )
-from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
+from burgerwacht.events import SHUTDOWN_EVENT, hub_of, next_event, open_stream, sse
 from burgerwacht.templates.models import AlertCreate
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
 from burgerwacht.web.ids import INT_MAX, parse_id, path_id
-from burgerwacht.web.keys import EVENTS, POOL, SETTINGS
+from burgerwacht.web.keys import POOL, SETTINGS
 from burgerwacht.webhooks.signing import signed_form
 
 api = Api()
@@ -291,7 +291,10 @@ LIFECYCLE_EVENTS = ("tip", "update", "wave", "approval")
     tags=["alerts"],
     roles=OPERATORS,
     content_type="text/event-stream",
-    responses={404: "Unknown or outside your scope"},
+    responses={
+        404: "Unknown or outside your scope",
+        503: "Not a web process (live events are served by web processes)",
+    },
 )
 async def alert_events(request: web.Request):
     user = current_user(request)
@@ -299,7 +302,7 @@ async def alert_events(request: web.Request):
     pool, settings = request.app[POOL], request.app[SETTINGS]
     async with pool.acquire() as conn:
         await service.load_for(conn, user, alert_id)
-    hub = request.app[EVENTS]
+    hub = hub_of(request.app)
     resp = await open_stream(request)
     min_interval, last_sent, last_doc = 0.25, 0.0, None
 

@@ -14,7 +14,7 @@ from burgerwacht import metrics
 from burgerwacht.alerts import service as alerts
 from burgerwacht.audit import store as audit
 from burgerwacht.config import Settings
-from burgerwacht.events import SHUTDOWN_EVENT, next_event, open_stream, sse
+from burgerwacht.events import SHUTDOWN_EVENT, hub_of, next_event, open_stream, sse
 from burgerwacht.photos.models import JPEG_CONTENT
 from burgerwacht.residents.service import language_of
 from burgerwacht.texts import text
@@ -23,7 +23,7 @@ from burgerwacht.tips.models import ReplyIn, ReplyOut, TipList, TipOut, TipPatch
 from burgerwacht.web.api import Api, current_user
 from burgerwacht.web.errors import Problem, validation_problem
 from burgerwacht.web.ids import INT_MAX, parse_id
-from burgerwacht.web.keys import EVENTS, POOL, PROVIDER, SETTINGS
+from burgerwacht.web.keys import POOL, PROVIDER, SETTINGS
 from burgerwacht.webhooks.signing import signed_form
 
 api = Api()
@@ -202,10 +202,11 @@ async def reply_tip(request: web.Request, body: ReplyIn):
     tags=["tips"],
     roles=OPERATORS,
     content_type="text/event-stream",
+    responses={503: "Not a web process (live events are served by web processes)"},
 )
 async def tip_events(request: web.Request):
     user = current_user(request)
-    hub = request.app[EVENTS]
+    hub = hub_of(request.app)
     topics = ["tips:*"] if user.national else [f"tips:{m}" for m in user.municipalities]
     resp = await open_stream(request)
     await resp.write(b": connected\n\n")
