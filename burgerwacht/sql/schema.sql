@@ -1179,6 +1179,20 @@ BEGIN
     RETURNING id INTO rid;
     ids := ARRAY(SELECT ra.address_id FROM resident_addresses ra
                  WHERE ra.resident_id = rid AND (ra.visit_until IS NULL OR ra.visit_until > now()));
+    IF r.id IS NULL THEN
+        -- the number was new when read, but a concurrent first AANMELDEN may have made
+        -- the resident in between (the upsert waited for it and now holds its row): its
+        -- addresses count, so the maximum is checked again (the upsert changed nothing
+        -- that matters: the row was made active a moment ago)
+        IF a_id = ANY (ids) THEN
+            outcome := 'already_enrolled';
+            RETURN;
+        END IF;
+        IF cardinality(ids) >= p_max THEN
+            outcome := 'too_many_addresses';
+            RETURN;
+        END IF;
+    END IF;
     INSERT INTO resident_addresses (resident_id, address_id, label, channels, quiet_start, quiet_end)
     VALUES (rid, a_id, CASE WHEN cardinality(ids) = 0 THEN 'thuis' ELSE 'adres ' || (cardinality(ids) + 1) END,
             ARRAY['sms'], NULL, NULL)

@@ -65,3 +65,41 @@ async def test_code_limits_hold_exactly_under_64_concurrent_requests(client, san
     assert statuses == [202] * limit + [429] * (N - limit)
     assert len(await sandbox.outbound()) == limit  # exactly that many codes went out
     assert await db.fetchval("SELECT count(*) FROM code_requests") == limit
+
+
+async def test_first_enrolments_in_two_transactions_at_once_keep_the_address_limit(db, db_url):
+    # a new number's first AANMELDEN for two addresses, in two transactions at once
+    # (a burst's group commits, or two web processes), with a maximum of one address: the
+    # second cannot see the first's resident row until it commits, so it must check the
+    # maximum again once it holds that row
+    import asyncpg
+
+    places = await db.fetch(
+        "SELECT postcode, house_number FROM addresses WHERE house_letter = '' AND addition = '' ORDER BY id LIMIT 2"
+    )
+    phone = mobile(9000)
+    enrol = "SELECT outcome FROM sms_enrol($1, 'mobile', $2, $3, NULL, NULL, 1)"
+    first, second = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
+    try:
+        tx = first.transaction()
+        await tx.start()
+        assert (
+            await first.fetchval(enrol, phone, places[0]["postcode"], places[0]["house_number"]) == "enrolled"
+        )
+        racing = asyncio.ensure_future(
+            second.fetchval(enrol, phone, places[1]["postcode"], places[1]["house_number"])
+        )
+        await asyncio.sleep(0.3)  # it waits on the first's resident row
+        assert not racing.done()
+        await tx.commit()
+        assert await asyncio.wait_for(racing, 10) == "too_many_addresses"
+    finally:
+        await first.close()
+        await second.close()
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM resident_addresses ra JOIN residents r ON r.id = ra.resident_id WHERE r.phone = $1",
+            phone,
+        )
+        == 1
+    )
