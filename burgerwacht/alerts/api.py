@@ -460,7 +460,8 @@ def _first_sent(out: AlertOut):
 
 @api.get(
     "/api/v1/alerts/{alert_id}/cap",
-    summary="The alert as OASIS CAP 1.2 (Alert; Update with the closing message; Cancel)",
+    summary="The alert as OASIS CAP 1.2 (Alert; Update with the closing message; Cancel); the public page as "
+    "<web> and the photo as a <resource> (not in a Cancel)",
     tags=["alerts"],
     roles=OPERATORS,
     query=CapQuery,

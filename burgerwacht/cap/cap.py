@@ -525,6 +525,9 @@ def export_cap(
     every export is the same message), the follow-up as description; its references name
     the Alert message and the earlier follow-ups (``earlier_updates``: (number,
     created_at)) exactly as they are exported.
+
+    A sent alert's public page is the info's ``web`` and its photo (``photo`` and
+    ``photo_url``) a ``resource`` (image/jpeg, its size and address), except in a Cancel.
     """
     if msg_type not in ("Alert", "Update", "Cancel"):
         raise ValueError(f"msg_type must be Alert, Update or Cancel (got {msg_type!r})")
@@ -621,6 +624,8 @@ def export_cap(
     _add(info, "senderName", alert.get("sender_name") or "Burgerwacht")
     _add(info, "headline", headline)
     _add(info, "description", description)
+    if alert.get("public_url") and msg_type != "Cancel":
+        _add(info, "web", alert["public_url"])  # the public page: full text, follow-ups, photo
     _add_pair(info, "parameter", P_LEVEL, level)
     channels = alert.get("channels")
     if channels:
@@ -631,6 +636,14 @@ def export_cap(
         _add_pair(info, "parameter", P_CONSENT, "true")
     if alert.get("reference"):
         _add_pair(info, "parameter", P_REFERENCE, str(alert["reference"]))
+    photo, photo_url = alert.get("photo"), alert.get("photo_url")
+    if photo and photo_url and msg_type != "Cancel":
+        # the photo as a resource: its public address (it answers once the alert is sent)
+        resource = _add(info, "resource")
+        _add(resource, "resourceDesc", f"Foto: {photo['alt']}" if photo.get("alt") else "Foto")
+        _add(resource, "mimeType", "image/jpeg")
+        _add(resource, "size", str(photo["bytes"]))
+        _add(resource, "uri", photo_url)
     _area(info, alert)
 
     ET.indent(root)

@@ -315,3 +315,36 @@ async def test_an_abandoned_draft_loses_its_photo(client, db, op):
     )
     assert await purge_photos(client.app) == {"purged": 1}
     assert [r["alert_id"] for r in await db.fetch("SELECT alert_id FROM alert_photos")] == [fresh["id"]]
+
+
+async def test_cap_export_names_the_page_and_the_photo(client, db, op):
+    from defusedxml import ElementTree as ET
+
+    from burgerwacht.cap import validate_cap
+
+    alert = await draft(client, db, op)
+    assert (
+        await put_photo(client, op, alert["id"], png(), "image/png", alt="De gezochte fiets")
+    ).status == 200
+    sent = await send(client, op, alert["id"])
+    resp = await client.get(f"/api/v1/alerts/{alert['id']}/cap", headers=op)
+    assert resp.status == 200
+    xml = await resp.read()
+    validate_cap(xml)
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    info = ET.fromstring(xml).find("cap:info", ns)
+    assert info.findtext("cap:web", namespaces=ns) == sent["public_url"]
+    resource = info.find("cap:resource", ns)
+    assert resource.findtext("cap:resourceDesc", namespaces=ns) == "Foto: De gezochte fiets"
+    assert resource.findtext("cap:mimeType", namespaces=ns) == "image/jpeg"
+    assert resource.findtext("cap:uri", namespaces=ns) == sent["photo_url"]
+    photo = await client.get(path_of(sent["photo_url"]))
+    assert (
+        int(resource.findtext("cap:size", namespaces=ns)) == len(await photo.read()) == sent["photo"]["bytes"]
+    )
+    # withdrawn: the Cancel names neither
+    await post(client, f"/api/v1/alerts/{alert['id']}/cancel", op, None, 200)
+    cancel = await (await client.get(f"/api/v1/alerts/{alert['id']}/cap", headers=op)).read()
+    validate_cap(cancel)
+    info = ET.fromstring(cancel).find("cap:info", ns)
+    assert info.find("cap:resource", ns) is None and info.find("cap:web", ns) is None
