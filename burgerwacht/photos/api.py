@@ -108,7 +108,7 @@ async def put_photo(request: web.Request, query: PhotoQuery):
 @api.delete(
     "/api/v1/alerts/{alert_id}/photo",
     summary="Remove the alert's photo, in any state (a wrong photo, consent withdrawn): off the public "
-    "page at once (shared caches keep it at most 60 s); audited. Answers the alert",
+    "page within public.page_cache_seconds (shared caches keep it at most 60 s); audited. Answers the alert",
     tags=TAGS,
     roles=OPERATORS,
     response=AlertOut,

@@ -92,7 +92,7 @@ async def put(pool: asyncpg.Pool, user: StaffUser, alert_id: int, photo: Photo, 
 
 async def remove(pool: asyncpg.Pool, user: StaffUser, alert_id: int) -> None:
     """Remove an alert's photo in any state (404 when it has none), audited: a wrong
-    photo or a withdrawn consent takes it off the page at once."""
+    photo or a withdrawn consent takes it off the page (within the page cache's second)."""
     async with pool.acquire() as conn, conn.transaction():
         await alerts.load_for(conn, user, alert_id, lock=True)
         if not await store.delete(conn, alert_id):

@@ -757,6 +757,7 @@ function renderAlert(a) {
     .filter(Boolean)
     .join(" · ");
   exerciseBand(a.mode === "exercise");
+  renderWatchPhoto(a);
   renderApproval(a);
   renderProgress(a);
   renderLifecycle(a);
@@ -777,6 +778,55 @@ function renderAlert(a) {
     show($("#end-result"), true);
   }
 }
+
+// The alert's photo as residents see it on the page (the stored, re-encoded JPEG), with
+// a way to take it off again: a wrong photo of a sent alert is withdrawn at once (the
+// page and its photo URL stop showing it; shared caches keep it at most 60 s).
+async function renderWatchPhoto(a) {
+  const box = $("#watch-photo");
+  const info = a.photo;
+  if (!info) {
+    show(box, false);
+    show($("#watch-photo-confirm"), false);
+    box.dataset.key = "";
+    return;
+  }
+  const key = `${a.id}|${info.created_at}`;
+  $("#watch-photo-info").textContent =
+    `Foto bij de actie: ${info.width} × ${info.height} pixels, ${fmtNumber(Math.round(info.bytes / 1000))} kB` +
+    (info.alt ? ` · alt-tekst: “${info.alt}”` : "");
+  show(box, true);
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  const img = $("#watch-photo-img");
+  img.alt = info.alt || a.title;
+  try {
+    const url = await photoUrl(`/api/v1/alerts/${a.id}/photo`, key);
+    if (box.dataset.key === key) img.src = url;
+  } catch {
+    box.dataset.key = "";
+  }
+}
+
+$("#watch-photo-remove").addEventListener("click", () => {
+  show($("#watch-photo-confirm"), true);
+  $("#watch-photo-confirm").focus();
+});
+
+$("#watch-photo-confirm").addEventListener("click", async () => {
+  const w = state.watching;
+  if (!w) return;
+  show($("#watch-photo-confirm"), false);
+  show($("#watch-photo-error"), false);
+  try {
+    w.alert = await api("DELETE", `/api/v1/alerts/${w.id}/photo`);
+    renderAlert(w.alert);
+    announce("De foto is van de actie gehaald.");
+  } catch (err) {
+    $("#watch-photo-error").textContent = problemText(err);
+    show($("#watch-photo-error"), true);
+  }
+});
 
 function renderApproval(a) {
   // waiting for the second person: no progress to show yet, say so instead
@@ -946,20 +996,20 @@ function addTip(w, tip, live) {
 const PHOTO_URLS = new Map();
 const TIP_CHANNEL = { voice: "spraak", web: "formulier", sms: "SMS" };
 
-async function photoUrl(path) {
-  if (!PHOTO_URLS.has(path)) {
+async function photoUrl(path, key = path) {
+  if (!PHOTO_URLS.has(key)) {
     PHOTO_URLS.set(
-      path,
+      key,
       api("GET", path, { accept: "image/jpeg", raw: true })
         .then((resp) => resp.blob())
         .then((blob) => URL.createObjectURL(blob))
         .catch((err) => {
-          PHOTO_URLS.delete(path);
+          PHOTO_URLS.delete(key);
           throw err;
         }),
     );
   }
-  return PHOTO_URLS.get(path);
+  return PHOTO_URLS.get(key);
 }
 
 function tipPhotos(tip) {
