@@ -536,6 +536,10 @@ async def save_estimate(conn: asyncpg.Connection, alert_id: int, estimate: dict[
     await conn.execute("UPDATE alerts SET estimate = $2 WHERE id = $1", alert_id, estimate)
 
 
+# The fatigue summary rows (resident_fatigue) of some residents, to lock in resident order.
+_LOCK_FATIGUE = "SELECT 1 FROM resident_fatigue WHERE resident_id IN"
+
+
 async def cancel_unsent(
     conn: asyncpg.Connection, alert_id: int, kinds: tuple[str, ...] = ("alert", "update")
 ) -> int:
@@ -551,6 +555,21 @@ async def cancel_unsent(
         "UPDATE alerts SET materialise_cursor = NULL WHERE id = $1 AND materialise_cursor IS NOT NULL",
         alert_id,
     )
+    # a regular alert's start messages count towards the fatigue budget: their residents'
+    # summary rows are locked in resident order first, as the writers lock them (one
+    # INSERT, ordered), not in the order the messages happen to lie in (a deadlock)
+    if (
+        "alert" in kinds
+        and await conn.fetchval(
+            "SELECT level FROM deliveries WHERE alert_id = $1 AND kind = 'alert' LIMIT 1", alert_id
+        )
+        == "regular"
+    ):
+        await conn.execute(
+            f"""{_LOCK_FATIGUE} (SELECT resident_id FROM deliveries
+                   WHERE alert_id = $1 AND kind = 'alert' AND state = 'queued') ORDER BY resident_id FOR UPDATE""",
+            alert_id,
+        )
     result = await conn.execute(
         "UPDATE deliveries SET state = 'cancelled', reason = 'alert_ended', updated_at = now() "
         "WHERE alert_id = $1 AND kind = ANY($2::text[]) AND state = 'queued'",
@@ -1042,6 +1061,12 @@ async def release_claims_of(conn: asyncpg.Connection, worker: str) -> int:
 
 async def expire_due(conn: asyncpg.Connection) -> list[int]:
     """Queued deliveries past their expiry are dropped; alerts past expiry end."""
+    # the regular ones' fatigue summary rows first, in resident order (see cancel_unsent)
+    await conn.execute(
+        f"""{_LOCK_FATIGUE} (SELECT resident_id FROM deliveries
+               WHERE state = 'queued' AND expires_at <= now() AND kind = 'alert' AND level = 'regular')
+            ORDER BY resident_id FOR UPDATE"""
+    )
     rows = await conn.fetch(
         """UPDATE deliveries SET state = 'expired', reason = 'alert_expired', updated_at = now()
            WHERE state = 'queued' AND expires_at <= now() RETURNING alert_id"""

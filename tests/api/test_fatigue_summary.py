@@ -163,3 +163,59 @@ async def test_a_cancel_and_a_send_at_once_leave_it_exact(db, db_url, cancel_fir
         await a.close()
         await b.close()
     assert (await agree(db, 9001))[4242] == 1
+
+
+@pytest.mark.parametrize("ending", ["cancel", "expire"])
+async def test_ending_an_alert_while_another_is_written_does_not_deadlock(db, db_url, ending):
+    """A regular alert's queued messages cancelled (or expired) while another regular
+    alert is written for the same residents. The writer locks their summary rows in
+    resident order (one INSERT); the ending must too, whatever order its messages lie in
+    (here resident 2 before 1). A third transaction holds resident 1's row so that both
+    queue for it, the writer first: the ending, taking resident 2's row first, would
+    deadlock with the writer (PostgreSQL aborts one of them: a 500 for the operator)."""
+    import asyncpg
+
+    from burgerwacht.alerts import store as alerts_store
+
+    r1, r2 = 5101, 5102
+    expires = "now() + interval '1 hour'" if ending == "cancel" else "now() - interval '1 second'"
+    for resident in (r2, r1):  # the ending alert's messages: resident 2's first
+        await db.execute(
+            "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at) "
+            f"VALUES (9101, $1, 'sms', 'alert', 'regular', 'queued', {expires})",
+            resident,
+        )
+    holder, writer, ender = [await asyncpg.connect(db_url) for _ in range(3)]
+    try:
+        held, writing, ended = holder.transaction(), writer.transaction(), ender.transaction()
+        for tx in (held, writing, ended):
+            await tx.start()
+        await holder.execute("SELECT 1 FROM resident_fatigue WHERE resident_id = $1 FOR UPDATE", r1)
+
+        async def waits(task: asyncio.Future) -> bool:
+            await asyncio.sleep(0.3)
+            return not task.done()
+
+        write = asyncio.ensure_future(
+            writer.execute(
+                "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at) "
+                "SELECT 9102, r, 'sms', 'alert', 'regular', 'queued', now() + interval '1 hour' "
+                "FROM unnest($1::bigint[]) AS r",
+                [r1, r2],
+            )
+        )
+        assert await waits(write)  # queued for resident 1's row, holding nothing
+        end = asyncio.ensure_future(
+            alerts_store.cancel_unsent(ender, 9101) if ending == "cancel" else alerts_store.expire_due(ender)
+        )
+        assert await waits(end)
+        await held.commit()
+        await asyncio.wait_for(write, 10)  # a deadlock would abort one of them here
+        await writing.commit()
+        await asyncio.wait_for(end, 10)
+        await ended.commit()
+    finally:
+        for conn in (holder, writer, ender):
+            await conn.close()
+    counts = await agree(db, 9101, 9102)
+    assert counts[r1] == counts[r2] == 1  # 9102 counts; 9101 no longer
