@@ -1,8 +1,9 @@
 """Run every benchmark in bench/ and print one table: ``python -m bench [--quick] [NAME ...]``.
 
-NAME is ``alerts``, ``signals``, ``tips``, ``waves``, ``rate``, ``public`` or ``national``
-(default: all). ``national`` runs at its ``--quick`` size unless named (``make
-bench-national``: 2M recipients among 10M addresses, ~15 minutes or more).
+NAME is ``alerts``, ``signals``, ``tips``, ``waves``, ``rate``, ``public``, ``national``
+or ``partition`` (default: all). ``national`` and ``partition`` run at their ``--quick``
+size unless named (``make bench-national``: 2M recipients among 10M addresses, ~15
+minutes or more; ``python -m bench partition``: migration 0032 on 1M and 2M deliveries).
 Each runs as its own process (``python -m bench.bench_NAME --json FILE``) with its own
 embedded PostgreSQL and simulator; its full report is printed as it goes. At the end one
 table lists every figure with the reference measured in the same run and the goal, and
@@ -24,9 +25,9 @@ from pathlib import Path
 
 from bench.common import figures_table, machine_info, versions
 
-KNOWN = ("alerts", "signals", "tips", "waves", "rate", "public", "national")
+KNOWN = ("alerts", "signals", "tips", "waves", "rate", "public", "national", "partition")
 # full size only when named: the default run stays short
-QUICK_UNLESS_NAMED = ("national",)
+QUICK_UNLESS_NAMED = ("national", "partition")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 

@@ -631,8 +631,10 @@ async def bench_targeting(pool: asyncpg.Pool, ds: Dataset, sizes: Sizes) -> dict
         # HISTORY_SHARE of the enrolled residents, so the budget rule has history to read
         per_alert = int(ds.enrolled * HISTORY_SHARE)
         await conn.execute(
-            """INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, created_at)
-               SELECT a, r, 'sms', 'alert', 'regular', 'delivered', now(), now() - random() * interval '20 hours'
+            """INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, created_at,
+                                      alert_month)
+               SELECT a, r, 'sms', 'alert', 'regular', 'delivered', now(), now() - random() * interval '20 hours',
+                      date_trunc('month', now() AT TIME ZONE 'UTC')::date
                FROM generate_series(1, $1) a
                CROSS JOIN LATERAL (SELECT DISTINCT (random() * ($3 - 1) + 1)::bigint + 0 * a AS r
                                    FROM generate_series(1, $2)) x""",

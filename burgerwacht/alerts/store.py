@@ -283,13 +283,14 @@ async def materialise(
         f"""
         WITH ins AS (
             INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, reason, not_before, expires_at,
-                                    wave, text_seq)
+                                    wave, text_seq, alert_month)
             SELECT $1, resident_id, channel, 'alert', $5,
                    CASE WHEN disposition IN ('budget', 'quiet_skip', 'related') THEN 'skipped' ELSE 'queued' END,
                    CASE disposition WHEN 'budget' THEN 'budget' WHEN 'quiet_skip' THEN 'quiet_hours'
                                     WHEN 'quiet_defer' THEN 'quiet_hours' WHEN 'related' THEN 'related_alert' END,
                    CASE WHEN disposition = 'quiet_defer' THEN quiet_until ELSE now() END,
-                   $6, {int(wave)}, CASE WHEN disposition = 'related' THEN 0 END
+                   $6, {int(wave)}, CASE WHEN disposition = 'related' THEN 0 END,
+                   (SELECT a.alert_month FROM alerts a WHERE a.id = $1)  -- the partition key (sql/0032)
             FROM ({query.sql()}) x
             {f"LIMIT {int(limit)}" if limit is not None else ""}
             ON CONFLICT DO NOTHING
@@ -606,8 +607,9 @@ async def materialise_closing(conn: asyncpg.Connection, alert_id: int, expires_a
     (idempotent: a resident with a closing message on any channel gets no other)."""
     result = await conn.execute(
         """
-        INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at)
-        SELECT DISTINCT ON (d.resident_id) d.alert_id, d.resident_id, d.channel, 'closing', d.level, 'queued', $2
+        INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, alert_month)
+        SELECT DISTINCT ON (d.resident_id) d.alert_id, d.resident_id, d.channel, 'closing', d.level, 'queued', $2,
+               d.alert_month
         FROM deliveries d JOIN residents r ON r.id = d.resident_id AND r.status = 'active'
         WHERE d.alert_id = $1 AND d.kind IN ('alert', 'update')
           AND (d.state IN ('sent', 'delivered') OR (d.state = 'skipped' AND d.reason = 'related_alert'))
@@ -730,8 +732,9 @@ async def catch_up_updates(conn: asyncpg.Connection, delivery_ids: list[int]) ->
     have written them already."""
     result = await conn.execute(
         f"""
-        INSERT INTO deliveries (alert_id, resident_id, channel, kind, seq, level, state, expires_at)
-        SELECT d.alert_id, d.resident_id, d.channel, 'update', u.number, d.level, 'queued', a.expires_at
+        INSERT INTO deliveries (alert_id, resident_id, channel, kind, seq, level, state, expires_at, alert_month)
+        SELECT d.alert_id, d.resident_id, d.channel, 'update', u.number, d.level, 'queued', a.expires_at,
+               d.alert_month
         FROM deliveries d
         JOIN alerts a ON a.id = d.alert_id AND a.status IN ('sending', 'active') AND coalesce(d.text_seq, 0) < a.update_number
         JOIN alert_updates u ON u.alert_id = d.alert_id AND u.number > coalesce(d.text_seq, 0)
@@ -771,8 +774,8 @@ async def materialise_update(
     ``limit``: at most that many (the first batch)."""
     result = await conn.execute(
         f"""
-        INSERT INTO deliveries (alert_id, resident_id, channel, kind, seq, level, state, expires_at)
-        SELECT d.alert_id, d.resident_id, d.channel, 'update', $2, d.level, 'queued', $3
+        INSERT INTO deliveries (alert_id, resident_id, channel, kind, seq, level, state, expires_at, alert_month)
+        SELECT d.alert_id, d.resident_id, d.channel, 'update', $2, d.level, 'queued', $3, d.alert_month
         FROM deliveries d
         WHERE d.alert_id = $1 AND d.kind = 'alert' AND d.resident_id IS NOT NULL AND coalesce(d.text_seq, 0) < $2
           AND {_MAY_HAVE_REACHED}
@@ -1201,8 +1204,9 @@ async def resident_allows_voice(conn: asyncpg.Connection, resident_id: int) -> b
 async def add_fallback(conn: asyncpg.Connection, failed: asyncpg.Record, channel: str) -> int | None:
     return await conn.fetchval(
         """INSERT INTO deliveries (alert_id, resident_id, channel, kind, seq, wave, level, state, expires_at,
-                                  fallback_of)
-           SELECT alert_id, resident_id, $2, kind, seq, wave, level, 'queued', expires_at, id FROM deliveries
+                                  fallback_of, alert_month)
+           SELECT alert_id, resident_id, $2, kind, seq, wave, level, 'queued', expires_at, id, alert_month
+           FROM deliveries
            WHERE id = $1 AND expires_at > now() AND kind <> 'bulletin'  -- a bulletin is SMS only
            ON CONFLICT DO NOTHING RETURNING id""",
         failed["id"],

@@ -77,13 +77,15 @@ async def materialise(
             GROUP BY d.resident_id
         ),
         ins AS (
-            INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, reason, not_before, expires_at)
+            INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, reason, not_before, expires_at,
+                                    alert_month)
             SELECT -$8::bigint, r.resident_id, 'sms', 'bulletin', 'bulletin',
                    CASE WHEN coalesce(u.n, 0) >= $9 THEN 'skipped' ELSE 'queued' END,
                    CASE WHEN coalesce(u.n, 0) >= $9 THEN 'monthly_cap'
                         WHEN r.quiet_until IS NOT NULL THEN 'quiet_hours' END,
                    coalesce(r.quiet_until, now()),
-                   coalesce(r.quiet_until, now()) + $10::interval
+                   coalesce(r.quiet_until, now()) + $10::interval,
+                   (SELECT b.alert_month FROM bulletins b WHERE b.id = $8)  -- the partition key (sql/0032)
             FROM r LEFT JOIN used u ON u.resident_id = r.resident_id
             ON CONFLICT DO NOTHING
             RETURNING state, reason

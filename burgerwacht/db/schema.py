@@ -13,7 +13,9 @@ the project depends on no PostgreSQL client binaries. Everything in the ``public
 schema: tables with their columns (in column order, which ``SELECT *`` shows),
 constraints, indexes, views, sequences not owned by a column, enum types, functions,
 triggers and extensions, each group sorted by name. Storage details (owners, grants,
-tablespaces, statistics) are left out.
+tablespaces, statistics) are left out, and so are partitions (a partitioned table shows
+its key; its partitions, e.g. deliveries' month partitions made ahead by date, carry
+the parent's constraints, indexes and row triggers).
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ GROUP BY t.typname ORDER BY 1
 """
 
 _TABLES = """
-SELECT c.oid, c.relname, c.relkind::text AS relkind FROM pg_class c
+SELECT c.oid, c.relname, c.relkind::text AS relkind,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partkey
+FROM pg_class c
 WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY c.relname
 """
@@ -63,6 +67,7 @@ SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(oid, true)
 FROM pg_constraint
 WHERE connamespace = 'public'::regnamespace AND conrelid <> 0
   AND contype <> 'n'  -- NOT NULL (a constraint of its own since PostgreSQL 18): in the columns
+  AND NOT EXISTS (SELECT 1 FROM pg_class r WHERE r.oid = conrelid AND r.relispartition)
 ORDER BY 1, 2
 """
 
@@ -70,6 +75,7 @@ _INDEXES = """
 SELECT i.relname, pg_get_indexdef(i.oid) AS def
 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
 WHERE i.relnamespace = 'public'::regnamespace
+  AND NOT EXISTS (SELECT 1 FROM pg_class r WHERE r.oid = x.indrelid AND r.relispartition)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid AND c.contype IN ('p', 'u', 'x'))
 ORDER BY 1
 """
@@ -98,7 +104,7 @@ ORDER BY 1, 2
 _TRIGGERS = """
 SELECT t.tgrelid::regclass::text AS tbl, t.tgname, pg_get_triggerdef(t.oid, true) AS def
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal
+WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal AND NOT c.relispartition
 ORDER BY 1, 2
 """
 
@@ -130,8 +136,8 @@ async def dump(conn: asyncpg.Connection) -> str:
     for t in await conn.fetch(_TABLES):
         columns = [_column(c) for c in await conn.fetch(_COLUMNS, t["oid"])]
         body = ",\n".join(f"    {c}" for c in columns)
-        partitioned = " PARTITIONED" if t["relkind"] == "p" else ""
-        out.append(f"CREATE{partitioned} TABLE {t['relname']} (\n{body}\n);\n")
+        by = f" PARTITION BY {t['partkey']}" if t["partkey"] else ""
+        out.append(f"CREATE TABLE {t['relname']} (\n{body}\n){by};\n")
     constraints = await conn.fetch(_CONSTRAINTS)
     if constraints:
         out.append(

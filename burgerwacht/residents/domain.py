@@ -10,7 +10,7 @@ from burgerwacht.residents import api, cli, inbound, jobs
 DOMAIN = Domain(
     "residents",
     apis=(api.api,),
-    jobs=(jobs.purge_resident_records,),
+    jobs=(jobs.purge_resident_records, jobs.make_delivery_partitions),
     commands=(cli.resident,),
     fast_sms_handlers=(inbound.enrol_sms_fast,),
 )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+import logging
+import re
+from datetime import date, datetime, time
 from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
 
 from burgerwacht.residents.address import AddressQuery
+
+log = logging.getLogger(__name__)
 
 ENROL_LOCK = 0x454E524C  # "ENRL": serialises code issuance so limits are exact
 
@@ -328,6 +332,7 @@ async def purge(conn: asyncpg.Connection, *, deliveries_days: int) -> dict[str, 
     replies = await conn.execute(
         "UPDATE inbound_messages SET reply = NULL WHERE reply IS NOT NULL AND received_at < now() - interval '7 days'"
     )
+    dropped, dropped_rows = await drop_old_delivery_partitions(conn, deliveries_days)
     deliveries = await conn.execute(
         "DELETE FROM deliveries WHERE created_at < now() - make_interval(days => $1)", deliveries_days
     )
@@ -360,7 +365,57 @@ async def purge(conn: asyncpg.Connection, *, deliveries_days: int) -> dict[str, 
             ("replies", replies),
             ("deliveries", deliveries),
         )
-    } | {"visits": visits}
+    } | {
+        "visits": visits,
+        "deliveries": int(deliveries.split()[-1]) + dropped_rows,
+        "delivery_partitions_dropped": dropped,
+    }
+
+
+_UPPER_BOUND = re.compile(r"TO \('(\d{4}-\d{2}-\d{2})'\)")
+
+
+async def drop_old_delivery_partitions(conn: asyncpg.Connection, deliveries_days: int) -> tuple[int, int]:
+    """Retention by partition (sql/0032): a month partition of deliveries whose every row
+    is older than ``deliveries_days`` goes whole (DROP TABLE: no dead rows, no vacuum),
+    which is what the DELETE would have done to it. Only partitions whose upper bound is
+    before the cut-off are candidates (an alert's deliveries are made from its month on:
+    mostly within it, up to alerts.max_expires_minutes past its end, later for a draft
+    sent late or a closing message of an old alert); each is then locked against
+    writes and checked for a row at or after the cut-off (the BRIN index on created_at),
+    so a late row keeps it and the DELETE takes the rest. The default partition is never
+    dropped. A partition busy past ``lock_timeout`` is left for the next run. Returns
+    (partitions dropped, rows they held)."""
+    rows = await conn.fetch(
+        """SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound
+           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+           WHERE i.inhparent = 'deliveries'::regclass ORDER BY 1"""
+    )
+    cutoff = await conn.fetchval("SELECT (now() - make_interval(days => $1))::date", deliveries_days)
+    dropped = held = 0
+    for r in rows:
+        m = _UPPER_BOUND.search(r["bound"] or "")
+        if m is None or date.fromisoformat(m.group(1)) > cutoff:
+            continue
+        name = '"' + r["relname"].replace('"', '""') + '"'
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL lock_timeout = '2s'")
+                await conn.execute(f"LOCK TABLE {name} IN EXCLUSIVE MODE")  # reads go on, writes wait
+                late = await conn.fetchval(
+                    f"SELECT EXISTS (SELECT 1 FROM {name} WHERE created_at >= now() - make_interval(days => $1))",
+                    deliveries_days,
+                )
+                if late:
+                    continue
+                n = await conn.fetchval(f"SELECT count(*) FROM {name}")
+                await conn.execute(f"DROP TABLE {name}")
+        except asyncpg.LockNotAvailableError:
+            log.info("deliveries partition %s busy: left for the next retention run", r["relname"])
+            continue
+        dropped += 1
+        held += n
+    return dropped, held
 
 
 async def municipalities_of(conn: asyncpg.Connection, resident_id: int) -> list[str]:
@@ -573,3 +628,12 @@ async def set_pause_all(conn: asyncpg.Connection, resident_id: int, pause_all: b
     await conn.execute(
         "UPDATE residents SET pause_all = $2 WHERE id = $1 AND paused_until > now()", resident_id, pause_all
     )
+
+
+async def make_delivery_partitions(conn: asyncpg.Connection, *, months_ahead: int) -> int:
+    """Make the month partitions of deliveries missing from this month to ``months_ahead``
+    on (functions/deliveries.sql); waits at most ``lock_timeout`` for the table (a busy
+    one is tried again the next day: two months ahead leave room)."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL lock_timeout = '5s'")
+        return await conn.fetchval("SELECT deliveries_partitions_ahead($1)", months_ahead)

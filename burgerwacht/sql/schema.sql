@@ -117,7 +117,8 @@ CREATE TABLE alerts (
     sent_by bigint,
     materialise_cursor bigint,
     materialise_end bigint,
-    materialised_at timestamp with time zone
+    materialised_at timestamp with time zone,
+    alert_month date DEFAULT (date_trunc('month'::text, (now() AT TIME ZONE 'UTC'::text)))::date NOT NULL
 );
 
 CREATE TABLE area_figures (
@@ -166,7 +167,8 @@ CREATE TABLE bulletins (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     recipients integer DEFAULT 0 NOT NULL,
     deferred integer DEFAULT 0 NOT NULL,
-    over_cap integer DEFAULT 0 NOT NULL
+    over_cap integer DEFAULT 0 NOT NULL,
+    alert_month date DEFAULT (date_trunc('month'::text, (now() AT TIME ZONE 'UTC'::text)))::date NOT NULL
 );
 
 CREATE TABLE call_slots (
@@ -186,7 +188,7 @@ CREATE TABLE code_requests (
 );
 
 CREATE TABLE deliveries (
-    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    id bigint DEFAULT nextval('deliveries_id_seq'::regclass) NOT NULL,
     alert_id bigint NOT NULL,
     resident_id bigint,
     channel text NOT NULL,
@@ -210,8 +212,9 @@ CREATE TABLE deliveries (
     seq integer DEFAULT 0 NOT NULL,
     wave integer DEFAULT 0 NOT NULL,
     text_seq integer,
-    sender text
-);
+    sender text,
+    alert_month date NOT NULL
+) PARTITION BY RANGE (alert_month);
 
 CREATE TABLE enrolments (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -624,8 +627,8 @@ ALTER TABLE call_slots ADD CONSTRAINT call_slots_pkey PRIMARY KEY (delivery_id);
 ALTER TABLE code_requests ADD CONSTRAINT code_requests_pkey PRIMARY KEY (id);
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_channel_check CHECK (channel = ANY (ARRAY['sms'::text, 'voice'::text]));
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_kind_check CHECK (kind = ANY (ARRAY['alert'::text, 'update'::text, 'closing'::text, 'bulletin'::text]));
-ALTER TABLE deliveries ADD CONSTRAINT deliveries_message_key UNIQUE (alert_id, resident_id, channel, kind, seq);
-ALTER TABLE deliveries ADD CONSTRAINT deliveries_pkey PRIMARY KEY (id);
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_message_key UNIQUE (alert_id, resident_id, channel, kind, seq, alert_month);
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_pkey PRIMARY KEY (id, alert_month);
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_seq_check CHECK ((kind = 'update'::text) = (seq > 0));
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_check CHECK (state = ANY (ARRAY['queued'::text, 'sending'::text, 'sent'::text, 'delivered'::text, 'undelivered'::text, 'failed'::text, 'expired'::text, 'cancelled'::text, 'skipped'::text]));
 ALTER TABLE enrolments ADD CONSTRAINT enrolments_address_id_fkey FOREIGN KEY (address_id) REFERENCES addresses(id);
@@ -751,16 +754,16 @@ CREATE INDEX code_requests_at ON public.code_requests USING btree (at);
 CREATE INDEX code_requests_ip ON public.code_requests USING btree (ip, at);
 CREATE INDEX code_requests_phone ON public.code_requests USING btree (phone, at);
 CREATE INDEX code_requests_prefix ON public.code_requests USING btree (prefix, at);
-CREATE INDEX deliveries_alert_state ON public.deliveries USING btree (alert_id, kind, state) INCLUDE (channel);
-CREATE INDEX deliveries_alert_updates ON public.deliveries USING btree (alert_id, seq, state) INCLUDE (channel) WHERE (kind = 'update'::text);
-CREATE INDEX deliveries_bulletins ON public.deliveries USING btree (resident_id, created_at) WHERE (kind = 'bulletin'::text);
-CREATE INDEX deliveries_claims ON public.deliveries USING btree (claimed_at) WHERE (state = 'sending'::text);
-CREATE INDEX deliveries_created ON public.deliveries USING brin (created_at);
-CREATE INDEX deliveries_fallback_of ON public.deliveries USING btree (fallback_of) WHERE (fallback_of IS NOT NULL);
-CREATE UNIQUE INDEX deliveries_provider_sid ON public.deliveries USING btree (provider_sid) WHERE (provider_sid IS NOT NULL);
-CREATE INDEX deliveries_queue ON public.deliveries USING btree (not_before, id) WHERE (state = 'queued'::text);
-CREATE INDEX deliveries_resident_recent ON public.deliveries USING btree (resident_id, created_at);
-CREATE INDEX deliveries_sent ON public.deliveries USING btree (updated_at) WHERE (state = 'sent'::text);
+CREATE INDEX deliveries_alert_state ON ONLY public.deliveries USING btree (alert_id, kind, state) INCLUDE (channel);
+CREATE INDEX deliveries_alert_updates ON ONLY public.deliveries USING btree (alert_id, seq, state) INCLUDE (channel) WHERE (kind = 'update'::text);
+CREATE INDEX deliveries_bulletins ON ONLY public.deliveries USING btree (resident_id, created_at) WHERE (kind = 'bulletin'::text);
+CREATE INDEX deliveries_claims ON ONLY public.deliveries USING btree (claimed_at) WHERE (state = 'sending'::text);
+CREATE INDEX deliveries_created ON ONLY public.deliveries USING brin (created_at);
+CREATE INDEX deliveries_fallback_of ON ONLY public.deliveries USING btree (fallback_of) WHERE (fallback_of IS NOT NULL);
+CREATE UNIQUE INDEX deliveries_provider_sid ON ONLY public.deliveries USING btree (provider_sid, alert_month) WHERE (provider_sid IS NOT NULL);
+CREATE INDEX deliveries_queue ON ONLY public.deliveries USING btree (not_before, id) WHERE (state = 'queued'::text);
+CREATE INDEX deliveries_resident_recent ON ONLY public.deliveries USING btree (resident_id, created_at);
+CREATE INDEX deliveries_sent ON ONLY public.deliveries USING btree (updated_at) WHERE (state = 'sent'::text);
 CREATE INDEX enrolments_phone ON public.enrolments USING btree (phone);
 CREATE INDEX gebiedsscan_municipality ON public.gebiedsscan USING btree (municipality_code, period_start);
 CREATE INDEX mijn_logins_phone ON public.mijn_logins USING btree (phone);
@@ -931,6 +934,32 @@ BEGIN
               WHERE u.at > now() - interval '24 hours'
               GROUP BY u.alert_id) m);
     RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.deliveries_partitions_ahead(p_months integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    m date := date_trunc('month', now() AT TIME ZONE 'UTC')::date;
+    name text;
+    made integer := 0;
+BEGIN
+    FOR i IN 0..p_months LOOP
+        name := 'deliveries_' || to_char(m, 'YYYY_MM');
+        IF to_regclass(name) IS NULL THEN
+            IF EXISTS (SELECT 1 FROM deliveries_default
+                       WHERE alert_month >= m AND alert_month < (m + interval '1 month')::date) THEN
+                RAISE WARNING 'deliveries of % are in deliveries_default: no partition made', m;
+            ELSE
+                EXECUTE format('CREATE TABLE %I PARTITION OF deliveries FOR VALUES FROM (%L) TO (%L)',
+                               name, m, (m + interval '1 month')::date);
+                made := made + 1;
+            END IF;
+        END IF;
+        m := (m + interval '1 month')::date;
+    END LOOP;
+    RETURN made;
 END $function$;
 
 CREATE OR REPLACE FUNCTION public.fatigue_entries_of(p_resident bigint, OUT alerts bigint[], OUT times timestamp with time zone[])

@@ -241,8 +241,9 @@ async def test_follows_leaves_out_the_earlier_alerts_residents_but_sends_them_wh
     others = [await create(client, op, alert_body(circle(centre, 60))) for _ in range(2)]
     for earlier in (first, *others):  # not the followed alert: that would make them related
         await db.execute(
-            "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at) "
-            "VALUES ($1, $2, 'sms', 'alert', 'regular', 'delivered', now())",
+            "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, alert_month) "
+            "VALUES ($1, $2, 'sms', 'alert', 'regular', 'delivered', now(), "
+            "        (SELECT alert_month FROM alerts WHERE id = $1))",
             earlier["id"],
             late,
         )

@@ -424,8 +424,9 @@ async def test_erasure_and_retention_keep_the_alert_record_whole(client, sandbox
     assert before["counts"]["delivered"] == 2
     first = await db.fetchval("SELECT id FROM deliveries WHERE resident_id <> $1", gone)
     await db.execute(
-        "INSERT INTO deliveries (alert_id, resident_id, channel, level, state, expires_at, fallback_of) "
-        "SELECT alert_id, resident_id, 'voice', level, 'delivered', expires_at, id FROM deliveries WHERE id = $1",
+        "INSERT INTO deliveries (alert_id, resident_id, channel, level, state, expires_at, fallback_of, alert_month) "
+        "SELECT alert_id, resident_id, 'voice', level, 'delivered', expires_at, id, alert_month "
+        "FROM deliveries WHERE id = $1",
         first,
     )
 

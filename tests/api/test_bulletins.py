@@ -146,8 +146,10 @@ async def test_monthly_cap_skips_and_counts_residents_over_it(client, sandbox, d
     # last month's bulletins do not count
     rid = await db.fetchval("SELECT id FROM residents WHERE phone = $1", residents[0])
     await db.execute(
-        "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, created_at) "
-        "SELECT -999, $1, 'sms', 'bulletin', 'bulletin', 'delivered', now(), now() - interval '40 days'",
+        "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, created_at, "
+        "                        alert_month) "
+        "SELECT -999, $1, 'sms', 'bulletin', 'bulletin', 'delivered', now(), now() - interval '40 days', "
+        "       date_trunc('month', now() AT TIME ZONE 'UTC')::date",
         rid,
     )
     fieldworker = await staff("fieldworker", "GM9999")

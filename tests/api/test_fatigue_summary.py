@@ -71,8 +71,9 @@ async def test_summary_agrees_with_the_rule_it_replaces(client, sandbox, db, op,
     # one of two channels cancelled still counts; both cancelled does not
     a, b = sent
     await db.execute(
-        "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at) "
-        "VALUES ($1, $2, 'voice', 'alert', 'regular', 'delivered', now())",
+        "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, alert_month) "
+        "VALUES ($1, $2, 'voice', 'alert', 'regular', 'delivered', now(), "
+        "        (SELECT alert_month FROM alerts WHERE id = $1))",
         a,
         rids[0],
     )
@@ -95,9 +96,10 @@ async def test_summary_agrees_with_the_rule_it_replaces(client, sandbox, db, op,
     # back in time (one statement for two residents) leaves the window
     yesterday, skipped = [(await create(client, op, alert_body(circle(centre, 200))))["id"] for _ in range(2)]
     await db.execute(
-        "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, created_at) "
-        "VALUES ($1, $2, 'sms', 'alert', 'regular', 'delivered', now(), now() - interval '30 hours'), "
-        "       ($3, $2, 'sms', 'alert', 'regular', 'skipped', now(), now())",
+        "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, created_at, "
+        "                        alert_month) "
+        "VALUES ($1, $2, 'sms', 'alert', 'regular', 'delivered', now(), now() - interval '30 hours', date_trunc('month', now() AT TIME ZONE 'UTC')::date), "
+        "       ($3, $2, 'sms', 'alert', 'regular', 'skipped', now(), now(), date_trunc('month', now() AT TIME ZONE 'UTC')::date)",
         yesterday,
         rids[1],
         skipped,
@@ -139,8 +141,8 @@ async def test_a_cancel_and_a_send_at_once_leave_it_exact(db, db_url, cancel_fir
     import asyncpg
 
     insert = (
-        "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at) "
-        "VALUES (9001, 4242, $1, 'alert', 'regular', 'queued', now() + interval '1 hour')"
+        "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, alert_month) "
+        "VALUES (9001, 4242, $1, 'alert', 'regular', 'queued', now() + interval '1 hour', date_trunc('month', now() AT TIME ZONE 'UTC')::date)"
     )
     await db.execute(insert, "sms")
     assert (await agree(db, 9001))[4242] == 1

@@ -82,8 +82,9 @@ async def test_first_messages_leave_while_the_rest_is_written_and_scope_holds(
     )
     earlier = await create(client, op, alert_body({"type": "areas", "codes": WIJKEN}))
     await db.execute(
-        "INSERT INTO deliveries (alert_id, resident_id, channel, level, state, expires_at) "
-        "SELECT $1, r, 'sms', 'regular', 'sent', now() + interval '1 hour' FROM unnest($2::bigint[]) r",
+        "INSERT INTO deliveries (alert_id, resident_id, channel, level, state, expires_at, alert_month) "
+        "SELECT $1, r, 'sms', 'regular', 'sent', now() + interval '1 hour', "
+        "       (SELECT alert_month FROM alerts WHERE id = $1) FROM unnest($2::bigint[]) r",
         earlier["id"],
         [ids[phones[i]] for i in range(3, 300, 31)],
     )

@@ -59,8 +59,9 @@ async def test_worker_killed_while_writing_chunks_still_sends_each_message_once(
     hold = blocker.transaction()
     await hold.start()
     await blocker.execute(
-        """INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at)
-           VALUES ($1, $2, 'sms', 'alert', 'missing_child', 'queued', now() + interval '1 hour')""",
+        """INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, alert_month)
+           VALUES ($1, $2, 'sms', 'alert', 'missing_child', 'queued', now() + interval '1 hour',
+                   (SELECT alert_month FROM alerts WHERE id = $1))""",
         aid,
         held,
     )

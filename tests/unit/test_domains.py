@@ -22,6 +22,7 @@ def test_scheduler_runs_every_domains_jobs():
         "scheduler.housekeeping",
         "audit-verify",
         "residents-retention",
+        "deliveries-partitions",
         "mijn-sessions-purge",
         "alerts-status-check",
         "tips-retention",

@@ -145,3 +145,30 @@ END $$;
 CREATE OR REPLACE TRIGGER deliveries_deleted_fatigue
     AFTER DELETE ON deliveries REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION deliveries_deleted_fatigue();
+
+-- Deliveries are partitioned by their alert's month (sql/0032): the month partitions are
+-- made ahead, this month and the next p_months (the daily job 'deliveries-partitions');
+-- a month whose rows already went to the default partition is left there (a warning).
+CREATE OR REPLACE FUNCTION deliveries_partitions_ahead(p_months integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    m date := date_trunc('month', now() AT TIME ZONE 'UTC')::date;
+    name text;
+    made integer := 0;
+BEGIN
+    FOR i IN 0..p_months LOOP
+        name := 'deliveries_' || to_char(m, 'YYYY_MM');
+        IF to_regclass(name) IS NULL THEN
+            IF EXISTS (SELECT 1 FROM deliveries_default
+                       WHERE alert_month >= m AND alert_month < (m + interval '1 month')::date) THEN
+                RAISE WARNING 'deliveries of % are in deliveries_default: no partition made', m;
+            ELSE
+                EXECUTE format('CREATE TABLE %I PARTITION OF deliveries FOR VALUES FROM (%L) TO (%L)',
+                               name, m, (m + interval '1 month')::date);
+                made := made + 1;
+            END IF;
+        END IF;
+        m := (m + interval '1 month')::date;
+    END LOOP;
+    RETURN made;
+END $$;
