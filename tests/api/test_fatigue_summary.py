@@ -167,6 +167,10 @@ async def test_a_cancel_and_a_send_at_once_leave_it_exact(db, db_url, cancel_fir
     assert (await agree(db, 9001))[4242] == 1
 
 
+# the month partition of deliveries made now (alerts.alert_month's default)
+MONTH = "date_trunc('month', now() AT TIME ZONE 'UTC')::date"
+
+
 @pytest.mark.parametrize("ending", ["cancel", "expire"])
 async def test_ending_an_alert_while_another_is_written_does_not_deadlock(db, db_url, ending):
     """A regular alert's queued messages cancelled (or expired) while another regular
@@ -183,8 +187,8 @@ async def test_ending_an_alert_while_another_is_written_does_not_deadlock(db, db
     expires = "now() + interval '1 hour'" if ending == "cancel" else "now() - interval '1 second'"
     for resident in (r2, r1):  # the ending alert's messages: resident 2's first
         await db.execute(
-            "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at) "
-            f"VALUES (9101, $1, 'sms', 'alert', 'regular', 'queued', {expires})",
+            "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, alert_month) "
+            f"VALUES (9101, $1, 'sms', 'alert', 'regular', 'queued', {expires}, {MONTH})",
             resident,
         )
     holder, writer, ender = [await asyncpg.connect(db_url) for _ in range(3)]
@@ -200,8 +204,8 @@ async def test_ending_an_alert_while_another_is_written_does_not_deadlock(db, db
 
         write = asyncio.ensure_future(
             writer.execute(
-                "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at) "
-                "SELECT 9102, r, 'sms', 'alert', 'regular', 'queued', now() + interval '1 hour' "
+                "INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, alert_month) "
+                f"SELECT 9102, r, 'sms', 'alert', 'regular', 'queued', now() + interval '1 hour', {MONTH} "
                 "FROM unnest($1::bigint[]) AS r",
                 [r1, r2],
             )
