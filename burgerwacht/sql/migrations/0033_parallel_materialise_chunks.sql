@@ -15,15 +15,8 @@ CREATE TABLE materialise_chunks (
 COMMENT ON TABLE materialise_chunks IS
     'chunks of a large alert''s deliveries not yet written: residents with lo < id <= hi';
 
--- an alert that stops materialising (closed, cancelled, expired, or done) has no chunk left
-CREATE FUNCTION materialise_chunks_stop() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM materialise_chunks WHERE alert_id = NEW.id;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER alerts_materialise_stop AFTER UPDATE OF materialise_cursor ON alerts
-    FOR EACH ROW WHEN (OLD.materialise_cursor IS NOT NULL AND NEW.materialise_cursor IS NULL)
-    EXECUTE FUNCTION materialise_chunks_stop();
+-- (the trigger that deletes the chunks of an alert that stops materialising lives in
+-- functions/deliveries.sql)
 
 -- an alert being written with the old single cursor when this migration runs: its
 -- remaining range becomes chunks of 10,000 resident ids
