@@ -208,6 +208,10 @@ class AlertSettings(Section):
     materialise_at_once: PositiveInt = 20_000
     materialise_first: PositiveInt = 2_000
     materialise_chunk: PositiveInt = 10_000
+    # Chunk writers per worker process, each writing a different chunk at once (every
+    # worker process adds its own): 2 keeps a 2-core machine's writing parallel while
+    # the channel loops send.
+    materialise_parallel: PositiveInt = 2
     # Levels whose send needs a second person: the author's send waits (awaiting_approval)
     # until another operator or admin in scope approves it (issue 17).
     approval_levels: list[Literal["regular", "missing_child", "amber_regional", "amber_national"]] = [

@@ -259,7 +259,8 @@ class AlertOut(BaseModel):
     materialising: bool = Field(
         default=False,
         description="True while a large alert's deliveries are still being written in chunks (alerts."
-        "materialise_chunk resident ids at a time, the first with the send): its counts are not the whole "
+        "materialise_chunk resident ids each, the first with the send, the rest by the workers, "
+        "alerts.materialise_parallel chunks at once per worker): its counts are not the whole "
         "audience yet, it stays 'sending' and cannot be widened. False otherwise.",
     )
     materialised_at: datetime | None = Field(

@@ -7,14 +7,16 @@ with NOTIFY (a hint — they poll anyway).
 A large alert (its target holds more than ``alerts.materialise_at_once`` enrolments: a
 national AMBER Alert reaches two million) would hold its first message back for as long
 as writing every delivery takes (~10 s a million). Its deliveries are written in chunks
-of ``alerts.materialise_chunk`` resident ids, in id order: the first in the send
-transaction, so the workers start on it at once, the rest by the dispatch workers
-(:func:`materialise_next`), one chunk per transaction that also moves the alert's
-``materialise_cursor`` on. A worker that dies mid-chunk leaves the cursor where it was;
-any worker writes that chunk again (ON CONFLICT on the unique key keeps it once). A
+of ``alerts.materialise_chunk`` resident ids: the first in the send transaction, so
+the workers start on it at once; the send also records the others (one
+``materialise_chunks`` row each), which the dispatch workers write in parallel
+(:func:`materialise_next`; ``alerts.materialise_parallel`` writers per worker process),
+each taking a chunk FOR UPDATE SKIP LOCKED and deleting it in the transaction that
+writes it. A writer that dies mid-chunk leaves its row; any writer writes that chunk
+again (ON CONFLICT on the unique key keeps it once). A
 chunk reads the recipient query for its residents only, so scope, quiet hours, the
 fatigue budget and related alerts are decided per resident exactly as at once. While
-the cursor runs the alert is ``materialising`` (its counts are not the whole audience
+chunks are left the alert is ``materialising`` (``materialise_cursor`` is not NULL) (its counts are not the whole audience
 yet), stays 'sending', and cannot be widened; a follow-up reaches whom the start
 message reached so far, and start messages written later carry it (the claim reads the
 latest text); closing or cancelling stops the chunks.
@@ -551,10 +553,10 @@ async def _dispatch(
     query = recipient_query(settings, row, times["expires_at"])
     materialising = not query.exercise and await store.target_exceeds(conn, query, cfg.materialise_at_once)
     if materialising:
-        lo, _end = await store.start_chunks(conn, alert_id)
+        lo, end = await store.start_chunks(conn, alert_id)
         hi = lo + cfg.materialise_first
         n, _reached = await store.materialise(conn, replace(query, chunk=(lo, hi)))
-        materialising = not await store.chunk_written(conn, alert_id, hi)
+        materialising = not await store.plan_chunks(conn, alert_id, hi, end, cfg.materialise_chunk)
     else:
         n, _reached = await store.materialise(conn, query)
     counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
@@ -572,32 +574,46 @@ async def _dispatch(
 
 
 async def materialise_next(pool: asyncpg.Pool, settings: Settings) -> int | None:
-    """One more chunk of a large alert's deliveries, in its own transaction (the alert's
-    row locked FOR NO KEY UPDATE: one writer at a time, and a follow-up, close or cancel
-    waits for the chunk). Returns the alert's id, or None when no alert is left to
-    write (or the ones left are being written by another worker right now)."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await store.next_to_materialise(conn)
-        if row is None:
-            return None
-        alert_id = row["id"]
-        if row["status"] not in ("sending", "active"):  # ended: closing or cancelling stops the chunks too
-            await store.stop_chunks(conn, alert_id)
-            return alert_id
-        lo = row["materialise_cursor"]
-        hi = min(lo + settings.alerts.materialise_chunk, row["materialise_end"])
-        query = recipient_query(settings, row, row["expires_at"])
-        n, _reached = await store.materialise(conn, replace(query, chunk=(lo, hi)))
-        done = await store.chunk_written(conn, alert_id, hi)
-        if done:
-            counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
-            await audit.append(
-                conn, "system:materialise", "alert.materialised", "alert", alert_id, {"counts": counts}
-            )
-        if n:
-            await store.notify_dispatch(conn, alert_id)
-        await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
-    return alert_id
+    """One more chunk of a large alert's deliveries, in its own transaction: the chunk's
+    row (``materialise_chunks``) is taken FOR UPDATE SKIP LOCKED, so concurrent writers
+    (``alerts.materialise_parallel`` per worker, and every worker process) each write a
+    different chunk, and deleted in the transaction that writes it (a writer killed
+    mid-way leaves it to be taken again). The alert's row is held FOR SHARE meanwhile: a
+    follow-up, close or cancel waits for the chunks in flight. The writer that finds no
+    chunk left marks the alert materialised (once). Returns the alert's id, or None when
+    nothing was done (no alert left to write, or its chunks are all being written)."""
+    async with pool.acquire() as conn:
+        for alert_id in await store.materialising_alerts(conn):
+            wrote = False
+            async with conn.transaction():
+                claimed = await store.claim_chunk(conn, alert_id)
+                if claimed is not None:
+                    row, lo, hi = claimed
+                    query = recipient_query(settings, row, row["expires_at"])
+                    n, _reached = await store.materialise(conn, replace(query, chunk=(lo, hi)))
+                    await store.chunk_written(conn, alert_id, lo)
+                    if n:
+                        await store.notify_dispatch(conn, alert_id)
+                    wrote = True
+            # the last chunk written (by this writer or one that died after committing
+            # it), or the alert ended: no lock held here, so no writer is waited on
+            async with conn.transaction():
+                finished = await store.finish_chunks(conn, alert_id)
+                if finished:
+                    counts = per_state(await store.counts(conn, [alert_id]), alert_id, "alert") or {}
+                    await audit.append(
+                        conn,
+                        "system:materialise",
+                        "alert.materialised",
+                        "alert",
+                        alert_id,
+                        {"counts": counts},
+                    )
+                if wrote or finished is not None:
+                    await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
+            if wrote or finished is not None:
+                return alert_id
+    return None
 
 
 # ------------------------------------------------------------------ two-person approval

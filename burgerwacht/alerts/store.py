@@ -332,29 +332,77 @@ async def start_chunks(conn: asyncpg.Connection, alert_id: int) -> tuple[int, in
     return row["materialise_cursor"], row["materialise_end"]
 
 
-async def chunk_written(conn: asyncpg.Connection, alert_id: int, cursor: int) -> bool:
-    """Deliveries are written up to resident id ``cursor``; True when that was the last
-    chunk (then the alert is materialised)."""
-    return await conn.fetchval(
-        """UPDATE alerts SET materialise_cursor = CASE WHEN $2 < materialise_end THEN $2 END,
-               materialised_at = CASE WHEN $2 >= materialise_end THEN clock_timestamp() END
-           WHERE id = $1 RETURNING materialise_cursor IS NULL""",
+async def plan_chunks(conn: asyncpg.Connection, alert_id: int, lo: int, end: int, size: int) -> bool:
+    """Residents lo < id <= end are still to be written: one ``materialise_chunks`` row
+    per ``size`` resident ids (in the send transaction, so the writers see them when the
+    alert is sent). True when there is nothing left (then the alert is materialised)."""
+    if lo >= end:
+        await conn.execute(
+            "UPDATE alerts SET materialise_cursor = NULL, materialised_at = clock_timestamp() WHERE id = $1",
+            alert_id,
+        )
+        return True
+    await conn.execute(
+        """INSERT INTO materialise_chunks (alert_id, lo, hi)
+           SELECT $1, g, least(g + $4, $3) FROM generate_series($2::bigint, $3::bigint - 1, $4::bigint) g""",
         alert_id,
-        cursor,
+        lo,
+        end,
+        size,
     )
+    return False
 
 
-async def stop_chunks(conn: asyncpg.Connection, alert_id: int) -> None:
-    await conn.execute("UPDATE alerts SET materialise_cursor = NULL WHERE id = $1", alert_id)
+async def materialising_alerts(conn: asyncpg.Connection) -> list[int]:
+    """The alerts whose deliveries are still being written (oldest first; a few at most)."""
+    return [
+        r[0]
+        for r in await conn.fetch("SELECT id FROM alerts WHERE materialise_cursor IS NOT NULL ORDER BY id")
+    ]
 
 
-async def next_to_materialise(conn: asyncpg.Connection) -> asyncpg.Record | None:
-    """An alert with deliveries left to write, locked for this transaction (FOR NO KEY
-    UPDATE: another writer, a follow-up, close or cancel waits, recording outcomes does
-    not); None if there is none, or the others are being written right now."""
-    return await conn.fetchrow(
-        f"""SELECT {ALERT_COLUMNS} FROM alerts WHERE materialise_cursor IS NOT NULL ORDER BY id LIMIT 1
-            FOR NO KEY UPDATE SKIP LOCKED"""
+async def claim_chunk(conn: asyncpg.Connection, alert_id: int) -> tuple[asyncpg.Record, int, int] | None:
+    """The alert (locked FOR SHARE: other chunk writers go on, a follow-up, close or cancel
+    waits for the chunks in flight and new ones wait for it) and one chunk of it no other
+    writer holds (FOR UPDATE SKIP LOCKED, lowest resident ids first), for this
+    transaction; None if the alert is ended or locked by its closing, or every chunk left
+    is being written right now. The alert is locked before the chunk, in the order close
+    and cancel lock them (the alert, then the chunks its trigger deletes): no deadlock."""
+    row = await conn.fetchrow(
+        f"""SELECT {ALERT_COLUMNS} FROM alerts
+            WHERE id = $1 AND materialise_cursor IS NOT NULL AND status IN ('sending', 'active')
+            FOR SHARE SKIP LOCKED""",
+        alert_id,
+    )
+    if row is None:
+        return None
+    chunk = await conn.fetchrow(
+        "SELECT lo, hi FROM materialise_chunks WHERE alert_id = $1 ORDER BY lo LIMIT 1 FOR UPDATE SKIP LOCKED",
+        alert_id,
+    )
+    if chunk is None:
+        return None
+    return row, chunk["lo"], chunk["hi"]
+
+
+async def chunk_written(conn: asyncpg.Connection, alert_id: int, lo: int) -> None:
+    """The chunk is written (in the transaction that wrote it): it is not taken again."""
+    await conn.execute("DELETE FROM materialise_chunks WHERE alert_id = $1 AND lo = $2", alert_id, lo)
+
+
+async def finish_chunks(conn: asyncpg.Connection, alert_id: int) -> bool | None:
+    """Once no chunk is left (written, or the writer of the last one committed): the
+    alert is materialised (True, exactly once: the row lock makes a second caller see
+    the cursor already NULL) or, ended meanwhile, it just stops (False); None while
+    chunks are left or it was finished before. Takes no lock while chunks are left."""
+    return await conn.fetchval(
+        """UPDATE alerts SET materialise_cursor = NULL,
+               materialised_at = CASE WHEN status IN ('sending', 'active') THEN clock_timestamp() END
+           WHERE id = $1 AND materialise_cursor IS NOT NULL
+             AND (status NOT IN ('sending', 'active')
+                  OR NOT EXISTS (SELECT 1 FROM materialise_chunks WHERE alert_id = $1))
+           RETURNING materialised_at IS NOT NULL""",
+        alert_id,
     )
 
 

@@ -21,7 +21,8 @@ the shared rate limit, records outcomes in batches.
   invalid / landline / opted-out never; unknown outcome → reconcile.
 - SIGTERM: stop claiming, finish what is in flight, hand back what has not started.
 - A large alert's deliveries after its first chunk are written here, a chunk per
-  transaction, while the channel loops send what is written
+  transaction, ``alerts.materialise_parallel`` chunks at once (each writer takes a
+  different one; several workers do too), while the channel loops send what is written
   (:func:`burgerwacht.alerts.service.materialise_next`; any worker resumes after a crash).
 """
 
@@ -371,7 +372,10 @@ class DispatchWorker:
             asyncio.create_task(self._maintenance_loop(), name="dispatch-maintenance"),
             asyncio.create_task(self._listen_loop(), name="dispatch-listen"),
             asyncio.create_task(self._heartbeat_loop(), name="dispatch-heartbeat"),
-            asyncio.create_task(self._materialise_loop(), name="dispatch-materialise"),
+            *(
+                asyncio.create_task(self._materialise_loop(), name=f"dispatch-materialise-{i}")
+                for i in range(self.settings.alerts.materialise_parallel)
+            ),
         ]
         log.info("dispatch worker started", extra={"worker": self.name})
 
@@ -523,7 +527,8 @@ class DispatchWorker:
             await asyncio.sleep(1.0)
 
     async def _materialise_loop(self) -> None:
-        """Large alerts' deliveries, a chunk at a time, until none is left; then wait for
+        """Large alerts' deliveries, a chunk at a time, until none is left (one of
+        ``alerts.materialise_parallel`` such loops, each on its own connection); then wait for
         a NOTIFY (a send) or the next poll. Woken, it lets the channel loops claim first
         (MATERIALISE_GRACE): the first chunk's messages leave before the next chunk's
         writing competes with them for the database."""

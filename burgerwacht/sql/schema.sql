@@ -266,6 +266,12 @@ CREATE TABLE job_runs (
     result jsonb
 );
 
+CREATE TABLE materialise_chunks (
+    alert_id bigint NOT NULL,
+    lo bigint NOT NULL,
+    hi bigint NOT NULL
+);
+
 CREATE TABLE mijn_logins (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     phone text NOT NULL,
@@ -640,6 +646,9 @@ ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_pkey PRIMARY KEY (id);
 ALTER TABLE gebiedsscan ADD CONSTRAINT gebiedsscan_registered_count_check CHECK (registered_count >= 0);
 ALTER TABLE inbound_messages ADD CONSTRAINT inbound_messages_pkey PRIMARY KEY (sid);
 ALTER TABLE job_runs ADD CONSTRAINT job_runs_pkey PRIMARY KEY (job, period);
+ALTER TABLE materialise_chunks ADD CONSTRAINT materialise_chunks_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES alerts(id) ON DELETE CASCADE;
+ALTER TABLE materialise_chunks ADD CONSTRAINT materialise_chunks_check CHECK (hi > lo);
+ALTER TABLE materialise_chunks ADD CONSTRAINT materialise_chunks_pkey PRIMARY KEY (alert_id, lo);
 ALTER TABLE mijn_logins ADD CONSTRAINT mijn_logins_pkey PRIMARY KEY (id);
 ALTER TABLE mijn_sessions ADD CONSTRAINT mijn_sessions_pkey PRIMARY KEY (token_hash);
 ALTER TABLE mijn_sessions ADD CONSTRAINT mijn_sessions_resident_id_fkey FOREIGN KEY (resident_id) REFERENCES residents(id) ON DELETE CASCADE;
@@ -988,6 +997,15 @@ BEGIN
     -- a new statement: its snapshot sees whatever the lock's previous holders committed
     UPDATE resident_fatigue f SET (alerts, times) = (SELECT e.alerts, e.times FROM fatigue_entries_of(f.resident_id) e)
     WHERE f.resident_id = ANY (p_residents);
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.materialise_chunks_stop()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    DELETE FROM materialise_chunks WHERE alert_id = NEW.id;
+    RETURN NULL;
 END $function$;
 
 CREATE OR REPLACE FUNCTION public.resident_address_targeted(paused_until timestamp with time zone, pause_all boolean, visit_until timestamp with time zone, time_windows jsonb, level text)
@@ -1396,6 +1414,7 @@ END $function$;
 
 CREATE TRIGGER addresses_propagate AFTER UPDATE ON addresses REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION addresses_propagate();
 CREATE TRIGGER alerts_deleted_deliveries AFTER DELETE ON alerts REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION alerts_deleted_deliveries();
+CREATE TRIGGER alerts_materialise_stop AFTER UPDATE OF materialise_cursor ON alerts FOR EACH ROW WHEN (old.materialise_cursor IS NOT NULL AND new.materialise_cursor IS NULL) EXECUTE FUNCTION materialise_chunks_stop();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
 CREATE TRIGGER audit_log_no_update_delete BEFORE DELETE OR UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change();
 CREATE TRIGGER deliveries_counted_fatigue AFTER UPDATE OF state, created_at, resident_id, alert_id, kind, level ON deliveries FOR EACH ROW WHEN ((old.kind = 'alert'::text AND old.level = 'regular'::text AND old.resident_id IS NOT NULL AND (old.state <> ALL (ARRAY['skipped'::text, 'cancelled'::text, 'expired'::text]))) IS DISTINCT FROM (new.kind = 'alert'::text AND new.level = 'regular'::text AND new.resident_id IS NOT NULL AND (new.state <> ALL (ARRAY['skipped'::text, 'cancelled'::text, 'expired'::text]))) OR old.kind = 'alert'::text AND old.level = 'regular'::text AND old.resident_id IS NOT NULL AND (old.state <> ALL (ARRAY['skipped'::text, 'cancelled'::text, 'expired'::text])) AND (old.created_at IS DISTINCT FROM new.created_at OR old.resident_id IS DISTINCT FROM new.resident_id OR old.alert_id IS DISTINCT FROM new.alert_id)) EXECUTE FUNCTION deliveries_counted_fatigue();

@@ -74,7 +74,8 @@ async def test_the_migration_keeps_a_populated_table_and_its_exactly_once(empty_
         fatigue_before = await conn.fetch("SELECT * FROM resident_fatigue ORDER BY resident_id")
         assert len(before) == 40 and len(fatigue_before) == 40
 
-        assert [m.version for m in await migrate.migrate(conn)] == [32]
+        applied = [m.version for m in await migrate.migrate(conn)]
+        assert applied[0] == 32 and applied == sorted(applied)  # and any later ones
 
         # the old rows, ids and all, now in the legacy partition with the legacy month
         assert await conn.fetchval("SELECT relkind::text FROM pg_class WHERE relname = 'deliveries'") == "p"

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from burgerwacht.alerts import service, store
+from burgerwacht.db import create_pool
 from tests.helpers.alerting import alert_body, create, quiet_window_now, wait_until
 from tests.helpers.dispatch import enrol_bulk
 from tests.helpers.lifecycle import Worker, post, running
@@ -201,3 +202,55 @@ async def test_a_small_alert_is_written_at_once(client, db, op):
     schemas = spec["components"]["schemas"]
     for name in ("AlertOut", "SendOut"):
         assert "materialising" in schemas[name]["properties"], name
+
+
+async def test_parallel_writers_each_write_a_different_chunk(client, db, db_url, op, settings, monkeypatch):
+    """Several writers at once (as alerts.materialise_parallel writers and several worker
+    processes run): each chunk is written by one writer, several are written at the same
+    time, and the result is the unchunked query's, row for row."""
+    await enrol_bulk(db, 0, 400, WIJKEN)
+    alert = await create(client, op, alert_body({"type": "areas", "codes": WIJKEN}))
+    aid = alert["id"]
+    expected = await targeting_at_once(db, settings, aid)
+    sent = await post(client, f"/api/v1/alerts/{aid}/send", op, None, 202)
+    assert sent["materialising"] is True
+    planned = {r["lo"] for r in await db.fetch("SELECT lo FROM materialise_chunks WHERE alert_id = $1", aid)}
+    assert len(planned) >= 8
+
+    written: list[int] = []
+    in_flight = peak = 0
+    write = store.chunk_written
+
+    async def slow_chunk_written(conn, alert_id, lo):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)  # the chunk's transaction stays open a while
+        in_flight -= 1
+        written.append(lo)
+        await write(conn, alert_id, lo)
+
+    monkeypatch.setattr(store, "chunk_written", slow_chunk_written)
+    pool = await create_pool(db_url, settings, min_size=4, max_size=4)
+    try:
+
+        async def writer():
+            while await service.materialise_next(pool, settings) is not None:
+                pass
+
+        await asyncio.gather(*(writer() for _ in range(4)))
+    finally:
+        await pool.close()
+    assert sorted(written) == sorted(planned)  # each chunk once, none left out
+    assert peak >= 2  # written in parallel
+    doc = await view(client, op, aid)
+    assert doc["materialising"] is False and doc["materialised_at"] is not None
+    rows = await db.fetch(
+        "SELECT resident_id, state FROM deliveries WHERE alert_id = $1 AND kind = 'alert'", aid
+    )
+    assert {r["resident_id"]: r["state"] == "queued" for r in rows} == {
+        r: d == "now" for r, d in expected.items()
+    }
+    assert not await db.fetchval("SELECT count(*) FROM materialise_chunks WHERE alert_id = $1", aid)
+    logged = await db.fetch("SELECT action FROM audit_log WHERE object_id = $1", str(aid))
+    assert [r["action"] for r in logged].count("alert.materialised") == 1

@@ -172,3 +172,15 @@ BEGIN
     END LOOP;
     RETURN made;
 END $$;
+
+-- A large alert that stops materialising (closed, cancelled, expired, or done: its
+-- materialise_cursor becomes NULL) has no chunk left to write (migration 0033). The
+-- DELETE waits for chunks being written right now (their writers hold the rows).
+CREATE OR REPLACE FUNCTION materialise_chunks_stop() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM materialise_chunks WHERE alert_id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER alerts_materialise_stop AFTER UPDATE OF materialise_cursor ON alerts
+    FOR EACH ROW WHEN (OLD.materialise_cursor IS NOT NULL AND NEW.materialise_cursor IS NULL)
+    EXECUTE FUNCTION materialise_chunks_stop();
