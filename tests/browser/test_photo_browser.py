@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.browser import browser, requires_chromium, token_of
+from tests.helpers.browser import browser, requires_chromium, sign_in, wait_image_loaded
 from tests.helpers.photos import has_exif, jpeg_with_gps
 
 pytestmark = [requires_chromium]
@@ -24,10 +24,7 @@ async def test_operator_puts_a_photo_on_the_draft_and_sees_the_result(client, sa
     base = str(client.make_url("/")).rstrip("/")
     async with browser(tmp_path, base) as b:
         page = b.page
-        await page.goto("/console/")
-        await page.locator("#signin-token").fill(token_of(op))
-        await page.locator("#signin-form button[type=submit]").click()
-        await page.locator("#app").wait_for(state="visible")
+        await sign_in(page, op)
         await page.locator("#title").fill("Vermiste jongen Sam")
         await page.locator("#message").fill("Sam (8) is vermist. Hij draagt een groene jas. Bel 112.")
         await page.locator("#mode-areas").check()
@@ -38,7 +35,7 @@ async def test_operator_puts_a_photo_on_the_draft_and_sees_the_result(client, sa
         await page.locator("#to-preview").click()
         await page.locator("#preview-photo").wait_for(state="visible")
         img = page.locator("#preview-photo-img")
-        await page.wait_for_function("document.querySelector('#preview-photo-img').naturalWidth > 0")
+        await wait_image_loaded(img)
         [draft] = (await (await client.get("/api/v1/alerts?status=draft", headers=op)).json())["items"]
         width, height = draft["photo"]["width"], draft["photo"]["height"]
         assert max(width, height) <= 1280 and draft["photo"]["alt"] == "Sam in een groene jas"
@@ -79,14 +76,11 @@ async def test_the_watch_view_shows_the_sent_photo_and_takes_it_off_the_page(
     base = str(client.make_url("/")).rstrip("/")
     async with browser(tmp_path, base) as b:
         page = b.page
-        await page.goto("/console/")
-        await page.locator("#signin-token").fill(token_of(op))
-        await page.locator("#signin-form button[type=submit]").click()
-        await page.locator("#app").wait_for(state="visible")
+        await sign_in(page, op)
         await page.locator(".alert-item", has_text="Gestolen bakfiets").click()
         await page.locator("#watch-photo").wait_for(state="visible")
-        await page.wait_for_function("document.querySelector('#watch-photo-img').naturalWidth > 0")
         img = page.locator("#watch-photo-img")
+        await wait_image_loaded(img)
         photo = sent["photo"]
         assert await img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [
             photo["width"],

@@ -101,3 +101,29 @@ async def browser(
 
 def token_of(headers: dict[str, str]) -> str:
     return headers["Authorization"].removeprefix("Bearer ")
+
+
+async def sign_in(page, headers: dict[str, str]) -> None:
+    """The operator console, signed in with the staff member's token."""
+    await page.goto("/console/")
+    await page.locator("#signin-token").fill(token_of(headers))
+    await page.locator("#signin-form button[type=submit]").click()
+    await page.locator("#app").wait_for(state="visible")
+
+
+async def wait_image_loaded(img, timeout_s: float = 25.0) -> None:
+    """Wait until the ``<img>`` behind the locator has decoded a picture.
+
+    Not ``page.wait_for_function("…")``: Playwright polls a string predicate with
+    ``eval`` inside the page, which the console's CSP (``script-src 'self'``) refuses
+    whenever the first check is not already true. ``locator.evaluate`` runs through the
+    DevTools protocol, which the CSP does not govern.
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await img.evaluate("i => i.complete && i.naturalWidth > 0"):
+        if loop.time() > deadline:
+            raise AssertionError(f"the image did not load within {timeout_s:.0f} s")
+        await asyncio.sleep(0.05)
