@@ -115,7 +115,9 @@ async def refresh_queue_gauges(pool: Any) -> None:
     try:
         async with pool.acquire() as conn:
             rows = {r["channel"]: r for r in await store.queue_by_channel(conn)}
-    except outage.UNAVAILABLE as exc:
+    except Exception as exc:
+        if not outage.unavailable(exc):
+            raise
         outage.noticed(exc, "GET /metrics")
         return
     for channel in _CHANNELS:

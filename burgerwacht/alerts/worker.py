@@ -659,7 +659,9 @@ class DispatchWorker:
         try:
             try:
                 texts = await self._load_texts({d["alert_id"] for d in batch})
-            except outage.UNAVAILABLE as exc:
+            except Exception as exc:
+                if not outage.unavailable(exc):
+                    raise
                 # nothing was sent: the claims lapse and are taken back after the lease
                 outage.noticed(exc, "loading alert texts")
                 return

@@ -29,7 +29,18 @@ _since: float | None = None  # monotonic start of the current outage, None while
 
 
 def unavailable(exc: BaseException) -> bool:
-    return isinstance(exc, UNAVAILABLE)
+    """The database (or PgBouncer's server connection: its "server conn crashed?" is a
+    08P01, a connection error) is away; also an error raised while such a loss was being
+    handled (leaving the lost connection's transaction raises ``InterfaceError: the
+    underlying connection is closed``: a 500 in a failover before)."""
+    current: BaseException | None = exc
+    for _ in range(4):
+        if current is None:
+            return False
+        if isinstance(current, UNAVAILABLE):
+            return True
+        current = current.__context__
+    return False
 
 
 def noticed(exc: BaseException, where: str) -> None:

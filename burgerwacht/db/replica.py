@@ -97,7 +97,7 @@ class ReadPool:
                 raise ReplicaLost("conflict with recovery") from exc
             # a query that ran into its own timeout is slow, not lost: it is not run again
             # on the primary (where the control room writes)
-            lost = isinstance(exc, _AWAY) and not isinstance(exc, TimeoutError)
+            lost = (isinstance(exc, _AWAY) or outage.unavailable(exc)) and not isinstance(exc, TimeoutError)
             if not (lost or _closed(conn)):
                 raise
             # lost under the query (the standby stopped): the next reads go to the primary,

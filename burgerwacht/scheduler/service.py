@@ -96,10 +96,10 @@ async def run_once(app: web.Application, spec: JobSpec, now: datetime | None = N
         if not await claim(pool, spec.name, period):
             return False
         result = await spec.func(app)
-    except outage.UNAVAILABLE as exc:  # expected: one warning per outage; the next period runs it
-        outage.noticed(exc, f"job {spec.name}")
-        return False
-    except Exception:
+    except Exception as exc:
+        if outage.unavailable(exc):  # expected: one warning per outage; the next period runs it
+            outage.noticed(exc, f"job {spec.name}")
+            return False
         log.exception("scheduled job %s failed", spec.name)
         await finish_run(pool, spec.name, period, {"error": True})
         return True

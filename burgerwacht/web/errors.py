@@ -132,18 +132,18 @@ async def problem_middleware(request: web.Request, handler):
         )
     except (asyncio.CancelledError, web.GracefulExit):
         raise
-    except outage.UNAVAILABLE as exc:  # expected and transient: one warning per outage, 503
-        outage.noticed(exc, f"{request.method} {request.path}")
-        return problem_response(
-            Problem(
-                503,
-                "the database is unavailable; try again shortly",
-                slug="database-unavailable",
-                headers={"Retry-After": str(outage.RETRY_AFTER)},
-            ),
-            request,
-        )
-    except Exception:
+    except Exception as exc:
+        if outage.unavailable(exc):  # expected and transient: one warning per outage, 503
+            outage.noticed(exc, f"{request.method} {request.path}")
+            return problem_response(
+                Problem(
+                    503,
+                    "the database is unavailable; try again shortly",
+                    slug="database-unavailable",
+                    headers={"Retry-After": str(outage.RETRY_AFTER)},
+                ),
+                request,
+            )
         log.exception(
             "unhandled error in %s %s",
             request.method,

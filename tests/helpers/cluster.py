@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -144,6 +145,31 @@ class Server:
         if (self.data / "postmaster.pid").exists():
             _run([self._pg("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"], self.user)
 
+    def promote(self) -> None:
+        """A standby becomes a primary (waits until it accepts writes)."""
+        _run([self._pg("pg_ctl"), "-D", str(self.data), "-w", "promote"], self.user)
+
+    def sql(self, statement: str) -> None:
+        """One statement through the wheel's psql (``ALTER SYSTEM`` needs no transaction)."""
+        _run(
+            [
+                self._pg("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                statement,
+            ],
+            None,
+        )
+
 
 class PgBouncer:
     """Transaction pooling in front of ``server`` with a small server pool."""
@@ -180,6 +206,9 @@ max_client_conn = 1000
 server_reset_query =
 # every server connection is checked before a client gets it (strictest; default 30 s)
 server_check_delay = 0
+# after a failed connect to the server, try again after 1 s, not the default 15 s: a
+# failover otherwise stalls every pool that tried the dead primary for 15 s
+server_login_retry = 1
 logfile = {self.root / "pgbouncer.log"}
 pidfile = {self.root / "pgbouncer.pid"}
 """
@@ -189,6 +218,16 @@ pidfile = {self.root / "pgbouncer.pid"}
 
     def url(self, database: str) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    def retarget(self, server: Server) -> None:
+        """Point every database at ``server`` and reload (SIGHUP), as an operator's
+        failover script does: clients keep their connections to PgBouncer, server
+        connections are made to the new address."""
+        text = self.ini.read_text()
+        self.ini.write_text(text.replace(f"port={self.server.port} ", f"port={server.port} "))
+        self.server = server
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
 
     def start(self) -> None:
         binary = pgbouncer_binary()
@@ -228,23 +267,42 @@ class Cluster:
 
     TEMPLATE = "bw_scale_template"
 
-    def __init__(self, root: Path, pool_size: int = 4) -> None:
+    def __init__(self, root: Path, pool_size: int = 4, *, synchronous: bool = False) -> None:
         self.root = root
         self.user = system_user()
         self.primary = Server(root, "primary", self.user)
         self.standby = Server(root, "standby", self.user)
         self.pool_size = pool_size
+        self.synchronous = synchronous
         self.bouncer: PgBouncer | None = None
 
     def start(self, prepare_template) -> None:
-        """``prepare_template(url)`` migrates and fills the template database."""
+        """``prepare_template(url)`` migrates and fills the template database.
+        ``synchronous``: once the standby streams, a commit on the primary returns only
+        when the standby has it (``synchronous_standby_names = '*'``,
+        ``synchronous_commit = on``), as a deployment that must lose nothing in a failover
+        runs; the standby's own copy of the settings has no standby to wait for."""
         self.primary.initdb()
         self.primary.start()
         prepare_template(self.primary.url(), self.TEMPLATE)
         self.standby.basebackup_of(self.primary)
         self.standby.start()
+        if self.synchronous:
+            self.primary.sql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            self.primary.sql("ALTER SYSTEM SET synchronous_commit = on")
+            self.primary.sql("SELECT pg_reload_conf()")
         self.bouncer = PgBouncer(self.root, self.primary, self.user, pool_size=self.pool_size)
         self.bouncer.start()
+
+    def fail_over(self) -> None:
+        """The primary dies (immediate stop: no shutdown checkpoint, connections cut), the
+        standby is promoted and PgBouncer is pointed at it. Afterwards ``primary`` is the
+        promoted server and ``standby`` the dead one."""
+        assert self.bouncer is not None
+        self.primary.stop("immediate")
+        self.standby.promote()
+        self.bouncer.retarget(self.standby)
+        self.primary, self.standby = self.standby, self.primary
 
     def stop(self) -> None:
         if self.bouncer is not None:
