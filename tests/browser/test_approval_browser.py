@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers.alerting import address, addresses_near, alert_body, circle, create, enrol, settled
-from tests.helpers.browser import browser, requires_chromium, token_of
+from tests.helpers.browser import browser, requires_chromium, sign_in
 
 pytestmark = [requires_chromium]
 
@@ -25,13 +25,6 @@ async def _residents(db, n: int) -> tuple[dict, list[int]]:
     return centre, [await enrol(db, f"+316180000{i:02d}", near[i]) for i in range(n)]
 
 
-async def _sign_in(page, headers) -> None:
-    await page.goto("/console/")
-    await page.locator("#signin-token").fill(token_of(headers))
-    await page.locator("#signin-form button[type=submit]").click()
-    await page.locator("#app").wait_for(state="visible")
-
-
 async def test_amber_waits_for_a_colleague_who_approves_it(client, sandbox, db, staff, tmp_path):
     centre, _ = await _residents(db, 3)
     author = await staff("operator", "GM9999", name="Centralist Jansen")
@@ -40,7 +33,7 @@ async def test_amber_waits_for_a_colleague_who_approves_it(client, sandbox, db, 
 
     async with browser(tmp_path / "a", base) as a:
         page = a.page
-        await _sign_in(page, author)
+        await sign_in(page, author)
         await page.locator("#compose").wait_for(state="visible")
         await page.locator("#level").select_option("amber_regional")
         await page.locator("#consent").check()
@@ -77,7 +70,7 @@ async def test_amber_waits_for_a_colleague_who_approves_it(client, sandbox, db, 
 
     async with browser(tmp_path / "b", base) as b:
         page = b.page
-        await _sign_in(page, colleague)
+        await sign_in(page, colleague)
         await page.locator("#queue-badge:text-is('1')").wait_for()
         await page.locator("#queue-open").click()
         item = page.locator(f"#queue-{alert_id}")
@@ -113,7 +106,7 @@ async def test_a_colleague_approves_or_rejects_from_the_watch_view(client, sandb
 
     async with browser(tmp_path, base) as b:
         page = b.page
-        await _sign_in(page, colleague)
+        await sign_in(page, colleague)
         # approve: straight from the alert's own page, not the queue
         await page.locator(".alert-item", has_text="Vermist meisje (8)").click()
         await page.locator("#watch-approval").wait_for(state="visible")
@@ -170,7 +163,7 @@ async def test_reject_needs_a_reason_and_an_exercise_is_unmistakable(client, san
 
     async with browser(tmp_path, base) as b:
         page = b.page
-        await _sign_in(page, colleague)
+        await sign_in(page, colleague)
         await page.locator("#queue-badge:text-is('2')").wait_for()
         await page.locator("#queue-open").click()
         await page.locator(f"#approve-{theirs['id']}").click()

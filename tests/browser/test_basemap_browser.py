@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.helpers.browser import browser, requires_chromium, token_of
+from tests.helpers.browser import browser, requires_chromium, sign_in
 from tests.helpers.ports import free_port
 
 pytestmark = [requires_chromium]
@@ -40,13 +40,6 @@ def settings_overrides(tile_port):
             "tiles_max_zoom": 19,
         }
     }
-
-
-async def _sign_in(page, headers) -> None:
-    await page.goto("/console/")
-    await page.locator("#signin-token").fill(token_of(headers))
-    await page.locator("#signin-form button[type=submit]").click()
-    await page.locator("#compose").wait_for(state="visible")
 
 
 async def _place_circle(page) -> None:
@@ -98,7 +91,7 @@ async def test_tiles_lie_under_the_outlines_and_a_circle_is_placed_on_them(
         base = str(client.make_url("/")).rstrip("/")
         async with browser(tmp_path, base) as b:
             page = b.page
-            await _sign_in(page, operator)
+            await sign_in(page, operator, ready="#compose")
             await page.locator("#map[data-base='tiles']").wait_for()
             assert await page.locator("#map img.leaflet-tile-loaded").count() > 0
             assert await page.locator("#map .map-note").count() == 0
@@ -138,7 +131,7 @@ async def test_offline_and_without_leaflet_the_outlines_remain(client, staff, tm
     base = str(client.make_url("/")).rstrip("/")
     async with browser(tmp_path, base) as b:
         page = b.page
-        await _sign_in(page, operator)
+        await sign_in(page, operator, ready="#compose")
         await page.locator("#map[data-base='unavailable']").wait_for()
         assert await page.locator("#map .map-note").inner_text() == NOTE
         assert await page.locator("#map .map-base").count() == 0  # the failed base is gone

@@ -18,7 +18,7 @@ import pytest
 from burgerwacht.messaging import analyse
 from burgerwacht.signals.periods import last_complete_month, today
 from tests.helpers.alerting import address, addresses_near, enrol
-from tests.helpers.browser import browser, requires_chromium, token_of
+from tests.helpers.browser import browser, requires_chromium, sign_in, token_of
 from tests.helpers.signals import insert, possible
 
 pytestmark = [requires_chromium]
@@ -31,13 +31,6 @@ def service_roles():
 
 def phone(i: int) -> str:
     return f"+316200{i:05d}"
-
-
-async def sign_in(page, token: str, path: str = "/console/") -> None:
-    await page.goto(path)
-    await page.locator("#signin-token").fill(token)
-    await page.locator("#signin-form button[type=submit]").click()
-    await page.locator("#app").wait_for(state="visible")
 
 
 async def test_operator_sends_watches_handles_a_live_tip_and_closes(client, sandbox, db, staff, tmp_path):

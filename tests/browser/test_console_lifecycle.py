@@ -8,7 +8,7 @@ import pytest
 from playwright.async_api import Error as PlaywrightError
 
 from tests.helpers.alerting import address, alert_body, circle, create_and_send, enrol
-from tests.helpers.browser import browser, requires_chromium, token_of
+from tests.helpers.browser import browser, requires_chromium, sign_in
 from tests.helpers.lifecycle import in_ring, quiet_queue
 
 pytestmark = [requires_chromium]
@@ -36,11 +36,7 @@ async def test_follow_up_widen_by_drawing_and_timeline(client, sandbox, db, staf
 
     async with browser(tmp_path, base) as b:
         page = b.page
-        await page.goto("/console/")
-        await page.evaluate(f"sessionStorage.setItem('burgerwacht.watching', '{alert['id']}')")
-        await page.locator("#signin-token").fill(token_of(op))
-        await page.locator("#signin-form button[type=submit]").click()
-        await page.locator("#watch").wait_for(state="visible")
+        await sign_in(page, op, watching=alert["id"])
         await page.locator("#update-card").wait_for(state="visible")
 
         # a follow-up: the meter, who it reaches, then sent; the timeline shows it

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from tests.helpers.alerting import alert_body, create_and_send, enrol, settled
-from tests.helpers.browser import browser, requires_chromium, token_of
+from tests.helpers.browser import browser, requires_chromium, sign_in
 
 pytestmark = [requires_chromium]
 
@@ -45,10 +45,7 @@ async def test_analyst_effectiveness_table_and_csv(client, sandbox, db, staff, t
     base = str(client.make_url("/")).rstrip("/")
     async with browser(tmp_path, base) as b:
         page = b.page
-        await page.goto("/console/analyse")
-        await page.locator("#signin-token").fill(token_of(an))
-        await page.locator("#signin-form button[type=submit]").click()
-        await page.locator("#app").wait_for(state="visible")
+        await sign_in(page, an, "/console/analyse")
         first = page.locator("#eff-table tbody tr").first
         await first.locator(f"th:text-is('{sent:%Y-%m}')").wait_for()
         assert await page.locator("#eff-year").input_value() == str(sent.year)

@@ -12,7 +12,7 @@ from burgerwacht.demo import DEMO_DIR
 from burgerwacht.participation.service import import_kwb
 from burgerwacht.signals.periods import last_complete_month, today
 from tests.helpers.alerting import enrol
-from tests.helpers.browser import browser, requires_chromium
+from tests.helpers.browser import browser, requires_chromium, sign_in
 from tests.helpers.signals import insert
 
 pytestmark = [requires_chromium]
@@ -54,10 +54,7 @@ async def test_wijkagent_sees_their_wijken_and_coverage(client, sandbox, db, db_
     base = str(client.make_url("/")).rstrip("/")
     async with browser(tmp_path, base) as b:
         page = b.page
-        await page.goto("/console/analyse")
-        await page.locator("#signin-token").fill(token)
-        await page.locator("#signin-form button[type=submit]").click()
-        await page.locator("#app").wait_for(state="visible")
+        await sign_in(page, token, "/console/analyse")
         assert "WK999901" in await page.locator("#user-name").inner_text()
         # the signals map: the three buurten of Centrum, nothing of Havenkwartier
         await page.locator("#choropleth path.choro").nth(2).wait_for(state="attached")

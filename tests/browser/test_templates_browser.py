@@ -9,7 +9,7 @@ import pytest
 
 from burgerwacht.templates import service as templates
 from tests.helpers.alerting import address, addresses_near, enrol, settled
-from tests.helpers.browser import browser, requires_chromium, token_of
+from tests.helpers.browser import browser, requires_chromium, sign_in
 
 pytestmark = [requires_chromium]
 
@@ -30,10 +30,7 @@ async def test_operator_makes_an_alert_from_a_starter_template(client, sandbox, 
 
     async with browser(tmp_path, base) as b:
         page = b.page
-        await page.goto("/console/")
-        await page.locator("#signin-token").fill(token_of(op))
-        await page.locator("#signin-form button[type=submit]").click()
-        await page.locator("#template-row").wait_for(state="visible")
+        await sign_in(page, op, ready="#template-row")
         await page.locator("#template").select_option(label="Woninginbraak (landelijk)")
         assert await page.locator("#c-radius").input_value() == "500"
         assert await page.locator("#title").input_value() == "Inbraak in de {straat}"

@@ -9,7 +9,7 @@ import base64
 import pytest
 
 from tests.helpers.alerting import alert_body, create_and_send, enrol, settled
-from tests.helpers.browser import browser, requires_chromium, token_of
+from tests.helpers.browser import browser, requires_chromium, sign_in
 from tests.helpers.photos import png
 
 pytestmark = [requires_chromium]
@@ -30,11 +30,7 @@ async def test_picture_tip_shows_its_thumbnail_live(client, sandbox, db, staff, 
     base = str(client.make_url("/")).rstrip("/")
     async with browser(tmp_path, base) as b:
         page = b.page
-        await page.goto("/console/")
-        await page.evaluate(f"sessionStorage.setItem('burgerwacht.watching', '{alert['id']}')")
-        await page.locator("#signin-token").fill(token_of(op))
-        await page.locator("#signin-form button[type=submit]").click()
-        await page.locator("#watch").wait_for(state="visible")
+        await sign_in(page, op, watching=alert["id"])
         await page.locator("#stream-state.open").wait_for()
         await sandbox.sms(
             RESIDENT,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.browser import browser, requires_chromium, token_of
+from tests.helpers.browser import browser, requires_chromium, sign_in, token_of
 
 pytestmark = [requires_chromium]
 
@@ -23,10 +23,7 @@ async def test_fieldworker_records_by_location_and_map_and_triages(client, db, s
         page = b.page
         await b.context.grant_permissions(["geolocation"], origin=base)
         await b.context.set_geolocation(BINNENSTAD)
-        await page.goto("/console/veld")
-        await page.locator("#signin-token").fill(token_of(fieldworker))
-        await page.locator("#signin-form button[type=submit]").click()
-        await page.locator("#app").wait_for(state="visible")
+        await sign_in(page, fieldworker, "/console/veld")
         await page.locator("#map svg path.area").first.wait_for()
 
         # 1. at the device's location

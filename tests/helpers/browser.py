@@ -103,12 +103,23 @@ def token_of(headers: dict[str, str]) -> str:
     return headers["Authorization"].removeprefix("Bearer ")
 
 
-async def sign_in(page, headers: dict[str, str]) -> None:
-    """The operator console, signed in with the staff member's token."""
-    await page.goto("/console/")
-    await page.locator("#signin-token").fill(token_of(headers))
+async def sign_in(
+    page,
+    who: dict[str, str] | str,
+    path: str = "/console/",
+    *,
+    watching: int | None = None,
+    ready: str | None = None,
+) -> None:
+    """A console page (``path``) signed in with a staff member's headers or token.
+    ``watching``: the alert the operator console opens on (its watch view); ``ready``: the
+    element waited for (default ``#watch`` when watching, else ``#app``)."""
+    await page.goto(path)
+    if watching is not None:
+        await page.evaluate(f"sessionStorage.setItem('burgerwacht.watching', '{int(watching)}')")
+    await page.locator("#signin-token").fill(who if isinstance(who, str) else token_of(who))
     await page.locator("#signin-form button[type=submit]").click()
-    await page.locator("#app").wait_for(state="visible")
+    await page.locator(ready or ("#watch" if watching is not None else "#app")).wait_for(state="visible")
 
 
 async def wait_image_loaded(img, timeout_s: float = 25.0) -> None:

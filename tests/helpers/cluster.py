@@ -10,12 +10,15 @@ root).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from burgerwacht.db.embedded import bin_path
@@ -349,6 +352,42 @@ class Cluster:
         ).stdout.splitlines()
         header = out[0].split("\t")
         return [dict(zip(header, line.split("\t"), strict=False)) for line in out[1:]]
+
+
+@contextlib.contextmanager
+def running_cluster(prefix: str, *, synchronous: bool = False, pool_size: int = 4) -> Iterator[Cluster]:
+    """A started :class:`Cluster` in a directory of its own, stopped and removed after;
+    the test is skipped, saying why, where its parts are missing."""
+    import pytest
+
+    reason = missing_parts()
+    if reason:
+        pytest.skip(f"scale-out part skipped: {reason}")
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)  # the servers' own system user works in here
+    cluster = Cluster(root, pool_size=pool_size, synchronous=synchronous)
+    try:
+        cluster.start(prepare_template)
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def database_from_template(cluster: Cluster, prefix: str) -> str:
+    """A new database on the primary from the cluster's template (CREATE DATABASE is
+    replicated, so the standby has it too); its name."""
+    import uuid
+
+    import asyncpg
+
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(cluster.primary.url())
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{cluster.TEMPLATE}"')
+    finally:
+        await admin.close()
+    return name
 
 
 def prepare_template(admin_url: str, name: str) -> None:

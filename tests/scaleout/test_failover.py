@@ -21,18 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import tempfile
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import asyncpg
 import pytest
 
 from burgerwacht.db.pool import init_connection
 from tests.helpers.alerting import alert_body, create_and_send, wait_until
-from tests.helpers.cluster import Cluster, missing_parts, prepare_template
+from tests.helpers.cluster import Cluster, database_from_template, running_cluster
 from tests.helpers.dispatch import TARGET, assert_each_once, enrol_bulk
 from tests.helpers.service import make_settings
 from tests.scaleout.test_pgbouncer_replica import pending, service, token
@@ -42,29 +38,13 @@ pytestmark = pytest.mark.scaleout
 
 @pytest.fixture(scope="module")
 def sync_cluster() -> Iterator[Cluster]:
-    reason = missing_parts()
-    if reason:
-        pytest.skip(f"scale-out part skipped: {reason}")
-    root = Path(tempfile.mkdtemp(prefix="bwfailover-"))
-    root.chmod(0o755)  # the servers' own system user works in here
-    c = Cluster(root, pool_size=4, synchronous=True)
-    try:
-        c.start(prepare_template)
+    with running_cluster("bwfailover-", synchronous=True) as c:
         yield c
-    finally:
-        c.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
-async def sync_db(sync_cluster: Cluster) -> AsyncIterator[str]:
-    name = f"bw_f_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(sync_cluster.primary.url())
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{sync_cluster.TEMPLATE}"')
-    finally:
-        await admin.close()
-    return name  # the cluster (and the database with it) goes at the module's end
+async def sync_db(sync_cluster: Cluster) -> str:
+    return await database_from_template(sync_cluster, "bw_f_")  # goes with the cluster
 
 
 async def test_primary_lost_mid_alert_the_promoted_standby_carries_on(

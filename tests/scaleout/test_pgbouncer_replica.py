@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import subprocess
 import sys
-import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from pathlib import Path
@@ -35,7 +32,7 @@ from burgerwacht.auth.service import create_user_with_token
 from burgerwacht.db.pool import init_connection
 from burgerwacht.db.replica import REPLICA_APPLICATION_NAME
 from tests.helpers.alerting import alert_body, create_and_send, wait_until
-from tests.helpers.cluster import Cluster, missing_parts, prepare_template, wait_replayed
+from tests.helpers.cluster import Cluster, database_from_template, running_cluster, wait_replayed
 from tests.helpers.dispatch import TARGET, assert_each_once, enrol_bulk, worker_env
 from tests.helpers.ports import free_port
 from tests.helpers.service import make_settings
@@ -68,30 +65,14 @@ ANALYST_READS = [
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    reason = missing_parts()
-    if reason:
-        pytest.skip(f"scale-out part skipped: {reason}")
-    root = Path(tempfile.mkdtemp(prefix="bwscale-"))
-    root.chmod(0o755)  # the servers' own system user works in here
-    c = Cluster(root, pool_size=4)
-    try:
-        c.start(prepare_template)
+    with running_cluster("bwscale-") as c:
         yield c
-    finally:
-        c.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
 async def scale_db(cluster: Cluster) -> AsyncIterator[str]:
-    """A database of this test's own on the primary (CREATE DATABASE is replicated, so
-    the standby has it too)."""
-    name = f"bw_s_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(cluster.primary.url())
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{cluster.TEMPLATE}"')
-    finally:
-        await admin.close()
+    """A database of this test's own on the primary (the standby has it too)."""
+    name = await database_from_template(cluster, "bw_s_")
     yield name
     admin = await asyncpg.connect(cluster.primary.url())
     try:
