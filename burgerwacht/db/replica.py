@@ -33,10 +33,6 @@ log = logging.getLogger("burgerwacht.db")
 
 REPLICA_APPLICATION_NAME = "burgerwacht-read"
 
-#: What an unreachable replica raises: the outage errors plus a connect timeout and a
-#: standby that is still starting up or replaying ("the database system is starting up").
-_AWAY: tuple[type[BaseException], ...] = (*outage.UNAVAILABLE, OSError, TimeoutError)
-
 
 def _closed(conn: asyncpg.Connection) -> bool:
     """Whether the connection is gone (a proxy the pool already took back counts as gone)."""
@@ -97,7 +93,7 @@ class ReadPool:
                 raise ReplicaLost("conflict with recovery") from exc
             # a query that ran into its own timeout is slow, not lost: it is not run again
             # on the primary (where the control room writes)
-            lost = (isinstance(exc, _AWAY) or outage.unavailable(exc)) and not isinstance(exc, TimeoutError)
+            lost = not isinstance(exc, TimeoutError) and (isinstance(exc, OSError) or outage.unavailable(exc))
             if not (lost or _closed(conn)):
                 raise
             # lost under the query (the standby stopped): the next reads go to the primary,

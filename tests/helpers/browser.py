@@ -130,11 +130,6 @@ async def wait_image_loaded(img, timeout_s: float = 25.0) -> None:
     whenever the first check is not already true. ``locator.evaluate`` runs through the
     DevTools protocol, which the CSP does not govern.
     """
-    import asyncio
+    from tests.helpers.alerting import wait_until
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not await img.evaluate("i => i.complete && i.naturalWidth > 0"):
-        if loop.time() > deadline:
-            raise AssertionError(f"the image did not load within {timeout_s:.0f} s")
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: img.evaluate("i => i.complete && i.naturalWidth > 0"), timeout_s, 0.05)

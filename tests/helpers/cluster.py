@@ -99,12 +99,11 @@ class Server:
         )
         # a throw-away cluster: durability off; WAL for one standby (initdb's pg_hba
         # already trusts replication connections from 127.0.0.1)
-        with (self.data / "postgresql.auto.conf").open("a") as fh:
-            fh.write(
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                "wal_level = replica\nmax_wal_senders = 4\nwal_keep_size = '256MB'\n"
-                "max_connections = 200\nhot_standby = on\n"
-            )
+        self.configure(
+            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            "wal_level = replica\nmax_wal_senders = 4\nwal_keep_size = '256MB'\n"
+            "max_connections = 200\nhot_standby = on\n"
+        )
 
     def basebackup_of(self, primary: Server) -> None:
         """A streaming replica of ``primary``: pg_basebackup -R writes standby.signal and
@@ -152,26 +151,14 @@ class Server:
         """A standby becomes a primary (waits until it accepts writes)."""
         _run([self._pg("pg_ctl"), "-D", str(self.data), "-w", "promote"], self.user)
 
-    def sql(self, statement: str) -> None:
-        """One statement through the wheel's psql (``ALTER SYSTEM`` needs no transaction)."""
-        _run(
-            [
-                self._pg("psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                SUPERUSER,
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                statement,
-            ],
-            None,
-        )
+    def configure(self, settings: str) -> None:
+        """Lines for ``postgresql.auto.conf`` (where ``ALTER SYSTEM`` writes), read at the
+        next start or :meth:`reload`."""
+        with (self.data / "postgresql.auto.conf").open("a") as fh:
+            fh.write(settings)
+
+    def reload(self) -> None:
+        _run([self._pg("pg_ctl"), "-D", str(self.data), "reload"], self.user)
 
 
 class PgBouncer:
@@ -284,16 +271,15 @@ class Cluster:
         ``synchronous``: once the standby streams, a commit on the primary returns only
         when the standby has it (``synchronous_standby_names = '*'``,
         ``synchronous_commit = on``), as a deployment that must lose nothing in a failover
-        runs; the standby's own copy of the settings has no standby to wait for."""
+        runs."""
         self.primary.initdb()
         self.primary.start()
         prepare_template(self.primary.url(), self.TEMPLATE)
         self.standby.basebackup_of(self.primary)
         self.standby.start()
-        if self.synchronous:
-            self.primary.sql("ALTER SYSTEM SET synchronous_standby_names = '*'")
-            self.primary.sql("ALTER SYSTEM SET synchronous_commit = on")
-            self.primary.sql("SELECT pg_reload_conf()")
+        if self.synchronous:  # after the base backup: the standby's copy waits for nobody
+            self.primary.configure("synchronous_standby_names = '*'\nsynchronous_commit = on\n")
+            self.primary.reload()
         self.bouncer = PgBouncer(self.root, self.primary, self.user, pool_size=self.pool_size)
         self.bouncer.start()
 
