@@ -72,6 +72,10 @@ from burgerwacht.public import store as public_store
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I/O/0/1: read aloud and typed back
 CLOSING_TTL = timedelta(hours=6)
+# A large alert's chunk writers ANALYZE the deliveries' partition once it has doubled
+# since its statistics and holds at least this many pages (~10,000 deliveries; see
+# store.refresh_statistics).
+STATISTICS_LEAST_PAGES = 200
 
 
 # ------------------------------------------------------------------ texts
@@ -595,6 +599,8 @@ async def materialise_next(pool: asyncpg.Pool, settings: Settings) -> int | None
                     if n:
                         await store.notify_dispatch(conn, alert_id)
                     wrote = True
+            if wrote:  # outside the transaction: the planner sees what is being written
+                await store.refresh_statistics(conn, alert_id, STATISTICS_LEAST_PAGES)
             # the last chunk written (by this writer or one that died after committing
             # it), or the alert ended: no lock held here, so no writer is waited on
             async with conn.transaction():

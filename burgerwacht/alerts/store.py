@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -276,11 +277,28 @@ async def materialise(
     so a duplicate row never fails an urgent alert's send. Residents a followed alert
     reached are written as skipped ('related_alert', text_seq 0): they are reached for
     follow-ups and the closing message. ``limit``: at most that many rows (a wave's
-    first batch). Returns (rows written, residents to be messaged)."""
+    first batch). Returns (rows written, residents to be messaged).
+
+    A chunk of a large alert (``query.chunk``) is written without ON CONFLICT first: its
+    residents cannot have a start message of the alert yet (chunks are disjoint ranges of
+    resident ids, each written once, in the transaction that deletes its row, and no wave
+    runs while the alert materialises), and the arbiter costs a probe of the unique key
+    and a WAL record per row, a fifth of a chunk's time (BENCHMARKS.md). Should one exist
+    after all, the unique key refuses the statement and the chunk is written again with
+    the safety net."""
     # the per-resident grouping (and a wave's anti-join) stays in memory
     await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-    row = await conn.fetchrow(
-        f"""
+    if query.chunk is not None and limit is None:
+        with contextlib.suppress(asyncpg.UniqueViolationError):
+            async with conn.transaction():  # a savepoint: the fallback below runs in a clean state
+                row = await conn.fetchrow(_materialise_sql(query, wave, limit, arbiter=False), *query.args())
+            return row["n"], row["reached"]
+    row = await conn.fetchrow(_materialise_sql(query, wave, limit, arbiter=True), *query.args())
+    return row["n"], row["reached"]
+
+
+def _materialise_sql(query: RecipientQuery, wave: int, limit: int | None, *, arbiter: bool) -> str:
+    return f"""
         WITH ins AS (
             INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, reason, not_before, expires_at,
                                     wave, text_seq, alert_month)
@@ -293,14 +311,11 @@ async def materialise(
                    (SELECT a.alert_month FROM alerts a WHERE a.id = $1)  -- the partition key (sql/0032)
             FROM ({query.sql()}) x
             {f"LIMIT {int(limit)}" if limit is not None else ""}
-            ON CONFLICT DO NOTHING
+            {"ON CONFLICT DO NOTHING" if arbiter else ""}
             RETURNING resident_id, state
         )
         SELECT count(*) AS n, count(DISTINCT resident_id) FILTER (WHERE state = 'queued') AS reached FROM ins
-        """,
-        *query.args(),
-    )
-    return row["n"], row["reached"]
+        """
 
 
 async def target_exceeds(conn: asyncpg.Connection, query: RecipientQuery, n: int) -> bool:
@@ -388,6 +403,29 @@ async def claim_chunk(conn: asyncpg.Connection, alert_id: int) -> tuple[asyncpg.
 async def chunk_written(conn: asyncpg.Connection, alert_id: int, lo: int) -> None:
     """The chunk is written (in the transaction that wrote it): it is not taken again."""
     await conn.execute("DELETE FROM materialise_chunks WHERE alert_id = $1 AND lo = $2", alert_id, lo)
+
+
+async def refresh_statistics(conn: asyncpg.Connection, alert_id: int, least_pages: int) -> str | None:
+    """ANALYZE the partition holding the alert's start messages once it has at least
+    doubled in pages since its statistics were taken (and holds ``least_pages``); returns
+    its name then. A national alert writes two million rows into the month's partition
+    within seconds, while autovacuum looks at most once a minute: planned from the
+    statistics of the partition empty (or holding only sent messages), the claim sorted
+    every queued row for each batch and the outcomes' update read the whole partition
+    (measured: up to 1.2 s a claim, the rate halved; BENCHMARKS.md). The size is read
+    from the file, so a writer sees the others' rows at once; ANALYZE sets relpages
+    to it. SKIP_LOCKED: a concurrent writer's ANALYZE is enough."""
+    row = await conn.fetchrow(
+        """SELECT c.oid::regclass::text AS rel, c.relpages AS counted,
+                  pg_relation_size(c.oid) / current_setting('block_size')::int AS pages
+           FROM pg_class c
+           WHERE c.oid = (SELECT d.tableoid FROM deliveries d WHERE d.alert_id = $1 AND d.kind = 'alert' LIMIT 1)""",
+        alert_id,
+    )
+    if row is None or row["pages"] < max(2 * row["counted"], least_pages):
+        return None
+    await conn.execute(f"ANALYZE (SKIP_LOCKED) {row['rel']}")
+    return row["rel"]
 
 
 async def finish_chunks(conn: asyncpg.Connection, alert_id: int) -> bool | None:
@@ -1133,23 +1171,37 @@ async def expire_due(conn: asyncpg.Connection) -> list[int]:
 
 async def finish_sent_alerts(conn: asyncpg.Connection, alert_ids: list[int] | None = None) -> list[int]:
     """'sending' becomes 'active' once nothing is left queued or in flight, and nothing
-    left to write."""
+    left to write. OFFSET 0 keeps the check a probe of the alert's (alert_id, kind, state)
+    entries per alert: as a join it was planned as a hash anti-join reading every
+    delivery of the partition (0.5 s with a national alert's two million queued, for
+    every batch recorded)."""
     rows = await conn.fetch(
         """UPDATE alerts a SET status = 'active'
            WHERE a.status = 'sending' AND a.materialise_cursor IS NULL
              AND ($1::bigint[] IS NULL OR a.id = ANY($1)) AND NOT EXISTS (
                SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.kind = 'alert'
-                 AND d.state IN ('queued', 'sending'))
+                 AND d.state IN ('queued', 'sending') OFFSET 0)
            RETURNING id""",
         alert_ids,
     )
     return [r[0] for r in rows]
 
 
-async def queue_depth(conn: asyncpg.Connection) -> asyncpg.Record:
-    return await conn.fetchrow(
-        "SELECT count(*) AS depth, extract(epoch FROM now() - min(not_before)) AS oldest_age "
-        "FROM deliveries WHERE state = 'queued' AND not_before <= now()"
+async def queue_depth(conn: asyncpg.Connection) -> int:
+    """Deliveries due and not yet claimed: reads every one (see worker.QUEUE_DEPTH_EVERY)."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM deliveries WHERE state = 'queued' AND not_before <= now()"
+    )
+
+
+async def queue_oldest_age(conn: asyncpg.Connection) -> float:
+    """Seconds the oldest due delivery has waited (0 when none): the first entry of each
+    channel's part of the queue index (the channel leads it, sql/0034)."""
+    return await conn.fetchval(
+        """SELECT coalesce(extract(epoch FROM now() - min(o.at)), 0)::float8
+           FROM (VALUES ('sms'), ('voice')) AS c (channel),
+                LATERAL (SELECT min(d.not_before) AS at FROM deliveries d
+                         WHERE d.state = 'queued' AND d.channel = c.channel AND d.not_before <= now()) o"""
     )
 
 

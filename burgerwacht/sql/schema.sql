@@ -768,9 +768,10 @@ CREATE INDEX deliveries_alert_updates ON ONLY public.deliveries USING btree (ale
 CREATE INDEX deliveries_bulletins ON ONLY public.deliveries USING btree (resident_id, created_at) WHERE (kind = 'bulletin'::text);
 CREATE INDEX deliveries_claims ON ONLY public.deliveries USING btree (claimed_at) WHERE (state = 'sending'::text);
 CREATE INDEX deliveries_created ON ONLY public.deliveries USING brin (created_at);
+CREATE INDEX deliveries_expiry ON ONLY public.deliveries USING btree (expires_at) WHERE (state = 'queued'::text);
 CREATE INDEX deliveries_fallback_of ON ONLY public.deliveries USING btree (fallback_of) WHERE (fallback_of IS NOT NULL);
 CREATE UNIQUE INDEX deliveries_provider_sid ON ONLY public.deliveries USING btree (provider_sid, alert_month) WHERE (provider_sid IS NOT NULL);
-CREATE INDEX deliveries_queue ON ONLY public.deliveries USING btree (not_before, id) WHERE (state = 'queued'::text);
+CREATE INDEX deliveries_queue ON ONLY public.deliveries USING btree (channel, not_before, id) WHERE (state = 'queued'::text);
 CREATE INDEX deliveries_resident_recent ON ONLY public.deliveries USING btree (resident_id, created_at);
 CREATE INDEX deliveries_sent ON ONLY public.deliveries USING btree (updated_at) WHERE (state = 'sent'::text);
 CREATE INDEX enrolments_phone ON public.enrolments USING btree (phone);

@@ -48,3 +48,24 @@ async def test_the_web_metrics_show_the_queue_per_channel(client, db, op, monkey
     text = await (await client.get("/metrics")).text()
     assert gauge(text, "burgerwacht_dispatch_queued", "sms") == 2
     assert gauge(text, "burgerwacht_dispatch_sending", "sms") == 1
+
+
+async def test_the_oldest_due_delivery_is_found_in_either_channel(client, db, op):
+    """The workers' queue-age gauge: the oldest due delivery of both channels (the queue
+    index is per channel), deferred ones left out, 0 with nothing due."""
+    from burgerwacht.alerts import store
+
+    assert await store.queue_oldest_age(db) == 0
+    homes = [r[0] for r in await db.fetch("SELECT id FROM addresses WHERE buurt_code = 'BU99990101' LIMIT 2")]
+    for i, home in enumerate(homes):
+        await enrol(db, f"+3162000001{i}", home)
+    await create_and_send(client, op, alert_body({"type": "areas", "codes": ["BU99990101"]}))
+    ids = [r[0] for r in await db.fetch("SELECT id FROM deliveries ORDER BY id")]
+    await db.execute("UPDATE deliveries SET not_before = now() - interval '20 seconds' WHERE id = $1", ids[0])
+    await db.execute(
+        "UPDATE deliveries SET channel = 'voice', not_before = now() - interval '45 seconds' WHERE id = $1",
+        ids[1],
+    )
+    assert 45 <= await store.queue_oldest_age(db) < 60
+    await db.execute("UPDATE deliveries SET not_before = now() + interval '1 hour' WHERE id = $1", ids[1])
+    assert 20 <= await store.queue_oldest_age(db) < 45

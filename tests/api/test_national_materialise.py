@@ -254,3 +254,72 @@ async def test_parallel_writers_each_write_a_different_chunk(client, db, db_url,
     assert not await db.fetchval("SELECT count(*) FROM materialise_chunks WHERE alert_id = $1", aid)
     logged = await db.fetch("SELECT action FROM audit_log WHERE object_id = $1", str(aid))
     assert [r["action"] for r in logged].count("alert.materialised") == 1
+
+
+async def write_every_chunk(db_url, settings) -> None:
+    """The chunk writers of one worker, until no chunk is left."""
+    pool = await create_pool(db_url, settings, min_size=2, max_size=2)
+    try:
+
+        async def writer():
+            while await service.materialise_next(pool, settings) is not None:
+                pass
+
+        await asyncio.gather(writer(), writer())
+    finally:
+        await pool.close()
+
+
+async def test_a_chunk_finding_a_start_message_already_there_writes_the_rest_once(
+    client, db, db_url, op, settings
+):
+    """Chunks are written without ON CONFLICT (their residents cannot have a start message
+    yet); should one be there after all, the chunk is written again with the safety net:
+    nobody is left out and nobody gets a second one."""
+    await enrol_bulk(db, 0, 200, WIJKEN)
+    alert = await create(client, op, alert_body({"type": "areas", "codes": WIJKEN}))
+    aid = alert["id"]
+    expected = await targeting_at_once(db, settings, aid)
+    sent = await post(client, f"/api/v1/alerts/{aid}/send", op, None, 202)
+    assert sent["materialising"] is True
+    lo, hi = await db.fetchrow(
+        "SELECT lo, hi FROM materialise_chunks WHERE alert_id = $1 ORDER BY lo DESC LIMIT 1", aid
+    )
+    there = await db.fetchval(
+        "SELECT min(resident_id) FROM resident_addresses WHERE resident_id > $1 AND resident_id <= $2", lo, hi
+    )
+    assert there in expected
+    await db.execute(
+        """INSERT INTO deliveries (alert_id, resident_id, channel, kind, level, state, expires_at, alert_month)
+           SELECT id, $2, 'sms', 'alert', level, 'sent', now() + interval '1 hour', alert_month FROM alerts WHERE id = $1""",
+        aid,
+        there,
+    )
+    await write_every_chunk(db_url, settings)
+    rows = await db.fetch(
+        "SELECT resident_id, count(*) AS n, min(state) AS state FROM deliveries "
+        "WHERE alert_id = $1 AND kind = 'alert' GROUP BY resident_id",
+        aid,
+    )
+    assert {r["resident_id"] for r in rows} == set(expected)
+    assert {r["n"] for r in rows} == {1}
+    assert next(r["state"] for r in rows if r["resident_id"] == there) == "sent"  # kept, not written again
+    assert (await view(client, op, aid))["materialising"] is False
+
+
+async def test_the_writers_analyze_the_partition_they_fill(client, db, db_url, op, settings, monkeypatch):
+    """Statistics follow a large alert's writing (a national alert fills the month's
+    partition faster than autovacuum looks; planned from an empty partition's statistics,
+    every claim sorted all queued rows)."""
+    monkeypatch.setattr(service, "STATISTICS_LEAST_PAGES", 1)
+    await enrol_bulk(db, 0, 400, WIJKEN)
+    alert = await create(client, op, alert_body({"type": "areas", "codes": WIJKEN}))
+    sent = await post(client, f"/api/v1/alerts/{alert['id']}/send", op, None, 202)
+    assert sent["materialising"] is True
+    partition = "(SELECT tableoid FROM deliveries WHERE alert_id = $1 LIMIT 1)"
+    assert await db.fetchval(f"SELECT reltuples FROM pg_class WHERE oid = {partition}", alert["id"]) <= 0
+    await write_every_chunk(db_url, settings)
+    written = await db.fetchval("SELECT count(*) FROM deliveries WHERE alert_id = $1", alert["id"])
+    counted = await db.fetchval(f"SELECT reltuples FROM pg_class WHERE oid = {partition}", alert["id"])
+    # taken while the chunks were being written (the first chunk came with the send)
+    assert written >= 400 and sum(sent["counts"].values()) < counted <= written
