@@ -33,7 +33,7 @@ from burgerwacht.templates.models import AlertCreate
 from burgerwacht.web.api import Api, current_user, json_response
 from burgerwacht.web.errors import Problem
 from burgerwacht.web.ids import INT_MAX, parse_id, path_id
-from burgerwacht.web.keys import POOL, SETTINGS
+from burgerwacht.web.keys import POOL, SETTINGS, lazy
 from burgerwacht.webhooks.signing import signed_form
 
 api = Api()
@@ -286,7 +286,8 @@ LIFECYCLE_EVENTS = ("tip", "update", "wave", "approval")
 
 @api.get(
     "/api/v1/alerts/{alert_id}/events",
-    summary="Server-sent events: progress (coalesced, a few per second: id, status, materialising, counts), "
+    summary="Server-sent events: progress (coalesced: a few per second, one every few seconds for an alert "
+    "whose counts take long to read, such as a national one: id, status, materialising, counts), "
     "tips, follow-ups (update), waves and approval steps (approval: awaiting_approval, approved, rejected)",
     tags=["alerts"],
     roles=OPERATORS,
@@ -303,28 +304,26 @@ async def alert_events(request: web.Request):
     async with pool.acquire() as conn:
         await service.load_for(conn, user, alert_id)
     hub = hub_of(request.app)
+    board = lazy(request.app, "alerts.progress", service.ProgressBoard)
     resp = await open_stream(request)
-    min_interval, last_sent, last_doc = 0.25, 0.0, None
+    min_interval, last_sent, last_doc = service.PROGRESS_MIN_INTERVAL, 0.0, None
 
-    async def progress() -> None:
+    async def progress(newer_than: float) -> None:
         nonlocal last_sent, last_doc
-        async with pool.acquire() as conn:
-            doc = (await service.view(conn, user, alert_id, settings)).model_dump(
-                mode="json",
-                include={"id", "status", "materialising", "counts", "counts_by_channel", "closing_counts"},
-            )
+        doc = await board.read(pool, settings, user, alert_id, newer_than=newer_than)
         if doc != last_doc:
             await resp.write(sse("progress", doc))
             last_doc, last_sent = doc, time.monotonic()
 
     async with hub.subscribe(f"alert:{alert_id}") as queue:
-        await progress()
+        await progress(time.monotonic() - min_interval)
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
             while not hub.closing.is_set():
                 event = await next_event(hub, queue, wait_s=1.0)
+                woken = time.monotonic()  # a reading taken after this shows what the event said
                 if event is None:
                     if not hub.closing.is_set():
-                        await progress()  # NOTIFY is a hint; re-read on a timer as well
+                        await progress(woken - 1.0)  # NOTIFY is a hint; re-read on a timer as well
                     continue
                 if event.get("type") in LIFECYCLE_EVENTS:
                     await resp.write(sse(event["type"], event.get(event["type"], {})))
@@ -337,7 +336,7 @@ async def alert_events(request: web.Request):
                     extra = queue.get_nowait()
                     if extra.get("type") in LIFECYCLE_EVENTS:
                         await resp.write(sse(extra["type"], extra.get(extra["type"], {})))
-                await progress()
+                await progress(woken)
             await resp.write(SHUTDOWN_EVENT)
     return resp
 

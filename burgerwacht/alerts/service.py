@@ -24,8 +24,11 @@ latest text); closing or cancelling stops the chunks.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import secrets
-from dataclasses import replace
+import time
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -872,6 +875,62 @@ async def view(
             for w in await store.waves_of(conn, alert_id)
         ]
     return out
+
+
+# What an alert's event stream sends as ``progress``.
+PROGRESS_FIELDS = {"id", "status", "materialising", "counts", "counts_by_channel", "closing_counts"}
+# A progress reading is shared by every event stream of the process watching the alert,
+# and taken again no sooner than PROGRESS_MIN_INTERVAL seconds, nor sooner than
+# PROGRESS_COST_FACTOR times what the last one took: counting a national alert's two
+# million deliveries takes ~0.2 s, so each watching operator re-reading it four times a
+# second was most of a core; now it is at most a tenth of one per alert, however many
+# watch (a few readings a second for an ordinary alert, one every ~2 s for a national one).
+PROGRESS_MIN_INTERVAL = 0.25
+PROGRESS_COST_FACTOR = 10.0
+PROGRESS_FORGET_AFTER = 300.0  # seconds unread: the reading is dropped
+
+
+@dataclass
+class _Reading:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    doc: dict[str, Any] | None = None
+    at: float = -math.inf  # monotonic: when taken
+    cost: float = 0.0  # seconds it took
+    read_at: float = -math.inf  # monotonic: when last asked for
+
+
+class ProgressBoard:
+    """The progress readings of this process's alert event streams (one per alert)."""
+
+    def __init__(self) -> None:
+        self._readings: dict[int, _Reading] = {}
+
+    async def read(
+        self, pool: asyncpg.Pool, settings: Settings, user: StaffUser, alert_id: int, *, newer_than: float
+    ) -> dict[str, Any]:
+        """The alert's progress (PROGRESS_FIELDS of its view) as read after ``newer_than``
+        (time.monotonic()): the shared reading if it is that recent, else a new one as
+        soon as one is due (the streams asking meanwhile wait for it). The caller's stream
+        was opened for this user (``load_for`` at subscription): the fields are the
+        alert's, the same for whoever watches."""
+        now = time.monotonic()
+        for gone in [k for k, r in self._readings.items() if now - r.read_at > PROGRESS_FORGET_AFTER]:
+            del self._readings[gone]
+        reading = self._readings.setdefault(alert_id, _Reading())
+        reading.read_at = now
+        async with reading.lock:
+            if reading.doc is not None and reading.at >= newer_than:
+                return reading.doc
+            due = reading.at + max(PROGRESS_MIN_INTERVAL, PROGRESS_COST_FACTOR * reading.cost)
+            if due > time.monotonic():
+                await asyncio.sleep(due - time.monotonic())
+            started = time.monotonic()
+            async with pool.acquire() as conn:
+                row = await load_for(conn, user, alert_id)
+                out = to_out(row, await store.counts(conn, [alert_id]), settings)
+            reading.doc = out.model_dump(mode="json", include=PROGRESS_FIELDS)
+            reading.at, reading.cost = started, time.monotonic() - started
+            return reading.doc
 
 
 def _update_out(u: asyncpg.Record, counts: dict[str, int] | None = None) -> UpdateOut:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from burgerwacht.alerts import store
 from tests.helpers.alerting import (
     address,
     addresses_near,
@@ -518,3 +520,45 @@ async def test_enrolment_added_while_the_resident_stops_is_not_targeted(client, 
     )
     _groups, reached = await alerts_store.recipient_counts(db, query)
     assert reached == 0
+
+
+async def test_streams_of_one_alert_share_its_progress_readings(client, db, op, monkeypatch):
+    """Every operator watching an alert gets the same progress, read once for all of them
+    (counting a national alert's deliveries takes ~0.2 s), and no reading follows a costly
+    one sooner than ten times what it took; what changed still reaches every stream."""
+    centre = await address(db, "9991AA", 75)
+    near = await addresses_near(db, centre["x"], centre["y"], 300)
+    for i in range(3):
+        await enrol(db, phone(i), near[i])
+    alert = await create(client, op, alert_body(circle(centre, 300)))
+    readings: list[float] = []
+    counts = store.counts
+
+    async def slow_counts(conn, alert_ids):
+        readings.append(time.monotonic())
+        await asyncio.sleep(0.1)  # as a large alert's count does
+        return await counts(conn, alert_ids)
+
+    monkeypatch.setattr(store, "counts", slow_counts)
+    streams = [
+        await client.get(
+            f"/api/v1/alerts/{alert['id']}/events", headers={**op, "Accept": "text/event-stream"}
+        )
+        for _ in range(3)
+    ]
+
+    async def next_progress(stream) -> dict:
+        while True:
+            event, data = (await stream.content.readuntil(b"\n\n")).decode().split("\n", 1)
+            if event == "event: progress":
+                return json.loads(data.removeprefix("data: "))
+
+    async with asyncio.timeout(15):
+        assert [(await next_progress(s))["status"] for s in streams] == ["draft"] * 3
+        assert len(readings) == 1  # one reading for the three streams
+        await client.post(f"/api/v1/alerts/{alert['id']}/cancel", headers=op)
+        assert [(await next_progress(s))["status"] for s in streams] == ["cancelled"] * 3
+    assert len(readings) == 2
+    assert readings[1] - readings[0] >= 10 * 0.1 - 0.05  # spaced by ten times the cost
+    for s in streams:
+        s.close()
