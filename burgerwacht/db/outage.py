@@ -28,16 +28,26 @@ RETRY_AFTER = 5
 _since: float | None = None  # monotonic start of the current outage, None while all is well
 
 
+#: asyncpg's InterfaceError when a connection it had is gone ("cannot call
+#: Transaction.__aexit__(): the underlying connection is closed"); the application never
+#: closes a connection under an operation, so this is the connection lost.
+CLOSED_UNDER = "the underlying connection is closed"
+
+
 def unavailable(exc: BaseException) -> bool:
     """The database (or PgBouncer's server connection: its "server conn crashed?" is a
     08P01, a connection error) is away; also an error raised while such a loss was being
-    handled (leaving the lost connection's transaction raises ``InterfaceError: the
-    underlying connection is closed``: a 500 in a failover before)."""
+    handled, and the connection found closed under an operation. In a failover, leaving
+    the lost connection's transaction raised ``InterfaceError: … the underlying
+    connection is closed`` after a ConnectionDoesNotExistError and, once, after asyncpg's
+    own ``InternalClientError: cannot switch to state 12`` (both were 500s)."""
     current: BaseException | None = exc
     for _ in range(4):
         if current is None:
             return False
         if isinstance(current, UNAVAILABLE):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and CLOSED_UNDER in str(current):
             return True
         current = current.__context__
     return False

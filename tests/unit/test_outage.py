@@ -38,6 +38,13 @@ def raised_while_handling(first: BaseException, then: BaseException) -> BaseExce
                 "cannot call Transaction.__aexit__(): the underlying connection is closed"
             ),
         ),
+        # the same after asyncpg lost track of the protocol's state (a failover, once)
+        raised_while_handling(
+            asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress"),
+            asyncpg.InterfaceError(
+                "cannot call Transaction.__aexit__(): the underlying connection is closed"
+            ),
+        ),
     ],
     ids=lambda e: f"{type(e).__name__}: {str(e)[:40]}",
 )
