@@ -116,12 +116,16 @@ async def first_message_after(
     sim: Simulator, started: float, prefix: str, wait_s: float = 3.0
 ) -> float | None:
     """Seconds from ``started`` (epoch) to the simulator's first message starting with
-    ``prefix``, read once ``wait_s`` has passed (the simulator's own timestamps)."""
+    ``prefix``, read once ``wait_s`` has passed (the simulator's own timestamps). Messages
+    from before ``started`` are left out: the follow-up's last ones, in flight when the
+    rest of it was cancelled, can reach the simulator after its reset (a wave's first
+    SMS once read -77 ms)."""
     await asyncio.sleep(wait_s)
     times = [
-        datetime.fromisoformat(m["date_created"]).timestamp()
+        t
         for m in await sim.messages()
         if m["body"].startswith(prefix)
+        and (t := datetime.fromisoformat(m["date_created"]).timestamp()) >= started
     ]
     return (min(times) - started) if times else None
 

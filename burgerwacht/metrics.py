@@ -35,7 +35,9 @@ IN_FLIGHT_TARGET = Gauge(
 PROVIDER_LATENCY = Gauge(
     "burgerwacht_provider_latency_seconds", "Moving average of the provider's answer time", ["channel"]
 )
-QUEUE_DEPTH = Gauge("burgerwacht_queue_depth", "Deliveries due and waiting to be claimed")
+QUEUE_DEPTH = Gauge(
+    "burgerwacht_queue_depth", "Deliveries due and waiting to be claimed (counted every 15 s)"
+)
 QUEUE_OLDEST = Gauge("burgerwacht_queue_oldest_seconds", "Age of the oldest due delivery")
 RATE_LIMIT_WAITS = Counter(
     "burgerwacht_rate_limit_waits_total", "Times a worker waited for a rate token", ["channel"]

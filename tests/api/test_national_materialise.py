@@ -204,16 +204,38 @@ async def test_a_small_alert_is_written_at_once(client, db, op):
         assert "materialising" in schemas[name]["properties"], name
 
 
+async def send_large(client, db, op, settings, residents: int) -> tuple[int, dict[int, str], dict]:
+    """``residents`` enrolled in the two wijken and an alert to them sent: (its id, its
+    recipients as the unchunked query finds them, the send's answer); it is written in
+    chunks."""
+    await enrol_bulk(db, 0, residents, WIJKEN)
+    alert = await create(client, op, alert_body({"type": "areas", "codes": WIJKEN}))
+    expected = await targeting_at_once(db, settings, alert["id"])
+    sent = await post(client, f"/api/v1/alerts/{alert['id']}/send", op, None, 202)
+    assert sent["materialising"] is True
+    return alert["id"], expected, sent
+
+
+async def write_every_chunk(db_url, settings, writers: int = 2) -> None:
+    """``writers`` chunk writers (as one worker runs alerts.materialise_parallel of them),
+    until no chunk is left."""
+    pool = await create_pool(db_url, settings, min_size=writers, max_size=writers)
+    try:
+
+        async def writer():
+            while await service.materialise_next(pool, settings) is not None:
+                pass
+
+        await asyncio.gather(*(writer() for _ in range(writers)))
+    finally:
+        await pool.close()
+
+
 async def test_parallel_writers_each_write_a_different_chunk(client, db, db_url, op, settings, monkeypatch):
     """Several writers at once (as alerts.materialise_parallel writers and several worker
     processes run): each chunk is written by one writer, several are written at the same
     time, and the result is the unchunked query's, row for row."""
-    await enrol_bulk(db, 0, 400, WIJKEN)
-    alert = await create(client, op, alert_body({"type": "areas", "codes": WIJKEN}))
-    aid = alert["id"]
-    expected = await targeting_at_once(db, settings, aid)
-    sent = await post(client, f"/api/v1/alerts/{aid}/send", op, None, 202)
-    assert sent["materialising"] is True
+    aid, expected, _sent = await send_large(client, db, op, settings, 400)
     planned = {r["lo"] for r in await db.fetch("SELECT lo FROM materialise_chunks WHERE alert_id = $1", aid)}
     assert len(planned) >= 8
 
@@ -231,16 +253,7 @@ async def test_parallel_writers_each_write_a_different_chunk(client, db, db_url,
         await write(conn, alert_id, lo)
 
     monkeypatch.setattr(store, "chunk_written", slow_chunk_written)
-    pool = await create_pool(db_url, settings, min_size=4, max_size=4)
-    try:
-
-        async def writer():
-            while await service.materialise_next(pool, settings) is not None:
-                pass
-
-        await asyncio.gather(*(writer() for _ in range(4)))
-    finally:
-        await pool.close()
+    await write_every_chunk(db_url, settings, writers=4)
     assert sorted(written) == sorted(planned)  # each chunk once, none left out
     assert peak >= 2  # written in parallel
     doc = await view(client, op, aid)
@@ -256,32 +269,13 @@ async def test_parallel_writers_each_write_a_different_chunk(client, db, db_url,
     assert [r["action"] for r in logged].count("alert.materialised") == 1
 
 
-async def write_every_chunk(db_url, settings) -> None:
-    """The chunk writers of one worker, until no chunk is left."""
-    pool = await create_pool(db_url, settings, min_size=2, max_size=2)
-    try:
-
-        async def writer():
-            while await service.materialise_next(pool, settings) is not None:
-                pass
-
-        await asyncio.gather(writer(), writer())
-    finally:
-        await pool.close()
-
-
 async def test_a_chunk_finding_a_start_message_already_there_writes_the_rest_once(
     client, db, db_url, op, settings
 ):
     """Chunks are written without ON CONFLICT (their residents cannot have a start message
     yet); should one be there after all, the chunk is written again with the safety net:
     nobody is left out and nobody gets a second one."""
-    await enrol_bulk(db, 0, 200, WIJKEN)
-    alert = await create(client, op, alert_body({"type": "areas", "codes": WIJKEN}))
-    aid = alert["id"]
-    expected = await targeting_at_once(db, settings, aid)
-    sent = await post(client, f"/api/v1/alerts/{aid}/send", op, None, 202)
-    assert sent["materialising"] is True
+    aid, expected, _sent = await send_large(client, db, op, settings, 200)
     lo, hi = await db.fetchrow(
         "SELECT lo, hi FROM materialise_chunks WHERE alert_id = $1 ORDER BY lo DESC LIMIT 1", aid
     )
@@ -312,14 +306,11 @@ async def test_the_writers_analyze_the_partition_they_fill(client, db, db_url, o
     partition faster than autovacuum looks; planned from an empty partition's statistics,
     every claim sorted all queued rows)."""
     monkeypatch.setattr(service, "STATISTICS_LEAST_PAGES", 1)
-    await enrol_bulk(db, 0, 400, WIJKEN)
-    alert = await create(client, op, alert_body({"type": "areas", "codes": WIJKEN}))
-    sent = await post(client, f"/api/v1/alerts/{alert['id']}/send", op, None, 202)
-    assert sent["materialising"] is True
+    aid, _expected, sent = await send_large(client, db, op, settings, 400)
     partition = "(SELECT tableoid FROM deliveries WHERE alert_id = $1 LIMIT 1)"
-    assert await db.fetchval(f"SELECT reltuples FROM pg_class WHERE oid = {partition}", alert["id"]) <= 0
+    assert await db.fetchval(f"SELECT reltuples FROM pg_class WHERE oid = {partition}", aid) <= 0
     await write_every_chunk(db_url, settings)
-    written = await db.fetchval("SELECT count(*) FROM deliveries WHERE alert_id = $1", alert["id"])
-    counted = await db.fetchval(f"SELECT reltuples FROM pg_class WHERE oid = {partition}", alert["id"])
+    written = await db.fetchval("SELECT count(*) FROM deliveries WHERE alert_id = $1", aid)
+    counted = await db.fetchval(f"SELECT reltuples FROM pg_class WHERE oid = {partition}", aid)
     # taken while the chunks were being written (the first chunk came with the send)
     assert written >= 400 and sum(sent["counts"].values()) < counted <= written
