@@ -419,7 +419,9 @@ async def refresh_statistics(conn: asyncpg.Connection, alert_id: int, least_page
         """SELECT c.oid::regclass::text AS rel, c.relpages AS counted,
                   pg_relation_size(c.oid) / current_setting('block_size')::int AS pages
            FROM pg_class c
-           WHERE c.oid = (SELECT d.tableoid FROM deliveries d WHERE d.alert_id = $1 AND d.kind = 'alert' LIMIT 1)""",
+           WHERE c.oid = (SELECT d.tableoid FROM deliveries d
+                          WHERE d.alert_month = (SELECT a.alert_month FROM alerts a WHERE a.id = $1)
+                            AND d.alert_id = $1 AND d.kind = 'alert' LIMIT 1)""",
         alert_id,
     )
     if row is None or row["pages"] < max(2 * row["counted"], least_pages):
