@@ -412,7 +412,7 @@ async def refresh_statistics(conn: asyncpg.Connection, alert_id: int, least_page
     within seconds, while autovacuum looks at most once a minute: planned from the
     statistics of the partition empty (or holding only sent messages), the claim sorted
     every queued row for each batch and the outcomes' update read the whole partition
-    (measured: up to 1.2 s a claim, the rate halved; BENCHMARKS.md). The size is read
+    (measured: up to 1.2 s a claim; BENCHMARKS.md). The size is read
     from the file, so a writer sees the others' rows at once; ANALYZE sets relpages
     to it. SKIP_LOCKED: a concurrent writer's ANALYZE is enough."""
     row = await conn.fetchrow(

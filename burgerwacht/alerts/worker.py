@@ -86,7 +86,7 @@ RECORD_LINGER = 0.05
 MATERIALISE_GRACE = 0.15
 # Seconds between counts of the due queue for the queue-depth gauge: a count reads every
 # queued delivery (~0.25 s with a national alert's two million), the rest of the
-# maintenance pass runs every second (the oldest one's age is a single index probe).
+# maintenance pass runs every second (the oldest one's age is an index probe per channel).
 QUEUE_DEPTH_EVERY = 15.0
 
 
