@@ -1190,7 +1190,7 @@ async def finish_sent_alerts(conn: asyncpg.Connection, alert_ids: list[int] | No
 
 
 async def queue_depth(conn: asyncpg.Connection) -> int:
-    """Deliveries due and not yet claimed: reads every one (see worker.QUEUE_DEPTH_EVERY)."""
+    """Deliveries due and not yet claimed: reads every one (hence metrics.QUEUE_CACHE_SECONDS)."""
     return await conn.fetchval(
         "SELECT count(*) FROM deliveries WHERE state = 'queued' AND not_before <= now()"
     )
@@ -1201,9 +1201,10 @@ async def queue_oldest_age(conn: asyncpg.Connection) -> float:
     channel's part of the queue index (the channel leads it, sql/0034)."""
     return await conn.fetchval(
         """SELECT coalesce(extract(epoch FROM now() - min(o.at)), 0)::float8
-           FROM (VALUES ('sms'), ('voice')) AS c (channel),
+           FROM unnest($1::text[]) AS c (channel),
                 LATERAL (SELECT min(d.not_before) AS at FROM deliveries d
-                         WHERE d.state = 'queued' AND d.channel = c.channel AND d.not_before <= now()) o"""
+                         WHERE d.state = 'queued' AND d.channel = c.channel AND d.not_before <= now()) o""",
+        list(_CHANNEL_BIT),
     )
 
 

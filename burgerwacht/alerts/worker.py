@@ -84,10 +84,6 @@ PIPELINE = 2
 RECORD_LINGER = 0.05
 # Seconds the chunk writer waits after a NOTIFY woke it (see DispatchWorker._materialise_loop).
 MATERIALISE_GRACE = 0.15
-# Seconds between counts of the due queue for the queue-depth gauge: a count reads every
-# queued delivery (~0.25 s with a national alert's two million), the rest of the
-# maintenance pass runs every second (the oldest one's age is an index probe per channel).
-QUEUE_DEPTH_EVERY = 15.0
 
 
 @dataclass
@@ -514,7 +510,9 @@ class DispatchWorker:
                         await publish(conn, [f"alert:{alert_id}"], {"type": "progress", "alert_id": alert_id})
                     oldest_age = await store.queue_oldest_age(conn)
                     depth = None
-                    if time.monotonic() - depth_at >= QUEUE_DEPTH_EVERY:
+                    # a count reads every queued delivery: as seldom as the web's queue
+                    # gauges (the oldest one's age is an index probe per channel)
+                    if time.monotonic() - depth_at >= metrics.QUEUE_CACHE_SECONDS:
                         depth, depth_at = await store.queue_depth(conn), time.monotonic()
                 # auto-widening: the waves that are due (each in its own transactions); and
                 # follow-ups or waves whose second step a dead process never ran
