@@ -15,13 +15,20 @@ What it does (nothing leaves 127.0.0.1):
 2. **Targeting**: the recipient query (regular level, quiet hours and budget included:
    the whole targeting work of a send) for circles of ~20k residents at random places
    well inside the disc; p50/p95 over the runs.
-3. **National alert**: an AMBER Alert to everyone (a polygon round the disc) through the
+3. **Writing alone** (the reference): the database copied as it is now, and on the copy the
+   same alert sent with no worker and no simulator running; the chunks are written by
+   ``alerts.materialise_parallel`` writers running the worker's own
+   ``service.materialise_next``. The copy is dropped before step 4.
+4. **National alert**: an AMBER Alert to everyone (a polygon round the disc) through the
    API, one ``burgerwacht worker`` at a configured 2,000 SMS/s and the simulator
    (``burgerwacht sandbox``, no latency, no callbacks). Measured: the first message at
    the simulator after the send request started (its own timestamps), the send's answer,
    when the last chunk was written (``alerts.materialised_at``), and the worker's RSS
    sampled every 0.5 s from before the send until the deliveries are written and a few
    seconds later. The rest of the 2M sends is not waited for (~17 min at 2,000/s).
+   Steps 3 and 4 also give the cores each process group used while the deliveries were
+   being written (PostgreSQL, the worker, the simulator, this process with the web app),
+   so the share the sending takes from the writing is on the page.
 
 Goals (issue 16): first message ≤ 300 ms after send; materialise done ≤ 15 s; worker
 RSS flat, ≤ 250 MB; targeting p95 ≤ 10 ms for a ~20k circle at 10M addresses.
@@ -33,6 +40,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import shutil
 import tempfile
@@ -50,6 +58,7 @@ from bench.common import (
     SANDBOX_TOKEN,
     SERVICE_NUMBER,
     BenchDatabase,
+    CpuMeter,
     Figure,
     RssSampler,
     Simulator,
@@ -58,9 +67,12 @@ from bench.common import (
     free_port,
     log,
     machine_info,
+    only,
     percentile,
+    postmaster_of,
     start_role,
     table,
+    tree,
 )
 
 CENTRE = (155_000.0, 463_000.0)  # RD New, Utrecht
@@ -210,9 +222,134 @@ def national_polygon(addresses: int) -> dict[str, Any]:
     return {"type": "polygon", "coordinates": [ring]}
 
 
+def _settings(url: str, base: str, api_base: str) -> Any:
+    from burgerwacht.config import load_settings
+
+    return load_settings(
+        database_url=url,
+        public_url=base,
+        twilio={
+            "account_sid": SANDBOX_SID,
+            "auth_token": SANDBOX_TOKEN,
+            "api_base": api_base,
+            "from_number": SERVICE_NUMBER,
+            "sms_per_second": RATE,
+            "per_sender_per_second": RATE,
+        },
+        alerts={"approval_levels": []},
+        logging={"level": "WARNING"},
+    )
+
+
+async def _draft(http: aiohttp.ClientSession, addresses: int) -> int:
+    """The AMBER Alert to everyone, as a draft; its id."""
+    async with http.post(
+        "/api/v1/alerts",
+        json={
+            "level": "amber_national",
+            "family_consent": True,
+            "title": "AMBER Alert",
+            "message": MESSAGE,
+            "target": national_polygon(addresses),
+            "channels": ["sms"],
+            "expires_in_minutes": 240,
+        },
+    ) as resp:
+        alert = await resp.json()
+        assert resp.status == 201, alert
+    return alert["id"]
+
+
+async def _send(http: aiohttp.ClientSession, aid: int, out: dict[str, Any]) -> float:
+    """Send the alert; the epoch second the request started."""
+    started_epoch, t0 = time.time(), time.perf_counter()
+    async with http.post(f"/api/v1/alerts/{aid}/send") as resp:
+        sent = await resp.json()
+        assert resp.status == 202, sent
+    out["send_answer_ms"] = (time.perf_counter() - t0) * 1000
+    out["first_chunk"] = sum(sent["counts"].values())
+    out["materialising_at_send"] = sent["materialising"]
+    return started_epoch
+
+
+async def _materialised_after(conn: asyncpg.Connection, aid: int, started_epoch: float) -> float:
+    """Seconds from the send to the last chunk written (``alerts.materialised_at``)."""
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        row = await conn.fetchrow("SELECT materialise_cursor, materialised_at FROM alerts WHERE id = $1", aid)
+        if row["materialise_cursor"] is None:
+            return row["materialised_at"].timestamp() - started_epoch
+        await asyncio.sleep(0.2)
+    raise AssertionError("the deliveries were not all written within 30 minutes")
+
+
+def cores_text(cores: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in cores.items())
+
+
+def _cores(use: Any) -> dict[str, float]:
+    """Average cores per process group over a measured phase (and everything else)."""
+    return {
+        **{name: round(use.cores(name), 2) for name in use.groups},
+        "other": round(use.other / use.wall, 2),
+    }
+
+
+async def writing_alone(url: str, addresses: int) -> dict[str, Any]:
+    """The same alert on an identical copy of the database, written by the worker's chunk
+    writers (``alerts.materialise_parallel`` of them, :func:`service.materialise_next`
+    as the worker runs it) with nothing sending: what writing costs when PostgreSQL has
+    the machine to itself, beside the run where it shares it with the sending."""
+    from burgerwacht.alerts import service
+    from burgerwacht.auth.service import create_user_with_token
+    from burgerwacht.db.pool import init_connection
+    from burgerwacht.web.app import create_app
+
+    out: dict[str, Any] = {}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = _settings(url, base, "http://127.0.0.1:9")  # nothing is sent
+    runner = web.AppRunner(create_app(settings, roles={"web"}))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    conn = await asyncpg.connect(url)
+    await init_connection(conn)
+    parallel = settings.alerts.materialise_parallel
+    pool = await asyncpg.create_pool(url, min_size=parallel, max_size=parallel, init=init_connection)
+    try:
+        _, token = await create_user_with_token(
+            conn, name="bench", role="operator", municipalities=["*"], ttl_days=1
+        )
+        meter = CpuMeter({"postgres": tree(await postmaster_of(url)), "bench": only(os.getpid())})
+        async with aiohttp.ClientSession(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
+            aid = await _draft(http, addresses)
+
+            async def writer() -> None:
+                while await service.materialise_next(pool, settings) is not None:
+                    pass
+
+            with meter.measure() as phase:
+                started_epoch = await _send(http, aid, out)
+                await asyncio.gather(*(writer() for _ in range(parallel)))
+                out["materialise_s"] = await _materialised_after(conn, aid, started_epoch)
+        out["writers"] = parallel
+        out["cores"] = _cores(phase.use)
+        out["deliveries"] = await conn.fetchval(
+            "SELECT count(*) FROM deliveries WHERE alert_id = $1 AND kind = 'alert'", aid
+        )
+        log(
+            f"writing alone ({parallel} writers, nothing sending): {out['deliveries']:,} deliveries in "
+            f"{out['materialise_s']:.1f} s; cores {out['cores']}"
+        )
+    finally:
+        await pool.close()
+        await conn.close()
+        await runner.cleanup()
+    return out
+
+
 async def national(url: str, addresses: int, residents: int, workdir: Path) -> dict[str, Any]:
     from burgerwacht.auth.service import create_user_with_token
-    from burgerwacht.config import load_settings
     from burgerwacht.db.pool import init_connection
     from burgerwacht.web.app import create_app
 
@@ -221,20 +358,7 @@ async def national(url: str, addresses: int, residents: int, workdir: Path) -> d
     base = f"http://127.0.0.1:{port}"
     sim = await Simulator(workdir / "sandbox.log", service_url=base).start()
     await sim.scenario(callbacks=False)
-    settings = load_settings(
-        database_url=url,
-        public_url=base,
-        twilio={
-            "account_sid": SANDBOX_SID,
-            "auth_token": SANDBOX_TOKEN,
-            "api_base": sim.base,
-            "from_number": SERVICE_NUMBER,
-            "sms_per_second": RATE,
-            "per_sender_per_second": RATE,
-        },
-        alerts={"approval_levels": []},
-        logging={"level": "WARNING"},
-    )
+    settings = _settings(url, base, sim.base)
     runner = web.AppRunner(create_app(settings, roles={"web"}))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -259,52 +383,32 @@ async def national(url: str, addresses: int, residents: int, workdir: Path) -> d
         _, token = await create_user_with_token(
             conn, name="bench", role="operator", municipalities=["*"], ttl_days=1
         )
+        meter = CpuMeter(
+            {
+                "postgres": tree(await postmaster_of(url)),
+                "worker": tree(worker.pid),
+                "simulator": tree(sim.pid),
+                "bench": only(os.getpid()),
+            }
+        )
         async with aiohttp.ClientSession(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
-            async with http.post(
-                "/api/v1/alerts",
-                json={
-                    "level": "amber_national",
-                    "family_consent": True,
-                    "title": "AMBER Alert",
-                    "message": MESSAGE,
-                    "target": national_polygon(addresses),
-                    "channels": ["sms"],
-                    "expires_in_minutes": 240,
-                },
-            ) as resp:
-                alert = await resp.json()
-                assert resp.status == 201, alert
-            aid = alert["id"]
+            aid = await _draft(http, addresses)
             await asyncio.sleep(2.0)  # the worker is up and idle
             rss = RssSampler({"worker": worker.pid}, interval=0.5)
             rss.start()
-            started_epoch, t0 = time.time(), time.perf_counter()
-            async with http.post(f"/api/v1/alerts/{aid}/send") as resp:
-                sent = await resp.json()
-                assert resp.status == 202, sent
-            out["send_answer_ms"] = (time.perf_counter() - t0) * 1000
-            out["first_chunk"] = sum(sent["counts"].values())
-            out["materialising_at_send"] = sent["materialising"]
-            await asyncio.sleep(1.0)
-            stamps = [datetime.fromisoformat(m["date_created"]).timestamp() for m in await sim.messages()]
-            out["first_message_ms"] = (min(stamps) - started_epoch) * 1000 if stamps else math.nan
-            log(
-                f"send answered in {out['send_answer_ms']:.0f} ms ({out['first_chunk']:,} deliveries written); "
-                f"first message {out['first_message_ms']:.0f} ms after the send"
-            )
-            materialised = None
-            deadline = time.monotonic() + 1800
-            while time.monotonic() < deadline:
-                row = await conn.fetchrow(
-                    "SELECT materialise_cursor, materialised_at, sent_at FROM alerts WHERE id = $1", aid
+            with meter.measure() as phase:
+                t0 = time.perf_counter()
+                started_epoch = await _send(http, aid, out)
+                await asyncio.sleep(1.0)
+                stamps = [datetime.fromisoformat(m["date_created"]).timestamp() for m in await sim.messages()]
+                out["first_message_ms"] = (min(stamps) - started_epoch) * 1000 if stamps else math.nan
+                log(
+                    f"send answered in {out['send_answer_ms']:.0f} ms ({out['first_chunk']:,} deliveries written); "
+                    f"first message {out['first_message_ms']:.0f} ms after the send"
                 )
-                if row["materialise_cursor"] is None:
-                    materialised = row["materialised_at"]
-                    break
-                await asyncio.sleep(0.2)
-            done_mono = time.perf_counter()
-            assert materialised is not None, "the deliveries were not all written within 30 minutes"
-            out["materialise_s"] = materialised.timestamp() - started_epoch
+                out["materialise_s"] = await _materialised_after(conn, aid, started_epoch)
+                done_mono = time.perf_counter()
+            out["cores"] = _cores(phase.use)
             await asyncio.sleep(5.0)  # RSS a while after the writing ended, sending goes on
             rss.stop()
             out["deliveries"] = await conn.fetchval(
@@ -323,7 +427,7 @@ async def national(url: str, addresses: int, residents: int, workdir: Path) -> d
             log(
                 f"deliveries written in {out['materialise_s']:.1f} s ({out['deliveries']:,}); "
                 f"worker RSS {out['rss_mb_start']:.0f} → max {out['rss_mb_max']:.0f} MB; "
-                f"{out['sent_meanwhile']:,} sent meanwhile"
+                f"{out['sent_meanwhile']:,} sent meanwhile; cores {out['cores']}"
             )
     finally:
         if worker is not None:
@@ -344,10 +448,14 @@ async def run(addresses: int, residents: int, quick: bool) -> tuple[str, dict[st
         results["load_s"] = time.perf_counter() - t0
         results["targeting"] = t = await targeting(db.url, TARGETING_RUNS)
         log(f"targeting ~{t['recipients_mean']:,.0f}: p50 {t['p50_ms']:.1f} ms, p95 {t['p95_ms']:.1f} ms")
+        log("copying the database for the writing-alone run")
+        alone_url = await db.copy("alone")
+        results["alone"] = await writing_alone(alone_url, addresses)
+        await db.drop_copy("alone")
         results["national"] = await national(db.url, addresses, residents, workdir)
     shutil.rmtree(workdir, ignore_errors=True)
 
-    n, t = results["national"], results["targeting"]
+    n, t, a = results["national"], results["targeting"], results["alone"]
     size = f"{residents:,} of {addresses:,} addresses"
     rows = [
         [
@@ -372,7 +480,15 @@ async def run(addresses: int, residents: int, quick: bool) -> tuple[str, dict[st
             "national alert: every delivery written (materialised_at)",
             f"{n['materialise_s']:.1f} s",
             f"≤ {GOAL_MATERIALISE_S:.0f} s",
-            f"{n['deliveries']:,} deliveries; {n['sent_meanwhile']:,} sent meanwhile by the same worker",
+            f"{n['deliveries']:,} deliveries; {n['sent_meanwhile']:,} sent meanwhile by the same worker; "
+            f"cores used meanwhile: {cores_text(n['cores'])}",
+        ],
+        [
+            "the same, on an identical copy, nothing sending (reference)",
+            f"{a['materialise_s']:.1f} s",
+            "",
+            f"{a['writers']} chunk writers run as the worker runs them (in bench), no worker, no simulator; "
+            f"cores used: {cores_text(a['cores'])}",
         ],
         [
             "worker RSS (sampled every 0.5 s)",
@@ -410,6 +526,8 @@ async def run(addresses: int, residents: int, quick: bool) -> tuple[str, dict[st
             f"materialise done, {residents / 1e6:g}M deliveries",
             n["materialise_s"],
             "s",
+            reference="the same writing alone, nothing sending",
+            reference_value=a["materialise_s"],
             goal=f"≤ {GOAL_MATERIALISE_S:.0f} s",
             met=n["materialise_s"] <= GOAL_MATERIALISE_S,
         ),

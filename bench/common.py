@@ -84,6 +84,7 @@ class BenchDatabase:
         self.embedded = False
         self.server_version = ""
         self._tmp: Path | None = None
+        self._copies: list[str] = []
 
     async def __aenter__(self) -> BenchDatabase:
         from burgerwacht.db import migrate
@@ -119,9 +120,32 @@ class BenchDatabase:
         with contextlib.suppress(Exception):
             admin = await asyncpg.connect(self.admin_url)
             try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+                for name in [*self._copies, self.name]:
+                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             finally:
                 await admin.close()
+
+    async def copy(self, suffix: str) -> str:
+        """An identical copy of the database (no session may be connected to it
+        meanwhile); its URL. Dropped with the database."""
+        name = f"{self.name}_{suffix}"
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            # FILE_COPY copies the files (seconds for GBs), WAL_LOG would write them all to WAL
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}" STRATEGY file_copy')
+        finally:
+            await admin.close()
+        self._copies.append(name)
+        return with_database(self.admin_url, name)
+
+    async def drop_copy(self, suffix: str) -> None:
+        name = f"{self.name}_{suffix}"
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        self._copies.remove(name)
 
     async def settings(self) -> dict[str, str]:
         """The server settings that matter for the figures."""
