@@ -446,10 +446,37 @@ async def finish_chunks(conn: asyncpg.Connection, alert_id: int) -> bool | None:
     )
 
 
-async def municipalities_in_target(conn: asyncpg.Connection, target: Resolved) -> list[str]:
+# Up to this many addresses inside a target, municipalities_in_target reads them all.
+TOUCHED_DIRECT_READ = 20_000
+
+
+async def municipalities_in_target(
+    conn: asyncpg.Connection, target: Resolved, *, direct_read: int = TOUCHED_DIRECT_READ
+) -> list[str]:
+    """The municipalities with an address inside the target (sorted).
+
+    A target with at most ``direct_read`` addresses has them read. A larger one (a
+    region, the whole country) is asked per municipality instead: is one of its addresses
+    inside both its extent (``municipality_extents``, sql/0035) and the target, an index
+    probe each. A national polygon at 10M addresses: ~60 ms instead of 2-5 s."""
+    match = target.match.sql("a", "$1")
+    # counted on the location index alone (an index-only scan that stops at the limit;
+    # reading the codes too would make it a bitmap scan of the whole target first)
+    small = await conn.fetchval(
+        f"SELECT count(*) <= $2 FROM (SELECT FROM addresses a WHERE {match} LIMIT $2 + 1) x",
+        target.value,
+        direct_read,
+    )
+    if small:
+        rows = await conn.fetch(
+            f"SELECT DISTINCT a.municipality_code FROM addresses a WHERE {match} AND a.municipality_code IS NOT NULL",
+            target.value,
+        )
+        return sorted(r[0] for r in rows)
     rows = await conn.fetch(
-        f"SELECT DISTINCT a.municipality_code FROM addresses a WHERE {target.match.sql('a', '$1')} "
-        "AND a.municipality_code IS NOT NULL",
+        f"""SELECT e.municipality_code FROM municipality_extents e
+            WHERE EXISTS (SELECT 1 FROM addresses a
+                          WHERE a.location <@ e.extent AND {match} AND a.municipality_code = e.municipality_code)""",
         target.value,
     )
     return sorted(r[0] for r in rows)

@@ -289,6 +289,11 @@ CREATE TABLE mijn_sessions (
     expires_at timestamp with time zone NOT NULL
 );
 
+CREATE TABLE municipality_extents (
+    municipality_code text NOT NULL,
+    extent box NOT NULL
+);
+
 CREATE TABLE municipality_priorities (
     municipality_code text NOT NULL,
     theme text NOT NULL,
@@ -652,6 +657,7 @@ ALTER TABLE materialise_chunks ADD CONSTRAINT materialise_chunks_pkey PRIMARY KE
 ALTER TABLE mijn_logins ADD CONSTRAINT mijn_logins_pkey PRIMARY KEY (id);
 ALTER TABLE mijn_sessions ADD CONSTRAINT mijn_sessions_pkey PRIMARY KEY (token_hash);
 ALTER TABLE mijn_sessions ADD CONSTRAINT mijn_sessions_resident_id_fkey FOREIGN KEY (resident_id) REFERENCES residents(id) ON DELETE CASCADE;
+ALTER TABLE municipality_extents ADD CONSTRAINT municipality_extents_pkey PRIMARY KEY (municipality_code);
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_baseline_year_check CHECK (baseline_year >= 2000 AND baseline_year <= 2100);
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_municipality_code_check CHECK (municipality_code ~ '^GM\d{4}$'::text);
 ALTER TABLE municipality_priorities ADD CONSTRAINT municipality_priorities_pkey PRIMARY KEY (municipality_code, theme);
@@ -821,6 +827,21 @@ BEGIN
     WHERE ra.address_id = n.id
       AND (ra.location[0], ra.location[1], ra.buurt_code, ra.wijk_code, ra.municipality_code)
           IS DISTINCT FROM (n.location[0], n.location[1], n.buurt_code, n.wijk_code, n.municipality_code);
+    RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.addresses_widen_extents()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    -- in code order, so two imports at once lock the rows they share in the same order
+    INSERT INTO municipality_extents AS e (municipality_code, extent)
+    SELECT municipality_code, box(point(min(location[0]), min(location[1])), point(max(location[0]), max(location[1])))
+    FROM placed WHERE municipality_code IS NOT NULL
+    GROUP BY municipality_code ORDER BY municipality_code
+    ON CONFLICT (municipality_code) DO UPDATE SET extent = bound_box(e.extent, EXCLUDED.extent)
+        WHERE NOT e.extent @> EXCLUDED.extent;
     RETURN NULL;
 END $function$;
 
@@ -1413,7 +1434,9 @@ BEGIN
     END LOOP;
 END $function$;
 
+CREATE TRIGGER addresses_inserted_extents AFTER INSERT ON addresses REFERENCING NEW TABLE AS placed FOR EACH STATEMENT EXECUTE FUNCTION addresses_widen_extents();
 CREATE TRIGGER addresses_propagate AFTER UPDATE ON addresses REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION addresses_propagate();
+CREATE TRIGGER addresses_updated_extents AFTER UPDATE ON addresses REFERENCING NEW TABLE AS placed FOR EACH STATEMENT EXECUTE FUNCTION addresses_widen_extents();
 CREATE TRIGGER alerts_deleted_deliveries AFTER DELETE ON alerts REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION alerts_deleted_deliveries();
 CREATE TRIGGER alerts_materialise_stop AFTER UPDATE OF materialise_cursor ON alerts FOR EACH ROW WHEN (old.materialise_cursor IS NOT NULL AND new.materialise_cursor IS NULL) EXECUTE FUNCTION materialise_chunks_stop();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
