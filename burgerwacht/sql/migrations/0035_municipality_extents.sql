@@ -16,7 +16,7 @@ CREATE TABLE municipality_extents (
 -- The version of this migration's day (the functions file addresses.sql keeps the
 -- current one). The triggers come first: creating them locks out writes to addresses
 -- until this commits, so no address is written between the fill and the triggers.
-CREATE FUNCTION addresses_widen_extents() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION addresses_widen_extents() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO municipality_extents AS e (municipality_code, extent)
     SELECT municipality_code, box(point(min(location[0]), min(location[1])), point(max(location[0]), max(location[1])))
@@ -27,9 +27,9 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER addresses_inserted_extents AFTER INSERT ON addresses
+CREATE OR REPLACE TRIGGER addresses_inserted_extents AFTER INSERT ON addresses
     REFERENCING NEW TABLE AS placed FOR EACH STATEMENT EXECUTE FUNCTION addresses_widen_extents();
-CREATE TRIGGER addresses_updated_extents AFTER UPDATE ON addresses
+CREATE OR REPLACE TRIGGER addresses_updated_extents AFTER UPDATE ON addresses
     REFERENCING NEW TABLE AS placed FOR EACH STATEMENT EXECUTE FUNCTION addresses_widen_extents();
 
 INSERT INTO municipality_extents (municipality_code, extent)
