@@ -118,33 +118,30 @@ class BenchDatabase:
 
     async def __aexit__(self, *exc: object) -> None:
         with contextlib.suppress(Exception):
-            admin = await asyncpg.connect(self.admin_url)
-            try:
-                for name in [*self._copies, self.name]:
-                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
+            await self._admin(
+                *(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in [*self._copies, self.name])
+            )
+
+    async def _admin(self, *statements: str) -> None:
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            for sql in statements:
+                await admin.execute(sql)
+        finally:
+            await admin.close()
 
     async def copy(self, suffix: str) -> str:
         """An identical copy of the database (no session may be connected to it
         meanwhile); its URL. Dropped with the database."""
         name = f"{self.name}_{suffix}"
-        admin = await asyncpg.connect(self.admin_url)
-        try:
-            # FILE_COPY copies the files (seconds for GBs), WAL_LOG would write them all to WAL
-            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}" STRATEGY file_copy')
-        finally:
-            await admin.close()
+        # FILE_COPY copies the files (seconds for GBs), WAL_LOG would write them all to WAL
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}" STRATEGY file_copy')
         self._copies.append(name)
         return with_database(self.admin_url, name)
 
     async def drop_copy(self, suffix: str) -> None:
         name = f"{self.name}_{suffix}"
-        admin = await asyncpg.connect(self.admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self._copies.remove(name)
 
     async def settings(self) -> dict[str, str]:
