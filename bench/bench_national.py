@@ -285,7 +285,7 @@ async def _materialised_after(conn: asyncpg.Connection, aid: int, started_epoch:
     raise AssertionError("the deliveries were not all written within 30 minutes")
 
 
-def cores_text(cores: dict[str, float]) -> str:
+def _cores_text(cores: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.2f}" for name, value in cores.items())
 
 
@@ -489,14 +489,14 @@ async def run(addresses: int, residents: int, quick: bool) -> tuple[str, dict[st
             f"{n['materialise_s']:.1f} s",
             f"≤ {GOAL_MATERIALISE_S:.0f} s",
             f"{n['deliveries']:,} deliveries; {n['sent_meanwhile']:,} sent meanwhile by the same worker; "
-            f"cores used meanwhile: {cores_text(n['cores'])}",
+            f"cores used meanwhile: {_cores_text(n['cores'])}",
         ],
         [
             "the same, on an identical copy, nothing sending (reference)",
             f"{a['materialise_s']:.1f} s",
             "",
             f"{a['writers']} chunk writers run as the worker runs them (in bench), no worker, no simulator; "
-            f"cores used: {cores_text(a['cores'])}",
+            f"cores used: {_cores_text(a['cores'])}",
         ],
         [
             "worker RSS (sampled every 0.5 s)",

@@ -35,8 +35,13 @@ IN_FLIGHT_TARGET = Gauge(
 PROVIDER_LATENCY = Gauge(
     "burgerwacht_provider_latency_seconds", "Moving average of the provider's answer time", ["channel"]
 )
+#: Seconds a reading of the queue gauges (and the workers' queue depth) is reused (scrapes from several Prometheus
+#: servers, or a dashboard's refreshes, cost one query per period). The reading counts
+#: every queued delivery: ~0.25 s with a national alert's two million queued.
+QUEUE_CACHE_SECONDS = 15.0
 QUEUE_DEPTH = Gauge(
-    "burgerwacht_queue_depth", "Deliveries due and waiting to be claimed (counted every 15 s)"
+    "burgerwacht_queue_depth",
+    f"Deliveries due and waiting to be claimed (counted every {QUEUE_CACHE_SECONDS:g} s)",
 )
 QUEUE_OLDEST = Gauge("burgerwacht_queue_oldest_seconds", "Age of the oldest due delivery")
 RATE_LIMIT_WAITS = Counter(
@@ -97,10 +102,6 @@ DISPATCH_OLDEST = Gauge(
     "Age of the oldest due queued delivery (from the database)",
     ["channel"],
 )
-#: Seconds a reading of the queue gauges is reused (scrapes from several Prometheus
-#: servers, or a dashboard's refreshes, cost one query per period). The reading counts
-#: every queued delivery: ~0.25 s with a national alert's two million queued.
-QUEUE_CACHE_SECONDS = 15.0
 _CHANNELS = ("sms", "voice")
 _queue_read_at = -math.inf
 
